@@ -1,0 +1,41 @@
+"""The one console command, ``ipfund``: each area adds its own sub-command group."""
+
+from __future__ import annotations
+
+import typer
+
+from fund.cli import (
+    claims,
+    core,
+    ledger,
+    lpr,
+    policies,
+    registry,
+    stress,
+    subsidies,
+    value,
+)
+
+app = typer.Typer(
+    name="ipfund",
+    help="IP pledge-financing risk compensation fund: registry, claims, subsidies, ledger, stress tests.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+core.register(app)
+app.add_typer(policies.app, name="policies")
+app.add_typer(lpr.app, name="lpr")
+app.add_typer(registry.report_app, name="report")
+app.add_typer(registry.loans_app, name="loans")
+app.add_typer(claims.app, name="claims")
+app.add_typer(claims.fund_app, name="fund")
+app.add_typer(ledger.app, name="ledger")
+app.add_typer(subsidies.app, name="subsidies")
+app.add_typer(value.app, name="value")
+app.add_typer(stress.app, name="stress")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
