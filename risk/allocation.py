@@ -9,6 +9,9 @@ give the same integers over the whole range of RULES section 0 (single amounts u
   claims one at a time (A3 cut, then A4 payment)
 * A4 :func:`pay_from_cash`, :func:`settle_inflow`
 * A5 :func:`recovery_increment`
+* numpy forms: :func:`split_loss_array`, :func:`recovery_increment_array`, and for claims approved
+  in order without inflows between them (RULES M4, one simulated year) :func:`cap_in_order_array`
+  and :func:`pay_in_order_array`
 
 Loss-sharing schemes always come from the caller as ``{party: ratio_bp}`` (from the policy).
 """
@@ -18,6 +21,8 @@ from __future__ import annotations
 import operator
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from fund.domain.money import BP_ONE, MAX_SINGLE_AMOUNT_FEN
 from fund.domain.policy import SCHEME_PARTIES
@@ -470,3 +475,290 @@ def recovery_increment(
     }
     parts["bank"] = net - sum(parts.values())
     return parts
+
+
+# ---------------------------------------------------------------------------------------------
+# numpy forms (same integers as the scalar forms)
+# ---------------------------------------------------------------------------------------------
+
+#: In the array forms, an insurer limit or a cap room of ``UNLIMITED`` means "no limit" (``None``).
+UNLIMITED = -1
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
+# Exact a*b//d for 0 <= a, b, d < 2**40 (10**12 < 2**40) in int64: a = hi*2**22 + lo, then
+# hi*b < 2**58, r*2**22 < 2**62 and lo*b < 2**62, so no step passes 2**63.
+_SPLIT_BITS = 22
+_LOW_MASK = (1 << _SPLIT_BITS) - 1
+_EXACT_OPERAND_LIMIT = 1 << 40
+
+
+def _as_int64(name: str, value: object) -> np.ndarray:
+    """``value`` as an int64 array; floats, bools and integers beyond int64 are refused."""
+    array = np.asarray(value)
+    if array.dtype == np.bool_ or array.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integers that fit int64, got dtype {array.dtype}")
+    if array.dtype.kind == "u" and array.size and int(array.max()) > _INT64_MAX:
+        raise ValueError(f"{name} must hold integers that fit int64")
+    return array.astype(np.int64, copy=False)
+
+
+def _check_range(name: str, array: np.ndarray, minimum: int, maximum: int | None = MAX_SINGLE_AMOUNT_FEN) -> None:
+    if array.size == 0:
+        return
+    low = int(array.min())
+    if low < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {low}")
+    if maximum is not None:
+        high = int(array.max())
+        if high > maximum:
+            raise ValueError(f"{name} must be at most {maximum}, got {high}")
+
+
+def _mul_div_floor(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``floor(a * b / d)`` row by row, exact, for int64 arrays of one shape with
+    ``0 <= a, b < 2**40``, ``0 < d < 2**40`` and a result that fits int64.
+
+    Rows whose product fits int64 take the plain path; the others the split multiply."""
+    may_overflow = a > _INT64_MAX // np.maximum(b, 1)
+    if not may_overflow.any():
+        return a * b // d
+    out = np.empty(a.shape, dtype=np.int64)
+    fits = ~may_overflow
+    out[fits] = a[fits] * b[fits] // d[fits]
+    big_a, big_b, big_d = a[may_overflow], b[may_overflow], d[may_overflow]
+    if max(int(big_a.max()), int(big_b.max()), int(big_d.max())) >= _EXACT_OPERAND_LIMIT:
+        raise AssertionError("operands beyond 2**40 reached the split multiply")  # checked upstream
+    quotient, remainder = np.divmod((big_a >> _SPLIT_BITS) * big_b, big_d)
+    out[may_overflow] = (quotient << _SPLIT_BITS) + ((remainder << _SPLIT_BITS) + (big_a & _LOW_MASK) * big_b) // big_d
+    return out
+
+
+def _check_scheme_arrays(ratios_bp: Mapping[str, object], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    if not isinstance(ratios_bp, Mapping):
+        raise ValueError(f"ratios_bp must be a mapping party -> ratio_bp, got {ratios_bp!r}")
+    for party in ratios_bp:
+        if party not in SCHEME_PARTIES:
+            raise ValueError(f"ratios_bp: unknown party {party!r} (known: {', '.join(SCHEME_PARTIES)})")
+    for party in ("bank", "fund"):
+        if party not in ratios_bp:
+            raise ValueError(f"ratios_bp must include the {party}'s ratio")
+    ratios = {}
+    for party in SCHEME_PARTIES:
+        ratio = _as_int64(f"ratios_bp[{party!r}]", ratios_bp.get(party, 0))
+        _check_range(f"ratios_bp[{party!r}]", ratio, 0, BP_ONE)
+        ratios[party] = np.broadcast_to(ratio, shape)
+    total = sum(ratios.values())
+    if total.size and (total != BP_ONE).any():
+        bad = int(total[total != BP_ONE].flat[0])
+        raise ValueError(f"ratios_bp must add up to {BP_ONE}, got {bad}")
+    return ratios
+
+
+def _check_claim_arrays(
+    loss_fen: object,
+    covered_fen: object,
+    principal_fen: object,
+    ratios_bp: Mapping[str, object],
+    insurer_limit_fen: object,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+    """The array counterpart of :func:`_check_claim_inputs`; all arrays broadcast to one shape."""
+    arrays = [
+        _as_int64("loss_fen", loss_fen),
+        _as_int64("covered_fen", covered_fen),
+        _as_int64("principal_fen", principal_fen),
+    ]
+    limit = None if insurer_limit_fen is None else _as_int64("insurer_limit_fen", insurer_limit_fen)
+    shape_of = arrays + ([limit] if limit is not None else [])
+    shape_of += [np.asarray(r) for r in ratios_bp.values()] if isinstance(ratios_bp, Mapping) else []
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in shape_of))
+    except ValueError:
+        raise ValueError("loss_fen, covered_fen, principal_fen, ratios and insurer_limit_fen must broadcast together") from None
+    loss, covered, principal = (np.broadcast_to(a, shape) for a in arrays)
+    _check_range("principal_fen", principal, 1)
+    _check_range("loss_fen", loss, 1)
+    _check_range("covered_fen", covered, 0)
+    if (loss > principal).any():
+        raise ValueError("loss_fen must not exceed principal_fen")
+    if (covered > principal).any():
+        raise ValueError("covered_fen must not exceed principal_fen")
+    ratios = _check_scheme_arrays(ratios_bp, shape)
+    if limit is not None:
+        _check_range("insurer_limit_fen", limit, UNLIMITED)
+        limit = np.broadcast_to(limit, shape)
+    return loss, covered, principal, ratios, limit
+
+
+@dataclass(frozen=True)
+class SplitArrays:
+    """:class:`Split` for many claims at once: one int64 array per figure (no A3 cut yet)."""
+
+    loss_fen: np.ndarray
+    base_fen: np.ndarray
+    fund_fen: np.ndarray
+    insurer_fen: np.ndarray
+    appraiser_fen: np.ndarray
+    bank_fen: np.ndarray
+    insurer_cut_fen: np.ndarray
+
+    def row(self, index: int | tuple[int, ...]) -> Split:
+        """One claim's :class:`Split`, with Python ints."""
+        return Split(
+            loss_fen=int(self.loss_fen[index]),
+            base_fen=int(self.base_fen[index]),
+            fund_fen=int(self.fund_fen[index]),
+            insurer_fen=int(self.insurer_fen[index]),
+            appraiser_fen=int(self.appraiser_fen[index]),
+            bank_fen=int(self.bank_fen[index]),
+            fund_before_cap_fen=int(self.fund_fen[index]),
+            insurer_cut_fen=int(self.insurer_cut_fen[index]),
+        )
+
+
+def split_loss_array(
+    loss_fen: object,
+    covered_fen: object,
+    principal_fen: object,
+    ratios_bp: Mapping[str, object],
+    insurer_limit_fen: object = None,
+) -> SplitArrays:
+    """A2 over int64 arrays (broadcast together): the same integers as :func:`split_loss`.
+
+    Ratios may be ints or arrays per claim; ``insurer_limit_fen`` is ``None`` (no limits) or
+    ints / an array where :data:`UNLIMITED` marks a claim without a limit. Products ``L * C`` up
+    to 10**24 are computed exactly (never wrapped).
+
+    >>> s = split_loss_array([600_000_000, 10**12], [800_000_000, 10**12 - 1], [1_000_000_000, 10**12],
+    ...                      {"fund": 5000, "insurer": 3000, "appraiser": 1000, "bank": 1000},
+    ...                      insurer_limit_fen=[UNLIMITED, 10**11])
+    >>> s.base_fen.tolist(), s.insurer_fen.tolist(), s.bank_fen.tolist()
+    ([480000000, 999999999999], [144000000, 100000000000], [168000000, 300000000002])
+    """
+    loss, covered, principal, ratios, limit = _check_claim_arrays(
+        loss_fen, covered_fen, principal_fen, ratios_bp, insurer_limit_fen
+    )
+    base = _mul_div_floor(loss, covered, principal)
+    fund = base * ratios["fund"] // BP_ONE
+    insurer_uncut = base * ratios["insurer"] // BP_ONE
+    insurer = insurer_uncut if limit is None else np.where(limit == UNLIMITED, insurer_uncut, np.minimum(insurer_uncut, limit))
+    appraiser = base * ratios["appraiser"] // BP_ONE
+    return SplitArrays(
+        loss_fen=np.array(loss),
+        base_fen=base,
+        fund_fen=fund,
+        insurer_fen=insurer,
+        appraiser_fen=appraiser,
+        bank_fen=loss - fund - insurer - appraiser,
+        insurer_cut_fen=insurer_uncut - insurer,
+    )
+
+
+def recovery_increment_array(
+    cum_before_net_fen: object, net_fen: object, loss_fen: object, shares: Mapping[str, object]
+) -> dict[str, np.ndarray]:
+    """A5 over int64 arrays (broadcast together): the same integers as :func:`recovery_increment`.
+
+    >>> parts = recovery_increment_array([0, 50_000_000], [100_000_001, 50_000_001], 600_000_000,
+    ...                                  {"fund": 240_000_000, "insurer": 144_000_000, "appraiser": 48_000_000})
+    >>> {party: part.tolist() for party, part in parts.items()}
+    {'fund': [40000000, 20000000], 'insurer': [24000000, 12000000], 'appraiser': [8000000, 4000000], 'bank': [28000001, 14000001]}
+    """
+    cum_before = _as_int64("cum_before_net_fen", cum_before_net_fen)
+    net = _as_int64("net_fen", net_fen)
+    loss = _as_int64("loss_fen", loss_fen)
+    if not isinstance(shares, Mapping):
+        raise ValueError(f"shares must be a mapping party -> fen, got {shares!r}")
+    share_arrays = {}
+    for party, share in shares.items():
+        if party not in NON_BANK_PARTIES:
+            raise ValueError(
+                f"shares: {party!r} is not a non-bank party ({', '.join(NON_BANK_PARTIES)}); "
+                "the bank takes the rest"
+            )
+        share_arrays[party] = _as_int64(f"shares[{party!r}]", share)
+    try:
+        shape = np.broadcast_shapes(cum_before.shape, net.shape, loss.shape, *(s.shape for s in share_arrays.values()))
+    except ValueError:
+        raise ValueError("cum_before_net_fen, net_fen, loss_fen and shares must broadcast together") from None
+    cum_before, net, loss = (np.broadcast_to(a, shape) for a in (cum_before, net, loss))
+    _check_range("cum_before_net_fen", cum_before, 0, None)
+    _check_range("net_fen", net, 0)
+    _check_range("loss_fen", loss, 1)
+    total = np.zeros(shape, dtype=np.int64)
+    for party, share in share_arrays.items():
+        _check_range(f"shares[{party!r}]", share, 0)
+        share_arrays[party] = np.broadcast_to(share, shape)
+        total = total + share_arrays[party]
+    if (total > loss).any():
+        raise ValueError("shares must not add up to more than loss_fen")
+    # min(floor(cum * s / L), s) == floor(min(cum, L) * s / L): clip first, so every product is
+    # below 10**24 and cum_before + net cannot overflow.
+    before = np.minimum(cum_before, loss)
+    after = np.minimum(before + net, loss)
+    parts = {
+        party: _mul_div_floor(after, share, loss) - _mul_div_floor(before, share, loss)
+        for party, share in share_arrays.items()
+    }
+    parts["bank"] = net - sum(parts.values(), np.zeros(shape, dtype=np.int64))
+    return parts
+
+
+def cap_in_order_array(fund_fen: object, group: object, room_fen: object) -> np.ndarray:
+    """A3 for claims approved in the given order: each claim's fund share cut to what is left of
+    its group's room (group = one (bank, policy, year); ``room_fen[g]`` is the room before the
+    first claim, :data:`UNLIMITED` for no cap). Returns the approved fund shares; the bank gets
+    ``fund_fen - approved`` on top of its share. The same as :meth:`CapBook.approve` claim by
+    claim, because a group's approved total after ``k`` claims is
+    ``min(room, fund_1 + ... + fund_k)``.
+
+    >>> cap_in_order_array([400_000_000, 450_000_000, 300_000_000, 70], [0, 0, 0, 1],
+    ...                    [1_000_000_000, UNLIMITED]).tolist()
+    [400000000, 450000000, 150000000, 70]
+    """
+    fund = _as_int64("fund_fen", fund_fen)
+    groups = _as_int64("group", group)
+    room = _as_int64("room_fen", room_fen)
+    if fund.ndim != 1 or groups.shape != fund.shape or room.ndim != 1:
+        raise ValueError("fund_fen and group must be 1-d arrays of one length, room_fen 1-d")
+    _check_range("fund_fen", fund, 0)
+    _check_range("group", groups, 0, room.size - 1)
+    _check_range("room_fen", room, UNLIMITED, None)
+    if fund.size * MAX_SINGLE_AMOUNT_FEN > _INT64_MAX:
+        raise ValueError(f"at most {_INT64_MAX // MAX_SINGLE_AMOUNT_FEN} claims at once")
+    if fund.size == 0:
+        return fund.copy()
+    order = np.argsort(groups, kind="stable")
+    sorted_fund, sorted_groups = fund[order], groups[order]
+    running = np.cumsum(sorted_fund)
+    first = np.concatenate(([True], sorted_groups[1:] != sorted_groups[:-1]))
+    before_group = (running - sorted_fund)[first][np.cumsum(first) - 1]
+    within_after = running - before_group
+    within_before = within_after - sorted_fund
+    group_room = room[sorted_groups]
+    group_room = np.where(group_room == UNLIMITED, _INT64_MAX, group_room)
+    approved = np.empty_like(fund)
+    approved[order] = np.minimum(within_after, group_room) - np.minimum(within_before, group_room)
+    return approved
+
+
+def pay_in_order_array(amount_fen: object, cash_fen: int) -> tuple[np.ndarray, np.ndarray]:
+    """A4 for approved fund shares paid in the given order from ``cash_fen`` with no inflow in
+    between: returns ``(paid, deferred)`` per claim, as :func:`pay_from_cash` claim by claim.
+
+    >>> paid, deferred = pay_in_order_array([400, 450, 150, 50], 1000)
+    >>> paid.tolist(), deferred.tolist()
+    ([400, 450, 150, 0], [0, 0, 0, 50])
+    """
+    amount = _as_int64("amount_fen", amount_fen)
+    cash = _int("cash_fen", cash_fen)
+    if amount.ndim != 1:
+        raise ValueError("amount_fen must be a 1-d array")
+    _check_range("amount_fen", amount, 0)
+    if cash < 0:
+        raise ValueError(f"cash_fen must be >= 0, got {cash}")
+    if amount.size * MAX_SINGLE_AMOUNT_FEN > _INT64_MAX:
+        raise ValueError(f"at most {_INT64_MAX // MAX_SINGLE_AMOUNT_FEN} claims at once")
+    cash = min(cash, _INT64_MAX)
+    running = np.cumsum(amount)
+    paid = np.minimum(running, cash) - np.minimum(running - amount, cash)
+    return paid, amount - paid
