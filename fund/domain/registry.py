@@ -1,0 +1,256 @@
+"""Rule C as plain code: what a loan registration carries, what is refused outright, and the
+coverage decision (eligibility reasons and covered principal)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from fund.domain.dates import add_years
+from fund.domain.money import BP_ONE, MAX_SINGLE_AMOUNT_FEN, apply_bp
+from fund.domain.policy import IP_KINDS, Policy
+from fund.errors import DomainError
+
+SECTORS = (
+    "next_generation_it",
+    "new_energy_vehicles",
+    "biomedicine_health",
+    "new_materials_chemicals",
+    "rail_transit",
+    "energy_environment",
+    "intelligent_equipment",
+    "satellite_beidou",
+    "other",
+)
+LEGAL_STATUSES = ("valid", "pending", "lapsed", "invalidated", "expired")
+
+
+@dataclass(frozen=True)
+class BorrowerIn:
+    credit_code: str
+    name: str
+    district: str
+    sector: str
+    registered_on: dt.date
+    is_sme: bool
+    clean_credit: bool
+
+    def master_data(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "district": self.district,
+            "sector": self.sector,
+            "registered_on": self.registered_on.isoformat(),
+            "is_sme": self.is_sme,
+            "clean_credit": self.clean_credit,
+        }
+
+
+@dataclass(frozen=True)
+class AssetIn:
+    kind: str
+    number: str
+    title: str
+    filing_date: dt.date
+    legal_status: str
+    owner_credit_code: str
+    appraised_value_fen: int
+    appraised_on: dt.date
+    grant_date: dt.date | None = None
+    valuation_inputs: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class InstallmentIn:
+    due_date: dt.date
+    principal_due_fen: int
+    interest_due_fen: int
+
+
+@dataclass(frozen=True)
+class LoanApplication:
+    contract_no: str
+    borrower: BorrowerIn
+    principal_fen: int
+    contract_rate_bp: int
+    drawdown_date: dt.date
+    maturity_date: dt.date
+    ip_share_bp: int
+    scheme_code: str
+    assets: tuple[AssetIn, ...]
+    pledge_registration_no: str
+    pledge_registered_on: dt.date
+    schedule: tuple[InstallmentIn, ...]
+    pd_bp: int | None = None
+    insurer_code: str | None = None
+    insurer_limit_fen: int | None = None
+    appraiser_code: str | None = None
+
+
+def _refuse(code: str, message: str, field_name: str) -> DomainError:
+    return DomainError(code, message, field=field_name)
+
+
+def _check_amount(value: int, field_name: str, *, positive: bool = False) -> None:
+    if value < 0 or (positive and value == 0):
+        raise _refuse("invalid_amount", f"{field_name} must be {'> 0' if positive else '>= 0'} fen, got {value}", field_name)
+    if value > MAX_SINGLE_AMOUNT_FEN:
+        raise _refuse("amount_too_large", f"{field_name} must be at most 10^12 fen, got {value}", field_name)
+
+
+def check_application(app: LoanApplication, business_date: dt.date) -> None:
+    """Refusals of RULES section 3 that need no database, in one place; raises DomainError."""
+    if app.principal_fen <= 0:
+        raise _refuse("invalid_principal", f"principal_fen must be > 0, got {app.principal_fen}", "principal_fen")
+    _check_amount(app.principal_fen, "principal_fen", positive=True)
+    if not 1 <= app.ip_share_bp <= BP_ONE:
+        raise _refuse("invalid_ip_share", f"ip_share_bp must be 1..10000, got {app.ip_share_bp}", "ip_share_bp")
+    if app.contract_rate_bp < 1:
+        raise _refuse("invalid_rate", f"contract_rate_bp must be >= 1, got {app.contract_rate_bp}", "contract_rate_bp")
+    if app.pd_bp is not None and not 0 <= app.pd_bp <= BP_ONE:
+        raise _refuse("invalid_pd", f"pd_bp must be 0..10000, got {app.pd_bp}", "pd_bp")
+    if app.maturity_date <= app.drawdown_date:
+        raise _refuse("maturity_not_after_drawdown", "maturity_date must be after drawdown_date", "maturity_date")
+    for name, value in (
+        ("drawdown_date", app.drawdown_date),
+        ("pledge_registered_on", app.pledge_registered_on),
+        ("borrower.registered_on", app.borrower.registered_on),
+    ):
+        if value > business_date:
+            raise _refuse("dated_after_business_date", f"{name} {value} is after the business date {business_date}", name)
+    if app.borrower.sector not in SECTORS:
+        raise _refuse("invalid_sector", f"borrower.sector must be one of {', '.join(SECTORS)}", "borrower.sector")
+    if app.insurer_limit_fen is not None:
+        _check_amount(app.insurer_limit_fen, "insurer_limit_fen")
+    if not app.assets:
+        raise _refuse("no_pledged_asset", "a loan must pledge at least one IP asset", "assets")
+    seen_assets: set[tuple[str, str]] = set()
+    for i, asset in enumerate(app.assets):
+        where = f"assets[{i}]"
+        if asset.kind not in IP_KINDS:
+            raise _refuse("invalid_ip_kind", f"{where}.kind must be one of {', '.join(IP_KINDS)}", f"{where}.kind")
+        if asset.legal_status not in LEGAL_STATUSES:
+            raise _refuse(
+                "invalid_legal_status", f"{where}.legal_status must be one of {', '.join(LEGAL_STATUSES)}", f"{where}.legal_status"
+            )
+        _check_amount(asset.appraised_value_fen, f"{where}.appraised_value_fen")
+        if asset.appraised_on > business_date:
+            raise _refuse("dated_after_business_date", f"{where}.appraised_on is after the business date", f"{where}.appraised_on")
+        if asset.filing_date > business_date:
+            raise _refuse("dated_after_business_date", f"{where}.filing_date is after the business date", f"{where}.filing_date")
+        key = (asset.kind, asset.number)
+        if key in seen_assets:
+            raise _refuse("duplicate_asset", f"{where} is pledged twice in this loan", f"{where}.number")
+        seen_assets.add(key)
+    check_schedule(app)
+
+
+def check_schedule(app: LoanApplication) -> None:
+    if not app.schedule:
+        raise _refuse("schedule_mismatch", "the repayment schedule is empty", "schedule")
+    dates: set[dt.date] = set()
+    total = 0
+    for i, inst in enumerate(app.schedule):
+        where = f"schedule[{i}]"
+        _check_amount(inst.principal_due_fen, f"{where}.principal_due_fen")
+        _check_amount(inst.interest_due_fen, f"{where}.interest_due_fen")
+        if inst.due_date in dates:
+            raise _refuse("schedule_mismatch", f"{where}: two installments fall due on {inst.due_date}", f"{where}.due_date")
+        if not app.drawdown_date <= inst.due_date <= app.maturity_date:
+            raise _refuse(
+                "schedule_mismatch", f"{where}: due date {inst.due_date} is outside drawdown..maturity", f"{where}.due_date"
+            )
+        dates.add(inst.due_date)
+        total += inst.principal_due_fen
+    if total != app.principal_fen:
+        raise _refuse(
+            "schedule_mismatch",
+            f"the schedule's principal dues add up to {total} fen, not the principal {app.principal_fen}",
+            "schedule",
+        )
+
+
+def check_scheme_parties(app: LoanApplication, policy: Policy) -> None:
+    if app.scheme_code not in policy.schemes:
+        raise _refuse("unknown_scheme", f"policy {policy.id} has no scheme {app.scheme_code!r}", "scheme_code")
+    scheme = policy.schemes[app.scheme_code]
+    if scheme.names_insurer and not app.insurer_code:
+        raise _refuse("missing_party", f"scheme {scheme.code} names an insurer or guarantor: insurer_code is required", "insurer_code")
+    if scheme.names_appraiser and not app.appraiser_code:
+        raise _refuse("missing_party", f"scheme {scheme.code} names an appraiser: appraiser_code is required", "appraiser_code")
+
+
+@dataclass(frozen=True)
+class BorrowerFacts:
+    """The borrower's master data as the fund holds it (set by its first registration)."""
+
+    registered_on: dt.date
+    is_sme: bool
+    clean_credit: bool
+
+
+@dataclass(frozen=True)
+class EligibilityDecision:
+    eligible: bool
+    reasons: tuple[str, ...]
+    ip_part_fen: int
+    capped_fen: int  # min(ip_part, single-loan cap), before the borrower quota
+
+
+@dataclass(frozen=True)
+class Coverage:
+    eligible: bool
+    reasons: tuple[str, ...]
+    ip_part_fen: int
+    covered_fen: int
+    quota_used_fen: int
+    flags: tuple[str, ...] = field(default=())
+
+
+def decide_eligibility(app: LoanApplication, policy: Policy | None, borrower: BorrowerFacts) -> EligibilityDecision:
+    """Eligibility reasons of RULES section 3 (all that apply, in a fixed order)."""
+    ip_part = apply_bp(app.principal_fen, app.ip_share_bp)
+    reasons: list[str] = []
+    if policy is None:
+        reasons.append("no_active_policy")
+    if not borrower.is_sme:
+        reasons.append("not_sme")
+    min_years = policy.min_registration_years if policy else 1
+    if borrower.registered_on > add_years(app.drawdown_date, -min_years):
+        reasons.append("registered_too_recently")
+    if not borrower.clean_credit:
+        reasons.append("bad_credit_record")
+    kinds = policy.eligible_ip_kinds if policy else ()
+    if policy is not None and not any(a.kind in kinds and a.legal_status == "valid" for a in app.assets):
+        reasons.append("no_eligible_asset_in_force")
+    capped = ip_part
+    if policy is not None and policy.single_loan_cap_fen is not None:
+        capped = min(capped, policy.single_loan_cap_fen)
+    return EligibilityDecision(not reasons, tuple(reasons), ip_part, capped)
+
+
+def apply_quota(decision: EligibilityDecision, quota_fen: int | None, quota_used_fen: int) -> Coverage:
+    """``C = min(ip_part, single-loan cap, quota left)``; ineligible loans get C = 0 and use no quota."""
+    if not decision.eligible:
+        return Coverage(False, decision.reasons, decision.ip_part_fen, 0, 0)
+    if quota_fen is None:
+        return Coverage(True, (), decision.ip_part_fen, decision.capped_fen, decision.capped_fen)
+    left = max(0, quota_fen - quota_used_fen)
+    covered = min(decision.capped_fen, left)
+    flags: tuple[str, ...] = ()
+    if covered < decision.capped_fen:
+        flags = ("borrower_quota_exhausted",) if covered == 0 else ("borrower_quota_limited",)
+    return Coverage(True, (), decision.ip_part_fen, covered, covered, flags)
+
+
+REASON_TEXT = {
+    "no_active_policy": "no active policy is in force on the drawdown date",
+    "not_sme": "the borrower is not an SME",
+    "registered_too_recently": "the borrower was registered in the city less than the required years before drawdown",
+    "bad_credit_record": "the borrower has a bad credit record",
+    "no_eligible_asset_in_force": "no pledged asset is of a kind the policy covers and in force",
+    "borrower_quota_exhausted": "the borrower's annual quota under this policy is used up: covered principal is 0 and the loan cannot be claimed on",
+    "borrower_quota_limited": "the borrower's annual quota under this policy limits the covered principal",
+    "pledge_rate_exceeded": "the IP part exceeds the usual pledge rate times the appraised value of the assets",
+}

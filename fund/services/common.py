@@ -1,0 +1,75 @@
+"""Shared service helpers: the business date, institutions, row locks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from fund.adapters.models.registry import Institution, SystemSetting
+from fund.domain.dates import today_in_china
+from fund.errors import DomainError, NotFound
+from fund.settings import get_settings
+
+INSTITUTION_KINDS = ("bank", "insurer", "guarantor", "appraiser", "fund_manager", "auditor")
+BUSINESS_DATE_KEY = "business_date"
+
+
+def get_setting(session: Session, key: str) -> str | None:
+    row = session.get(SystemSetting, key)
+    return row.value if row else None
+
+
+def set_setting(session: Session, key: str, value: str) -> None:
+    row = session.get(SystemSetting, key)
+    if row is None:
+        session.add(SystemSetting(key=key, value=value))
+    else:
+        row.value = value
+
+
+def business_date(session: Session) -> dt.date:
+    """The configured business date (``IPFUND_BUSINESS_DATE``), else the one stored in the database
+    (set by the demo or ``ipfund business-date set``), else today in China Standard Time."""
+    configured = get_settings().business_date
+    if configured is not None:
+        return configured
+    stored = get_setting(session, BUSINESS_DATE_KEY)
+    if stored:
+        return dt.date.fromisoformat(stored)
+    return today_in_china()
+
+
+def for_update(session: Session, statement: Select) -> Select:
+    """Lock the selected rows on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return statement.with_for_update()
+    return statement
+
+
+def institution_by_code(session: Session, code: str, *, kinds: tuple[str, ...] | None = None, field: str = "institution") -> Institution:
+    inst = session.scalar(select(Institution).where(Institution.code == code))
+    if inst is None:
+        raise NotFound("unknown_institution", f"no institution with code {code!r}", field=field)
+    if kinds is not None and inst.kind not in kinds:
+        raise DomainError(
+            "wrong_institution_kind", f"institution {code} is a {inst.kind}, expected {' or '.join(kinds)}", field=field
+        )
+    return inst
+
+
+def add_institution(session: Session, code: str, name: str, kind: str) -> Institution:
+    if kind not in INSTITUTION_KINDS:
+        raise DomainError("invalid_institution_kind", f"kind must be one of {', '.join(INSTITUTION_KINDS)}", field="kind")
+    if not code or len(code) > 32 or not code.replace("-", "").replace("_", "").isalnum():
+        raise DomainError("invalid_institution_code", "code must be 1..32 letters, digits, '-' or '_'", field="code")
+    existing = session.scalar(select(Institution).where(Institution.code == code))
+    if existing is not None:
+        if (existing.name, existing.kind) != (name, kind):
+            raise DomainError("institution_exists", f"institution {code} exists with other data", field="code")
+        return existing
+    inst = Institution(code=code, name=name, kind=kind)
+    session.add(inst)
+    session.flush()
+    return inst
