@@ -815,14 +815,14 @@ def usual_pledge_limit_fen(assets: Iterable[tuple[str, int]], assumptions: RiskA
     return _checked_pledges(assets, assumptions or load_assumptions()) // BP_ONE
 
 
-def pledge_rate_flagged(ip_part_fen: int, assets: Iterable[tuple[str, int]],
+def pledge_rate_exceeded(ip_part_fen: int, assets: Iterable[tuple[str, int]],
                         assumptions: RiskAssumptions | None = None) -> bool:
     """V3 flag: ``ip_part`` exceeds the sum over the pledged assets of ``pledge rate(kind) * appraised
     value``, compared exactly as ``ip_part * 10000 > sum(rate_bp * value)``.
 
-    >>> pledge_rate_flagged(250_000_000, [("invention_patent", 1_000_000_000)])
+    >>> pledge_rate_exceeded(250_000_000, [("invention_patent", 1_000_000_000)])
     False
-    >>> pledge_rate_flagged(250_000_001, [("invention_patent", 1_000_000_000)])
+    >>> pledge_rate_exceeded(250_000_001, [("invention_patent", 1_000_000_000)])
     True
     """
     if type(ip_part_fen) is not int or ip_part_fen < 0:
