@@ -1,0 +1,103 @@
+"""What every ``ipfund`` command shares: the database (refused unless at head), the business date,
+errors as one plain line, JSON output, the acting institution."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
+
+from fund.adapters.db import default_engine, make_session_factory, require_head, unit_of_work
+from fund.errors import DomainError
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one plain line on stderr and exit."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn DomainError (and bad values) into one plain line and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DomainError as exc:
+            where = f" ({exc.field})" if exc.field else ""
+            fail(f"{exc.message}{where} [{exc.code}]")
+        except (ValueError, OSError) as exc:
+            fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def session_factory(*, check_head: bool = True) -> sessionmaker[Session]:
+    engine = default_engine()
+    if check_head:
+        require_head(engine)
+    return make_session_factory(engine)
+
+
+def transaction():
+    """``with transaction() as session:`` one unit of work on the configured database."""
+    return unit_of_work(session_factory())
+
+
+def current_business_date() -> dt.date:
+    from fund.services.common import business_date
+
+    with transaction() as session:
+        return business_date(session)
+
+
+def parse_date(value: str, name: str = "date") -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise DomainError("invalid_date", f"{name} must be a date YYYY-MM-DD, got {value!r}", field=name) from None
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_default) + "\n")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def actor_for(code: str):
+    """The acting institution (``--as CODE`` on commands that act for one)."""
+    from fund.services.common import institution_by_code
+    from fund.services.registry import Actor
+
+    with transaction() as session:
+        return Actor.of(institution_by_code(session, code))
+
+
+def fund_manager_actor():
+    """The fund manager institution (the first one), for commands the fund manager runs."""
+    from sqlalchemy import select
+
+    from fund.adapters.models.registry import Institution
+    from fund.services.registry import Actor
+
+    with transaction() as session:
+        inst = session.scalar(select(Institution).where(Institution.kind == "fund_manager").order_by(Institution.id))
+        if inst is None:
+            raise DomainError("no_fund_manager", "no fund manager institution: add one with `ipfund institutions add`")
+        return Actor.of(inst)

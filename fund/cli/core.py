@@ -1,0 +1,113 @@
+"""Top-level commands: db, serve, demo, business-date, institutions."""
+
+from __future__ import annotations
+
+import typer
+from sqlalchemy import select
+
+from fund.cli.common import console, handle_errors, parse_date, print_json, session_factory, transaction
+
+db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
+business_app = typer.Typer(help="The business date the rules run as of.", no_args_is_help=True)
+institutions_app = typer.Typer(help="Institutions: banks, insurers, guarantors, appraisers, fund manager, auditors.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.add_typer(business_app, name="business-date")
+    app.add_typer(institutions_app, name="institutions")
+    app.command("serve", help="Start the HTTP API (Litestar, uvicorn).")(serve)
+    app.command("demo", help="Load the deterministic demo book (business date 2026-10-31); loading it twice changes nothing.")(demo)
+
+
+@db_app.command("upgrade", help="Migrate the database to head and seed reference data (ledger accounts, the LPR table).")
+@handle_errors
+def db_upgrade() -> None:
+    from fund.adapters.db import default_engine, head_revision, upgrade
+    from fund.adapters.db import unit_of_work
+    from fund.services.reference import seed_reference_data
+
+    engine = default_engine()
+    upgrade(engine)
+    with unit_of_work(session_factory()) as session:
+        seed_reference_data(session)
+    typer.echo(f"database at head {head_revision()}: {engine.url.render_as_string(hide_password=True)}")
+
+
+@db_app.command("current", help="Show the database's migration revision.")
+@handle_errors
+def db_current() -> None:
+    from fund.adapters.db import current_revision, default_engine, head_revision
+
+    typer.echo(f"current {current_revision(default_engine())}, head {head_revision()}")
+
+
+@handle_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Worker processes."),
+) -> None:
+    import uvicorn
+
+    session_factory()  # refuse a database that is not at head before starting
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@handle_errors
+def demo(
+    seed: int = typer.Option(1, help="Seed of the deterministic demo book."),
+    if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing when the database already has loans."),
+) -> None:
+    from fund.services.demo import load_demo
+
+    summary = load_demo(session_factory(), seed=seed, if_empty=if_empty, progress=True)
+    typer.echo(summary)
+
+
+@business_app.command("show", help="Print the business date in force.")
+@handle_errors
+def business_show() -> None:
+    from fund.services.common import business_date
+
+    with transaction() as session:
+        typer.echo(business_date(session).isoformat())
+
+
+@business_app.command("set", help="Store the business date in the database (IPFUND_BUSINESS_DATE overrides it).")
+@handle_errors
+def business_set(date: str = typer.Argument(..., help="YYYY-MM-DD")) -> None:
+    from fund.services.common import BUSINESS_DATE_KEY, set_setting
+
+    day = parse_date(date)
+    with transaction() as session:
+        set_setting(session, BUSINESS_DATE_KEY, day.isoformat())
+    typer.echo(f"business date {day.isoformat()}")
+
+
+@institutions_app.command("add", help="Add an institution (idempotent for the same data).")
+@handle_errors
+def institutions_add(
+    code: str = typer.Argument(..., help="Short code, e.g. ICBC-GZ."),
+    name: str = typer.Argument(...),
+    kind: str = typer.Option(..., help="bank, insurer, guarantor, appraiser, fund_manager or auditor."),
+) -> None:
+    from fund.services.common import add_institution
+
+    with transaction() as session:
+        inst = add_institution(session, code, name, kind)
+        typer.echo(f"{inst.code} {inst.kind} {inst.name}")
+
+
+@institutions_app.command("list", help="List institutions.")
+@handle_errors
+def institutions_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    from fund.adapters.models.registry import Institution
+
+    with transaction() as session:
+        rows = [{"code": i.code, "name": i.name, "kind": i.kind} for i in session.scalars(select(Institution).order_by(Institution.code))]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        console.print(f"{row['code']:<16} {row['kind']:<13} {row['name']}")

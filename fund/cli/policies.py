@@ -1,0 +1,64 @@
+"""`ipfund policies`: load, list, show, activate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from fund.cli.common import console, handle_errors, print_json, transaction
+
+app = typer.Typer(help="Policies as data (RULES section 2): immutable documents, activated by the fund manager.", no_args_is_help=True)
+
+
+@app.command("load", help="Store policy files (default: the shipped ones). The same file again is a no-op; a changed file under a stored id is refused.")
+@handle_errors
+def load(paths: list[Path] = typer.Argument(None, help="Policy TOML files.")) -> None:
+    from fund.domain.policy import shipped_policy_paths
+    from fund.services.policies import load_policy
+
+    for path in paths or shipped_policy_paths():
+        with transaction() as session:
+            row, created = load_policy(session, path)
+            typer.echo(f"{row.id}: {'loaded' if created else 'already stored, unchanged'} ({row.content_hash[:12]})")
+
+
+@app.command("list", help="List stored policies.")
+@handle_errors
+def list_(as_json: bool = typer.Option(False, "--json")) -> None:
+    from fund.services.policies import list_policies
+
+    with transaction() as session:
+        rows = [
+            {"id": p.id, "valid_from": p.valid_from, "valid_to": p.valid_to, "active": p.active, "content_hash": p.content_hash}
+            for p in list_policies(session)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        console.print(f"{r['id']:<14} {r['valid_from']} .. {r['valid_to']}  {'active' if r['active'] else 'inactive':<8} {r['content_hash'][:12]}")
+
+
+@app.command("show", help="Print a stored policy document as JSON.")
+@handle_errors
+def show(policy_id: str) -> None:
+    from fund.adapters.models.registry import StoredPolicy
+    from fund.errors import NotFound
+
+    with transaction() as session:
+        row = session.get(StoredPolicy, policy_id)
+        if row is None:
+            raise NotFound("unknown_policy", f"no stored policy {policy_id!r}")
+        print_json({"id": row.id, "active": row.active, "content_hash": row.content_hash, "document": json.loads(row.document)})
+
+
+@app.command("activate", help="Activate a stored policy; refused when its dates overlap an active policy.")
+@handle_errors
+def activate(policy_id: str) -> None:
+    from fund.services.policies import activate_policy
+
+    with transaction() as session:
+        row = activate_policy(session, policy_id)
+        typer.echo(f"{row.id}: active {row.valid_from} .. {row.valid_to}")
