@@ -375,6 +375,8 @@ def check_valuation_inputs(
         revenue = np.asarray(revenue_fen)
     except OverflowError:
         raise ValueError(f"revenue_fen must be in 0..{MAX_SINGLE_AMOUNT_FEN}") from None
+    if revenue.dtype == object and all(type(v) is int for v in revenue.ravel().tolist()):
+        raise ValueError(f"revenue_fen must be in 0..{MAX_SINGLE_AMOUNT_FEN}")  # Python ints past int64
     if revenue.dtype == object or revenue.dtype == bool or not np.issubdtype(revenue.dtype, np.integer):
         raise ValueError(f"revenue_fen must be an integer number of fen, got {revenue_fen!r}")
     rates = {}
