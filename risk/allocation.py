@@ -19,7 +19,7 @@ Loss-sharing schemes always come from the caller as ``{party: ratio_bp}`` (from 
 from __future__ import annotations
 
 import operator
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
