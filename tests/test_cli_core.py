@@ -1,0 +1,75 @@
+"""The CLI's foundation commands: migrate, refuse a database not at head, policies, LPR, errors as one line."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from fund.cli.main import app
+from fund.settings import reset_settings_cache
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def fresh_db(tmp_path, monkeypatch):
+    monkeypatch.setenv("IPFUND_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    reset_settings_cache()
+    return tmp_path
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_commands_refuse_an_unmigrated_database_with_one_line(fresh_db):
+    result = invoke("policies", "list")
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "ipfund db upgrade" in lines[0]
+
+
+def test_upgrade_then_policies_and_lpr(fresh_db):
+    assert invoke("db", "upgrade").exit_code == 0
+    first = invoke("policies", "load")
+    assert first.exit_code == 0 and first.output.count("loaded") == 3
+    again = invoke("policies", "load")
+    assert again.exit_code == 0 and again.output.count("unchanged") == 3
+    assert invoke("policies", "activate", "gz-2023").exit_code == 0
+    overlap = invoke("policies", "activate", "bj-zgc-2024")
+    assert overlap.exit_code == 1 and "overlaps active policy gz-2023" in overlap.output
+    assert invoke("lpr", "rate", "2024-03-15").output.strip() == "345"
+    late = invoke("lpr", "rate", "2026-01-01")
+    assert late.exit_code == 1 and "2026-01-01" in late.output
+    refused = invoke("lpr", "add", "2025-10-20", "290")
+    assert refused.exit_code == 1 and "checked_through" in refused.output
+    assert invoke("lpr", "add", "2025-11-20", "290").exit_code == 0
+    assert invoke("lpr", "check-through", "2025-12-19").exit_code == 0
+    assert invoke("lpr", "rate", "2025-12-01").output.strip() == "290"
+
+
+def test_business_date_setting(fresh_db, monkeypatch):
+    assert invoke("db", "upgrade").exit_code == 0
+    assert invoke("business-date", "show").output.strip() == "2026-10-31"  # the test environment sets it
+    monkeypatch.delenv("IPFUND_BUSINESS_DATE")
+    reset_settings_cache()
+    assert invoke("business-date", "set", "2026-10-15").exit_code == 0
+    assert invoke("business-date", "show").output.strip() == "2026-10-15"
+    bad = invoke("business-date", "set", "2026-13-01")
+    assert bad.exit_code == 1 and bad.output.startswith("error:")
+
+
+def test_every_command_has_help():
+    import typer.main
+
+    command = typer.main.get_command(app)
+
+    def walk(cmd, path):
+        yield path
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    for path in walk(command, []):
+        result = invoke(*path, "--help")
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage" in result.output
