@@ -16,7 +16,6 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Mapping
 
 #: The city's key industries (RULES M2), in this fixed order (array index = position).
@@ -74,7 +73,7 @@ class Scenario:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["sector_pd_multiplier"] = dict(self.sector_pd_multiplier)
+        data.pop("source")
         return data
 
 
@@ -187,7 +186,7 @@ def parse_scenario(document: Mapping[str, Any], *, source: str = "",
         asset_correlation=_number(document, "asset_correlation", "asset_correlation", 0.15, low=0.0, below=1.0),
         global_loading=_number(document, "global_loading", "global_loading", 0.5, low=0.0, high=1.0),
         pd_multiplier=_number(document, "pd_multiplier", "pd_multiplier", 1.0, low=0.0),
-        sector_pd_multiplier=MappingProxyType(sector_multipliers),
+        sector_pd_multiplier=sector_multipliers,
         collateral=collateral,
         annual_appropriation_fen=appropriation,
         source=source,
@@ -244,8 +243,7 @@ def parse_stress_assumptions(document: Mapping[str, Any]) -> StressAssumptions:
         if item["status"] not in ("placeholder", "source"):
             raise ValueError(f"stress assumptions: 'sector_pd.{sector}.status' must be placeholder or source")
         pds[sector], status[sector] = float(value), item["status"]
-    return StressAssumptions(id=str(document.get("id", "")), sector_pd=MappingProxyType(pds),
-                             status=MappingProxyType(status))
+    return StressAssumptions(id=str(document.get("id", "")), sector_pd=pds, status=status)
 
 
 def load_stress_assumptions(path: str | Path | None = None) -> StressAssumptions:

@@ -1,0 +1,655 @@
+"""The Monte Carlo stress engine of RULES section 8 (rule M).
+
+Design, in the order the work is done:
+
+* :func:`prepare` turns a :class:`~risk.portfolio.Book`, a :class:`~risk.scenario.Scenario`, the cap
+  base and the fund position into :class:`Prepared`: plain arrays only. Everything that does not
+  depend on the random draws is computed once here: each loan's exposure per year (M3), the A2 split
+  of that exposure through ``risk.allocation.split_loss_array`` (the claims workflow's code), each
+  (bank, policy)'s A3 room per year through ``risk.allocation.cap_room``, and the default groups.
+* Loans that share a sector and (nearly) the same PD form a *group*. Given the year's factors, the
+  loans of a group default independently with one conditional probability (M2), so the engine draws
+  the number of defaults of the group from a binomial and then which loans, uniformly without
+  replacement. The cost grows with the number of defaults, not with the number of loans. Where a
+  group's PDs differ (a bank gave its own), candidates are drawn at the group's largest conditional
+  PD and each is kept with probability ``p_i / p_max`` (thinning), which is exact.
+  A loan that defaulted in an earlier year is dropped from later draws; drawing it again and dropping
+  it is the same as the per-loan model, where its later draws are ignored.
+* Scenarios run in chunks of ``batch``; chunk ``j`` draws from ``SeedSequence(seed).spawn(n)[j]``,
+  so the numbers are the same whatever the number of worker processes (M6). A chunk keeps only a
+  few figures per scenario (:class:`ChunkResult`).
+* Allocation per year (M4): the appropriation first, then the year's defaults of every scenario of
+  the chunk in portfolio order as one array: A3 through ``risk.allocation.cap_in_order_array`` with
+  one cap group per (scenario, bank, policy), then A4, then the year's recoveries through
+  ``risk.allocation.recovery_increment_array``. A4 is kept per scenario as the pool's net position
+  ``cash - deferred``: paying debits it, an inflow credits it; because an inflow settles deferrals
+  before it adds to cash (A4), cash is ``max(net, 0)`` and deferred is ``max(-net, 0)`` at every
+  point, which is exactly what ``pay_from_cash`` / ``settle_inflow`` claim by claim give
+  (tests/test_stress_allocation.py replays them).
+
+>>> import datetime as dt
+>>> from risk.engine import simulate_oracle_book
+>>> result = simulate_oracle_book(n_loans=100, pd=0.02, rho=0.15, n_scenarios=2000, seed=1)
+>>> int(result.n_scenarios)
+2000
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special
+
+from fund.domain.dates import add_years
+from fund.domain.policy import IP_KINDS
+from risk.allocation import UNLIMITED, cap_in_order_array, cap_room, recovery_increment_array, split_loss_array
+from risk.portfolio import Book, CapBase, FundPosition
+from risk.scenario import SECTORS, Scenario, StressAssumptions, load_stress_assumptions
+
+DEFAULT_BATCH = 2048
+#: A bucket of one sector holds PDs within this ratio of each other (thinning keeps >= 1/ratio).
+PD_BUCKET_RATIO = 1.25
+#: Rows whose default count is above this share of the group's loans draw by permutation.
+REJECTION_SHARE = 0.25
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+# --------------------------------------------------------------------------------------------------
+# prepared inputs
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a chunk needs, as arrays (picklable; sent once to each worker)."""
+
+    n_loans: int
+    horizon: int
+    bank: np.ndarray            # (N,) int32
+    sector: np.ndarray          # (N,) int8
+    cap_group: np.ndarray       # (N,) int64 index of the (bank, policy) pair
+    n_cap_groups: int
+    ead: np.ndarray             # (H, N) int64: exposure if the loan defaults in year k
+    fund_raw: np.ndarray        # (H, N) int64: A2 fund share before A3
+    insurer: np.ndarray         # (H, N) int64
+    appraiser: np.ndarray       # (H, N) int64
+    room: np.ndarray            # (H, C) int64 A3 room at the start of each year, UNLIMITED for none
+    appropriation: np.ndarray   # (H,) int64, arriving at the start of year k (k >= 1; [0] is 0)
+    net0: int                   # cash - deferred today
+    threshold: np.ndarray       # (N,) float64: Phi^-1(PD) or t_nu^-1(PD)
+    liquidation_base: np.ndarray  # (N,) float64: ip_value * value_multiplier * (1 - haircut)
+    invalidation: np.ndarray    # (N,) float64 probability
+    group_loans: np.ndarray     # loans of each group, concatenated, each group by alive years descending
+    group_start: np.ndarray     # (G,) int64
+    group_sector: np.ndarray    # (G,) int64
+    group_threshold: np.ndarray  # (G,) float64: the largest threshold in the group
+    group_mixed: np.ndarray     # (G,) bool: PDs differ within the group (thinning needed)
+    group_alive: np.ndarray     # (G, H) int64: loans of the group that can default in year k
+    loan_group: np.ndarray      # (N,) int64
+    copula: str
+    nu: float
+    rho: float
+    beta: float
+    sigma: float
+    beta_v: float
+    lag: int
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.group_start.size)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a run was given, for the record (JSON)."""
+
+    as_of: str
+    horizon_years: int
+    n_loans: int
+    n_banks: int
+    policies: tuple[str, ...]
+    fund_cash_fen: int
+    fund_deferred_fen: int
+    appropriation_fen: tuple[int, ...]
+    scenario: dict
+    sector_pd_assumptions: str
+
+
+def effective_pd(book: Book, scenario: Scenario, assumptions: StressAssumptions) -> np.ndarray:
+    """M2: ``min(1, PD * pd_multiplier * sector_pd_multiplier)``, PD the bank's or the sector's."""
+    sector_default = np.array([assumptions.sector_pd[s] for s in SECTORS])
+    sector_mult = np.array([scenario.sector_multiplier(s) for s in SECTORS])
+    pd = np.where(np.isnan(book.pd), sector_default[book.sector], book.pd)
+    return np.minimum(1.0, pd * scenario.pd_multiplier * sector_mult[book.sector])
+
+
+def exposure_by_year(book: Book, as_of: dt.date, horizon: int) -> np.ndarray:
+    """M3: outstanding principal at the start of each simulated year, (H, N) int64 fen.
+
+    Bullet: the outstanding principal until maturity. Straight line: it falls linearly to 0 at
+    maturity, ``floor(outstanding * days_left(start_k) / days_left(as_of))``. A loan whose maturity
+    is on or before the start of year k cannot default in it (0)."""
+    as_of64 = np.datetime64(as_of, "D")
+    days_total = (book.maturity - as_of64).astype(np.int64)
+    out = np.zeros((horizon, book.size), dtype=np.int64)
+    for k in range(horizon):
+        start = np.datetime64(add_years(as_of, k), "D")
+        days_left = (book.maturity - start).astype(np.int64)
+        alive = days_left > 0
+        # outstanding <= 10**12 and days_left < 10**5.2: the product stays below 2**63
+        linear = np.where(alive, book.outstanding_fen * np.maximum(days_left, 0) // np.maximum(days_total, 1), 0)
+        out[k] = np.where(alive, np.where(book.straight_line, linear, book.outstanding_fen), 0)
+    return out
+
+
+def _thresholds(pd: np.ndarray, scenario: Scenario) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        if scenario.copula == "t":
+            from scipy import stats
+
+            return stats.t.ppf(pd, scenario.t_degrees_of_freedom)
+        return special.ndtri(pd)
+
+
+def _groups(sector: np.ndarray, pd: np.ndarray, alive_years: np.ndarray):
+    """Loans with PD > 0 grouped by sector and PD bucket; in each group the loans sorted by alive
+    years (descending) so the loans that can default in year k are a prefix."""
+    groups = []
+    for s in range(len(SECTORS)):
+        members = np.flatnonzero((sector == s) & (pd > 0) & (alive_years > 0))
+        if members.size == 0:
+            continue
+        order = members[np.argsort(pd[members], kind="stable")]
+        start = 0
+        while start < order.size:
+            low = pd[order[start]]
+            stop = int(np.searchsorted(pd[order], low * PD_BUCKET_RATIO, side="right"))
+            stop = max(stop, start + 1)
+            groups.append((s, order[start:stop]))
+            start = stop
+    return groups
+
+
+def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundPosition, *,
+            as_of: dt.date, horizon: int | None = None,
+            assumptions: StressAssumptions | None = None) -> tuple[Prepared, Inputs]:
+    """Check and pre-compute the inputs of a run (everything except the random draws)."""
+    from risk.valuation import load_assumptions
+
+    horizon = scenario.horizon_years if horizon is None else int(horizon)
+    if not 1 <= horizon <= 30:
+        raise ValueError(f"horizon must be 1..30 years, got {horizon}")
+    if book.size == 0:
+        raise ValueError("the book has no loans")
+    if book.size * 10**12 > _INT64_MAX // 4:
+        raise ValueError("too many loans for exact int64 sums per scenario")
+    if len(fund.appropriation_fen) < horizon:
+        raise ValueError(f"fund.appropriation_fen must give {horizon} years, got {len(fund.appropriation_fen)}")
+    assumptions = assumptions or load_stress_assumptions()
+    v3 = load_assumptions()
+
+    pd = effective_pd(book, scenario, assumptions)
+    ead = exposure_by_year(book, as_of, horizon)
+    alive_years = (ead > 0).sum(axis=0)
+    # ead is non-increasing in k (bullet and straight line), so alive years are a prefix
+    assert ((ead > 0) == (np.arange(horizon)[:, None] < alive_years[None, :])).all()
+
+    fund_bp, insurer_bp, appraiser_bp = (book.ratios_bp(p) for p in ("fund", "insurer", "appraiser"))
+    bank_bp = 10_000 - fund_bp - insurer_bp - appraiser_bp
+    fund_raw = np.zeros_like(ead)
+    insurer = np.zeros_like(ead)
+    appraiser = np.zeros_like(ead)
+    rows, cols = np.nonzero(ead > 0)
+    if rows.size:
+        split = split_loss_array(
+            ead[rows, cols], book.covered_fen[cols], book.principal_fen[cols],
+            {"fund": fund_bp[cols], "insurer": insurer_bp[cols], "appraiser": appraiser_bp[cols], "bank": bank_bp[cols]},
+            insurer_limit_fen=book.insurer_limit_fen[cols],
+        )
+        fund_raw[rows, cols] = split.fund_fen
+        insurer[rows, cols] = split.insurer_fen
+        appraiser[rows, cols] = split.appraiser_fen
+
+    # A3 cap groups: one per (bank, policy) present in the book
+    pair_index: dict[tuple[int, int], int] = {}
+    cap_group = np.empty(book.size, dtype=np.int64)
+    for i, (b, p) in enumerate(zip(book.bank.tolist(), book.policy.tolist())):
+        cap_group[i] = pair_index.setdefault((b, p), len(pair_index))
+    bases = {(c.bank, c.policy): c for c in cap_base}
+    room = np.empty((horizon, len(pair_index)), dtype=np.int64)
+    for (b, p), g in pair_index.items():
+        policy = book.policies[p]
+        base = bases.get((book.bank_names[b], policy.id))
+        if base is None:
+            raise ValueError(f"no cap base for bank {book.bank_names[b]!r} and policy {policy.id!r}")
+        for k in range(horizon):
+            r = cap_room(base.in_pool_lending_fen, policy.bank_annual_cap_bp, base.cap_used_fen if k == 0 else 0)
+            room[k, g] = UNLIMITED if r is None else min(r, _INT64_MAX // 2)
+
+    appropriation = np.array([0, *fund.appropriation_fen[1:horizon]], dtype=np.int64)
+    if scenario.annual_appropriation_fen is not None:
+        appropriation[1:] = scenario.annual_appropriation_fen
+
+    threshold = _thresholds(pd, scenario)
+    coll = scenario.collateral
+    liquidation_base = book.ip_value_fen.astype(np.float64) * coll.value_multiplier * (1.0 - coll.liquidation_haircut)
+    kind_prob = np.array([v3.invalidation_probability_bp[k] / 10_000 for k in IP_KINDS] + [0.0])
+    invalidation = kind_prob[book.ip_kind] * coll.invalidation_multiplier
+    if (invalidation > 1.0 + 1e-12).any():
+        raise ValueError("collateral.invalidation_multiplier times an invalidation probability passes 1")
+    invalidation = np.minimum(invalidation, 1.0)
+
+    groups = _groups(book.sector, pd, alive_years)
+    group_loans, group_start, group_sector, group_threshold, group_mixed = [], [], [], [], []
+    group_alive = np.zeros((len(groups), horizon), dtype=np.int64)
+    loan_group = np.full(book.size, -1, dtype=np.int64)
+    offset = 0
+    for g, (s, members) in enumerate(groups):
+        members = members[np.argsort(-alive_years[members], kind="stable")]
+        group_loans.append(members)
+        group_start.append(offset)
+        offset += members.size
+        group_sector.append(s)
+        group_threshold.append(threshold[members].max())
+        group_mixed.append(bool(pd[members].min() != pd[members].max()))
+        for k in range(horizon):
+            group_alive[g, k] = int((alive_years[members] > k).sum())
+        loan_group[members] = g
+
+    prepared = Prepared(
+        n_loans=book.size, horizon=horizon, bank=book.bank.astype(np.int32), sector=book.sector.astype(np.int8),
+        cap_group=cap_group, n_cap_groups=len(pair_index), ead=ead, fund_raw=fund_raw, insurer=insurer,
+        appraiser=appraiser, room=room, appropriation=appropriation, net0=fund.cash_fen - fund.deferred_fen,
+        threshold=threshold, liquidation_base=liquidation_base, invalidation=invalidation,
+        group_loans=np.concatenate(group_loans) if group_loans else np.zeros(0, dtype=np.int64),
+        group_start=np.array(group_start, dtype=np.int64), group_sector=np.array(group_sector, dtype=np.int64),
+        group_threshold=np.array(group_threshold, dtype=np.float64), group_mixed=np.array(group_mixed, dtype=bool),
+        group_alive=group_alive, loan_group=loan_group, copula=scenario.copula,
+        nu=float(scenario.t_degrees_of_freedom), rho=scenario.asset_correlation, beta=scenario.global_loading,
+        sigma=coll.volatility, beta_v=coll.global_loading, lag=coll.recovery_lag_years,
+    )
+    inputs = Inputs(
+        as_of=as_of.isoformat(), horizon_years=horizon, n_loans=book.size, n_banks=len(book.bank_names),
+        policies=tuple(p.id for p in book.policies), fund_cash_fen=fund.cash_fen, fund_deferred_fen=fund.deferred_fen,
+        appropriation_fen=tuple(int(a) for a in appropriation), scenario=scenario.to_dict(),
+        sector_pd_assumptions=assumptions.id,
+    )
+    return prepared, inputs
+
+
+# --------------------------------------------------------------------------------------------------
+# one chunk
+
+
+@dataclass
+class ChunkResult:
+    """Per-scenario figures of one chunk (a few numbers per scenario) and chunk sums."""
+
+    total_loss: np.ndarray      # (B,) int64
+    fund_payout: np.ndarray
+    bank_share: np.ndarray
+    insurer_share: np.ndarray
+    appraiser_share: np.ndarray
+    recoveries: np.ndarray
+    fund_recovered: np.ndarray
+    n_defaults: np.ndarray      # (B,) int64
+    payout_by_year: np.ndarray  # (B, H) int64
+    net_by_year: np.ndarray     # (B, H) int64: cash - deferred at each year end
+    cap_hit: np.ndarray         # (B,) bool
+    defaults_by_loan: np.ndarray  # (N,) int64, summed over the chunk
+    payout_by_bank: np.ndarray  # (n_banks,) float64, summed over the chunk
+    loss_by_bank: np.ndarray
+    payout_by_sector: np.ndarray  # (9,)
+    loss_by_sector: np.ndarray
+    defaults_by_sector: np.ndarray
+
+
+def _segment_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Exact int64 sums of ``values[bounds[j]:bounds[j+1]]``. The running sum may wrap past 2**63;
+    differences of wrapped sums are still exact when each segment's sum fits (modular arithmetic)."""
+    running = np.zeros(values.size + 1, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        np.cumsum(values, out=running[1:])
+        return running[bounds[1:]] - running[bounds[:-1]]
+
+
+def _draw_candidates(rng: np.random.Generator, prep: Prepared, year: int, counts: np.ndarray, n_alive: np.ndarray) -> np.ndarray:
+    """Keys ``scenario * N + loan`` of ``counts[b, g]`` distinct loans drawn uniformly among the
+    first ``n_alive[g]`` loans of group g, for every (b, g); sorted."""
+    n_loans = prep.n_loans
+    rows_b, rows_g = np.nonzero(counts)
+    c = counts[rows_b, rows_g]
+    n = n_alive[rows_g]
+    exact = c > REJECTION_SHARE * n
+    parts = []
+    # rejection: draw positions, drop duplicates, draw again for what was dropped
+    rb, rg, rc = rows_b[~exact], rows_g[~exact], c[~exact]
+    if rb.size:
+        rep_b = np.repeat(rb, rc)
+        rep_g = np.repeat(rg, rc)
+        pos = rng.integers(0, n_alive[rep_g])
+        keys = np.sort(rep_b * n_loans + prep.group_loans[prep.group_start[rep_g] + pos])
+        while True:
+            dup = np.flatnonzero(keys[1:] == keys[:-1]) + 1
+            if dup.size == 0:
+                break
+            again = keys[dup]
+            keys = np.delete(keys, dup)
+            again_b = again // n_loans
+            again_g = prep.loan_group[again % n_loans]
+            pos = rng.integers(0, n_alive[again_g])
+            keys = np.sort(np.concatenate((keys, again_b * n_loans + prep.group_loans[prep.group_start[again_g] + pos])))
+        parts.append(keys)
+    # permutation: rows where many of the group's loans default
+    eb, eg, ec = rows_b[exact], rows_g[exact], c[exact]
+    for g in np.unique(eg):
+        sel = eg == g
+        size = int(n_alive[g])
+        ranks = np.argsort(rng.random((int(sel.sum()), size)), axis=1)
+        take = np.arange(size)[None, :] < ec[sel][:, None]
+        loans = prep.group_loans[prep.group_start[g] + ranks[take]]
+        parts.append(np.repeat(eb[sel], ec[sel]) * n_loans + loans)
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+
+
+def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int) -> ChunkResult:
+    """Simulate ``n_scenarios`` scenarios from ``seed`` (one chunk)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    B, H, N = n_scenarios, prep.horizon, prep.n_loans
+    n_sectors = len(SECTORS)
+    sqrt_rho, sqrt_1mrho = math.sqrt(prep.rho), math.sqrt(1.0 - prep.rho)
+    sqrt_beta, sqrt_1mbeta = math.sqrt(prep.beta), math.sqrt(1.0 - prep.beta)
+    sqrt_bv, sqrt_1mbv = math.sqrt(prep.beta_v), math.sqrt(1.0 - prep.beta_v)
+    n_banks = int(prep.bank.max()) + 1 if prep.bank.size else 0
+    C = prep.n_cap_groups
+
+    total_loss = np.zeros(B, np.int64)
+    fund_payout = np.zeros(B, np.int64)
+    bank_share = np.zeros(B, np.int64)
+    insurer_share = np.zeros(B, np.int64)
+    appraiser_share = np.zeros(B, np.int64)
+    recoveries = np.zeros(B, np.int64)
+    fund_recovered = np.zeros(B, np.int64)
+    n_defaults = np.zeros(B, np.int64)
+    payout_by_year = np.zeros((B, H), np.int64)
+    recovery_in = np.zeros((B, H), np.int64)     # fund's part of recoveries arriving in year k
+    net_by_year = np.zeros((B, H), np.int64)
+    cap_hit = np.zeros(B, bool)
+    defaults_by_loan = np.zeros(N, np.int64)
+    payout_by_bank = np.zeros(n_banks)
+    loss_by_bank = np.zeros(n_banks)
+    payout_by_sector = np.zeros(n_sectors)
+    loss_by_sector = np.zeros(n_sectors)
+    defaults_by_sector = np.zeros(n_sectors)
+    dead = np.zeros(0, dtype=np.int64)   # sorted keys scenario * N + loan of loans already defaulted
+    scenario_bounds_of = np.arange(B + 1)
+    net = np.full(B, prep.net0, dtype=np.int64)
+
+    for k in range(H):
+        # M2 factors of this year
+        G = rng.standard_normal(B)
+        eta = rng.standard_normal((B, n_sectors))
+        Z = sqrt_beta * G[:, None] + sqrt_1mbeta * eta
+        if prep.copula == "t":
+            scale = np.sqrt(rng.chisquare(prep.nu, B) / prep.nu)
+        else:
+            scale = np.ones(B)
+
+        keys = np.zeros(0, dtype=np.int64)
+        if prep.n_groups:
+            n_alive = prep.group_alive[:, k]
+            with np.errstate(invalid="ignore"):
+                p_max = special.ndtr((prep.group_threshold[None, :] * scale[:, None]
+                                      - sqrt_rho * Z[:, prep.group_sector]) / sqrt_1mrho)
+            p_max = np.nan_to_num(p_max, nan=0.0)
+            counts = rng.binomial(np.broadcast_to(n_alive, p_max.shape), p_max)
+            keys = _draw_candidates(rng, prep, k, counts, n_alive)
+            if keys.size:
+                b = keys // N
+                loan = keys - b * N
+                g = prep.loan_group[loan]
+                mixed = prep.group_mixed[g]
+                if mixed.any():
+                    idx = np.flatnonzero(mixed)
+                    bi, li = b[idx], loan[idx]
+                    p_i = special.ndtr((prep.threshold[li] * scale[bi] - sqrt_rho * Z[bi, prep.sector[li]]) / sqrt_1mrho)
+                    keep = np.ones(keys.size, bool)
+                    keep[idx] = rng.random(idx.size) * p_max[bi, g[idx]] < p_i
+                    keys = keys[keep]
+                if dead.size and keys.size:
+                    pos = np.searchsorted(dead, keys)
+                    pos = np.minimum(pos, dead.size - 1)
+                    keys = keys[dead[pos] != keys]
+                if keys.size:
+                    dead = np.sort(np.concatenate((dead, keys)), kind="stable")
+
+        # appropriation at the start of the year (year 1's is in today's cash)
+        net += prep.appropriation[k]
+        if keys.size:
+            b = keys // N
+            loan = keys - b * N
+            loss = prep.ead[k, loan]
+            raw = prep.fund_raw[k, loan]
+            ins = prep.insurer[k, loan]
+            appr = prep.appraiser[k, loan]
+            room = prep.room[k]
+            approved = cap_in_order_array(raw, b * C + prep.cap_group[loan], np.tile(room, B))
+            bank_part = loss - approved - ins - appr
+            bounds = np.searchsorted(b, scenario_bounds_of)
+            payout_k = _segment_sums(approved, bounds)
+            total_loss += _segment_sums(loss, bounds)
+            fund_payout += payout_k
+            payout_by_year[:, k] = payout_k
+            bank_share += _segment_sums(bank_part, bounds)
+            insurer_share += _segment_sums(ins, bounds)
+            appraiser_share += _segment_sums(appr, bounds)
+            n_defaults += np.diff(bounds)
+            cut = approved < raw
+            if cut.any():
+                cap_hit[np.unique(b[cut])] = True
+            net -= payout_k
+            defaults_by_loan += np.bincount(loan, minlength=N)
+            payout_by_bank += np.bincount(prep.bank[loan], weights=approved, minlength=n_banks)
+            loss_by_bank += np.bincount(prep.bank[loan], weights=loss, minlength=n_banks)
+            sec = prep.sector[loan]
+            payout_by_sector += np.bincount(sec, weights=approved, minlength=n_sectors)
+            loss_by_sector += np.bincount(sec, weights=loss, minlength=n_sectors)
+            defaults_by_sector += np.bincount(sec, minlength=n_sectors)
+
+            # M3 recoveries, received lag years later if within the horizon
+            arrive = k + prep.lag
+            invalid = rng.random(keys.size) < prep.invalidation[loan]
+            xi = rng.standard_normal(keys.size)
+            if arrive < H:
+                y = sqrt_bv * G[b] + sqrt_1mbv * xi
+                value = prep.liquidation_base[loan] * np.exp(prep.sigma * y - 0.5 * prep.sigma**2)
+                value = np.where(invalid, 0.0, np.minimum(value, loss.astype(np.float64)))
+                recovered = np.minimum(np.floor(value).astype(np.int64), loss)
+                has = recovered > 0
+                if has.any():
+                    parts = recovery_increment_array(
+                        0, recovered[has], loss[has],
+                        {"fund": approved[has], "insurer": ins[has], "appraiser": appr[has]},
+                    )
+                    rb = b[has]
+                    rbounds = np.searchsorted(rb, scenario_bounds_of)
+                    fund_part = _segment_sums(parts["fund"], rbounds)
+                    recovery_in[:, arrive] += fund_part
+                    fund_recovered += fund_part
+                    recoveries += _segment_sums(recovered[has], rbounds)
+        # the year's recoveries come in last (A4 inflow: settles deferrals first, via the net position)
+        net += recovery_in[:, k]
+        net_by_year[:, k] = net
+
+    return ChunkResult(
+        total_loss=total_loss, fund_payout=fund_payout, bank_share=bank_share, insurer_share=insurer_share,
+        appraiser_share=appraiser_share, recoveries=recoveries, fund_recovered=fund_recovered, n_defaults=n_defaults,
+        payout_by_year=payout_by_year, net_by_year=net_by_year, cap_hit=cap_hit, defaults_by_loan=defaults_by_loan,
+        payout_by_bank=payout_by_bank, loss_by_bank=loss_by_bank, payout_by_sector=payout_by_sector,
+        loss_by_sector=loss_by_sector, defaults_by_sector=defaults_by_sector,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# many chunks, any number of workers
+
+
+@dataclass
+class Simulation:
+    """All chunks' per-scenario figures joined in chunk order (identical for any worker count)."""
+
+    n_scenarios: int
+    seed: int
+    batch: int
+    horizon: int
+    net0: int
+    total_loss: np.ndarray
+    fund_payout: np.ndarray
+    bank_share: np.ndarray
+    insurer_share: np.ndarray
+    appraiser_share: np.ndarray
+    recoveries: np.ndarray
+    fund_recovered: np.ndarray
+    n_defaults: np.ndarray
+    payout_by_year: np.ndarray
+    net_by_year: np.ndarray
+    cap_hit: np.ndarray
+    defaults_by_loan: np.ndarray
+    payout_by_bank: np.ndarray
+    loss_by_bank: np.ndarray
+    payout_by_sector: np.ndarray
+    loss_by_sector: np.ndarray
+    defaults_by_sector: np.ndarray
+    seconds: float = 0.0
+    workers: int = 1
+
+    @property
+    def deferred_any_year(self) -> np.ndarray:
+        """True where compensation is deferred at some year end (net position below 0)."""
+        return (self.net_by_year < 0).any(axis=1)
+
+    @property
+    def required_net_start(self) -> np.ndarray:
+        """Per scenario, the smallest starting net position (cash - deferred) with no deferral at
+        any year end: the year-end positions shift one for one with the starting position, because
+        nothing in A2/A3 depends on cash."""
+        drift = self.net_by_year - self.net0
+        return np.maximum(0, -drift.min(axis=1))
+
+
+_PER_SCENARIO = ("total_loss", "fund_payout", "bank_share", "insurer_share", "appraiser_share", "recoveries",
+                 "fund_recovered", "n_defaults", "payout_by_year", "net_by_year", "cap_hit")
+_SUMMED = ("defaults_by_loan", "payout_by_bank", "loss_by_bank", "payout_by_sector", "loss_by_sector",
+           "defaults_by_sector")
+
+_WORKER_PREP: Prepared | None = None
+
+
+def _init_worker(prep: Prepared) -> None:
+    global _WORKER_PREP
+    _WORKER_PREP = prep
+
+
+def _worker_chunk(index: int, seed: np.random.SeedSequence, size: int) -> tuple[int, ChunkResult]:
+    assert _WORKER_PREP is not None
+    return index, run_chunk(_WORKER_PREP, seed, size)
+
+
+def chunk_plan(n_scenarios: int, batch: int) -> list[int]:
+    """Sizes of the chunks: ``batch`` each, the last one what is left."""
+    full, rest = divmod(n_scenarios, batch)
+    return [batch] * full + ([rest] if rest else [])
+
+
+def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAULT_BATCH, workers: int = 1,
+             progress: Callable[[int, int], None] | None = None) -> Simulation:
+    """Run ``n_scenarios`` scenarios in chunks of ``batch``; chunk j uses the j-th child of
+    ``SeedSequence(seed)``, so the result depends on (inputs, seed, batch) only, never on ``workers``.
+
+    ``progress(done, total)`` is called after each chunk with scenario counts.
+    """
+    if isinstance(n_scenarios, bool) or not isinstance(n_scenarios, int) or not 1 <= n_scenarios <= 10**8:
+        raise ValueError(f"n_scenarios must be an integer in 1..10^8, got {n_scenarios!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1_000_000:
+        raise ValueError(f"batch must be an integer in 1..10^6, got {batch!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise ValueError(f"workers must be an integer in 1..256, got {workers!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    sizes = chunk_plan(n_scenarios, batch)
+    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+    results: list[ChunkResult | None] = [None] * len(sizes)
+    started = time.perf_counter()
+    done = 0
+    if workers == 1 or len(sizes) == 1:
+        for j, (child, size) in enumerate(zip(seeds, sizes)):
+            results[j] = run_chunk(prep, child, size)
+            done += size
+            if progress:
+                progress(done, n_scenarios)
+    else:
+        context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(sizes)), mp_context=context,
+                                 initializer=_init_worker, initargs=(prep,)) as pool:
+            futures = [pool.submit(_worker_chunk, j, child, size) for j, (child, size) in enumerate(zip(seeds, sizes))]
+            for future in as_completed(futures):
+                j, chunk = future.result()
+                results[j] = chunk
+                done += sizes[j]
+                if progress:
+                    progress(done, n_scenarios)
+    joined = {name: np.concatenate([getattr(r, name) for r in results]) for name in _PER_SCENARIO}
+    summed = {}
+    for name in _SUMMED:
+        total = getattr(results[0], name).copy()
+        for r in results[1:]:
+            total += getattr(r, name)   # in chunk order: float sums identical for any worker count
+        summed[name] = total
+    return Simulation(n_scenarios=n_scenarios, seed=seed, batch=batch, horizon=prep.horizon, net0=prep.net0,
+                      seconds=time.perf_counter() - started, workers=workers, **joined, **summed)
+
+
+# --------------------------------------------------------------------------------------------------
+# the M7 oracle book (tests and examples)
+
+
+def oracle_book(n_loans: int, *, principal_fen: int = 100_000_000, sector: str = "other", pd: float | None = None,
+                maturity: dt.date = dt.date(2031, 1, 1)) -> Book:
+    """M7: ``n_loans`` equal bullet loans, C = principal, no IP value, gz-2020 scheme 55, one sector."""
+    from fund.domain.policy import load_policy_file, shipped_policy_paths
+    from risk.portfolio import make_book
+
+    policy = next(load_policy_file(p) for p in shipped_policy_paths() if p.stem == "gz-2020")
+    cols = {
+        "loan_id": [f"L{i}" for i in range(n_loans)], "bank": [0] * n_loans, "sector": [SECTORS.index(sector)] * n_loans,
+        "policy": [0] * n_loans, "scheme": ["55"] * n_loans, "pd": [math.nan if pd is None else pd] * n_loans,
+        "principal_fen": [principal_fen] * n_loans, "covered_fen": [principal_fen] * n_loans,
+        "outstanding_fen": [principal_fen] * n_loans, "maturity_date": [maturity] * n_loans,
+        "amortization": [False] * n_loans, "ip_value_fen": [0] * n_loans, "ip_kind": [-1] * n_loans,
+        "insurer_limit_fen": [UNLIMITED] * n_loans,
+    }
+    return make_book(cols, ("bank-1",), (policy,))
+
+
+def simulate_oracle_book(*, n_loans: int, pd: float, rho: float, n_scenarios: int, seed: int,
+                         copula: str = "gaussian", nu: float = 4.0, batch: int = DEFAULT_BATCH,
+                         workers: int = 1, principal_fen: int = 100_000_000) -> Simulation:
+    """One year of the M7 oracle book with ample cash (global loading 0: one sector factor)."""
+    from risk.portfolio import default_cap_base
+    from risk.scenario import parse_scenario
+
+    book = oracle_book(n_loans, principal_fen=principal_fen, pd=pd)
+    scenario = parse_scenario({"name": "oracle", "horizon_years": 1, "copula": copula, "t_degrees_of_freedom": nu,
+                               "asset_correlation": rho, "global_loading": 0.0})
+    fund = FundPosition(cash_fen=n_loans * principal_fen, deferred_fen=0, appropriation_fen=(0,))
+    prep, _ = prepare(book, scenario, default_cap_base(book), fund, as_of=dt.date(2026, 1, 1))
+    return simulate(prep, n_scenarios=n_scenarios, seed=seed, batch=batch, workers=workers)
