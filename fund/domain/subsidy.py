@@ -1,0 +1,207 @@
+"""Rule S as plain code: which repayment earns an interest subsidy (S1), how much (S2, exact fractions
+and one floor) and the enterprise's annual cap (S3).
+
+The run (``fund.services.subsidies``) feeds these functions with rows it read in a few queries; nothing
+here touches a database, a clock or a float.
+
+>>> import datetime as dt
+>>> subsidy_amount(3_875_000, ip_share_bp=10_000, contract_rate_bp=385, lpr_bp=345, markup_bp=0, ratio_bp=5_000)
+1736201
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from fund.domain.dates import add_months
+from fund.domain.money import BP_ONE, MAX_SINGLE_AMOUNT_FEN
+
+# S1 reasons, in the order they are reported.
+LOAN_INELIGIBLE = "loan_ineligible"
+NO_INTEREST = "no_interest"
+BEYOND_SUBSIDY_MONTHS = "beyond_subsidy_months"
+PAID_LATE = "paid_late"
+PAST_DUE = "past_due"
+LOAN_NOT_ACTIVE = "loan_not_active"
+S1_REASONS = (LOAN_INELIGIBLE, NO_INTEREST, BEYOND_SUBSIDY_MONTHS, PAID_LATE, PAST_DUE, LOAN_NOT_ACTIVE)
+
+
+def _check_int(name: str, value: int, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bounds}, got {value}")
+
+
+def check_subsidy_terms(*, ip_share_bp: int, contract_rate_bp: int, lpr_bp: int, markup_bp: int, ratio_bp: int) -> None:
+    """Input checks of S2's loan and policy terms, in one place (ValueError naming the argument)."""
+    _check_int("ip_share_bp", ip_share_bp, 1, BP_ONE)
+    _check_int("contract_rate_bp", contract_rate_bp, 1)
+    _check_int("lpr_bp", lpr_bp, 1)
+    _check_int("markup_bp", markup_bp, 0)
+    _check_int("ratio_bp", ratio_bp, 0, BP_ONE)
+
+
+def subsidised_rate(contract_rate_bp: int, lpr_bp: int, markup_bp: int) -> Fraction:
+    """``min(contract_rate, LPR * (10000 + markup_bp) / 10000)`` in bp, exact.
+
+    >>> subsidised_rate(385, 345, 4000)
+    Fraction(385, 1)
+    >>> subsidised_rate(520, 336, 4000)
+    Fraction(2352, 5)
+    """
+    cap_rate = Fraction(lpr_bp * (BP_ONE + markup_bp), BP_ONE)
+    return min(Fraction(contract_rate_bp), cap_rate)
+
+
+def subsidy_factor(*, ip_share_bp: int, contract_rate_bp: int, lpr_bp: int, markup_bp: int, ratio_bp: int) -> Fraction:
+    """The exact fraction of a repayment's interest that S2 subsidises:
+    ``ip_share/10000 * rate/contract_rate * subsidy_ratio/10000``.
+
+    >>> subsidy_factor(ip_share_bp=10_000, contract_rate_bp=385, lpr_bp=345, markup_bp=0, ratio_bp=5_000)
+    Fraction(69, 154)
+    """
+    check_subsidy_terms(ip_share_bp=ip_share_bp, contract_rate_bp=contract_rate_bp, lpr_bp=lpr_bp,
+                        markup_bp=markup_bp, ratio_bp=ratio_bp)
+    rate = subsidised_rate(contract_rate_bp, lpr_bp, markup_bp)
+    return Fraction(ip_share_bp, BP_ONE) * rate / contract_rate_bp * Fraction(ratio_bp, BP_ONE)
+
+
+def subsidy_amount(interest_fen: int, *, ip_share_bp: int, contract_rate_bp: int, lpr_bp: int, markup_bp: int,
+                   ratio_bp: int) -> int:
+    """S2: ``floor(interest * ip_share/10000 * rate/contract_rate * subsidy_ratio/10000)``, one floor of the
+    exact product.
+
+    >>> subsidy_amount(3_875_000, ip_share_bp=6_000, contract_rate_bp=520, lpr_bp=345, markup_bp=4_000, ratio_bp=5_000)
+    1079783
+    """
+    _check_int("interest_fen", interest_fen, 0, MAX_SINGLE_AMOUNT_FEN)
+    factor = subsidy_factor(ip_share_bp=ip_share_bp, contract_rate_bp=contract_rate_bp, lpr_bp=lpr_bp,
+                            markup_bp=markup_bp, ratio_bp=ratio_bp)
+    return floor_times(interest_fen, factor)
+
+
+def floor_times(interest_fen: int, factor: Fraction) -> int:
+    """``floor(interest * factor)`` for an exact fraction (Python integers: exact at any size)."""
+    return (interest_fen * factor.numerator) // factor.denominator
+
+
+def subsidy_amounts(interests_fen: Sequence[int], factors: Sequence[Fraction]) -> list[int]:
+    """S2 for many repayments at once: ``floor(interest_i * factor_i)``; the factors come from
+    ``subsidy_factor`` (one per distinct set of terms). Same integers as ``subsidy_amount`` row by row.
+
+    >>> f = subsidy_factor(ip_share_bp=10_000, contract_rate_bp=385, lpr_bp=345, markup_bp=0, ratio_bp=5_000)
+    >>> subsidy_amounts([3_875_000, 0, 1], [f, f, f])
+    [1736201, 0, 0]
+    """
+    if len(interests_fen) != len(factors):
+        raise ValueError("interests_fen and factors must have the same length")
+    return [(i * f.numerator) // f.denominator for i, f in zip(interests_fen, factors)]
+
+
+def subsidy_period_end(drawdown: dt.date, months: int) -> dt.date:
+    """Last due date whose interest can be subsidised: ``add_months(drawdown, subsidy_months)``."""
+    return add_months(drawdown, months)
+
+
+def ineligibility_reasons(
+    *,
+    loan_eligible: bool,
+    interest_fen: int,
+    due_date: dt.date,
+    paid_on: dt.date,
+    drawdown: dt.date,
+    subsidy_months: int,
+    past_due_on_payment: bool,
+    loan_status_at_payment: str,
+) -> tuple[str, ...]:
+    """S1: why a repayment earns no subsidy (empty when it earns one), all reasons that apply.
+
+    ``past_due_on_payment``: some installment of the loan was past due on ``paid_on``.
+
+    >>> ineligibility_reasons(loan_eligible=True, interest_fen=10, due_date=dt.date(2024, 4, 15),
+    ...     paid_on=dt.date(2024, 4, 16), drawdown=dt.date(2024, 3, 15), subsidy_months=12,
+    ...     past_due_on_payment=False, loan_status_at_payment="active")
+    ('paid_late',)
+    """
+    reasons = []
+    if not loan_eligible:
+        reasons.append(LOAN_INELIGIBLE)
+    if interest_fen <= 0:
+        reasons.append(NO_INTEREST)
+    if due_date > subsidy_period_end(drawdown, subsidy_months):
+        reasons.append(BEYOND_SUBSIDY_MONTHS)
+    if paid_on > due_date:
+        reasons.append(PAID_LATE)
+    if past_due_on_payment:
+        reasons.append(PAST_DUE)
+    if loan_status_at_payment != "active":
+        reasons.append(LOAN_NOT_ACTIVE)
+    return tuple(reasons)
+
+
+@dataclass(frozen=True)
+class CapState:
+    """Where one (enterprise, policy, year) stands: subsidy granted so far, and whether a line was
+    already cut (every later line is then marked capped)."""
+
+    granted_fen: int = 0
+    cut: bool = False
+
+
+@dataclass(frozen=True)
+class CappedLines:
+    granted_fen: tuple[int, ...]
+    capped: tuple[bool, ...]
+    states: Mapping[Hashable, CapState]
+
+
+def apply_enterprise_cap(
+    amounts_fen: Sequence[int],
+    keys: Sequence[Hashable],
+    caps_fen: Mapping[Hashable, int | None],
+    prior: Mapping[Hashable, CapState] | None = None,
+) -> CappedLines:
+    """S3 over lines already in S3 order (payment date, loan registration, repayment registration).
+
+    ``keys[i]`` is line i's (enterprise, policy, year of payment); ``caps_fen[key]`` its annual cap
+    (None: no cap); ``prior`` what earlier runs granted (final). A line gets ``min(amount, room left)``;
+    a line cut below its amount, and every later line of the key, is marked capped.
+
+    >>> key = ("E1", "gz-2023", 2024)
+    >>> r = apply_enterprise_cap([1_736_201, 1_736_201], [key, key], {key: 100_000_000}, {key: CapState(99_000_000)})
+    >>> r.granted_fen, r.capped
+    ((1000000, 0), (True, True))
+    """
+    if len(amounts_fen) != len(keys):
+        raise ValueError("amounts_fen and keys must have the same length")
+    running: dict[Hashable, list] = {k: [s.granted_fen, s.cut] for k, s in (prior or {}).items()}
+    granted: list[int] = []
+    capped: list[bool] = []
+    for amount, key in zip(amounts_fen, keys):
+        if amount < 0:
+            raise ValueError(f"amounts_fen must be >= 0, got {amount}")
+        state = running.get(key)
+        if state is None:
+            state = running[key] = [0, False]
+        cap = caps_fen[key]
+        if cap is None:
+            give = amount
+        else:
+            give = min(amount, max(0, cap - state[0]))
+            if give < amount:
+                state[1] = True
+        state[0] += give
+        granted.append(give)
+        capped.append(state[1])
+    states = {k: CapState(g, c) for k, (g, c) in running.items()}
+    return CappedLines(tuple(granted), tuple(capped), states)
+
+
+def cap_states(rows: Iterable[tuple[Hashable, int, bool]]) -> dict[Hashable, CapState]:
+    """CapState per key from (key, granted_fen total, any line capped) rows of earlier runs."""
+    return {key: CapState(int(granted), bool(cut)) for key, granted, cut in rows}
