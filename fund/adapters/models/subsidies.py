@@ -1,0 +1,60 @@
+"""Interest-subsidy runs (rule S4) and their lines: one line per subsidised repayment, at most once ever."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fund.adapters.models.base import Base, Fen, created_at_column
+
+
+class SubsidyRun(Base):
+    """The run for one month (``YYYY-MM``, unique): totals of its lines and the one journal entry that
+    pays them (none when the total is 0)."""
+
+    __tablename__ = "subsidy_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), unique=True)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    business_date: Mapped[dt.date] = mapped_column(Date)
+    line_count: Mapped[int] = mapped_column(Integer)
+    capped_count: Mapped[int] = mapped_column(Integer)
+    computed_fen: Mapped[int] = mapped_column(Fen)
+    total_fen: Mapped[int] = mapped_column(Fen)
+    paid_fen: Mapped[int] = mapped_column(Fen)
+    deferred_fen: Mapped[int] = mapped_column(Fen)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    created_at: Mapped[dt.datetime] = created_at_column()
+    __table_args__ = (
+        CheckConstraint("total_fen >= 0 and total_fen <= computed_fen", name="total_range"),
+        CheckConstraint("paid_fen >= 0 and deferred_fen >= 0 and paid_fen + deferred_fen = total_fen", name="paid_plus_deferred"),
+    )
+
+
+class SubsidyLine(Base):
+    """One subsidised repayment. ``computed_fen`` is S2's amount, ``amount_fen`` what S3's cap leaves
+    (the amount paid); ``rate_used_bp_e4`` is the rate used, ``min(contract, LPR * (1 + markup))``, in bp
+    times 10^4 (exact: the cap rate has at most four decimals in bp)."""
+
+    __tablename__ = "subsidy_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("subsidy_runs.id"), index=True)
+    repayment_id: Mapped[int] = mapped_column(ForeignKey("repayments.id"), unique=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    policy_id: Mapped[str] = mapped_column(ForeignKey("policies.id"))
+    cap_year: Mapped[int] = mapped_column(Integer)
+    interest_fen: Mapped[int] = mapped_column(Fen)
+    lpr_bp: Mapped[int] = mapped_column(Integer)
+    rate_used_bp_e4: Mapped[int] = mapped_column(BigInteger)
+    computed_fen: Mapped[int] = mapped_column(Fen)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    capped: Mapped[bool] = mapped_column(Boolean)
+    __table_args__ = (
+        Index("ix_subsidy_lines_cap_key", "enterprise_id", "policy_id", "cap_year"),
+        CheckConstraint("amount_fen >= 0 and amount_fen <= computed_fen", name="amount_range"),
+        CheckConstraint("interest_fen > 0", name="interest_positive"),
+    )
