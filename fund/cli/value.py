@@ -8,7 +8,16 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from fund.cli.common import console, handle_errors, parse_date, print_json
+from fund.cli.common import (
+    console,
+    current_business_date,
+    err_console,
+    handle_errors,
+    parse_date,
+    print_json,
+    session_factory,
+    transaction,
+)
 from fund.domain.money import yuan
 
 app = typer.Typer(help="Collateral valuation (RULES section 7).", no_args_is_help=True)
@@ -98,3 +107,69 @@ def _print_valuation(document: dict[str, Any]) -> None:
         for t, (cash, present) in enumerate(zip(document["cash_flows_fen"], document["present_values_fen"]), start=1):
             years.add_row(str(t), yuan(cash), yuan(present))
         console.print(years)
+
+
+@app.command("revalue")
+@handle_errors
+def revalue(
+    as_of: str | None = typer.Option(None, "--as-of", metavar="DATE", help="valuation date (default: the business date)"),
+    quality: bool = typer.Option(False, "--quality", help="apply the quality adjustment (patents ranked within the book)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """Revalue every pledged asset that carries valuation inputs (set-based, one transaction)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from fund.services.valuation import revalue_book
+
+    date = _date("--as-of", as_of) or current_business_date()
+    factory = session_factory()
+    with Progress(TextColumn("valuing assets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("revalue", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = revalue_book(factory, date, progress=advance, quality=quality)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    table = Table(title=f"Book revalued as of {date.isoformat()}", show_header=False)
+    table.add_column("item")
+    table.add_column("value", justify="right")
+    table.add_row("assets valued", str(result.assets_valued))
+    table.add_row("model value (yuan)", yuan(result.model_value_fen))
+    table.add_row("collateral value (yuan)", yuan(result.collateral_value_fen))
+    table.add_row("appraised value of the same assets (yuan)", yuan(result.appraised_value_fen))
+    table.add_row("quality adjustment", "on" if result.quality_adjusted else "off")
+    table.add_row("assumptions", result.assumptions_id)
+    table.add_row("skipped", str(len(result.skipped)))
+    console.print(table)
+    for skipped in result.skipped:
+        console.print(f"skipped {skipped.kind} {skipped.number}: {skipped.reason}")
+
+
+@app.command("coverage")
+@handle_errors
+def coverage(
+    as_of: str | None = typer.Option(None, "--as-of", metavar="DATE", help="use valuations made on or before this date"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+) -> None:
+    """Collateral coverage (collateral value / covered principal) of the live covered loans, by bank and sector."""
+    from fund.services.valuation import collateral_summary
+
+    date = _date("--as-of", as_of)
+    with transaction() as session:
+        summary = collateral_summary(session, as_of=date)
+    if as_json:
+        print_json(summary)
+        return
+    for title, groups in (("bank", summary["by_bank"]), ("sector", summary["by_sector"])):
+        table = Table(title=f"Collateral coverage by {title}")
+        for column in (title, "loans", "covered (yuan)", "collateral (yuan)", "coverage", "model / appraisal assets"):
+            table.add_column(column, justify="left" if column == title else "right")
+        for key, group in [*groups.items(), ("total", summary["total"])]:
+            share = "-" if group["coverage_bp"] is None else f"{group['coverage_bp'] / 100:.2f}%"
+            table.add_row(key, str(group["loans"]), yuan(group["covered_fen"]), yuan(group["collateral_value_fen"]),
+                          share, f"{group['model_valued_assets']} / {group['appraisal_based_assets']}")
+        console.print(table)
