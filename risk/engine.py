@@ -320,16 +320,26 @@ def _segment_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         return running[bounds[1:]] - running[bounds[:-1]]
 
 
-def _draw_candidates(rng: np.random.Generator, prep: Prepared, year: int, counts: np.ndarray, n_alive: np.ndarray) -> np.ndarray:
+def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two sorted int64 arrays as one sorted array (O(len(a) + len(b)) for a small ``b``)."""
+    if b.size == 0:
+        return a
+    return np.insert(a, np.searchsorted(a, b), b)
+
+
+def _draw_candidates(rng: np.random.Generator, prep: Prepared, counts: np.ndarray, n_alive: np.ndarray) -> np.ndarray:
     """Keys ``scenario * N + loan`` of ``counts[b, g]`` distinct loans drawn uniformly among the
-    first ``n_alive[g]`` loans of group g, for every (b, g); sorted."""
+    first ``n_alive[g]`` loans of group g, for every (b, g); sorted.
+
+    Rows drawing few of their group's loans draw positions and draw again for duplicates (each
+    round leaves at most a quarter as many); the others rank uniform numbers (a random
+    permutation). Both give every subset of the row's size the same probability."""
     n_loans = prep.n_loans
     rows_b, rows_g = np.nonzero(counts)
     c = counts[rows_b, rows_g]
     n = n_alive[rows_g]
-    exact = c > REJECTION_SHARE * n
-    parts = []
-    # rejection: draw positions, drop duplicates, draw again for what was dropped
+    exact = (c >= 2) & (c > REJECTION_SHARE * n)
+    keys = np.zeros(0, dtype=np.int64)
     rb, rg, rc = rows_b[~exact], rows_g[~exact], c[~exact]
     if rb.size:
         rep_b = np.repeat(rb, rc)
@@ -342,23 +352,24 @@ def _draw_candidates(rng: np.random.Generator, prep: Prepared, year: int, counts
                 break
             again = keys[dup]
             keys = np.delete(keys, dup)
-            again_b = again // n_loans
             again_g = prep.loan_group[again % n_loans]
             pos = rng.integers(0, n_alive[again_g])
-            keys = np.sort(np.concatenate((keys, again_b * n_loans + prep.group_loans[prep.group_start[again_g] + pos])))
-        parts.append(keys)
-    # permutation: rows where many of the group's loans default
+            redrawn = np.sort((again // n_loans) * n_loans + prep.group_loans[prep.group_start[again_g] + pos])
+            keys = _merge_sorted(keys, redrawn)
     eb, eg, ec = rows_b[exact], rows_g[exact], c[exact]
-    for g in np.unique(eg):
-        sel = eg == g
-        size = int(n_alive[g])
-        ranks = np.argsort(rng.random((int(sel.sum()), size)), axis=1)
-        take = np.arange(size)[None, :] < ec[sel][:, None]
-        loans = prep.group_loans[prep.group_start[g] + ranks[take]]
-        parts.append(np.repeat(eb[sel], ec[sel]) * n_loans + loans)
-    if not parts:
-        return np.zeros(0, dtype=np.int64)
-    return np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+    if eb.size:
+        # one uniform per (row, loan of the row's group); sorting row + u ranks the loans within
+        # each row in a uniformly random order, and the first c of them are taken
+        en = n_alive[eg]
+        row = np.repeat(np.arange(eb.size), en)
+        row_start = np.concatenate(([0], np.cumsum(en)[:-1]))
+        member = np.arange(row.size) - row_start[row]
+        order = np.argsort(row + rng.random(row.size))
+        rank = np.arange(row.size) - row_start[row]          # rows stay in place: row + u < row + 1
+        taken = order[rank < ec[row]]
+        keys = _merge_sorted(keys, np.sort(eb[row[taken]] * n_loans
+                                           + prep.group_loans[prep.group_start[eg[row[taken]]] + member[taken]]))
+    return keys
 
 
 def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int) -> ChunkResult:
@@ -412,7 +423,7 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int) ->
                                       - sqrt_rho * Z[:, prep.group_sector]) / sqrt_1mrho)
             p_max = np.nan_to_num(p_max, nan=0.0)
             counts = rng.binomial(np.broadcast_to(n_alive, p_max.shape), p_max)
-            keys = _draw_candidates(rng, prep, k, counts, n_alive)
+            keys = _draw_candidates(rng, prep, counts, n_alive)
             if keys.size:
                 b = keys // N
                 loan = keys - b * N
@@ -429,8 +440,7 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int) ->
                     pos = np.searchsorted(dead, keys)
                     pos = np.minimum(pos, dead.size - 1)
                     keys = keys[dead[pos] != keys]
-                if keys.size:
-                    dead = np.sort(np.concatenate((dead, keys)), kind="stable")
+                dead = _merge_sorted(dead, keys)
 
         # appropriation at the start of the year (year 1's is in today's cash)
         net += prep.appropriation[k]
@@ -531,6 +541,8 @@ class Simulation:
     defaults_by_sector: np.ndarray
     seconds: float = 0.0
     workers: int = 1
+    #: peak resident memory (MB) of the main process and of the largest worker process
+    peak_rss_mb: tuple[float, float] = (0.0, 0.0)
 
     @property
     def deferred_any_year(self) -> np.ndarray:
@@ -559,9 +571,16 @@ def _init_worker(prep: Prepared) -> None:
     _WORKER_PREP = prep
 
 
-def _worker_chunk(index: int, seed: np.random.SeedSequence, size: int) -> tuple[int, ChunkResult]:
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _worker_chunk(index: int, seed: np.random.SeedSequence, size: int) -> tuple[int, ChunkResult, float]:
     assert _WORKER_PREP is not None
-    return index, run_chunk(_WORKER_PREP, seed, size)
+    chunk = run_chunk(_WORKER_PREP, seed, size)
+    return index, chunk, _peak_rss_mb()
 
 
 def chunk_plan(n_scenarios: int, batch: int) -> list[int]:
@@ -590,6 +609,7 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
     results: list[ChunkResult | None] = [None] * len(sizes)
     started = time.perf_counter()
     done = 0
+    worker_peak = 0.0
     if workers == 1 or len(sizes) == 1:
         for j, (child, size) in enumerate(zip(seeds, sizes)):
             results[j] = run_chunk(prep, child, size)
@@ -602,8 +622,9 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
                                  initializer=_init_worker, initargs=(prep,)) as pool:
             futures = [pool.submit(_worker_chunk, j, child, size) for j, (child, size) in enumerate(zip(seeds, sizes))]
             for future in as_completed(futures):
-                j, chunk = future.result()
+                j, chunk, peak = future.result()
                 results[j] = chunk
+                worker_peak = max(worker_peak, peak)
                 done += sizes[j]
                 if progress:
                     progress(done, n_scenarios)
@@ -615,7 +636,8 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
             total += getattr(r, name)   # in chunk order: float sums identical for any worker count
         summed[name] = total
     return Simulation(n_scenarios=n_scenarios, seed=seed, batch=batch, horizon=prep.horizon, net0=prep.net0,
-                      seconds=time.perf_counter() - started, workers=workers, **joined, **summed)
+                      seconds=time.perf_counter() - started, workers=workers,
+                      peak_rss_mb=(_peak_rss_mb(), worker_peak), **joined, **summed)
 
 
 # --------------------------------------------------------------------------------------------------

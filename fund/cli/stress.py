@@ -2,6 +2,207 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
 import typer
 
+from fund.cli.common import fail, handle_errors, parse_date, print_json
+
 app = typer.Typer(help="Monte Carlo stress tests (RULES section 8).", no_args_is_help=True)
+
+
+def _progress_bar(label: str):
+    """A rich progress bar on stderr (stdout stays clean for --json); returns (context, callback)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=Console(stderr=True), transient=False)
+    task = progress.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return progress, update
+
+
+@app.command("scenarios", help="List the shipped scenarios, one line each.")
+@handle_errors
+def scenarios() -> None:
+    from simulations.library import shipped_scenarios
+
+    for s in shipped_scenarios():
+        typer.echo(f"{s.name:<18} {s.description}")
+
+
+def _default_as_of() -> dt.date:
+    from fund.domain.dates import today_in_china
+    from fund.settings import get_settings
+
+    return get_settings().business_date or today_in_china()
+
+
+@app.command("run", help="Run a stress scenario on the book (the database's, or --portfolio CSV).")
+@handle_errors
+def run(
+    scenario: str = typer.Option(..., "--scenario", help="A shipped scenario name or a scenario .toml file."),
+    portfolio: Path = typer.Option(None, "--portfolio", help="Portfolio CSV; without it, the database's live covered loans."),
+    banks: Path = typer.Option(None, "--banks", help="Banks CSV (bank, policy, in_pool_lending_fen, cap_used_fen)."),
+    policy: str = typer.Option(None, "--policy", help="Policy id for portfolio rows without one."),
+    n_scenarios: int = typer.Option(..., "--scenarios", help="Number of scenarios."),
+    seed: int = typer.Option(..., "--seed", help="Seed (same seed and inputs: same figures)."),
+    as_of: str = typer.Option(None, "--as-of", help="As-of date YYYY-MM-DD (default: the business date)."),
+    horizon: int = typer.Option(None, "--horizon", help="Years (default: the scenario's)."),
+    fund_cash_fen: int = typer.Option(None, "--fund-cash-fen", help="Pool cash today (default: the ledger's, or 0 with --portfolio)."),
+    deferred_fen: int = typer.Option(None, "--deferred-fen", help="Deferred compensation today (default: the ledger's, or 0)."),
+    appropriation_fen: int = typer.Option(None, "--appropriation-fen", help="Yearly appropriation (default: the active policies'; a scenario's own wins)."),
+    workers: int = typer.Option(1, "--workers", help="Worker processes (the figures do not depend on it)."),
+    batch: int = typer.Option(2048, "--batch", help="Scenarios per chunk (bounds memory; part of the seed's meaning)."),
+    out: Path = typer.Option(None, "--out", help="Directory for result.json, PNG plots and report.md."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+) -> None:
+    from fund.errors import DomainError
+    from fund.services import stress as service
+    from risk.scenario import ScenarioError
+    from simulations.library import resolve_scenario
+
+    try:
+        chosen = resolve_scenario(scenario)
+    except ScenarioError as exc:
+        raise DomainError("bad_scenario", str(exc), field="scenario") from None
+    if portfolio is not None:
+        date = parse_date(as_of, "as_of") if as_of else _default_as_of()
+        book, cap_base = service.load_book(portfolio, banks, service.shipped_policies(), policy)
+        ledger, active = None, None
+    else:
+        from fund.cli.common import transaction
+        from fund.services.common import business_date
+        import tempfile
+
+        with transaction() as session:
+            date = parse_date(as_of, "as_of") if as_of else business_date(session)
+            export = service.export_portfolio(session, date)
+            policies = service.stored_policies(session)
+            ledger = service.fund_position_from_ledger(session)
+            active = service.active_policies_of(session)
+        if not export.portfolio:
+            raise DomainError("empty_book", f"no live covered loans as of {date.isoformat()}")
+        from risk.portfolio import write_banks_csv, write_portfolio_csv
+
+        # the export goes through the CSV reader, so both sources get the same checks
+        with tempfile.TemporaryDirectory() as tmp:
+            p_csv, b_csv = Path(tmp) / "portfolio.csv", Path(tmp) / "banks.csv"
+            write_portfolio_csv(export.portfolio, p_csv)
+            write_banks_csv(export.banks, b_csv)
+            book, cap_base = service.load_book(p_csv, banks if banks is not None else b_csv, policies, policy)
+    request = service.StressRequest(
+        scenario=chosen, n_scenarios=n_scenarios, seed=seed, as_of=date, horizon=horizon, fund_cash_fen=fund_cash_fen,
+        deferred_fen=deferred_fen, appropriation_fen=appropriation_fen, workers=workers, batch=batch,
+    )
+    service.check_request(request)
+    fund = service.fund_position(request, book, ledger=ledger, active_policies=active)
+    progress, update = _progress_bar(f"stress {chosen.name}")
+    with progress:
+        result, sim = service.run_stress(request, book, cap_base, fund, progress=update)
+    if out is not None:
+        from simulations.report import write_outputs
+
+        paths = write_outputs(result, sim, out)
+        if not as_json:
+            typer.echo(f"wrote {', '.join(str(p) for p in paths)}", err=True)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _print_summary(result)
+
+
+def _print_summary(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from fund.domain.money import yuan
+    from risk.stress_result import MEASURED
+
+    table = Table(title=f"{result.scenario}: {result.n_scenarios:,} scenarios, seed {result.seed} (yuan)")
+    for column in ("figure", "mean", "VaR 95%", "VaR 99%", "VaR 99.9%", "ES 99%"):
+        table.add_column(column, justify="right" if column != "figure" else "left")
+    for name in MEASURED:
+        m = result.measures[name]
+        cells = [m.mean.value, m.var["0.95"].value, m.var["0.99"].value, m.var["0.999"].value, m.es["0.99"].value]
+        table.add_row(name.removesuffix("_fen"), *(yuan(int(round(c))) for c in cells))
+    console = Console()
+    console.print(table)
+    console.print(f"p_deferral {result.p_deferral.value:.4f}  p_bank_cap_hit {result.p_bank_cap_hit.value:.4f}  "
+                  f"required_fund {yuan(result.required_fund_fen)} yuan  ({result.seconds:.2f} s)")
+
+
+@app.command("export-portfolio", help="Write the database's live covered loans (and banks' cap base) as CSV files.")
+@handle_errors
+def export_portfolio(
+    out: Path = typer.Option(..., "--out", help="Portfolio CSV to write."),
+    banks_out: Path = typer.Option(None, "--banks-out", help="Banks CSV to write (default: banks.csv beside --out)."),
+    as_of: str = typer.Option(None, "--as-of", help="As-of date YYYY-MM-DD (default: the business date)."),
+    as_json: bool = typer.Option(False, "--json", help="Print counts and fund position as JSON."),
+) -> None:
+    from fund.cli.common import transaction
+    from fund.services import stress as service
+    from fund.services.common import business_date
+    from risk.portfolio import write_banks_csv, write_portfolio_csv
+
+    with transaction() as session:
+        date = parse_date(as_of, "as_of") if as_of else business_date(session)
+        export = service.export_portfolio(session, date)
+        cash, deferred = service.fund_position_from_ledger(session)
+    banks_path = banks_out or out.with_name("banks.csv")
+    n_loans = write_portfolio_csv(export.portfolio, out)
+    n_banks = write_banks_csv(export.banks, banks_path)
+    summary = {"as_of": date.isoformat(), "loans": n_loans, "bank_policy_rows": n_banks, "portfolio": str(out),
+               "banks": str(banks_path), "fund_cash_fen": cash, "deferred_fen": deferred}
+    if as_json:
+        print_json(summary)
+    else:
+        typer.echo(f"{n_loans} loans to {out}, {n_banks} bank rows to {banks_path} (as of {date.isoformat()}; "
+                   f"pool cash {cash} fen, deferred {deferred} fen)")
+
+
+@app.command("bench", help="Benchmark: synthetic 10,000-loan book, 5 years, 100,000 scenarios, against a dense "
+                           "numpy reference and the random-number limit.")
+@handle_errors
+def bench(
+    loans: int = typer.Option(10_000, "--loans"),
+    horizon: int = typer.Option(5, "--horizon"),
+    n_scenarios: int = typer.Option(100_000, "--scenarios"),
+    reference_scenarios: int = typer.Option(10_000, "--reference-scenarios",
+                                            help="Scenarios for the dense reference and the random-number limit (rates compare)."),
+    workers: int = typer.Option(2, "--workers"),
+    seed: int = typer.Option(1, "--seed"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    from simulations.bench import run_bench
+
+    if loans < 1 or n_scenarios < 1 or reference_scenarios < 1 or not 1 <= horizon <= 30 or not 1 <= workers <= 64:
+        fail("loans, scenarios, reference scenarios and workers must be >= 1, horizon 1..30")
+    progress, update = _progress_bar("bench engine")
+    with progress:
+        result = run_bench(n_loans=loans, horizon=horizon, n_scenarios=n_scenarios,
+                           reference_scenarios=reference_scenarios, workers=workers, seed=seed, progress=update)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    m, i = result.machine, result.inputs
+    typer.echo(f"machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs, Python {m['python']}, numpy {m['numpy']}")
+    typer.echo(f"inputs: {i['loans']:,} loans, {i['horizon_years']} years, {i['scenarios']:,} scenarios, "
+               f"{i['workers']} workers, batch {i['batch']}, seed {i['seed']}, {i['groups']} default groups; "
+               f"{result.mean_defaults_per_scenario:.1f} defaults per scenario")
+    for t in (result.engine, result.dense_reference, result.random_number_limit):
+        typer.echo(f"{t.name:<28} {t.scenarios:>9,} scenarios {t.seconds:>9.2f} s "
+                   f"{t.loan_scenario_years_per_second / 1e6:>10.1f} M loan-scenario-years/s")
+    pk = result.peak_memory_mb
+    typer.echo(f"peak memory: main {pk['main_process_engine']:.0f} MB, largest worker {pk['largest_engine_worker']:.0f} MB, "
+               f"engine total at most {pk['engine_total_upper_bound']:.0f} MB")
+    t = result.targets
+    typer.echo(f"targets: >= 100 M/s {'met' if t['rate_met'] else 'NOT met'}; "
+               f"< 1.5 GB {'met' if t['memory_met'] else 'NOT met'}")
