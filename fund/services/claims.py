@@ -1,0 +1,649 @@
+"""The claims workflow (RULES section 4): a bank files a claim on its loan (A1), lowers its loss or
+withdraws it; the fund manager approves it (A2 split, A3 cap, A4 payment) or rejects it with a
+reason; the bank reports recoveries (A5) and closes the claim.
+
+Each function runs inside the caller's transaction (``unit_of_work``) and takes the business date
+as an argument. Loan statuses move only through ``registry.move_status``; every step of a claim
+is a ``claim_events`` row (who, which business date, the journal entry it posted). All the
+arithmetic of rule A is ``risk.allocation``; this module fetches its inputs, stores its outputs
+(the whole allocation and the cap trace, under the loan's policy id) and posts to the ledger.
+
+Locks, always in this order: the claim row, the loan row, the (bank, policy, year) cap usage row,
+the compensation pool's cash account (then ``ledger.post_entry`` locks accounts in code order).
+On PostgreSQL these are ``SELECT ... FOR UPDATE``; on SQLite every writer holds the database lock
+from ``BEGIN IMMEDIATE``. So two approvals never use the same cap room or the same cash.
+
+>>> CLAIM_POOL
+'compensation'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+import risk.allocation as allocation
+from fund.adapters.models.claims import BankCapUsage, Claim, ClaimEvent, ClaimRecovery, LIVE_CLAIM_STATUSES
+from fund.adapters.models.ledger import Deferral, JournalEntry, Posting
+from fund.adapters.models.registry import Institution, Loan
+from fund.domain.money import MAX_SINGLE_AMOUNT_FEN
+from fund.domain.policy import Policy, PolicyError
+from fund.errors import Conflict, DomainError, Forbidden, NotFound
+from fund.services import ledger
+from fund.services.common import for_update
+from fund.services.policies import get_policy
+from fund.services.registry import Actor, earliest_unpaid_due, loan_for, move_status
+
+CLAIM_POOL = "compensation"
+RECOVERY_ACCOUNT = "income:recovery"
+DECIDED_STATUSES = ("approved", "closed")
+PARTY_KINDS = {"insurer": ("insurer", "guarantor"), "appraiser": ("appraiser",)}
+READ_ALL_KINDS = ("fund_manager", "auditor")
+
+
+# ---------------------------------------------------------------------------------------------
+# input checking and access
+# ---------------------------------------------------------------------------------------------
+
+
+def _fen(name: str, value: object, *, minimum: int) -> int:
+    """A single amount entered (RULES section 0): an int from ``minimum`` to 10^12 fen."""
+    if isinstance(value, bool):
+        raise DomainError("invalid_amount", f"{name} must be an integer number of fen, got {value!r}", field=name)
+    try:
+        amount = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise DomainError("invalid_amount", f"{name} must be an integer number of fen, got {value!r}", field=name) from None
+    if amount < minimum:
+        raise DomainError("invalid_amount", f"{name} must be >= {minimum} fen, got {amount}", field=name)
+    if amount > MAX_SINGLE_AMOUNT_FEN:
+        raise DomainError("amount_too_large", f"{name} must be at most 10^12 fen, got {amount}", field=name)
+    return amount
+
+
+def _require_kind(actor: Actor, kind: str, what: str) -> None:
+    if actor.kind != kind:
+        raise Forbidden("forbidden", f"only {'the fund manager' if kind == 'fund_manager' else 'a bank'} {what}")
+
+
+def _visible(stmt, actor: Actor):
+    """Restrict a claims query to what ``actor`` may read: a bank its own claims, an insurer,
+    guarantor or appraiser the claims on loans naming it, the fund manager and auditors all."""
+    if actor.kind == "bank":
+        return stmt.where(Claim.bank_id == actor.institution_id)
+    if actor.kind in PARTY_KINDS["insurer"]:
+        return stmt.where(Claim.insurer_id == actor.institution_id)
+    if actor.kind in PARTY_KINDS["appraiser"]:
+        return stmt.where(Claim.appraiser_id == actor.institution_id)
+    if actor.kind in READ_ALL_KINDS:
+        return stmt
+    return stmt.where(False)
+
+
+def claim_for(session: Session, actor: Actor, claim_id: int, *, lock: bool = False) -> Claim:
+    """A claim as ``actor`` may see it (others are 404, as if absent); ``lock`` locks its row."""
+    stmt = _visible(select(Claim).where(Claim.id == claim_id), actor)
+    if lock:
+        stmt = for_update(session, stmt).execution_options(populate_existing=True)
+    claim = session.scalar(stmt)
+    if claim is None:
+        raise NotFound("claim_not_found", f"no claim {claim_id}", field="claim_id")
+    return claim
+
+
+def _require_status(claim: Claim, status: str, action: str) -> None:
+    if claim.status != status:
+        raise Conflict("invalid_claim_status", f"claim {claim.id} is {claim.status}: only a {status} claim can be {action}", field="claim_id")
+
+
+def _not_before(business_date: dt.date, earlier: dt.date | None, what: str) -> None:
+    if earlier is not None and business_date < earlier:
+        raise DomainError("dated_before_" + what.replace(" ", "_"), f"the business date {business_date} is before the {what} ({earlier})",
+                          field="business_date")
+
+
+def _event(session: Session, claim: Claim, event: str, from_status: str | None, actor: Actor, business_date: dt.date,
+           note: str | None = None, entry_id: int | None = None) -> None:
+    session.add(ClaimEvent(claim_id=claim.id, event=event, from_status=from_status, to_status=claim.status,
+                           actor_id=actor.institution_id, business_date=business_date, note=note, entry_id=entry_id))
+
+
+def _policy(session: Session, policy_id: str) -> Policy:
+    return get_policy(session, policy_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# A1: filing, lowering the loss, withdrawing
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimWindow:
+    """A1's window for a loan on a date: ``earliest_due`` is the due date ``m`` of the earliest
+    installment not paid in full, open from ``opens`` to ``closes`` (both included)."""
+
+    earliest_due: dt.date | None
+    days_past_due: int | None
+    opens: dt.date | None
+    closes: dt.date | None
+
+    def contains(self, day: dt.date) -> bool:
+        return self.opens is not None and self.opens <= day <= self.closes
+
+
+def claim_window(session: Session, loan: Loan, policy: Policy, on: dt.date) -> ClaimWindow:
+    due = earliest_unpaid_due(session, loan.id, on)
+    if due is None or not policy.accepts_claims:
+        return ClaimWindow(due, None, None, None)
+    opens = due + dt.timedelta(days=policy.claim_overdue_days)
+    return ClaimWindow(due, (on - due).days, opens, opens + dt.timedelta(days=policy.claim_window_days))
+
+
+def file_claim(session: Session, bank: Actor, loan_id: int, loss_fen: int, business_date: dt.date) -> Claim:
+    """A1: the bank files a claim for principal loss ``loss_fen`` on its ``active`` loan with
+    ``C > 0``, on the business date, within the window, one live claim per loan."""
+    _require_kind(bank, "bank", "files claims")
+    loss = _fen("loss_fen", loss_fen, minimum=1)
+    loan = loan_for(session, bank, loan_id, lock=True)
+    live = session.scalar(select(Claim.id).where(Claim.loan_id == loan.id, Claim.status.in_(LIVE_CLAIM_STATUSES)))
+    if live is not None:
+        raise Conflict("claim_exists", f"loan {loan.id} already has claim {live} open", field="loan_id")
+    if loan.status != "active":
+        raise Conflict("loan_not_active", f"loan {loan.id} is {loan.status}: claims are filed on active loans only", field="loan_id")
+    if loan.coverage != "eligible" or loan.policy_id is None or loan.covered_fen <= 0:
+        raise DomainError("loan_not_covered", f"loan {loan.id} has no covered principal (C = 0): it cannot be claimed on", field="loan_id")
+    _not_before(business_date, loan.registered_on, "loan registration")
+    policy = _policy(session, loan.policy_id)
+    if not policy.accepts_claims:
+        raise DomainError("policy_takes_no_claims", f"policy {policy.id} takes no claims", field="loan_id")
+    window = claim_window(session, loan, policy, business_date)
+    if window.earliest_due is None:
+        raise DomainError("nothing_past_due", f"loan {loan.id} has no unpaid installment on {business_date}", field="loan_id")
+    if business_date < window.opens:
+        raise DomainError(
+            "claim_too_early",
+            f"the earliest unpaid installment of loan {loan.id} fell due on {window.earliest_due}, {window.days_past_due} days "
+            f"before {business_date}; claims open after {policy.claim_overdue_days} days, on {window.opens}",
+            field="loan_id",
+        )
+    if business_date > window.closes:
+        raise DomainError(
+            "claim_window_closed",
+            f"the earliest unpaid installment of loan {loan.id} fell due on {window.earliest_due}; the claim window closed on {window.closes}",
+            field="loan_id",
+        )
+    if loss > loan.outstanding_fen:
+        raise DomainError("loss_exceeds_outstanding", f"loss_fen {loss} exceeds the outstanding principal {loan.outstanding_fen}", field="loss_fen")
+    claim = Claim(
+        loan_id=loan.id, bank_id=loan.bank_id, insurer_id=loan.insurer_id, appraiser_id=loan.appraiser_id,
+        policy_id=loan.policy_id, status="filed", loss_fen=loss, filed_on=business_date, filed_by=bank.institution_id,
+        earliest_unpaid_due=window.earliest_due, days_past_due=window.days_past_due,
+        recovered_gross_fen=0, recovered_costs_fen=0, recovered_net_fen=0,
+        fund_recovered_fen=0, insurer_recovered_fen=0, appraiser_recovered_fen=0, bank_recovered_fen=0,
+    )
+    session.add(claim)
+    session.flush()
+    move_status(session, loan, "claim_filed", bank.institution_id, business_date, note=f"claim {claim.id}")
+    _event(session, claim, "filed", None, bank, business_date, note=f"loss {loss} fen")
+    session.flush()
+    return claim
+
+
+def lower_loss(session: Session, bank: Actor, claim_id: int, loss_fen: int, business_date: dt.date) -> Claim:
+    """The bank lowers ``L`` of its filed claim (A1: approval waits until ``L`` is at most the
+    outstanding principal)."""
+    _require_kind(bank, "bank", "lowers a claim's loss")
+    loss = _fen("loss_fen", loss_fen, minimum=1)
+    claim = claim_for(session, bank, claim_id, lock=True)
+    _require_status(claim, "filed", "lowered")
+    _not_before(business_date, claim.filed_on, "filing date")
+    if loss >= claim.loss_fen:
+        raise DomainError("loss_not_lowered", f"the new loss {loss} must be below the claimed {claim.loss_fen}", field="loss_fen")
+    before = claim.loss_fen
+    claim.loss_fen = loss
+    _event(session, claim, "loss_lowered", claim.status, bank, business_date, note=f"loss {before} -> {loss} fen")
+    session.flush()
+    return claim
+
+
+def withdraw_claim(session: Session, bank: Actor, claim_id: int, business_date: dt.date, note: str | None = None) -> Claim:
+    """The bank withdraws its filed claim; the loan goes back to ``active`` (``repaid`` when no
+    principal is left)."""
+    _require_kind(bank, "bank", "withdraws claims")
+    claim = claim_for(session, bank, claim_id, lock=True)
+    _require_status(claim, "filed", "withdrawn")
+    _not_before(business_date, claim.filed_on, "filing date")
+    loan = loan_for(session, bank, claim.loan_id, lock=True)
+    move_status(session, loan, "claim_withdrawn", bank.institution_id, business_date, note=f"claim {claim.id}")
+    claim.status = "withdrawn"
+    _event(session, claim, "withdrawn", "filed", bank, business_date, note=_note(note))
+    session.flush()
+    return claim
+
+
+def _note(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = text.strip()
+    if len(text) > 500:
+        raise DomainError("note_too_long", "a note or reason is at most 500 characters", field="note")
+    return text or None
+
+
+# ---------------------------------------------------------------------------------------------
+# the fund manager's decision: A2 split, A3 cap, A4 payment
+# ---------------------------------------------------------------------------------------------
+
+
+def reject_claim(session: Session, manager: Actor, claim_id: int, reason: str, business_date: dt.date) -> Claim:
+    """The fund manager rejects a filed claim with a stated reason; the loan goes back to
+    ``active`` (``repaid`` when no principal is left)."""
+    _require_kind(manager, "fund_manager", "rejects claims")
+    reason = _note(reason)
+    if not reason:
+        raise DomainError("missing_reason", "a rejection needs a stated reason", field="reason")
+    claim = claim_for(session, manager, claim_id, lock=True)
+    _require_status(claim, "filed", "rejected")
+    _not_before(business_date, claim.filed_on, "filing date")
+    loan = loan_for(session, manager, claim.loan_id, lock=True)
+    move_status(session, loan, "claim_rejected", manager.institution_id, business_date, note=f"claim {claim.id}: {reason}")
+    claim.status = "rejected"
+    claim.decided_on, claim.decided_by, claim.reject_reason = business_date, manager.institution_id, reason
+    _event(session, claim, "rejected", "filed", manager, business_date, note=reason)
+    session.flush()
+    return claim
+
+
+def in_pool_lending(session: Session, bank_id: int, policy_id: str, on: dt.date) -> int:
+    """A3: the sum of ``C`` over the bank's loans under the policy drawn down on or before ``on``,
+    cancelled ones excluded."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Loan.covered_fen), 0)).where(
+            Loan.bank_id == bank_id, Loan.policy_id == policy_id, Loan.drawdown_date <= on, Loan.status != "cancelled"
+        )
+    )
+    return int(total)
+
+
+def _lock_cap_usage(session: Session, bank_id: int, policy_id: str, year: int) -> BankCapUsage:
+    """The (bank, policy, year) cap usage row, created when absent, locked: approvals racing for
+    one bank's room serialise on it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            pg_insert(BankCapUsage).values(bank_id=bank_id, policy_id=policy_id, year=year, used_fen=0).on_conflict_do_nothing()
+        )
+    elif session.get(BankCapUsage, (bank_id, policy_id, year)) is None:
+        session.add(BankCapUsage(bank_id=bank_id, policy_id=policy_id, year=year, used_fen=0))
+        session.flush()
+    row = session.scalar(
+        for_update(
+            session,
+            select(BankCapUsage).where(BankCapUsage.bank_id == bank_id, BankCapUsage.policy_id == policy_id, BankCapUsage.year == year),
+        ).execution_options(populate_existing=True)
+    )
+    assert row is not None
+    return row
+
+
+def approve_claim(session: Session, manager: Actor, claim_id: int, business_date: dt.date, note: str | None = None) -> Claim:
+    """The fund manager approves a filed claim on the business date.
+
+    Refused while ``L`` exceeds the outstanding principal. Otherwise: A2 splits ``L`` with the
+    policy's scheme and the loan's insurance limit; A3 cuts the fund's share to the bank's room
+    for (policy, approval year); A4 pays it from the compensation pool and defers what cash cannot
+    cover. The claim stores the allocation, the cap trace and the payment; the loan becomes
+    ``compensated``.
+    """
+    _require_kind(manager, "fund_manager", "approves claims")
+    note = _note(note)
+    claim = claim_for(session, manager, claim_id, lock=True)
+    _require_status(claim, "filed", "approved")
+    _not_before(business_date, claim.filed_on, "filing date")
+    loan = loan_for(session, manager, claim.loan_id, lock=True)
+    if claim.loss_fen > loan.outstanding_fen:
+        raise DomainError(
+            "loss_exceeds_outstanding",
+            f"claim {claim.id}: loss {claim.loss_fen} exceeds the outstanding principal {loan.outstanding_fen} on "
+            f"{business_date}; the bank must lower it first",
+            field="loss_fen",
+        )
+    policy = _policy(session, claim.policy_id)
+    try:
+        scheme = policy.scheme(loan.scheme_code)
+    except PolicyError as exc:
+        raise DomainError("unknown_scheme", str(exc), field="scheme_code") from None
+    split = allocation.split_loss(claim.loss_fen, loan.covered_fen, loan.principal_fen, scheme.ratios_bp, loan.insurer_limit_fen)
+
+    year = business_date.year
+    usage = _lock_cap_usage(session, claim.bank_id, claim.policy_id, year)
+    lending = in_pool_lending(session, claim.bank_id, claim.policy_id, business_date)
+    used_before = usage.used_fen
+    room = allocation.cap_room(lending, policy.bank_annual_cap_bp, used_before)
+    capped = allocation.apply_bank_cap(split, room)
+    usage.used_fen = used_before + capped.fund_fen
+
+    payment = ledger.pay_from_pool(
+        session, pool=CLAIM_POOL, amount_fen=capped.fund_fen, cause="claim_approval", policy_id=claim.policy_id,
+        ref_type="claim", ref_id=claim.id, business_date=business_date, actor_id=manager.institution_id,
+        memo=f"claim {claim.id} on loan {loan.id}",
+    )
+
+    claim.status = "approved"
+    claim.decided_on, claim.decided_by = business_date, manager.institution_id
+    claim.principal_fen, claim.covered_fen, claim.outstanding_fen = loan.principal_fen, loan.covered_fen, loan.outstanding_fen
+    claim.scheme_code, claim.ratios_bp, claim.insurer_limit_fen = scheme.code, dict(scheme.ratios_bp), loan.insurer_limit_fen
+    claim.base_fen, claim.fund_before_cap_fen, claim.insurer_cut_fen = capped.base_fen, capped.fund_before_cap_fen, capped.insurer_cut_fen
+    claim.fund_fen, claim.insurer_fen, claim.appraiser_fen, claim.bank_fen = (
+        capped.fund_fen, capped.insurer_fen, capped.appraiser_fen, capped.bank_fen
+    )
+    claim.cap_year, claim.cap_bp, claim.in_pool_lending_fen = year, policy.bank_annual_cap_bp, lending
+    claim.cap_fen = allocation.cap_room(lending, policy.bank_annual_cap_bp, 0)
+    claim.cap_used_before_fen, claim.room_fen, claim.fund_cut_fen = used_before, room, capped.fund_cut_fen
+    claim.paid_fen, claim.deferred_fen = payment.paid_fen, payment.deferred_fen
+    claim.approval_entry_id = payment.entry_id or None
+    move_status(session, loan, "claim_approved", manager.institution_id, business_date, note=f"claim {claim.id}")
+    _event(session, claim, "approved", "filed", manager, business_date, note=note, entry_id=claim.approval_entry_id)
+    session.flush()
+    return claim
+
+
+# ---------------------------------------------------------------------------------------------
+# A5: recoveries; closing
+# ---------------------------------------------------------------------------------------------
+
+
+def record_recovery(session: Session, bank: Actor, claim_id: int, gross_fen: int, costs_fen: int,
+                    business_date: dt.date) -> ClaimRecovery:
+    """The bank reports one recovery on its approved claim: ``net = gross - costs >= 0`` is shared
+    by A5 (cumulative); the fund's part is an inflow to the compensation pool (A4: it settles
+    deferred compensation first), credited to ``income:recovery``."""
+    _require_kind(bank, "bank", "reports recoveries")
+    gross = _fen("gross_fen", gross_fen, minimum=1)
+    costs = _fen("costs_fen", costs_fen, minimum=0)
+    if costs > gross:
+        raise DomainError("negative_net", f"costs {costs} exceed the gross recovery {gross}: net must be >= 0", field="costs_fen")
+    claim = claim_for(session, bank, claim_id, lock=True)
+    _require_status(claim, "approved", "given recoveries")
+    _not_before(business_date, claim.decided_on, "approval date")
+    net = gross - costs
+    parts = allocation.recovery_increment(claim.recovered_net_fen, net, claim.loss_fen, claim.shares())
+    recovery = ClaimRecovery(
+        claim_id=claim.id, policy_id=claim.policy_id, gross_fen=gross, costs_fen=costs, net_fen=net,
+        cum_net_before_fen=claim.recovered_net_fen, fund_fen=parts["fund"], insurer_fen=parts["insurer"],
+        appraiser_fen=parts["appraiser"], bank_fen=parts["bank"], business_date=business_date,
+        reported_by=bank.institution_id,
+    )
+    if parts["fund"] > 0:
+        inflow = ledger.inflow_to_pool(
+            session, pool=CLAIM_POOL, amount_fen=parts["fund"], cause="recovery", credit_account=RECOVERY_ACCOUNT,
+            policy_id=claim.policy_id, business_date=business_date, ref_type="claim", ref_id=claim.id,
+            actor_id=bank.institution_id, memo=f"fund's part of a recovery on claim {claim.id}",
+        )
+        recovery.entry_id = inflow.entry_id
+    session.add(recovery)
+    claim.recovered_gross_fen += gross
+    claim.recovered_costs_fen += costs
+    claim.recovered_net_fen += net
+    claim.fund_recovered_fen += parts["fund"]
+    claim.insurer_recovered_fen += parts["insurer"]
+    claim.appraiser_recovered_fen += parts["appraiser"]
+    claim.bank_recovered_fen += parts["bank"]
+    _event(session, claim, "recovery", claim.status, bank, business_date,
+           note=f"gross {gross}, costs {costs}, net {net} fen", entry_id=recovery.entry_id)
+    session.flush()
+    return recovery
+
+
+def close_claim(session: Session, bank: Actor, claim_id: int, business_date: dt.date, note: str | None = None) -> Claim:
+    """The bank closes its approved claim (recovery finished); the loan becomes ``closed``."""
+    _require_kind(bank, "bank", "closes claims")
+    claim = claim_for(session, bank, claim_id, lock=True)
+    _require_status(claim, "approved", "closed")
+    _not_before(business_date, claim.decided_on, "approval date")
+    loan = loan_for(session, bank, claim.loan_id, lock=True)
+    move_status(session, loan, "claim_closed", bank.institution_id, business_date, note=f"claim {claim.id}")
+    claim.status = "closed"
+    claim.closed_on, claim.closed_by = business_date, bank.institution_id
+    _event(session, claim, "closed", "approved", bank, business_date, note=_note(note))
+    session.flush()
+    return claim
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
+
+
+def list_claims(session: Session, actor: Actor, *, status: str | None = None, bank_code: str | None = None,
+                loan_id: int | None = None, after_id: int = 0, limit: int = 100) -> list[Claim]:
+    """Claims ``actor`` may read, by id, keyset-paginated (``after_id``)."""
+    stmt = _visible(select(Claim).where(Claim.id > after_id), actor)
+    if status is not None:
+        stmt = stmt.where(Claim.status == status)
+    if loan_id is not None:
+        stmt = stmt.where(Claim.loan_id == loan_id)
+    if bank_code is not None:
+        stmt = stmt.join(Institution, Institution.id == Claim.bank_id).where(Institution.code == bank_code)
+    return list(session.scalars(stmt.order_by(Claim.id).limit(limit)))
+
+
+def claim_events(session: Session, claim_id: int) -> list[ClaimEvent]:
+    return list(session.scalars(select(ClaimEvent).where(ClaimEvent.claim_id == claim_id).order_by(ClaimEvent.id)))
+
+
+def claim_recoveries(session: Session, claim_id: int) -> list[ClaimRecovery]:
+    return list(session.scalars(select(ClaimRecovery).where(ClaimRecovery.claim_id == claim_id).order_by(ClaimRecovery.id)))
+
+
+def claim_deferral(session: Session, claim_id: int) -> Deferral | None:
+    return session.scalar(select(Deferral).where(Deferral.ref_type == "claim", Deferral.ref_id == claim_id))
+
+
+def _codes(session: Session, ids: set[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(Institution.id, Institution.code).where(Institution.id.in_(wanted))).all())
+
+
+def claim_document(session: Session, claim: Claim, *, detail: bool = True) -> dict:
+    """A claim as JSON-ready data: filing, decision, allocation, cap trace, payment, recoveries
+    (and with ``detail`` its events and each recovery)."""
+    events = claim_events(session, claim.id) if detail else []
+    recoveries = claim_recoveries(session, claim.id) if detail else []
+    deferral = claim_deferral(session, claim.id) if claim.deferred_fen else None
+    codes = _codes(session, {claim.bank_id, claim.insurer_id, claim.appraiser_id, claim.filed_by, claim.decided_by,
+                             claim.closed_by, *(e.actor_id for e in events), *(r.reported_by for r in recoveries)})
+    approved = claim.fund_fen is not None
+    document = {
+        "id": claim.id, "loan_id": claim.loan_id, "status": claim.status, "policy_id": claim.policy_id,
+        "bank": codes.get(claim.bank_id), "insurer": codes.get(claim.insurer_id), "appraiser": codes.get(claim.appraiser_id),
+        "loss_fen": claim.loss_fen, "filed_on": claim.filed_on, "filed_by": codes.get(claim.filed_by),
+        "earliest_unpaid_due": claim.earliest_unpaid_due, "days_past_due": claim.days_past_due,
+        "decided_on": claim.decided_on, "decided_by": codes.get(claim.decided_by), "reject_reason": claim.reject_reason,
+        "allocation": None, "cap": None, "payment": None,
+        "recovered": {
+            "gross_fen": claim.recovered_gross_fen, "costs_fen": claim.recovered_costs_fen, "net_fen": claim.recovered_net_fen,
+            "fund_fen": claim.fund_recovered_fen, "insurer_fen": claim.insurer_recovered_fen,
+            "appraiser_fen": claim.appraiser_recovered_fen, "bank_fen": claim.bank_recovered_fen,
+        },
+        "closed_on": claim.closed_on, "closed_by": codes.get(claim.closed_by),
+    }
+    if approved:
+        document["allocation"] = {
+            "policy_id": claim.policy_id, "scheme": claim.scheme_code, "ratios_bp": claim.ratios_bp,
+            "principal_fen": claim.principal_fen, "covered_fen": claim.covered_fen, "outstanding_fen": claim.outstanding_fen,
+            "loss_fen": claim.loss_fen, "base_fen": claim.base_fen, "insurer_limit_fen": claim.insurer_limit_fen,
+            "insurer_cut_fen": claim.insurer_cut_fen, "fund_before_cap_fen": claim.fund_before_cap_fen,
+            "fund_fen": claim.fund_fen, "insurer_fen": claim.insurer_fen, "appraiser_fen": claim.appraiser_fen,
+            "bank_fen": claim.bank_fen,
+        }
+        document["cap"] = {
+            "policy_id": claim.policy_id, "year": claim.cap_year, "cap_bp": claim.cap_bp,
+            "in_pool_lending_fen": claim.in_pool_lending_fen, "cap_fen": claim.cap_fen,
+            "already_used_fen": claim.cap_used_before_fen, "room_fen": claim.room_fen, "cut_fen": claim.fund_cut_fen,
+        }
+        settled = deferral.settled_fen if deferral is not None else 0
+        document["payment"] = {
+            "policy_id": claim.policy_id, "pool": CLAIM_POOL, "entry_id": claim.approval_entry_id,
+            "paid_at_approval_fen": claim.paid_fen, "deferred_at_approval_fen": claim.deferred_fen,
+            "deferred_settled_fen": settled, "deferred_open_fen": (claim.deferred_fen or 0) - settled,
+            "paid_fen": (claim.paid_fen or 0) + settled,
+        }
+    if detail:
+        document["events"] = [
+            {"event": e.event, "from_status": e.from_status, "to_status": e.to_status, "by": codes.get(e.actor_id),
+             "business_date": e.business_date, "at": e.created_at, "note": e.note, "entry_id": e.entry_id}
+            for e in events
+        ]
+        document["recoveries"] = [
+            {"id": r.id, "business_date": r.business_date, "reported_by": codes.get(r.reported_by), "policy_id": r.policy_id,
+             "gross_fen": r.gross_fen, "costs_fen": r.costs_fen, "net_fen": r.net_fen, "cum_net_before_fen": r.cum_net_before_fen,
+             "fund_fen": r.fund_fen, "insurer_fen": r.insurer_fen, "appraiser_fen": r.appraiser_fen, "bank_fen": r.bank_fen,
+             "entry_id": r.entry_id}
+            for r in recoveries
+        ]
+    return document
+
+
+# ---------------------------------------------------------------------------------------------
+# rule L: each claim's postings equal its approved fund share and its recoveries
+# ---------------------------------------------------------------------------------------------
+
+
+def _postings_by_entry(session: Session, cause: str) -> dict[int, tuple[JournalEntry, dict[str, int]]]:
+    rows = session.execute(
+        select(JournalEntry, Posting.account_code, Posting.amount_fen)
+        .join(Posting, Posting.entry_id == JournalEntry.id)
+        .where(JournalEntry.cause == cause)
+        .order_by(JournalEntry.id, Posting.id)
+    )
+    entries: dict[int, tuple[JournalEntry, dict[str, int]]] = {}
+    for entry, account, amount in rows:
+        _, accounts = entries.setdefault(entry.id, (entry, {}))
+        accounts[account] = accounts.get(account, 0) + amount
+    for entry in session.scalars(select(JournalEntry).where(JournalEntry.cause == cause, ~JournalEntry.postings.any())):
+        entries.setdefault(entry.id, (entry, {}))
+    return entries
+
+
+def ledger_violations(session: Session) -> list[ledger.Violation]:
+    """Rule L for claims: each approved claim has one ``claim_approval`` entry (none when its fund
+    share is 0) posting exactly its fund share, paid and deferred under its policy, and its one
+    deferral; each recovery's fund part is one ``recovery`` entry of that amount; the claim's
+    running totals equal its recoveries; no party recovers more than it bore; cap usage rows equal
+    the fund shares approved per (bank, policy, year); no claim entry points at no claim."""
+    Violation = ledger.Violation
+    problems: list[Violation] = []
+    cash, liability, expense = ledger.cash_account(CLAIM_POOL), ledger.deferred_account(CLAIM_POOL), ledger.expense_account(CLAIM_POOL)
+    claims = {c.id: c for c in session.scalars(select(Claim).order_by(Claim.id))}
+
+    approvals: dict[int, list[tuple[JournalEntry, dict[str, int]]]] = {}
+    for entry, posted in _postings_by_entry(session, "claim_approval").values():
+        if entry.ref_type != "claim" or entry.ref_id not in claims:
+            problems.append(Violation("claim_postings", f"claim approval entry refers to {entry.ref_type} {entry.ref_id}, not a claim", entry.id))
+            continue
+        approvals.setdefault(entry.ref_id, []).append((entry, posted))
+    recovery_entries: dict[int, tuple[JournalEntry, dict[str, int]]] = {}
+    for entry, posted in _postings_by_entry(session, "recovery").values():
+        if entry.ref_type != "claim" or entry.ref_id not in claims:
+            problems.append(Violation("claim_postings", f"recovery entry refers to {entry.ref_type} {entry.ref_id}, not a claim", entry.id))
+            continue
+        recovery_entries[entry.id] = (entry, posted)
+    deferrals: dict[int, list[Deferral]] = {}
+    for deferral in session.scalars(select(Deferral).where(Deferral.ref_type == "claim").order_by(Deferral.id)):
+        deferrals.setdefault(deferral.ref_id, []).append(deferral)
+    recoveries: dict[int, list[ClaimRecovery]] = {}
+    for recovery in session.scalars(select(ClaimRecovery).order_by(ClaimRecovery.id)):
+        recoveries.setdefault(recovery.claim_id, []).append(recovery)
+
+    used: dict[tuple[int, str, int], int] = {}
+    seen_recovery_entries: set[int] = set()
+    for claim in claims.values():
+        entries = approvals.get(claim.id, [])
+        if claim.status not in DECIDED_STATUSES:
+            for entry, _ in entries:
+                problems.append(Violation("claim_postings", f"claim {claim.id} is {claim.status} but has an approval entry", entry.id))
+            for deferral in deferrals.get(claim.id, []):
+                problems.append(Violation("claim_postings", f"claim {claim.id} is {claim.status} but has deferral {deferral.id}", deferral.entry_id))
+            if recoveries.get(claim.id):
+                problems.append(Violation("claim_postings", f"claim {claim.id} is {claim.status} but has recoveries"))
+            continue
+        fund, paid, deferred = claim.fund_fen or 0, claim.paid_fen or 0, claim.deferred_fen or 0
+        key = (claim.bank_id, claim.policy_id, claim.cap_year)
+        used[key] = used.get(key, 0) + fund
+        expected = {a: f for a, f in ((expense, fund), (cash, -paid), (liability, -deferred)) if f}
+        if fund == 0:
+            for entry, _ in entries:
+                problems.append(Violation("claim_postings", f"claim {claim.id} has a fund share of 0 but an approval entry", entry.id))
+        elif len(entries) != 1:
+            problems.append(Violation("claim_postings", f"claim {claim.id} has {len(entries)} approval entries, expected 1"))
+        else:
+            entry, posted = entries[0]
+            if posted != expected:
+                problems.append(Violation(
+                    "claim_postings", f"claim {claim.id}: approval posts {posted}, its fund share {fund} (paid {paid}, deferred {deferred}) gives {expected}",
+                    entry.id,
+                ))
+            if entry.id != claim.approval_entry_id:
+                problems.append(Violation("claim_postings", f"claim {claim.id} records approval entry {claim.approval_entry_id}", entry.id))
+            if entry.policy_id != claim.policy_id:
+                problems.append(Violation("claim_postings", f"claim {claim.id} is under {claim.policy_id}, its entry under {entry.policy_id}", entry.id))
+        owed = deferrals.get(claim.id, [])
+        if [d.amount_fen for d in owed] != ([deferred] if deferred else []):
+            problems.append(Violation(
+                "claim_postings", f"claim {claim.id} deferred {deferred} at approval; its deferrals are {[d.amount_fen for d in owed]}",
+                claim.approval_entry_id,
+            ))
+
+        rows = recoveries.get(claim.id, [])
+        totals = {
+            "gross": sum(r.gross_fen for r in rows), "costs": sum(r.costs_fen for r in rows), "net": sum(r.net_fen for r in rows),
+            "fund": sum(r.fund_fen for r in rows), "insurer": sum(r.insurer_fen for r in rows),
+            "appraiser": sum(r.appraiser_fen for r in rows), "bank": sum(r.bank_fen for r in rows),
+        }
+        stored = {
+            "gross": claim.recovered_gross_fen, "costs": claim.recovered_costs_fen, "net": claim.recovered_net_fen,
+            "fund": claim.fund_recovered_fen, "insurer": claim.insurer_recovered_fen,
+            "appraiser": claim.appraiser_recovered_fen, "bank": claim.bank_recovered_fen,
+        }
+        if totals != stored:
+            problems.append(Violation("claim_recoveries", f"claim {claim.id} stores recovered {stored}, its recoveries add up to {totals}"))
+        for party, share in claim.shares().items():
+            if stored[party] > share:
+                problems.append(Violation("claim_recoveries", f"claim {claim.id}: the {party} recovered {stored[party]}, more than its share {share}"))
+        for row in rows:
+            if row.policy_id != claim.policy_id:
+                problems.append(Violation("claim_recoveries", f"recovery {row.id} of claim {claim.id} is under {row.policy_id}", row.entry_id))
+            if row.fund_fen == 0:
+                if row.entry_id is not None:
+                    problems.append(Violation("claim_postings", f"recovery {row.id} of claim {claim.id} gives the fund 0 but has an entry", row.entry_id))
+                continue
+            found = recovery_entries.get(row.entry_id)
+            if found is None or found[0].ref_id != claim.id:
+                problems.append(Violation("claim_postings", f"recovery {row.id} of claim {claim.id} gives the fund {row.fund_fen} and has no recovery entry", row.entry_id))
+                continue
+            seen_recovery_entries.add(row.entry_id)
+            entry, posted = found
+            if posted != {cash: row.fund_fen, RECOVERY_ACCOUNT: -row.fund_fen} or entry.policy_id != claim.policy_id:
+                problems.append(Violation("claim_postings", f"recovery {row.id} of claim {claim.id}: the fund's part {row.fund_fen} is posted as {posted} under {entry.policy_id}", entry.id))
+    for entry_id, (entry, _) in recovery_entries.items():
+        if entry_id not in seen_recovery_entries:
+            problems.append(Violation("claim_postings", f"recovery entry of claim {entry.ref_id} matches no recorded recovery", entry_id))
+
+    for usage in session.scalars(select(BankCapUsage)):
+        approved = used.pop((usage.bank_id, usage.policy_id, usage.year), 0)
+        if usage.used_fen != approved:
+            problems.append(Violation(
+                "cap_usage", f"cap usage of bank {usage.bank_id} under {usage.policy_id} in {usage.year} is {usage.used_fen}, "
+                f"approved fund shares add up to {approved}",
+            ))
+    for (bank_id, policy_id, year), total in used.items():
+        if total:
+            problems.append(Violation("cap_usage", f"bank {bank_id} under {policy_id} in {year}: {total} approved with no cap usage row"))
+    return problems
