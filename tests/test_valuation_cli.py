@@ -76,3 +76,36 @@ def test_errors_are_one_plain_line_and_exit_1(args, message):
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+
+
+@pytest.mark.db
+def test_revalue_and_coverage_commands_on_a_database(session_factory):
+    import datetime as dt
+
+    from fund.adapters.db import unit_of_work
+    from fund.adapters.models.valuation import AssetValuation
+    from fund.services.registry import register_loan
+    from sqlalchemy import delete
+    from tests.factories import application, asset, setup_reference, uscc
+
+    inputs = dict(revenue_fen=5_000_000_000, growth_bp=500, royalty_bp=300, tax_bp=1500, discount_bp=1400, decay_bp=800)
+    with unit_of_work(session_factory) as s:
+        actors = setup_reference(s)
+        register_loan(s, actors["BANK1"], application(assets=(asset(owner_credit_code=uscc(1), valuation_inputs=inputs),)),
+                      dt.date(2026, 10, 31))
+        s.execute(delete(AssetValuation))
+    before = json.loads(run(["value", "coverage", "--json"]).stdout)
+    assert before["total"]["appraisal_based_assets"] == 1
+
+    result = run(["value", "revalue", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["as_of"] == "2026-10-31" and document["assets_valued"] == 1 and document["skipped"] == []
+    after = json.loads(run(["value", "coverage", "--json"]).stdout)
+    assert after["total"]["model_valued_assets"] == 1
+    assert after["total"]["collateral_value_fen"] == document["collateral_value_fen"] != before["total"]["collateral_value_fen"]
+    table = run(["value", "revalue", "--as-of", "2026-10-30"])
+    assert table.exit_code == 0 and "assets valued" in table.stdout
+
+    late = run(["value", "revalue", "--as-of", "2026-11-01"])
+    assert late.exit_code == 1 and late.stderr.startswith("error: as_of 2026-11-01 is after the business date")

@@ -123,14 +123,20 @@ def revalue(
 
     date = _date("--as-of", as_of) or current_business_date()
     factory = session_factory()
-    with Progress(TextColumn("valuing assets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console, transient=True, disable=as_json) as bar:
-        task = bar.add_task("revalue", total=None)
+    bar = Progress(TextColumn("valuing assets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err_console, transient=True, disable=as_json)
+    task = bar.add_task("revalue", total=None)
 
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def advance(done: int, total: int) -> None:
+        if not bar.live.is_started:  # shown once the checks have passed, so an error stays one line
+            bar.start()
+        bar.update(task, completed=done, total=total)
 
+    try:
         result = revalue_book(factory, date, progress=advance, quality=quality)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
     if as_json:
         print_json(result.as_dict())
         return

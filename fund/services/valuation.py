@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fund.adapters.db import unit_of_work
@@ -43,6 +43,7 @@ RATE_KEYS = ("growth_bp", "royalty_bp", "tax_bp", "discount_bp", "decay_bp")
 REQUIRED_KEYS = ("revenue_fen", *RATE_KEYS)
 QUALITY_KEYS = ("claims_count", "forward_citations", "family_size")
 INSERT_CHUNK = 2_000
+_VALUATIONS = AssetValuation.__table__  # Core inserts: plain executemany, no ORM bookkeeping per row
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: called as the assets of a revaluation are stored."""
@@ -54,6 +55,26 @@ Progress = Callable[[int, int], None]
 
 def _document_error(message: str, field: str) -> DomainError:
     return DomainError("invalid_valuation_inputs", message, field=field)
+
+
+def _document_shape(document: Any, field: str) -> dict[str, int]:
+    """Known keys only, the required ones present, every value an integer (quality counts >= 0)."""
+    if not isinstance(document, Mapping):
+        raise _document_error(f"{field} must be an object", field)
+    unknown = sorted(set(document) - set(REQUIRED_KEYS) - set(QUALITY_KEYS))
+    if unknown:
+        raise _document_error(f"{field} has unknown keys: {', '.join(unknown)}", f"{field}.{unknown[0]}")
+    for key in (*REQUIRED_KEYS, *QUALITY_KEYS):
+        if key not in document:
+            if key in REQUIRED_KEYS:
+                raise _document_error(f"{field}.{key} is required", f"{field}.{key}")
+            continue
+        value = document[key]
+        if type(value) is not int:
+            raise _document_error(f"{field}.{key} must be an integer, got {value!r}", f"{field}.{key}")
+        if key in QUALITY_KEYS and value < 0:
+            raise _document_error(f"{field}.{key} must be >= 0, got {value}", f"{field}.{key}")
+    return {key: document[key] for key in (*REQUIRED_KEYS, *QUALITY_KEYS) if key in document}
 
 
 def check_valuation_document(
@@ -71,30 +92,16 @@ def check_valuation_document(
     Raises ``DomainError("invalid_valuation_inputs", ..., field=...)``. The registry may call this
     before storing an asset so that bad inputs are refused at registration.
     """
-    if not isinstance(document, Mapping):
-        raise _document_error(f"{field} must be an object", field)
-    unknown = sorted(set(document) - set(REQUIRED_KEYS) - set(QUALITY_KEYS))
-    if unknown:
-        raise _document_error(f"{field} has unknown keys: {', '.join(unknown)}", f"{field}.{unknown[0]}")
-    for key in (*REQUIRED_KEYS, *QUALITY_KEYS):
-        if key not in document:
-            if key in REQUIRED_KEYS:
-                raise _document_error(f"{field}.{key} is required", f"{field}.{key}")
-            continue
-        value = document[key]
-        if type(value) is not int:
-            raise _document_error(f"{field}.{key} must be an integer, got {value!r}", f"{field}.{key}")
-        if key in QUALITY_KEYS and value < 0:
-            raise _document_error(f"{field}.{key} must be >= 0, got {value}", f"{field}.{key}")
+    inputs = _document_shape(document, field)
     try:
         check_valuation_inputs(
-            kind, filing_date, as_of, document["revenue_fen"],
-            *(document[key] / BP_ONE for key in RATE_KEYS),
+            kind, filing_date, as_of, inputs["revenue_fen"],
+            *(inputs[key] / BP_ONE for key in RATE_KEYS),
             registration_date=grant_date if kind == "trademark" else None,
         )
     except ValueError as exc:
         raise _document_error(f"{field}: {exc}", field) from None
-    return {key: document[key] for key in (*REQUIRED_KEYS, *QUALITY_KEYS) if key in document}
+    return inputs
 
 
 # --------------------------------------------------------------------------------------------------
@@ -129,14 +136,15 @@ _ASSET_COLUMNS = (
 
 
 def _split_rows(result_rows: Sequence[Any], as_of: dt.date) -> tuple[list[_AssetRow], list[SkippedAsset]]:
-    """Rows with a well-formed inputs document; the others (and assets not yet filed) skipped with a reason."""
+    """Rows whose inputs document has the right shape; the others skipped with a reason. Ranges and
+    dates are checked all at once when valuing (:func:`_value_or_skip`)."""
     kept: list[_AssetRow] = []
     skipped: list[SkippedAsset] = []
     for asset_id, kind, number, filing, grant, status, appraised, appraised_on, document in result_rows:
         if document is None:
             continue
         try:
-            inputs = check_valuation_document(document, kind=kind, filing_date=filing, grant_date=grant, as_of=as_of)
+            inputs = _document_shape(document, "valuation_inputs")
         except DomainError as exc:
             skipped.append(SkippedAsset(asset_id, kind, number, exc.message))
             continue
@@ -171,8 +179,8 @@ def _value_rows(rows: Sequence[_AssetRow], as_of: dt.date, quality: bool, assump
 
 
 def _value_or_skip(rows: list[_AssetRow], as_of: dt.date, quality: bool, assumptions: RiskAssumptions):
-    """:func:`_value_rows`; should the inputs of some asset still fail (an amount past 2^63 fen), find
-    those one by one, skip them and value the rest."""
+    """:func:`_value_rows`; should the inputs of some asset fail (a rate out of range, an asset not yet
+    filed on ``as_of``, an amount past 2^63 fen), find those one by one, skip them and value the rest."""
     try:
         return rows, [], *_value_rows(rows, as_of, quality, assumptions)
     except ValueError:
@@ -186,7 +194,7 @@ def _value_or_skip(rows: list[_AssetRow], as_of: dt.date, quality: bool, assumpt
                         registration_date=r.grant_date if r.kind == "trademark" else None,
                         legal_status=r.legal_status, assumptions=assumptions)
         except ValueError as exc:
-            skipped.append(SkippedAsset(r.id, r.kind, r.number, str(exc)))
+            skipped.append(SkippedAsset(r.id, r.kind, r.number, f"valuation_inputs: {exc}"))
         else:
             good.append(r)
     return good, skipped, *_value_rows(good, as_of, quality, assumptions)
@@ -253,7 +261,7 @@ def value_assets_for_loans(session: Session, loan_ids: Sequence[int], as_of: dt.
         return []
     ids = [r.id for r in rows]
     session.execute(delete(AssetValuation).where(AssetValuation.as_of == as_of, AssetValuation.asset_id.in_(ids)))
-    session.execute(insert(AssetValuation), _records(rows, valued, q, as_of))
+    session.execute(_VALUATIONS.insert(), _records(rows, valued, q, as_of))
     return list(session.scalars(
         select(AssetValuation).where(AssetValuation.as_of == as_of, AssetValuation.asset_id.in_(ids))
         .order_by(AssetValuation.asset_id)
@@ -328,7 +336,7 @@ def revalue_book(
         )
         records = _records(rows, valued, q, as_of)
         for start in range(0, total, INSERT_CHUNK):
-            session.execute(insert(AssetValuation), records[start:start + INSERT_CHUNK])
+            session.execute(_VALUATIONS.insert(), records[start:start + INSERT_CHUNK])
             if progress is not None:
                 progress(min(start + INSERT_CHUNK, total), total)
         return RevalueResult(
