@@ -11,6 +11,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -245,8 +246,9 @@ def shipped_policy_paths() -> list[Path]:
     return sorted((Path(__file__).resolve().parent.parent / "policies").glob("*.toml"))
 
 
+@lru_cache(maxsize=64)
 def policy_from_json(document_json: str) -> Policy:
-    """Rebuild a stored policy from its stored canonical document."""
+    """Rebuild a stored policy from its stored canonical document (cached: policies are immutable)."""
     return parse_policy(json.loads(document_json))
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from collections.abc import Sequence
+
+from sqlalchemy import and_, func, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from fund.adapters.models.registry import (
     BorrowerQuota,
@@ -22,6 +24,7 @@ from fund.adapters.models.registry import (
     LoanEvent,
     Repayment,
 )
+from fund.adapters.db import bulk_insert
 from fund.domain.identifiers import normalize_ip_number, validate_uscc
 from fund.domain.policy import Policy
 from fund.domain.registry import (
@@ -36,7 +39,7 @@ from fund.domain.registry import (
 from fund.domain.status import RELEASED_STATUSES, next_status
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
 from fund.services.common import for_update, institution_by_code
-from fund.services.policies import active_policy_on
+from fund.services.policies import active_policies
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,21 @@ def _normalise(app: LoanApplication, *, allow_pilot_code: bool) -> LoanApplicati
     return replace(app, borrower=borrower, assets=assets)
 
 
+class BatchRefused(DomainError):
+    """A batch with one or more refused items: nothing of it is written. ``items`` lists
+    ``(index, DomainError)`` for every item at fault."""
+
+    def __init__(self, items: list[tuple[int, DomainError]]) -> None:
+        first_index, first = items[0]
+        super().__init__(
+            "batch_refused",
+            f"{len(items)} item(s) refused, nothing written; item {first_index}: {first.message}",
+            field=f"items[{first_index}].{first.field}" if first.field else f"items[{first_index}]",
+        )
+        self.items = items
+        self.status_code = max(e.status_code for _, e in items)
+
+
 def register_loan(
     session: Session,
     bank: Actor,
@@ -79,160 +97,252 @@ def register_loan(
     pilot_code_reason: str | None = None,
 ) -> Loan:
     """Register one loan with its borrower, schedule and pledged assets (RULES section 3)."""
+    try:
+        return register_loans(session, bank, [app], business_date, pilot_code_reasons=[pilot_code_reason])[0]
+    except BatchRefused as refused:
+        raise refused.items[0][1] from None
+
+
+def register_loans(
+    session: Session,
+    bank: Actor,
+    apps: Sequence[LoanApplication],
+    business_date: dt.date,
+    *,
+    pilot_code_reasons: Sequence[str | None] | None = None,
+) -> list[Loan]:
+    """Register loans all-or-nothing, set-based: a few queries for the whole batch, not per loan.
+
+    Every item is checked before anything is written; if any is refused, BatchRefused lists each
+    refused item by index. The borrower quota is consumed in batch order, after every earlier
+    registration (the quota rows are locked, so concurrent registrations serialise).
+    """
     if bank.kind != "bank":
         raise Forbidden("forbidden", "only a bank registers loans")
-    if pilot_code_reason is not None and not pilot_code_reason.strip():
-        raise DomainError("missing_reason", "a pilot credit code needs a stated reason", field="pilot_code_reason")
-    app = _normalise(app, allow_pilot_code=pilot_code_reason is not None)
-    check_application(app, business_date)
+    reasons = list(pilot_code_reasons) if pilot_code_reasons is not None else [None] * len(apps)
+    errors: dict[int, DomainError] = {}
+    items: list[LoanApplication | None] = []
+    for index, (app, reason) in enumerate(zip(apps, reasons, strict=True)):
+        try:
+            if reason is not None and not reason.strip():
+                raise DomainError("missing_reason", "a pilot credit code needs a stated reason", field="pilot_code_reason")
+            app = _normalise(app, allow_pilot_code=reason is not None)
+            check_application(app, business_date)
+            items.append(app)
+        except DomainError as exc:
+            errors[index] = exc
+            items.append(None)
 
-    if session.scalar(select(Loan.id).where(Loan.bank_id == bank.institution_id, Loan.contract_no == app.contract_no)):
-        raise Conflict("duplicate_contract", f"contract {app.contract_no!r} is already registered by this bank", field="contract_no")
+    policies = active_policies(session)
 
-    policy = active_policy_on(session, app.drawdown_date)
-    if policy is not None:
-        check_scheme_parties(app, policy)
-    insurer_id = appraiser_id = None
-    if app.insurer_code:
-        insurer_id = institution_by_code(session, app.insurer_code, kinds=("insurer", "guarantor"), field="insurer_code").id
-    if app.appraiser_code:
-        appraiser_id = institution_by_code(session, app.appraiser_code, kinds=("appraiser",), field="appraiser_code").id
+    def policy_on(day: dt.date) -> Policy | None:
+        return next((p for p in policies if p.in_force(day)), None)
 
-    enterprise, conflicts = _borrower(session, bank, app, pilot_code_reason)
-    asset_rows = [_asset(session, asset, i) for i, asset in enumerate(app.assets)]
+    codes = {c for app in items if app for c in (app.insurer_code, app.appraiser_code) if c}
+    institutions = {i.code: i for i in session.scalars(select(Institution).where(Institution.code.in_(codes)))} if codes else {}
+    contracts = [app.contract_no for app in items if app]
+    taken = set(
+        session.scalars(select(Loan.contract_no).where(Loan.bank_id == bank.institution_id, Loan.contract_no.in_(contracts)))
+    ) if contracts else set()
+    pairs = {(a.kind, a.number) for app in items if app for a in app.assets}
+    existing_assets = _assets_by_key(session, pairs)
+    busy = _busy_asset_ids(session, [a.id for a in existing_assets.values()])
 
-    decision = decide_eligibility(
-        app, policy, BorrowerFacts(enterprise.registered_on, enterprise.is_sme, enterprise.clean_credit)
-    )
-    quota_year = app.drawdown_date.year if policy is not None else None
-    used = 0
-    quota_row = None
-    if decision.eligible and policy is not None and policy.borrower_annual_quota_fen is not None:
-        quota_row = _lock_quota(session, enterprise.id, policy.id, app.drawdown_date.year)
-        used = quota_row.used_fen
-    coverage = apply_quota(decision, policy.borrower_annual_quota_fen if policy else None, used)
-    if quota_row is not None:
-        quota_row.used_fen = used + coverage.quota_used_fen
+    seen_contracts: set[str] = set()
+    seen_assets: dict[tuple[str, str], int] = {}
+    for index, app in enumerate(items):
+        if app is None:
+            continue
+        try:
+            if app.contract_no in taken or app.contract_no in seen_contracts:
+                raise Conflict("duplicate_contract", f"contract {app.contract_no!r} is already registered by this bank", field="contract_no")
+            seen_contracts.add(app.contract_no)
+            policy = policy_on(app.drawdown_date)
+            if policy is not None:
+                check_scheme_parties(app, policy)
+            for field_name, code, kinds in (
+                ("insurer_code", app.insurer_code, ("insurer", "guarantor")),
+                ("appraiser_code", app.appraiser_code, ("appraiser",)),
+            ):
+                if code:
+                    inst = institutions.get(code)
+                    if inst is None:
+                        raise NotFound("unknown_institution", f"no institution with code {code!r}", field=field_name)
+                    if inst.kind not in kinds:
+                        raise DomainError("wrong_institution_kind", f"institution {code} is a {inst.kind}, expected {' or '.join(kinds)}", field=field_name)
+            for i, asset in enumerate(app.assets):
+                key = (asset.kind, asset.number)
+                row = existing_assets.get(key)
+                if (row is not None and row.id in busy) or key in seen_assets:
+                    raise Conflict("ip_already_pledged", f"{asset.kind} {asset.number} is pledged on a loan that is still open", field=f"assets[{i}].number")
+            for asset in app.assets:
+                seen_assets[(asset.kind, asset.number)] = index
+        except DomainError as exc:
+            errors[index] = exc
+    if errors:
+        raise BatchRefused(sorted(errors.items()))
+    ready: list[tuple[LoanApplication, str | None]] = [(app, reason) for app, reason in zip(items, reasons) if app is not None]
 
-    flags = list(coverage.flags)
-    if conflicts:
-        flags.append("borrower_data_differs")
-    if _pledge_rate_exceeded(coverage.ip_part_fen, app.assets):
-        flags.append("pledge_rate_exceeded")
-    if pilot_code_reason is not None:
-        flags.append("pilot_credit_code")
-
-    loan = Loan(
-        bank_id=bank.institution_id,
-        contract_no=app.contract_no,
-        enterprise_id=enterprise.id,
-        principal_fen=app.principal_fen,
-        contract_rate_bp=app.contract_rate_bp,
-        pd_bp=app.pd_bp,
-        drawdown_date=app.drawdown_date,
-        maturity_date=app.maturity_date,
-        ip_share_bp=app.ip_share_bp,
-        scheme_code=app.scheme_code,
-        policy_id=policy.id if policy else None,
-        insurer_id=insurer_id,
-        insurer_limit_fen=app.insurer_limit_fen,
-        appraiser_id=appraiser_id,
-        pledge_registration_no=app.pledge_registration_no,
-        pledge_registered_on=app.pledge_registered_on,
-        coverage="eligible" if coverage.eligible else "ineligible",
-        ineligible_reasons=list(coverage.reasons),
-        ip_part_fen=coverage.ip_part_fen,
-        covered_fen=coverage.covered_fen,
-        quota_year=quota_year if coverage.eligible else None,
-        status="active",
-        principal_repaid_fen=0,
-        flags=flags,
-        registered_on=business_date,
-    )
-    session.add(loan)
-    session.flush()
-    session.add_all(
-        Installment(
-            loan_id=loan.id,
-            due_date=i.due_date,
-            principal_due_fen=i.principal_due_fen,
-            interest_due_fen=i.interest_due_fen,
-            principal_paid_fen=0,
-            interest_paid_fen=0,
-        )
-        for i in sorted(app.schedule, key=lambda inst: inst.due_date)
-    )
-    session.add_all(LoanAsset(loan_id=loan.id, asset_id=a.id) for a in asset_rows)
-    session.add(
-        EnterpriseReport(
-            enterprise_id=enterprise.id, institution_id=bank.institution_id, loan_id=loan.id,
-            data=app.borrower.master_data(), conflicts=conflicts,
-        )
-    )
-    _event(session, loan, "registered", None, "active", bank.institution_id, business_date)
-    session.flush()
-    session.refresh(loan)
-    return loan
-
-
-def _borrower(session: Session, bank: Actor, app: LoanApplication, pilot_reason: str | None) -> tuple[Enterprise, list[str]]:
-    b = app.borrower
-    enterprise, created = _insert_or_get(
-        session, Enterprise, Enterprise.credit_code == b.credit_code, ["credit_code"],
-        dict(credit_code=b.credit_code, name=b.name, district=b.district, sector=b.sector,
-             registered_on=b.registered_on, is_sme=b.is_sme, clean_credit=b.clean_credit,
-             credit_code_override_reason=pilot_reason, first_reported_by=bank.institution_id),
-    )
-    if created:
-        return enterprise, []
-    master = {
-        "name": enterprise.name, "district": enterprise.district, "sector": enterprise.sector,
-        "registered_on": enterprise.registered_on.isoformat(), "is_sme": enterprise.is_sme,
-        "clean_credit": enterprise.clean_credit,
-    }
-    reported = b.master_data()
-    return enterprise, sorted(k for k in master if master[k] != reported[k])
-
-
-def _insert_or_get(session: Session, model, where, conflict_columns: list[str], values: dict):
-    """The row matching ``where``, inserted from ``values`` when absent, locked; returns (row, created).
-    Safe when two transactions insert the same key at once: the second waits, then reads the first's."""
+    enterprises, conflicts = _borrowers(session, bank, ready)
+    assets = _insert_assets(session, [a for app, _ in ready for a in app.assets], existing_assets)
+    # On PostgreSQL another transaction may have pledged an asset since the check above: the asset
+    # rows are now locked, so a second look is final.
     if session.get_bind().dialect.name == "postgresql":
-        inserted = session.execute(
-            pg_insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns).returning(model.id)
-        ).scalar()
-        row = session.scalar(select(model).where(where).with_for_update().execution_options(populate_existing=True))
-        return row, inserted is not None
-    row = session.scalar(select(model).where(where))
-    if row is not None:
-        return row, False
-    row = model(**values)
-    session.add(row)
+        late = _busy_asset_ids(session, [a.id for a in assets.values()])
+        for index, (app, _) in enumerate(ready):
+            for i, asset in enumerate(app.assets):
+                if assets[(asset.kind, asset.number)].id in late:
+                    raise BatchRefused([(index, Conflict("ip_already_pledged", f"{asset.kind} {asset.number} is pledged on a loan that is still open", field=f"assets[{i}].number"))])
+
+    decisions = []
+    quota_keys = set()
+    for app, _ in ready:
+        enterprise = enterprises[app.borrower.credit_code]
+        policy = policy_on(app.drawdown_date)
+        decision = decide_eligibility(app, policy, BorrowerFacts(enterprise.registered_on, enterprise.is_sme, enterprise.clean_credit))
+        decisions.append((policy, decision))
+        if decision.eligible and policy is not None and policy.borrower_annual_quota_fen is not None:
+            quota_keys.add((enterprise.id, policy.id, app.drawdown_date.year))
+    quotas = _lock_quotas(session, sorted(quota_keys))
+
+    loan_rows = []
+    for (app, reason), (policy, decision) in zip(ready, decisions):
+        enterprise = enterprises[app.borrower.credit_code]
+        quota = quotas.get((enterprise.id, policy.id, app.drawdown_date.year)) if policy else None
+        coverage = apply_quota(decision, policy.borrower_annual_quota_fen if policy else None, quota.used_fen if quota else 0)
+        if quota is not None:
+            quota.used_fen += coverage.quota_used_fen
+        flags = list(coverage.flags)
+        if conflicts[app.borrower.credit_code, len(loan_rows)]:
+            flags.append("borrower_data_differs")
+        if _pledge_rate_exceeded(coverage.ip_part_fen, app.assets):
+            flags.append("pledge_rate_exceeded")
+        if reason is not None:
+            flags.append("pilot_credit_code")
+        loan_rows.append(dict(
+            bank_id=bank.institution_id, contract_no=app.contract_no, enterprise_id=enterprise.id,
+            principal_fen=app.principal_fen, contract_rate_bp=app.contract_rate_bp, pd_bp=app.pd_bp,
+            drawdown_date=app.drawdown_date, maturity_date=app.maturity_date, ip_share_bp=app.ip_share_bp,
+            scheme_code=app.scheme_code, policy_id=policy.id if policy else None,
+            insurer_id=institutions[app.insurer_code].id if app.insurer_code else None,
+            insurer_limit_fen=app.insurer_limit_fen,
+            appraiser_id=institutions[app.appraiser_code].id if app.appraiser_code else None,
+            pledge_registration_no=app.pledge_registration_no, pledge_registered_on=app.pledge_registered_on,
+            coverage="eligible" if coverage.eligible else "ineligible", ineligible_reasons=list(coverage.reasons),
+            ip_part_fen=coverage.ip_part_fen, covered_fen=coverage.covered_fen,
+            quota_year=app.drawdown_date.year if coverage.eligible and policy else None,
+            status="active", principal_repaid_fen=0, flags=flags, registered_on=business_date,
+        ))
+    loan_ids = list(session.scalars(insert(Loan).returning(Loan.id, sort_by_parameter_order=True), loan_rows))
+    bulk_insert(session, Installment, [
+        dict(loan_id=loan_id, due_date=i.due_date, principal_due_fen=i.principal_due_fen,
+             interest_due_fen=i.interest_due_fen, principal_paid_fen=0, interest_paid_fen=0)
+        for loan_id, (app, _) in zip(loan_ids, ready) for i in sorted(app.schedule, key=lambda inst: inst.due_date)
+    ])
+    bulk_insert(session, LoanAsset, [
+        dict(loan_id=loan_id, asset_id=assets[(a.kind, a.number)].id) for loan_id, (app, _) in zip(loan_ids, ready) for a in app.assets
+    ])
+    bulk_insert(session, EnterpriseReport, [
+        dict(enterprise_id=enterprises[app.borrower.credit_code].id, institution_id=bank.institution_id, loan_id=loan_id,
+             data=app.borrower.master_data(), conflicts=conflicts[app.borrower.credit_code, n])
+        for n, (loan_id, (app, _)) in enumerate(zip(loan_ids, ready))
+    ])
+    bulk_insert(session, LoanEvent, [
+        dict(loan_id=loan_id, event="registered", from_status=None, to_status="active", actor_id=bank.institution_id,
+             business_date=business_date, note=None)
+        for loan_id in loan_ids
+    ])
     session.flush()
-    return row, True
+    with_inputs = [loan_id for loan_id, (app, _) in zip(loan_ids, ready) if any(a.valuation_inputs for a in app.assets)]
+    if with_inputs:
+        # Loans registered with valuation inputs get a model value (rule V) as of the registration.
+        from fund.services.valuation import value_assets_for_loans
 
-
-def _asset(session: Session, asset: AssetIn, index: int) -> IpAsset:
-    row, created = _insert_or_get(
-        session, IpAsset, (IpAsset.kind == asset.kind) & (IpAsset.number == asset.number), ["kind", "number"],
-        dict(kind=asset.kind, number=asset.number, title=asset.title, filing_date=asset.filing_date,
-             grant_date=asset.grant_date, legal_status=asset.legal_status, owner_credit_code=asset.owner_credit_code,
-             appraised_value_fen=asset.appraised_value_fen, appraised_on=asset.appraised_on,
-             valuation_inputs=asset.valuation_inputs),
-    )
-    if not created:
-        busy = session.scalar(
-            select(Loan.id)
-            .join(LoanAsset, LoanAsset.loan_id == Loan.id)
-            .where(LoanAsset.asset_id == row.id, Loan.status.not_in(RELEASED_STATUSES))
-            .limit(1)
+        value_assets_for_loans(session, with_inputs, business_date)
+    loans = {
+        loan.id: loan
+        for loan in session.scalars(
+            select(Loan).where(Loan.id.in_(loan_ids)).options(lazyload(Loan.installments)).execution_options(populate_existing=True)
         )
-        if busy is not None:
-            raise Conflict(
-                "ip_already_pledged", f"{asset.kind} {asset.number} is pledged on a loan that is still open",
-                field=f"assets[{index}].number",
-            )
-    return row
+    }
+    return [loans[i] for i in loan_ids]
+
+
+def _assets_by_key(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], IpAsset]:
+    found: dict[tuple[str, str], IpAsset] = {}
+    ordered = sorted(pairs)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start:start + 500]
+        for row in session.scalars(select(IpAsset).where(tuple_(IpAsset.kind, IpAsset.number).in_(chunk))):
+            found[(row.kind, row.number)] = row
+    return found
+
+
+def _busy_asset_ids(session: Session, asset_ids: list[int]) -> set[int]:
+    """Assets pledged on a loan that is not repaid, cancelled or closed."""
+    if not asset_ids:
+        return set()
+    return set(session.scalars(
+        select(LoanAsset.asset_id).join(Loan, Loan.id == LoanAsset.loan_id)
+        .where(LoanAsset.asset_id.in_(asset_ids), Loan.status.not_in(RELEASED_STATUSES))
+    ))
+
+
+def _borrowers(session: Session, bank: Actor, ready) -> tuple[dict[str, Enterprise], dict[tuple[str, int], list[str]]]:
+    """Enterprises by credit code (the first registration sets the master data), and for each item
+    the fields in which its report differs from the master data."""
+    first_reports: dict[str, tuple] = {}
+    for app, reason in ready:
+        first_reports.setdefault(app.borrower.credit_code, (app.borrower, reason))
+    codes = sorted(first_reports)
+    existing = {e.credit_code: e for e in session.scalars(select(Enterprise).where(Enterprise.credit_code.in_(codes)))}
+    missing = [
+        dict(credit_code=b.credit_code, name=b.name, district=b.district, sector=b.sector, registered_on=b.registered_on,
+             is_sme=b.is_sme, clean_credit=b.clean_credit, credit_code_override_reason=reason,
+             first_reported_by=bank.institution_id)
+        for code, (b, reason) in first_reports.items() if code not in existing
+    ]
+    if missing:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(pg_insert(Enterprise).on_conflict_do_nothing(index_elements=["credit_code"]), missing)
+        else:
+            session.execute(insert(Enterprise), missing)
+        existing = {e.credit_code: e for e in session.scalars(
+            select(Enterprise).where(Enterprise.credit_code.in_(codes)).execution_options(populate_existing=True)
+        )}
+    conflicts: dict[tuple[str, int], list[str]] = {}
+    for n, (app, _) in enumerate(ready):
+        e = existing[app.borrower.credit_code]
+        master = {"name": e.name, "district": e.district, "sector": e.sector, "registered_on": e.registered_on.isoformat(),
+                  "is_sme": e.is_sme, "clean_credit": e.clean_credit}
+        reported = app.borrower.master_data()
+        conflicts[app.borrower.credit_code, n] = sorted(k for k in master if master[k] != reported[k])
+    return existing, conflicts
+
+
+def _insert_assets(session: Session, assets_in: list[AssetIn], existing: dict[tuple[str, str], IpAsset]) -> dict[tuple[str, str], IpAsset]:
+    missing: dict[tuple[str, str], dict] = {}
+    for a in assets_in:
+        key = (a.kind, a.number)
+        if key not in existing and key not in missing:
+            missing[key] = dict(kind=a.kind, number=a.number, title=a.title, filing_date=a.filing_date, grant_date=a.grant_date,
+                                legal_status=a.legal_status, owner_credit_code=a.owner_credit_code,
+                                appraised_value_fen=a.appraised_value_fen, appraised_on=a.appraised_on,
+                                valuation_inputs=a.valuation_inputs)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if missing:
+        stmt = pg_insert(IpAsset).on_conflict_do_nothing(index_elements=["kind", "number"]) if postgres else insert(IpAsset)
+        session.execute(stmt, list(missing.values()))
+    keys = {(a.kind, a.number) for a in assets_in}
+    if not missing and not postgres:
+        return {k: existing[k] for k in keys}
+    rows: dict[tuple[str, str], IpAsset] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        stmt = select(IpAsset).where(tuple_(IpAsset.kind, IpAsset.number).in_(ordered[start:start + 500])).order_by(IpAsset.id)
+        for row in session.scalars(for_update(session, stmt).execution_options(populate_existing=True)):
+            rows[(row.kind, row.number)] = row
+    return rows
 
 
 def _pledge_rate_exceeded(ip_part_fen: int, assets: tuple[AssetIn, ...]) -> bool:
@@ -243,27 +353,36 @@ def _pledge_rate_exceeded(ip_part_fen: int, assets: tuple[AssetIn, ...]) -> bool
     return pledge_rate_exceeded(ip_part_fen, [(a.kind, a.appraised_value_fen) for a in assets])
 
 
-def _lock_quota(session: Session, enterprise_id: int, policy_id: str, year: int) -> BorrowerQuota:
-    """The quota row, locked, so registrations racing for one borrower's quota serialise."""
+def _lock_quotas(session: Session, keys: list[tuple[int, str, int]]) -> dict[tuple[int, str, int], BorrowerQuota]:
+    """Quota rows for (enterprise, policy, year), created when absent and locked in key order, so
+    registrations racing for one borrower's quota serialise (and never deadlock)."""
+    if not keys:
+        return {}
+    values = [dict(enterprise_id=e, policy_id=p, year=y, used_fen=0) for e, p, y in keys]
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            pg_insert(BorrowerQuota)
-            .values(enterprise_id=enterprise_id, policy_id=policy_id, year=year, used_fen=0)
-            .on_conflict_do_nothing()
+        session.execute(pg_insert(BorrowerQuota).on_conflict_do_nothing(), values)
+    else:
+        present = {(q.enterprise_id, q.policy_id, q.year) for q in session.scalars(
+            select(BorrowerQuota).where(tuple_(BorrowerQuota.enterprise_id, BorrowerQuota.policy_id, BorrowerQuota.year).in_(keys))
+        )}
+        absent = [v for v, k in zip(values, keys) if k not in present]
+        if absent:
+            session.execute(insert(BorrowerQuota), absent)
+    rows = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        stmt = (
+            select(BorrowerQuota)
+            .where(tuple_(BorrowerQuota.enterprise_id, BorrowerQuota.policy_id, BorrowerQuota.year).in_(chunk))
+            .order_by(BorrowerQuota.enterprise_id, BorrowerQuota.policy_id, BorrowerQuota.year)
         )
-    elif session.get(BorrowerQuota, (enterprise_id, policy_id, year)) is None:
-        session.add(BorrowerQuota(enterprise_id=enterprise_id, policy_id=policy_id, year=year, used_fen=0))
-        session.flush()
-    row = session.scalar(
-        for_update(
-            session,
-            select(BorrowerQuota).where(
-                BorrowerQuota.enterprise_id == enterprise_id, BorrowerQuota.policy_id == policy_id, BorrowerQuota.year == year
-            ),
-        ).execution_options(populate_existing=True)
-    )
-    assert row is not None
-    return row
+        for row in session.scalars(for_update(session, stmt).execution_options(populate_existing=True)):
+            rows[(row.enterprise_id, row.policy_id, row.year)] = row
+    return rows
+
+
+def _lock_quota(session: Session, enterprise_id: int, policy_id: str, year: int) -> BorrowerQuota:
+    return _lock_quotas(session, [(enterprise_id, policy_id, year)])[(enterprise_id, policy_id, year)]
 
 
 def _event(session: Session, loan: Loan, event: str, from_status: str | None, to_status: str, actor_id: int | None,
