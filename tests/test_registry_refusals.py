@@ -186,3 +186,30 @@ def test_status_moves_are_recorded_and_refused_on_stored_loans(session_factory, 
     with unit_of_work(session_factory) as s:
         assert s.get(Loan, loan.id).status == "active"
         assert [e.event for e in s.scalars(select(LoanEvent).where(LoanEvent.loan_id == loan.id))] == ["registered"]
+
+
+def test_a_batch_with_bad_items_writes_nothing_and_names_each_index(session_factory, actors):
+    from fund.services.registry import BatchRefused, register_loans
+
+    shared = asset(serial=777)
+    good = [application(f"B-{k}", borrower_n=20 + k) for k in range(5)]
+    batch = [
+        good[0],
+        with_(good[1], principal_fen=0),
+        good[2],
+        application("B-dup-asset-1", assets=(shared,)),
+        application("B-dup-asset-2", assets=(shared,)),
+        with_(good[3], contract_no="B-0"),
+    ]
+    before = _counts(session_factory)
+    with pytest.raises(BatchRefused) as info:
+        with unit_of_work(session_factory) as s:
+            register_loans(s, actors["BANK1"], batch, BD)
+    assert [(i, e.code) for i, e in info.value.items] == [
+        (1, "invalid_principal"), (4, "ip_already_pledged"), (5, "duplicate_contract"),
+    ]
+    assert _counts(session_factory) == before
+    with unit_of_work(session_factory) as s:
+        loans = register_loans(s, actors["BANK1"], good, BD)
+    assert [l.contract_no for l in loans] == [f"B-{k}" for k in range(5)]
+    assert [l.id for l in loans] == sorted(l.id for l in loans)
