@@ -1,0 +1,147 @@
+"""The HTTP API (Litestar): ``create_app(session_factory=None)``; ``ipfund serve`` runs it.
+
+Conventions for a new area (claims, subsidies, valuation, stress, ...):
+
+* Put a ``Controller`` in ``api/controllers/<area>.py`` and add it to ``CONTROLLERS`` below; it is
+  mounted under ``/api/v1``. Request and response models go in ``schemas/<area>.py`` (subclass
+  ``schemas.common.StrictModel`` / ``OutModel``; bound every string, number and list).
+* Every handler says who may call it: ``@get(..., **allow(Role.BANK, *READERS, errors=[404]))``
+  (``api.auth``). That installs the key guard (401 / 403), documents the roles and the error answers,
+  and feeds the authorisation-matrix test (``tests/test_api_auth.py``: add the new endpoint's row there,
+  or the test fails).
+* Handlers are thin and synchronous (``sync_to_thread=True``): take ``actor`` (the calling
+  institution) and ``db`` (the session factory) by name, call one service per area inside
+  ``with unit_of_work(db) as session:``, return a response model.
+* Every POST takes ``idempotency_key: IdempotencyKeyHeader`` and returns
+  ``run_idempotent(request, actor, idempotency_key, data, work)`` (``api.idempotency``), where
+  ``work(session) -> (status, model)`` does the writing inside the transaction it is given.
+* Refuse with ``fund.errors.DomainError`` (422; ``NotFound`` 404, ``Conflict`` 409, ``Forbidden``
+  403): ``api.problems`` turns every error, Litestar's own included, into problem details with a
+  stable ``code`` and ``field``. All-or-nothing batches: ``api.batch.apply_in_order``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, Router, get
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.plugins.pydantic import PydanticPlugin
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.auth import BEARER_SCHEME, ROLES_OPT
+from api.controllers.loans import LoanController, RepaymentController
+from api.controllers.reports import MeController, ReportController
+from api.deps import DEPENDENCIES
+from api.problems import EXCEPTION_HANDLERS
+from fund.settings import get_settings
+
+API_PREFIX = "/api/v1"
+API_VERSION = "1.0.0"
+
+# Every controller of the API, mounted under /api/v1. Add yours here.
+CONTROLLERS: list[type] = [
+    MeController,
+    LoanController,
+    RepaymentController,
+    ReportController,
+]
+
+DESCRIPTION = """\
+The API banks, the fund manager and auditors integrate with (RULES.md is the specification).
+
+* **Authentication**: `Authorization: Bearer <key>`, one key per institution
+  (`ipfund keys create --institution CODE`). No key, an unknown or a revoked key: 401. The role follows
+  the institution's kind (bank; insurer or guarantor; appraiser; fund manager; auditor); each endpoint
+  lists the roles that may call it, any other gets 403.
+* **Money** is integer fen (`*_fen`, 1 yuan = 100 fen, single amounts at most 10^12), **rates** integer
+  basis points (`*_bp`, 100% = 10000), **dates** ISO 8601 `YYYY-MM-DD`. Integers must be JSON integers,
+  dates strings; unknown fields are refused.
+* **Idempotency**: every POST requires an `Idempotency-Key` header (see the parameter).
+* **Errors** are RFC 9457 problem details (`application/problem+json`) with a stable `code`, the `field`
+  at fault, and `errors` listing every fault (batch items by `index`).
+* **Limits**: request body at most {max_body} bytes (413 beyond); batches 1..1000 items; pages 1..500
+  loans (keyset: `after_id`); text fields bounded as documented per field (422 beyond).
+* Another bank's loan is 404 for every method, exactly as if it did not exist.
+"""
+
+
+@get("/health", include_in_schema=False, sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _default_session_factory() -> sessionmaker[Session]:
+    from fund.adapters.db import default_engine, make_session_factory, require_head
+
+    engine = default_engine()
+    require_head(engine)
+    return make_session_factory(engine)
+
+
+def _document_roles(app: Litestar) -> None:
+    """Add each endpoint's roles to its OpenAPI operation (description and ``x-roles``)."""
+    from litestar._openapi.plugin import OpenAPIPlugin
+
+    schema = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            roles = handler.opt.get(ROLES_OPT)
+            if roles is None or not handler.include_in_schema:
+                continue
+            for method in handler.http_methods:
+                operation = schema["paths"][route.path_format][method.lower()]
+                names = [str(r) for r in roles]
+                operation["x-roles"] = names
+                operation["description"] = (operation.get("description", "").rstrip() + f"\n\n**Roles:** {', '.join(names)}.").strip()
+
+
+def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body_bytes: int | None = None) -> Litestar:
+    """The Litestar app over ``session_factory`` (default: the configured database, refused unless
+    migrated to head)."""
+    settings = get_settings()
+    max_body = max_body_bytes or settings.api_max_body_bytes
+    api = Router(path=API_PREFIX, route_handlers=CONTROLLERS, dependencies=DEPENDENCIES)
+    openapi = OpenAPIConfig(
+        title="ipfund API",
+        version=API_VERSION,
+        description=DESCRIPTION.format(max_body=max_body),
+        path="/schema",
+        create_examples=False,
+        use_handler_docstrings=True,
+        components=Components(
+            security_schemes={
+                BEARER_SCHEME: SecurityScheme(type="http", scheme="bearer", description="the institution's API key")
+            }
+        ),
+        tags=[
+            Tag(name="keys", description="the caller's key"),
+            Tag(name="loans", description="loans: registration, reading, coverage, repayment, cancellation"),
+            Tag(name="repayments", description="repayments in batches"),
+            Tag(name="reports", description="reports for the fund manager and auditors"),
+        ],
+    )
+    app = Litestar(
+        route_handlers=[api, health],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=openapi,
+        plugins=[PydanticPlugin(validate_strict=True)],
+        request_max_body_size=max_body,
+        debug=False,
+    )
+    app.state.session_factory = session_factory or _default_session_factory()
+    _document_roles(app)
+    return app
+
+
+def routes_with_roles(app: Litestar) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """``(method, path, roles)`` of every API endpoint (the authorisation matrix is generated from it)."""
+    out = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not route.path_format.startswith(API_PREFIX):
+                continue
+            for method in sorted(handler.http_methods):
+                out.append((method, route.path_format, tuple(handler.opt.get(ROLES_OPT) or ())))
+    return sorted(out)

@@ -1,0 +1,137 @@
+"""The ``Idempotency-Key`` of every POST, over :mod:`fund.services.idempotency`.
+
+A POST handler declares ``idempotency_key: IdempotencyKeyHeader`` and hands its work to
+:func:`run_idempotent`; the work gets the session of one transaction and returns
+``(status, response model)``. The key is claimed in its own committed transaction first; the work
+and its stored answer commit together. The same key with the same body replays the first answer
+(with ``Idempotent-Replayed: true``), with another body is 422, while the first still runs is 409.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+from litestar import Request, Response
+from litestar.datastructures import ResponseHeader
+from litestar.params import Parameter
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from api.problems import domain_problem, problem_response
+from fund.adapters.db import unit_of_work
+from fund.errors import DomainError
+from fund.services.idempotency import (
+    Claim,
+    StoredAnswer,
+    claim_key,
+    complete,
+    purge_expired,
+    release,
+    request_fingerprint,
+)
+from fund.services.registry import Actor
+from fund.settings import get_settings
+from schemas.problems import PROBLEM_MEDIA_TYPE
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+PURGE_EVERY_SECONDS = 600
+
+IdempotencyKeyHeader = Annotated[
+    str,
+    Parameter(
+        header="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[!-~]+$",
+        description=(
+            "Required on every POST: 1..255 printable ASCII characters without spaces (a UUID is a good choice), "
+            "scoped to the institution and kept at least 24 hours (48 by default). The same key with the same "
+            "body replays the first answer (header `Idempotent-Replayed: true`); with another body or endpoint "
+            "it is 422 `idempotency_key_reused`; while the first request still runs it is 409 `idempotency_key_in_use`."
+        ),
+    ),
+]
+
+REPLAYED_RESPONSE_HEADER = ResponseHeader(
+    name=REPLAYED_HEADER,
+    description="`true` when this answer is the replay of the first answer to the same Idempotency-Key",
+    documentation_only=True,
+    required=False,
+)
+
+Work = Callable[[Session], tuple[int, BaseModel]]
+
+_purge_lock = threading.Lock()
+_last_purge = 0.0
+
+
+def _canonical_body(body: BaseModel | None) -> bytes:
+    if body is None:
+        return b""
+    return json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _now() -> dt.datetime:
+    # Retention of keys is a matter of wall-clock time, not of the business date.
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _maybe_purge(session_factory) -> None:
+    global _last_purge
+    if time.monotonic() - _last_purge < PURGE_EVERY_SECONDS or not _purge_lock.acquire(blocking=False):
+        return
+    try:
+        _last_purge = time.monotonic()
+        with unit_of_work(session_factory) as session:
+            purge_expired(session, now=_now())
+    finally:
+        _purge_lock.release()
+
+
+def _send(answer: StoredAnswer, *, replayed: bool) -> Response[bytes]:
+    headers = {REPLAYED_HEADER: "true"} if replayed else {}
+    return Response(content=answer.body.encode(), status_code=answer.status_code, media_type=answer.media_type, headers=headers)
+
+
+def run_idempotent(request: Request, actor: Actor, key: str, body: BaseModel | None, work: Work) -> Response[bytes]:
+    """Run ``work`` once per (institution, key); see the module docstring. Call from a sync handler."""
+    session_factory = request.app.state.session_factory
+    settings = get_settings()
+    _maybe_purge(session_factory)
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    fingerprint = request_fingerprint(request.method, path, _canonical_body(body))
+    with unit_of_work(session_factory) as session:
+        claimed = claim_key(
+            session, actor.institution_id, key, fingerprint, now=_now(), ttl=dt.timedelta(hours=settings.idempotency_ttl_hours)
+        )
+    if isinstance(claimed, StoredAnswer):
+        return _send(claimed, replayed=True)
+    return _run(request, session_factory, claimed, work)
+
+
+def _run(request: Request, session_factory, claim: Claim, work: Work) -> Response[bytes]:
+    try:
+        with unit_of_work(session_factory) as session:
+            status, model = work(session)
+            answer = StoredAnswer(status, "application/json", model.model_dump_json())
+            complete(session, claim, answer)
+        return _send(answer, replayed=False)
+    except DomainError as exc:
+        refusal = exc
+    except BaseException:
+        with unit_of_work(session_factory) as session:
+            release(session, claim)
+        raise
+    # The work was refused and rolled back: its refusal is the answer to replay.
+    problem = domain_problem(refusal, request.url.path)
+    answer = StoredAnswer(problem.status, PROBLEM_MEDIA_TYPE, problem.model_dump_json())
+    if refusal.code != "idempotency_key_in_use":
+        with unit_of_work(session_factory) as session:
+            complete(session, claim, answer)
+    headers = {"WWW-Authenticate": 'Bearer realm="ipfund"'} if problem.status == 401 else None
+    return problem_response(problem, headers)

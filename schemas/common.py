@@ -1,0 +1,86 @@
+"""Building blocks of every request and response model: strict models that refuse unknown fields,
+money in fen, rates in bp, ISO 8601 dates, bounded text.
+
+Strictness: an integer field takes a JSON integer only (not ``1.0``, ``"1"`` or ``true``), a date a
+``YYYY-MM-DD`` string only, a boolean ``true``/``false`` only.
+
+>>> from schemas.common import StrictModel, FenAmount, IsoDate
+>>> class Example(StrictModel):
+...     amount_fen: FenAmount
+...     on: IsoDate
+>>> Example.model_validate({"amount_fen": 5, "on": "2026-01-31"}, strict=True).on.isoformat()
+'2026-01-31'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from fund.domain.money import MAX_SINGLE_AMOUNT_FEN
+
+# Largest id or cursor a client may send (ids are 32-bit integers in the database).
+MAX_ID = 2**31 - 1
+MAX_BATCH_ITEMS = 1000
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 100
+
+# Text: no control characters (they cannot be stored in PostgreSQL and are never meant).
+_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a calendar date") from None
+    raise ValueError("must be a date written YYYY-MM-DD")
+
+
+def _no_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+class StrictModel(BaseModel):
+    """Base of request models: unknown fields are refused, types are not coerced."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class OutModel(BaseModel):
+    """Base of response models (built from trusted data; no extra fields either)."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date), Field(description="ISO 8601 date, YYYY-MM-DD")]
+
+
+def text(max_length: int, description: str, *, min_length: int = 1, pattern: str = _TEXT_PATTERN) -> Any:
+    """A bounded text field without control characters."""
+    return Annotated[
+        str,
+        BeforeValidator(_no_surrogates),
+        Field(min_length=min_length, max_length=max_length, pattern=pattern, description=description),
+    ]
+
+
+FenAmount = Annotated[
+    int, Field(ge=0, le=MAX_SINGLE_AMOUNT_FEN, description="amount in fen (1 yuan = 100 fen), 0..10^12")
+]
+PositiveFen = Annotated[
+    int, Field(ge=1, le=MAX_SINGLE_AMOUNT_FEN, description="amount in fen (1 yuan = 100 fen), 1..10^12")
+]
+RecordId = Annotated[int, Field(ge=1, le=MAX_ID, description=f"record id, 1..{MAX_ID}")]
