@@ -7,6 +7,7 @@ import typer
 from fund.cli import (
     claims,
     core,
+    keys,
     ledger,
     lpr,
     policies,
@@ -35,6 +36,7 @@ app.add_typer(ledger.app, name="ledger")
 app.add_typer(subsidies.app, name="subsidies")
 app.add_typer(value.app, name="value")
 app.add_typer(stress.app, name="stress")
+app.add_typer(keys.app, name="keys")
 
 
 if __name__ == "__main__":  # pragma: no cover

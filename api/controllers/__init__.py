@@ -1,0 +1,1 @@
+"""API controllers, one module per area; listed in ``api.app.CONTROLLERS``."""
