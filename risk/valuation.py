@@ -230,6 +230,16 @@ def _add_years_many(start: np.ndarray, years: np.ndarray) -> np.ndarray:
 # Inputs and their one check
 
 
+class ValuationInputError(ValueError):
+    """An input of rule V refused: ``argument`` names it, ``index`` is the asset's position for arrays
+    (None for one asset)."""
+
+    def __init__(self, message: str, argument: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+        self.index = index
+
+
 @dataclass(frozen=True)
 class ValuationInputs:
     """The inputs of one valuation, rates as fractions; ``quality`` is the q of the quality adjustment
@@ -318,21 +328,21 @@ _RATE_RULES = (
 )
 
 
-def _where(index: int, many: bool) -> str:
-    return f" (asset {index})" if many else ""
+def _refuse(message: str, argument: str, index: int = 0, many: bool = False) -> ValuationInputError:
+    return ValuationInputError(message + (f" (asset {index})" if many else ""), argument, index if many else None)
 
 
 def _as_dates(name: str, value: Any, allow_missing: bool) -> np.ndarray:
     if isinstance(value, dt.datetime) or (
         isinstance(value, (list, tuple)) and any(isinstance(v, dt.datetime) for v in value)
     ):
-        raise ValueError(f"{name} must be a date, not a datetime")
+        raise _refuse(f"{name} must be a date, not a datetime", name)
     try:
         dates = np.asarray(value, dtype="datetime64[D]")
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a date or an array of dates, got {value!r}") from None
+        raise _refuse(f"{name} must be a date or an array of dates, got {value!r}", name) from None
     if not allow_missing and np.isnat(dates).any():
-        raise ValueError(f"{name} is required")
+        raise _refuse(f"{name} is required", name)
     return dates
 
 
@@ -352,16 +362,18 @@ def check_valuation_inputs(
 ) -> _Checked:
     """The one input check of rule V, for one asset (scalars) or many (arrays, broadcast together).
 
-    Raises ValueError with one message naming the argument (and the asset index for arrays):
+    Raises :class:`ValuationInputError` (a ValueError) with one message naming the argument (and the
+    asset index for arrays), and the same as attributes ``argument`` and ``index``:
     known kind; dates in order (filing <= as_of, filing <= registration <= as_of, registration given
     for a trademark); 0 <= revenue_fen <= 10^12 (an integer); growth > -1; 0 <= royalty <= 1;
     0 <= tax < 1; discount > -1; 0 <= decay < 1; quality, when given, in 0..1; every rate finite.
 
-    >>> check_valuation_inputs("invention_patent", dt.date(2020, 1, 1), dt.date(2026, 1, 1),
-    ...                        1000, 0.0, 1.5, 0.25, 0.1, 0.0)
-    Traceback (most recent call last):
-    ...
-    ValueError: royalty must be in 0..1 (0..10000 bp), got 1.5
+    >>> try:
+    ...     check_valuation_inputs("invention_patent", dt.date(2020, 1, 1), dt.date(2026, 1, 1),
+    ...                            1000, 0.0, 1.5, 0.25, 0.1, 0.0)
+    ... except ValueError as refused:
+    ...     print(refused.argument, refused.index, "|", refused)
+    royalty None | royalty must be in 0..1 (0..10000 bp), got 1.5
     """
     many = any(np.ndim(v) > 0 for v in (kind, filing_date, as_of, revenue_fen, growth, royalty, tax,
                                           discount, decay, registration_date, legal_status, quality)
@@ -374,28 +386,28 @@ def check_valuation_inputs(
     try:
         revenue = np.asarray(revenue_fen)
     except OverflowError:
-        raise ValueError(f"revenue_fen must be in 0..{MAX_SINGLE_AMOUNT_FEN}") from None
+        raise _refuse(f"revenue_fen must be in 0..{MAX_SINGLE_AMOUNT_FEN}", "revenue_fen") from None
     if revenue.dtype == object and all(type(v) is int for v in revenue.ravel().tolist()):
-        raise ValueError(f"revenue_fen must be in 0..{MAX_SINGLE_AMOUNT_FEN}")  # Python ints past int64
+        raise _refuse(f"revenue_fen must be in 0..{MAX_SINGLE_AMOUNT_FEN}", "revenue_fen")  # Python ints past int64
     if revenue.dtype == object or revenue.dtype == bool or not np.issubdtype(revenue.dtype, np.integer):
-        raise ValueError(f"revenue_fen must be an integer number of fen, got {revenue_fen!r}")
+        raise _refuse(f"revenue_fen must be an integer number of fen, got {revenue_fen!r}", "revenue_fen")
     rates = {}
     for name, value in (("growth", growth), ("royalty", royalty), ("tax", tax), ("discount", discount),
                         ("decay", decay)):
         try:
             rates[name] = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number, got {value!r}") from None
+            raise _refuse(f"{name} must be a number, got {value!r}", name) from None
     try:
         q = np.asarray(np.nan if quality is None else quality, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"quality must be a number in 0..1 or None, got {quality!r}") from None
+        raise _refuse(f"quality must be a number in 0..1 or None, got {quality!r}", "quality") from None
     try:
         (kinds, filing, as_of_d, registration, statuses, revenue, q, *rate_arrays) = np.broadcast_arrays(
             kinds, filing, as_of_d, registration, statuses, revenue, q, *rates.values()
         )
     except ValueError:
-        raise ValueError("array arguments must have the same length (or be scalars)") from None
+        raise _refuse("array arguments must have the same length (or be scalars)", "kind") from None
     rates = dict(zip(rates, rate_arrays))
     kinds, filing, as_of_d, registration, statuses, revenue, q = (
         np.atleast_1d(a).ravel() for a in (kinds, filing, as_of_d, registration, statuses, revenue, q)
@@ -405,34 +417,36 @@ def check_valuation_inputs(
     known = np.isin(kinds, np.asarray(IP_KINDS, dtype=object))
     if not known.all():
         i = int(np.argmin(known))
-        raise ValueError(f"kind must be one of {', '.join(IP_KINDS)}, got {kinds[i]!r}{_where(i, many)}")
+        raise _refuse(f"kind must be one of {', '.join(IP_KINDS)}, got {kinds[i]!r}", "kind", i, many)
     bad_status = np.frompyfunc(lambda s: not isinstance(s, str), 1, 1)(statuses).astype(bool)
     if bad_status.any():
         i = int(np.argmax(bad_status))
-        raise ValueError(f"legal_status must be a string, got {statuses[i]!r}{_where(i, many)}")
+        raise _refuse(f"legal_status must be a string, got {statuses[i]!r}", "legal_status", i, many)
     checks = (
-        (filing > as_of_d, "filing_date must be on or before as_of"),
-        (~np.isnat(registration) & (registration < filing), "registration_date must be on or after filing_date"),
-        (~np.isnat(registration) & (registration > as_of_d), "registration_date must be on or before as_of"),
-        ((kinds == "trademark") & np.isnat(registration),
+        (filing > as_of_d, "filing_date", "filing_date must be on or before as_of"),
+        (~np.isnat(registration) & (registration < filing), "registration_date",
+         "registration_date must be on or after filing_date"),
+        (~np.isnat(registration) & (registration > as_of_d), "registration_date",
+         "registration_date must be on or before as_of"),
+        ((kinds == "trademark") & np.isnat(registration), "registration_date",
          "registration_date is required for a trademark (its term runs from it)"),
-        ((revenue < 0) | (revenue > MAX_SINGLE_AMOUNT_FEN), f"revenue_fen must be in 0..{MAX_SINGLE_AMOUNT_FEN}"),
+        ((revenue < 0) | (revenue > MAX_SINGLE_AMOUNT_FEN), "revenue_fen",
+         f"revenue_fen must be in 0..{MAX_SINGLE_AMOUNT_FEN}"),
     )
-    for failed, message in checks:
+    for failed, argument, message in checks:
         if failed.any():
-            i = int(np.argmax(failed))
-            raise ValueError(message + _where(i, many))
+            raise _refuse(message, argument, int(np.argmax(failed)), many)
     for name, test, wording in _RATE_RULES:
         x = rates[name]
         with np.errstate(invalid="ignore"):
             failed = ~(np.isfinite(x) & test(x))
         if failed.any():
             i = int(np.argmax(failed))
-            raise ValueError(f"{name} must be {wording}, got {float(x[i])!r}{_where(i, many)}")
+            raise _refuse(f"{name} must be {wording}, got {float(x[i])!r}", name, i, many)
     failed_q = ~np.isnan(q) & ~((q >= 0) & (q <= 1))
     if failed_q.any():
         i = int(np.argmax(failed_q))
-        raise ValueError(f"quality must be in 0..1, got {float(q[i])!r}{_where(i, many)}")
+        raise _refuse(f"quality must be in 0..1, got {float(q[i])!r}", "quality", i, many)
     return _Checked(
         kind=kinds.astype(str),
         filing_date=filing,
@@ -496,9 +510,10 @@ class Valuation:
         }
 
 
-def _overflow(index: int | None) -> ValueError:
+def _overflow(index: int | None) -> ValuationInputError:
     where = "" if index is None else f" (asset {index})"
-    return ValueError(f"the inputs imply an amount of 2^63 fen or more{where}; check revenue_fen and growth")
+    return ValuationInputError(f"the inputs imply an amount of 2^63 fen or more{where}; check revenue_fen and growth",
+                               "revenue_fen", index)
 
 
 def value_asset(

@@ -16,6 +16,7 @@ from fund.domain.dates import add_years
 from fund.domain.policy import IP_KINDS
 from risk.valuation import (
     LIFE_REASONS,
+    ValuationInputError,
     ValuationInputs,
     check_valuation_inputs,
     legal_term_end,
@@ -215,16 +216,22 @@ def test_every_bad_input_is_refused_with_one_message(change, message):
     args = dict(kind="invention_patent", filing_date=D(2018, 5, 10), as_of=D(2026, 11, 25), **EXAMPLE)
     args.update(change)
     kind, filing, as_of = args.pop("kind"), args.pop("filing_date"), args.pop("as_of")
-    with pytest.raises(ValueError) as scalar_error:
+    with pytest.raises(ValuationInputError) as scalar_error:
         value_asset(kind, filing, as_of, **args)
     assert str(scalar_error.value).startswith(message)
-    assert "(asset" not in str(scalar_error.value)
+    assert "(asset" not in str(scalar_error.value) and scalar_error.value.index is None
+    assert message.startswith(scalar_error.value.argument)
 
 
 def test_array_errors_name_the_asset():
-    with pytest.raises(ValueError, match=r"^royalty must be in 0..1 \(0..10000 bp\), got 2.0 \(asset 1\)$"):
+    with pytest.raises(ValuationInputError, match=r"^royalty must be in 0..1 \(0..10000 bp\), got 2.0 \(asset 1\)$") as refused:
         value_assets(["invention_patent"] * 3, [D(2018, 5, 10)] * 3, D(2026, 11, 25), revenue_fen=[1, 2, 3],
                      growth=0.0, royalty=[0.1, 2.0, 3.0], tax=0.25, discount=0.1, decay=0.0)
+    assert (refused.value.argument, refused.value.index) == ("royalty", 1)
+    with pytest.raises(ValuationInputError) as dates:
+        value_assets(["trademark", "invention_patent"], [D(2018, 5, 10)] * 2, D(2026, 11, 25), revenue_fen=1,
+                     growth=0.0, royalty=0.1, tax=0.25, discount=0.1, decay=0.0, registration_date=[D(2019, 1, 1), D(2018, 1, 1)])
+    assert (dates.value.argument, dates.value.index) == ("registration_date", 1)
     with pytest.raises(ValueError, match="same length"):
         value_assets(["invention_patent"] * 3, [D(2018, 5, 10)] * 2, D(2026, 11, 25), revenue_fen=1,
                      growth=0.0, royalty=0.1, tax=0.25, discount=0.1, decay=0.0)
