@@ -372,8 +372,11 @@ def _draw_candidates(rng: np.random.Generator, prep: Prepared, counts: np.ndarra
     return keys
 
 
-def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int) -> ChunkResult:
-    """Simulate ``n_scenarios`` scenarios from ``seed`` (one chunk)."""
+def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, trace: list | None = None) -> ChunkResult:
+    """Simulate ``n_scenarios`` scenarios from ``seed`` (one chunk).
+
+    ``trace``, if a list, receives per year ``{"year", "scenario", "loan", "recovered", "arrive"}``:
+    the defaults in approval order and their recoveries, for replaying them claim by claim."""
     rng = np.random.Generator(np.random.PCG64(seed))
     B, H, N = n_scenarios, prep.horizon, prep.n_loans
     n_sectors = len(SECTORS)
@@ -479,6 +482,7 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int) ->
             arrive = k + prep.lag
             invalid = rng.random(keys.size) < prep.invalidation[loan]
             xi = rng.standard_normal(keys.size)
+            recovered = np.zeros(keys.size, dtype=np.int64)
             if arrive < H:
                 y = sqrt_bv * G[b] + sqrt_1mbv * xi
                 value = prep.liquidation_base[loan] * np.exp(prep.sigma * y - 0.5 * prep.sigma**2)
@@ -496,6 +500,8 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int) ->
                     recovery_in[:, arrive] += fund_part
                     fund_recovered += fund_part
                     recoveries += _segment_sums(recovered[has], rbounds)
+            if trace is not None:
+                trace.append({"year": k, "scenario": b, "loan": loan, "recovered": recovered, "arrive": arrive})
         # the year's recoveries come in last (A4 inflow: settles deferrals first, via the net position)
         net += recovery_in[:, k]
         net_by_year[:, k] = net
