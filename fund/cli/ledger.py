@@ -1,7 +1,108 @@
-"""`ipfund ledger`: The fund's double-entry ledger (RULES section 6)."""
+"""`ipfund ledger`: the fund's double-entry ledger (RULES section 6); also `ipfund report fund`."""
 
 from __future__ import annotations
 
 import typer
+from rich.table import Table
+
+from fund.cli.common import console, current_business_date, handle_errors, print_json, transaction
+from fund.cli.registry import report_app
+from fund.domain.money import yuan
 
 app = typer.Typer(help="The fund's double-entry ledger (RULES section 6).", no_args_is_help=True)
+
+
+@app.command("check", help="Check every invariant of rule L; exits 1 naming each broken one (and its entry).")
+@handle_errors
+def check(as_json: bool = typer.Option(False, "--json")) -> None:
+    from fund.services.ledger import check_ledger
+
+    with transaction() as session:
+        problems = check_ledger(session)
+    if as_json:
+        print_json({"ok": not problems, "violations": [
+            {"rule": p.rule, "entry_id": p.entry_id, "message": p.message} for p in problems]})
+    elif not problems:
+        typer.echo("ledger ok: every invariant of rule L holds")
+    else:
+        for problem in problems:
+            typer.echo(f"violation {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("journal", help="List journal entries with their postings (debit positive, credit negative).")
+@handle_errors
+def journal(
+    after_id: int = typer.Option(0, "--after-id"),
+    limit: int = typer.Option(None, "--limit"),
+    cause: str = typer.Option(None, "--cause"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    from fund.services.ledger import journal as read_journal
+
+    with transaction() as session:
+        lines = read_journal(session, after_id=after_id, limit=limit, cause=cause)
+    if as_json:
+        print_json([line.as_dict() for line in lines])
+        return
+    table = Table()
+    for column in ("entry", "date", "cause", "policy", "ref", "account", "fen"):
+        table.add_column(column, justify="right" if column in ("entry", "fen") else "left")
+    for line in lines:
+        ref = f"{line.ref_type} {line.ref_id}" if line.ref_type and line.ref_id is not None else (line.ref_type or "")
+        for k, (account, amount) in enumerate(line.postings):
+            head = (str(line.id), line.business_date.isoformat(), line.cause, line.policy_id or "", ref) if k == 0 else ("",) * 5
+            table.add_row(*head, account, f"{amount:,}")
+    console.print(table)
+
+
+@app.command("balances", help="Account balances (stored).")
+@handle_errors
+def balances(as_json: bool = typer.Option(False, "--json")) -> None:
+    from fund.services.ledger import balances as read_balances
+
+    with transaction() as session:
+        rows = read_balances(session)
+    if as_json:
+        print_json(rows)
+        return
+    for code, balance in rows.items():
+        console.print(f"{code:<34} {balance:>20,}")
+
+
+@report_app.command("fund", help="Cash and deferred per pool, compensation by bank and year, caps and room, leverage.")
+@handle_errors
+def report_fund(as_json: bool = typer.Option(False, "--json")) -> None:
+    from fund.services.fund_report import fund_report
+
+    day = current_business_date()
+    with transaction() as session:
+        report = fund_report(session, day)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    console.print(f"fund report as of {report.as_of}")
+    pools = Table(title="pools (yuan)")
+    for column in ("pool", "cash", "deferred", "appropriated"):
+        pools.add_column(column, justify="left" if column == "pool" else "right")
+    for p in report.pools:
+        pools.add_row(p.pool, yuan(p.cash_fen), yuan(p.deferred_fen), yuan(p.appropriated_fen))
+    console.print(pools)
+    comp = Table(title="compensation by bank and approval year (yuan)")
+    for column in ("bank", "year", "claims", "approved", "paid", "deferred", "recovered"):
+        comp.add_column(column, justify="left" if column == "bank" else "right")
+    for c in report.compensation:
+        comp.add_row(c.bank, str(c.year), str(c.claims), yuan(c.approved_fen), yuan(c.paid_fen), yuan(c.deferred_fen), yuan(c.recovered_fen))
+    console.print(comp)
+    caps = Table(title=f"bank caps in {report.as_of.year} (yuan)")
+    for column in ("bank", "policy", "cap bp", "in-pool lending", "cap", "used", "room"):
+        caps.add_column(column, justify="left" if column in ("bank", "policy") else "right")
+    for c in report.caps:
+        caps.add_row(c.bank, c.policy_id, "no cap" if c.cap_bp is None else str(c.cap_bp), yuan(c.in_pool_lending_fen),
+                     "-" if c.cap_fen is None else yuan(c.cap_fen), yuan(c.used_fen), "-" if c.room_fen is None else yuan(c.room_fen))
+    console.print(caps)
+    lev = report.leverage
+    shown = "n/a (nothing appropriated)" if lev.ratio is None else f"{lev.bp // 10000}.{lev.bp % 10000:04d}x (exactly {lev.ratio}; {lev.bp} bp)"
+    console.print(f"leverage: covered principal of live loans {yuan(lev.covered_live_fen)} / appropriations "
+                  f"{yuan(lev.appropriated_fen)} = {shown}")

@@ -1,0 +1,129 @@
+"""The claims, fund, ledger and report commands end to end through ``ipfund``: a claim filed,
+approved (part deferred), settled by an appropriation, recovered and closed; the journal, the
+report, and `ipfund ledger check` exiting 1 naming the entry once the journal is broken."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from fund.cli.main import app
+from fund.settings import reset_settings_cache
+from tests.test_claims_support import World
+
+runner = CliRunner()
+D = dt.date
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def ok_json(*args: str):
+    result = invoke(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def on(monkeypatch):
+    def set_business_date(day: dt.date) -> None:
+        monkeypatch.setenv("IPFUND_BUSINESS_DATE", day.isoformat())
+        reset_settings_cache()
+
+    return set_business_date
+
+
+def test_claim_lifecycle_through_the_cli(session_factory, on):
+    world = World.create(session_factory)
+    loan = world.register(drawdown=D(2026, 1, 15))  # gz-2023, C 1e9: BANK1's cap 50M
+    world.register("BANK2", drawdown=D(2026, 1, 15), borrower_n=2)  # a live loan for leverage
+
+    on(D(2026, 1, 15))
+    result = invoke("fund", "appropriate", "--pool", "compensation", "--amount-fen", 30_000_000, "--policy", "gz-2023")
+    assert result.exit_code == 0 and "30000000 fen to cash" in result.output
+
+    on(D(2026, 6, 1))
+    refused = invoke("claims", "file", loan.id, "--loss-fen", 2_000_000_000, "--as", "BANK1")
+    assert refused.exit_code == 1
+    assert refused.output.strip().splitlines() == [refused.output.strip()] and refused.output.startswith("error:")
+    assert "[loss_exceeds_outstanding]" in refused.output
+    filed = invoke("claims", "file", loan.id, "--loss-fen", 100_000_000, "--as", "BANK1")
+    assert filed.exit_code == 0 and "filed" in filed.output
+    claim_id = int(filed.output.split()[1])
+    assert invoke("claims", "approve", claim_id, "--as", "BANK1").exit_code == 1  # a bank does not approve
+
+    approved = ok_json("claims", "approve", claim_id)
+    assert approved["allocation"]["fund_before_cap_fen"] == 50_000_000
+    assert approved["cap"]["room_fen"] == 50_000_000 and approved["allocation"]["fund_fen"] == 50_000_000
+    assert (approved["payment"]["paid_at_approval_fen"], approved["payment"]["deferred_at_approval_fen"]) == (30_000_000, 20_000_000)
+
+    assert [c["id"] for c in ok_json("claims", "list", "--as", "BANK1")] == [claim_id]
+    assert ok_json("claims", "list", "--as", "BANK2") == []
+    hidden = invoke("claims", "show", claim_id, "--as", "BANK2")
+    assert hidden.exit_code == 1 and "[claim_not_found]" in hidden.output
+    shown = invoke("claims", "show", claim_id)
+    assert shown.exit_code == 0 and "approved" in shown.output and "cap room" in shown.output
+
+    report = ok_json("report", "fund")
+    assert report["pools"][0] == {"pool": "compensation", "cash_fen": 0, "deferred_fen": 20_000_000, "appropriated_fen": 30_000_000}
+    assert report["compensation"] == [{"bank": "BANK1", "year": 2026, "claims": 1, "approved_fen": 50_000_000,
+                                       "paid_fen": 30_000_000, "deferred_fen": 20_000_000, "recovered_fen": 0}]
+    assert report["leverage"] == {"covered_live_fen": 1_000_000_000, "appropriated_fen": 30_000_000, "ratio": "100/3", "bp": 333_333}
+    assert {(c["bank"], c["room_fen"]) for c in report["caps"]} == {("BANK1", 0), ("BANK2", 50_000_000)}
+    assert invoke("report", "fund").exit_code == 0
+
+    on(D(2026, 7, 1))
+    settled = ok_json("fund", "appropriate", "--pool", "compensation", "--amount-fen", 50_000_000)
+    assert (settled["settled_fen"], settled["to_cash_fen"]) == (20_000_000, 30_000_000)
+    assert settled["settlements"][0]["ref_id"] == claim_id
+    recovered = ok_json("claims", "recover", claim_id, "--gross-fen", 50_000_000, "--costs-fen", 10_000_000, "--as", "BANK1")
+    assert (recovered["net_fen"], recovered["fund_fen"], recovered["bank_fen"]) == (40_000_000, 20_000_000, 20_000_000)
+    assert invoke("claims", "close", claim_id, "--as", "BANK1").exit_code == 0
+    assert world.loan_status(loan.id) == "closed"
+
+    journal = ok_json("ledger", "journal")
+    assert [e["cause"] for e in journal] == ["appropriation", "claim_approval", "appropriation", "deferral_settlement", "recovery"]
+    approval = journal[1]
+    assert approval["ref_type"] == "claim" and approval["ref_id"] == claim_id and approval["policy_id"] == "gz-2023"
+    assert {p["account"]: p["amount_fen"] for p in approval["postings"]} == {
+        "expense:compensation": 50_000_000, "pool:compensation:cash": -30_000_000, "liability:compensation_deferred": -20_000_000}
+    assert all(sum(p["amount_fen"] for p in e["postings"]) == 0 for e in journal)
+    assert invoke("ledger", "journal").exit_code == 0
+
+    good = invoke("ledger", "check")
+    assert good.exit_code == 0 and "ledger ok" in good.output
+
+    # Break the journal: one more posting in the approval entry.
+    with world.session() as s:
+        s.execute(text("INSERT INTO postings (entry_id, account_code, amount_fen) VALUES (:e, 'expense:compensation', 1)"),
+                  {"e": approval["id"]})
+    broken = invoke("ledger", "check")
+    assert broken.exit_code == 1
+    assert f"entry_sums_to_zero: entry {approval['id']}:" in broken.output
+    assert f"claim_postings: entry {approval['id']}:" in broken.output
+    as_json = invoke("ledger", "check", "--json")
+    assert as_json.exit_code == 1
+    assert {"rule": "entry_sums_to_zero", "entry_id": approval["id"]}.items() <= json.loads(as_json.stdout)["violations"][0].items()
+
+
+def test_withdraw_reject_and_lower_through_the_cli(session_factory, on):
+    world = World.create(session_factory)
+    loan = world.register(drawdown=D(2026, 1, 15))
+    on(D(2026, 6, 1))
+    first = int(invoke("claims", "file", loan.id, "--loss-fen", 500, "--as", "BANK1").output.split()[1])
+    assert "withdrawn" in invoke("claims", "withdraw", first, "--as", "BANK1").output
+    second = int(invoke("claims", "file", loan.id, "--loss-fen", 500, "--as", "BANK1").output.split()[1])
+    assert "loss 400 fen" in invoke("claims", "lower", second, "--loss-fen", 400, "--as", "BANK1").output
+    no_reason = invoke("claims", "reject", second, "--reason", " ")
+    assert no_reason.exit_code == 1 and "[missing_reason]" in no_reason.output
+    assert "rejected" in invoke("claims", "reject", second, "--reason", "documents missing").output
+    listed = ok_json("claims", "list", "--status", "rejected")
+    assert [(c["id"], c["reject_reason"]) for c in listed] == [(second, "documents missing")]
+    shown = ok_json("claims", "show", second, "--as", "BANK1")
+    assert [e["event"] for e in shown["events"]] == ["filed", "loss_lowered", "rejected"]
+    assert invoke("ledger", "check").exit_code == 0
