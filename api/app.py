@@ -3,21 +3,25 @@
 Conventions for a new area (claims, subsidies, valuation, stress, ...):
 
 * Put a ``Controller`` in ``api/controllers/<area>.py`` and add it to ``CONTROLLERS`` below; it is
-  mounted under ``/api/v1``. Request and response models go in ``schemas/<area>.py`` (subclass
-  ``schemas.common.StrictModel`` / ``OutModel``; bound every string, number and list).
+  mounted under ``/api/v1``. Request and response models go in ``schemas/<area>.py``: subclass
+  ``schemas.common.StrictModel`` (requests: strict types, unknown fields refused) and ``OutModel``
+  (responses), and bound every string, number and list (``schemas.common`` has the usual types).
 * Every handler says who may call it: ``@get(..., **allow(Role.BANK, *READERS, errors=[404]))``
-  (``api.auth``). That installs the key guard (401 / 403), documents the roles and the error answers,
-  and feeds the authorisation-matrix test (``tests/test_api_auth.py``: add the new endpoint's row there,
-  or the test fails).
-* Handlers are thin and synchronous (``sync_to_thread=True``): take ``actor`` (the calling
-  institution) and ``db`` (the session factory) by name, call one service per area inside
-  ``with unit_of_work(db) as session:``, return a response model.
+  (``api.auth``). That installs the key guard (401 / 403), documents the roles and the error answers.
+  Add the endpoint's row to the authorisation matrix, ``API_MATRIX`` in your
+  ``tests/test_<area>_api*.py`` (see ``tests.test_api_support.Endpoint``): an endpoint without a row
+  fails ``tests/test_api_auth.py``.
+* Handlers are thin and synchronous (``sync_to_thread=True``). Take ``actor: Caller`` (the calling
+  institution) and ``db: Db`` (the session factory) from ``api.deps``, and the body as
+  ``data: JSONBody[Model]``; call one service per area inside ``with unit_of_work(db) as session:``;
+  return a response model.
 * Every POST takes ``idempotency_key: IdempotencyKeyHeader`` and returns
   ``run_idempotent(request, actor, idempotency_key, data, work)`` (``api.idempotency``), where
-  ``work(session) -> (status, model)`` does the writing inside the transaction it is given.
+  ``work(session) -> (status, model)`` does its writing in the transaction it is given.
 * Refuse with ``fund.errors.DomainError`` (422; ``NotFound`` 404, ``Conflict`` 409, ``Forbidden``
   403): ``api.problems`` turns every error, Litestar's own included, into problem details with a
-  stable ``code`` and ``field``. All-or-nothing batches: ``api.batch.apply_in_order``.
+  stable ``code`` and ``field``. All-or-nothing batches: ``api.batch`` (``apply_in_order``,
+  ``BatchRefused`` listing every refused item by index).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import BEARER_SCHEME, ROLES_OPT
 from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.reports import MeController, ReportController
+from api.controllers.valuation import ValuationController
 from api.deps import DEPENDENCIES
 from api.problems import EXCEPTION_HANDLERS
 from fund.settings import get_settings
@@ -46,6 +51,7 @@ CONTROLLERS: list[type] = [
     LoanController,
     RepaymentController,
     ReportController,
+    ValuationController,
 ]
 
 DESCRIPTION = """\
@@ -80,9 +86,29 @@ def _default_session_factory() -> sessionmaker[Session]:
     return make_session_factory(engine)
 
 
-def _document_roles(app: Litestar) -> None:
-    """Add each endpoint's roles to its OpenAPI operation (description and ``x-roles``)."""
+def _pydantic_models() -> dict[str, tuple[type, str]]:
+    """Request (validation) and response (serialization) models by class name; names used twice are
+    left out."""
+    from schemas.common import OutModel, StrictModel
+
+    found: dict[str, list[tuple[type, str]]] = {}
+    for base, mode in ((StrictModel, "validation"), (OutModel, "serialization")):
+        stack = list(base.__subclasses__())
+        while stack:
+            cls = stack.pop()
+            stack.extend(cls.__subclasses__())
+            if (cls, mode) not in found.get(cls.__name__, []):
+                found.setdefault(cls.__name__, []).append((cls, mode))
+    return {name: entries[0] for name, entries in found.items() if len(entries) == 1}
+
+
+def _finish_openapi(app: Litestar) -> None:
+    """Complete the generated OpenAPI document in place: each endpoint's roles (description and
+    ``x-roles``), and the schemas of our pydantic models as pydantic writes them, so that every limit
+    (length, range, pattern; also on optional fields and list items, which Litestar's generator
+    drops) is documented."""
     from litestar._openapi.plugin import OpenAPIPlugin
+    from pydantic.json_schema import models_json_schema
 
     schema = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
     for route in app.routes:
@@ -95,6 +121,11 @@ def _document_roles(app: Litestar) -> None:
                 names = [str(r) for r in roles]
                 operation["x-roles"] = names
                 operation["description"] = (operation.get("description", "").rstrip() + f"\n\n**Roles:** {', '.join(names)}.").strip()
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    models = [entry for name, entry in _pydantic_models().items() if name in components]
+    if models:
+        _, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
+        components.update(definitions.get("$defs", {}))
 
 
 def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body_bytes: int | None = None) -> Litestar:
@@ -131,17 +162,18 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
         debug=False,
     )
     app.state.session_factory = session_factory or _default_session_factory()
-    _document_roles(app)
+    _finish_openapi(app)
     return app
 
 
 def routes_with_roles(app: Litestar) -> list[tuple[str, str, tuple[Any, ...]]]:
-    """``(method, path, roles)`` of every API endpoint (the authorisation matrix is generated from it)."""
+    """``(method, path, roles)`` of every API endpoint (the authorisation matrix is generated from it;
+    Litestar's automatic OPTIONS answers carry no data and are left out)."""
     out = []
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             if not route.path_format.startswith(API_PREFIX):
                 continue
-            for method in sorted(handler.http_methods):
+            for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
                 out.append((method, route.path_format, tuple(handler.opt.get(ROLES_OPT) or ())))
     return sorted(out)

@@ -5,12 +5,15 @@ per service call with ``unit_of_work(db)``) and ``actor`` (the calling instituti
 from __future__ import annotations
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.orm import Session, sessionmaker
 
 from fund.services.registry import Actor
 
 SessionFactory = sessionmaker[Session]
+# Annotations of handler parameters: ``actor: Caller, db: Db``.
+Caller = NamedDependency[Actor]
+Db = NamedDependency[SessionFactory]
 
 
 def provide_db(request: Request) -> SessionFactory:

@@ -18,7 +18,7 @@ from typing import Annotated
 
 from litestar import Request, Response
 from litestar.datastructures import ResponseHeader
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -43,8 +43,8 @@ PURGE_EVERY_SECONDS = 600
 
 IdempotencyKeyHeader = Annotated[
     str,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         min_length=1,
         max_length=255,
         pattern=r"^[!-~]+$",

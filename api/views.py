@@ -26,11 +26,11 @@ def _institution_codes(session: Session, ids: set[int]) -> dict[int, str]:
     ids = {i for i in ids if i is not None}
     if not ids:
         return {}
-    return dict(session.execute(select(Institution.id, Institution.code).where(Institution.id.in_(ids))).tuples().all())
+    return dict(session.execute(select(Institution.id, Institution.code).where(Institution.id.in_(ids))).all())
 
 
 def _credit_codes(session: Session, ids: set[int]) -> dict[int, str]:
-    return dict(session.execute(select(Enterprise.id, Enterprise.credit_code).where(Enterprise.id.in_(ids))).tuples().all())
+    return dict(session.execute(select(Enterprise.id, Enterprise.credit_code).where(Enterprise.id.in_(ids))).all())
 
 
 def _summary_fields(loan: Loan, bank_code: str, credit_code: str) -> dict:
@@ -92,10 +92,10 @@ def repayment_outs(session: Session, repayments: Sequence[Repayment]) -> list[Re
     dues = dict(
         session.execute(
             select(Installment.id, Installment.due_date).where(Installment.id.in_({r.installment_id for r in repayments}))
-        ).tuples().all()
+        ).all()
     )
     statuses = dict(
-        session.execute(select(Loan.id, Loan.status).where(Loan.id.in_({r.loan_id for r in repayments}))).tuples().all()
+        session.execute(select(Loan.id, Loan.status).where(Loan.id.in_({r.loan_id for r in repayments}))).all()
     )
     return [
         RepaymentOut(

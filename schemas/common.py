@@ -72,8 +72,8 @@ def text(max_length: int, description: str, *, min_length: int = 1, pattern: str
     """A bounded text field without control characters."""
     return Annotated[
         str,
-        BeforeValidator(_no_surrogates),
         Field(min_length=min_length, max_length=max_length, pattern=pattern, description=description),
+        BeforeValidator(_no_surrogates),
     ]
 
 

@@ -7,11 +7,11 @@ import datetime as dt
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlalchemy.orm import Session
 
 from api.auth import READERS, Role, allow
-from api.deps import SessionFactory
+from api.deps import Caller, Db
 from api.batch import BatchRefused, apply_in_order
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
 from api.views import coverage_out, loan_out, loan_summaries, repayment_outs
@@ -37,7 +37,7 @@ from schemas.loans import (
     RepaymentOut,
 )
 
-LoanId = Annotated[int, Parameter(ge=1, le=MAX_ID, description="the loan's id")]
+LoanId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="the loan's id")]
 POST_ERRORS = (400, 409, 413)
 
 
@@ -72,7 +72,7 @@ class LoanController(Controller):
         "/", status_code=201, sync_to_thread=True, summary="Register one loan",
         response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS),
     )
-    def register(self, request: Request, actor: Actor, idempotency_key: IdempotencyKeyHeader, data: LoanIn) -> Response[LoanOut]:
+    def register(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, data: JSONBody[LoanIn]) -> Response[LoanOut]:
         """Register one loan with its borrower, pledged assets and repayment schedule. The answer carries
         the coverage decision (rule C): `coverage`, `covered_fen` and `flags`; the reasons are at
         `/loans/{id}/coverage`."""
@@ -91,7 +91,7 @@ class LoanController(Controller):
         response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS),
     )
     def register_batch(
-        self, request: Request, actor: Actor, idempotency_key: IdempotencyKeyHeader, data: LoanBatchIn
+        self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, data: JSONBody[LoanBatchIn]
     ) -> Response[LoanBatchOut]:
         """Register 1 to 1000 loans in one transaction. When any item is refused nothing is written and
         the answer (`batch_refused`) lists every refused item by `index` in `errors`; it is 409 when every
@@ -107,18 +107,18 @@ class LoanController(Controller):
     @get("/", sync_to_thread=True, summary="List loans", **allow(Role.BANK, *READERS))
     def list_loans(
         self,
-        actor: Actor,
-        db: SessionFactory,
-        status: LoanStatus | None = None,
-        coverage: CoverageValue | None = None,
-        drawdown_from: Annotated[dt.date | None, Parameter(description="drawn down on or after, YYYY-MM-DD")] = None,
-        drawdown_to: Annotated[dt.date | None, Parameter(description="drawn down on or before, YYYY-MM-DD")] = None,
+        actor: Caller,
+        db: Db,
+        status: Annotated[LoanStatus | None, QueryParameter(description="only loans in this status")] = None,
+        coverage: Annotated[CoverageValue | None, QueryParameter(description="eligible or ineligible")] = None,
+        drawdown_from: Annotated[dt.date | None, QueryParameter(description="drawn down on or after, YYYY-MM-DD")] = None,
+        drawdown_to: Annotated[dt.date | None, QueryParameter(description="drawn down on or before, YYYY-MM-DD")] = None,
         bank: Annotated[
-            str | None, Parameter(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
+            str | None, QueryParameter(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
                                   description="bank code (fund manager and auditors; a bank sees only its own loans)")
         ] = None,
-        after_id: Annotated[int, Parameter(ge=0, le=MAX_ID, description="cursor: loans with a larger id")] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE, description=f"page size, 1..{MAX_PAGE_SIZE}")] = DEFAULT_PAGE_SIZE,
+        after_id: Annotated[int, QueryParameter(ge=0, le=MAX_ID, description="cursor: loans with a larger id")] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description=f"page size, 1..{MAX_PAGE_SIZE}")] = DEFAULT_PAGE_SIZE,
     ) -> LoanPage:
         """Loans by id, a bounded page at a time (keyset: pass `next_after_id` as `after_id`). A bank sees
         its own loans; the fund manager and auditors see all, optionally of one `bank`."""
@@ -136,7 +136,7 @@ class LoanController(Controller):
             return LoanPage(items=loan_summaries(session, loans), next_after_id=loans[-1].id if more else None)
 
     @get("/{loan_id:int}", sync_to_thread=True, summary="Read one loan", **allow(Role.BANK, *READERS, errors=[404]))
-    def read(self, actor: Actor, db: SessionFactory, loan_id: LoanId) -> LoanOut:
+    def read(self, actor: Caller, db: Db, loan_id: LoanId) -> LoanOut:
         """A loan with its schedule (amounts due and paid) and its pledged assets."""
         with unit_of_work(db) as session:
             return loan_out(session, registry.loan_for(session, actor, loan_id))
@@ -145,7 +145,7 @@ class LoanController(Controller):
         "/{loan_id:int}/coverage", sync_to_thread=True, summary="The loan's coverage decision",
         **allow(Role.BANK, *READERS, errors=[404]),
     )
-    def coverage(self, actor: Actor, db: SessionFactory, loan_id: LoanId) -> CoverageOut:
+    def coverage(self, actor: Caller, db: Db, loan_id: LoanId) -> CoverageOut:
         """The coverage decision of rule C with its reasons: eligible or not (and why), the IP part, the
         covered principal C and the notes on it (e.g. the borrower quota). It never shows other banks'
         amounts."""
@@ -157,7 +157,7 @@ class LoanController(Controller):
         response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=[*POST_ERRORS, 404]),
     )
     def repay(
-        self, request: Request, actor: Actor, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId, data: RepaymentIn
+        self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId, data: JSONBody[RepaymentIn]
     ) -> Response[RepaymentOut]:
         """Record a repayment of the installment due on `due_date` (on `active` and `claimed` loans only;
         never more than remains due on the installment)."""
@@ -175,7 +175,7 @@ class LoanController(Controller):
         "/{loan_id:int}/cancel", status_code=200, sync_to_thread=True, summary="Cancel a loan",
         response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=[409, 404]),
     )
-    def cancel(self, request: Request, actor: Actor, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId) -> Response[LoanOut]:
+    def cancel(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId) -> Response[LoanOut]:
         """Cancel an `active` loan with no repayment recorded; its covered principal goes back to the
         borrower's quota and its assets are free to pledge again. No body."""
 
@@ -196,7 +196,7 @@ class RepaymentController(Controller):
         response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS),
     )
     def repay_batch(
-        self, request: Request, actor: Actor, idempotency_key: IdempotencyKeyHeader, data: RepaymentBatchIn
+        self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, data: JSONBody[RepaymentBatchIn]
     ) -> Response[RepaymentBatchOut]:
         """Record 1 to 1000 repayments (of one or several loans) in the order sent, in one transaction.
         When any is refused nothing is written and `errors` lists every refused item by `index` (another

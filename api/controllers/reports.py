@@ -7,10 +7,9 @@ from typing import Any
 from litestar import Controller, Request, get
 
 from api.auth import READERS, Role, allow, role_of
-from api.deps import SessionFactory
+from api.deps import Caller, Db
 from fund.adapters.db import unit_of_work
 from fund.errors import DomainError
-from fund.services.registry import Actor
 from schemas.reports import Me
 
 
@@ -23,7 +22,7 @@ class MeController(Controller):
     tags = ["keys"]
 
     @get("/", sync_to_thread=False, summary="The institution of the key", **allow(*Role))
-    def me(self, request: Request, actor: Actor) -> Me:
+    def me(self, request: Request, actor: Caller) -> Me:
         """The institution the API key belongs to, its role and the key's prefix: a first call to check an
         integration."""
         return Me(institution_code=actor.code, institution_kind=actor.kind, role=role_of(actor.kind),
@@ -35,7 +34,7 @@ class ReportController(Controller):
     tags = ["reports"]
 
     @get("/portfolio", sync_to_thread=True, summary="The portfolio report", **allow(*READERS, errors=[503]))
-    def portfolio(self, db: SessionFactory) -> dict[str, Any]:
+    def portfolio(self, db: Db) -> dict[str, Any]:
         """Loans by coverage, bank, sector, policy and status, as of the business date (the same figures as
         `ipfund report portfolio --json`)."""
         try:
