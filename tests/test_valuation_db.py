@@ -161,6 +161,8 @@ def test_revalue_book_and_collateral_coverage(session_factory, actors):
     assert after["by_bank"]["BANK1"] == {
         "loans": 2, "covered_fen": bank1_covered, "collateral_value_fen": bank1_collateral,
         "coverage_bp": bank1_collateral * 10_000 // bank1_covered,
+        "model_collateral_value_fen": expected_invention.collateral_value_fen,
+        "appraisal_collateral_value_fen": appraisal_collateral("utility_model", 300_000_000),
         "model_valued_assets": 1, "appraisal_based_assets": 1,
     }
     bank2_collateral = expected_mark.collateral_value_fen + appraisal_collateral("design_patent", 100_000_000)

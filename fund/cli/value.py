@@ -172,10 +172,12 @@ def coverage(
         return
     for title, groups in (("bank", summary["by_bank"]), ("sector", summary["by_sector"])):
         table = Table(title=f"Collateral coverage by {title}")
-        for column in (title, "loans", "covered (yuan)", "collateral (yuan)", "coverage", "model / appraisal assets"):
+        for column in (title, "loans", "covered (yuan)", "collateral (yuan)", "coverage", "from the model (yuan)",
+                       "from appraisals (yuan)", "assets model / appraisal"):
             table.add_column(column, justify="left" if column == title else "right")
         for key, group in [*groups.items(), ("total", summary["total"])]:
             share = "-" if group["coverage_bp"] is None else f"{group['coverage_bp'] / 100:.2f}%"
             table.add_row(key, str(group["loans"]), yuan(group["covered_fen"]), yuan(group["collateral_value_fen"]),
-                          share, f"{group['model_valued_assets']} / {group['appraisal_based_assets']}")
+                          share, yuan(group["model_collateral_value_fen"]), yuan(group["appraisal_collateral_value_fen"]),
+                          f"{group['model_valued_assets']} / {group['appraisal_based_assets']}")
         console.print(table)

@@ -365,6 +365,7 @@ def _appraisal_collateral_fen(kind: str, legal_status: str, appraised_value_fen:
 
 def _coverage_group() -> dict[str, int | None]:
     return {"loans": 0, "covered_fen": 0, "collateral_value_fen": 0, "coverage_bp": None,
+            "model_collateral_value_fen": 0, "appraisal_collateral_value_fen": 0,
             "model_valued_assets": 0, "appraisal_based_assets": 0}
 
 
@@ -376,7 +377,9 @@ def collateral_summary(session: Session, as_of: dt.date | None = None) -> dict[s
     A loan's collateral value is the sum over its pledged assets of the latest model collateral value
     (valued on or before ``as_of``, any date when None); an asset with no model valuation counts V3
     applied to its appraised value, ``floor(appraised * (1 - p) * (1 - haircut))`` (0 when not valid),
-    as rule M3 takes the appraised value where the inputs are missing. The counts say which is which.
+    as rule M3 takes the appraised value where the inputs are missing. The two parts are given apart
+    (``model_collateral_value_fen``, ``appraisal_collateral_value_fen``, with the counts of assets),
+    because appraisers' figures run well above the model's.
     """
     assumptions = load_assumptions()
     loans = session.execute(
@@ -399,25 +402,28 @@ def collateral_summary(session: Session, as_of: dt.date | None = None) -> dict[s
         .outerjoin(AssetValuation, (AssetValuation.asset_id == latest.c.asset_id) & (AssetValuation.as_of == latest.c.as_of))
         .where(LoanAsset.loan_id.in_(live_loans))
     ).all()
-    per_loan: dict[int, list[int]] = {}  # loan id -> [collateral, model-valued assets, appraisal-based assets]
+    # loan id -> [model collateral, appraisal collateral, model-valued assets, appraisal-based assets]
+    per_loan: dict[int, list[int]] = {}
     for loan_id, kind, status, appraised, model_collateral in pledged:
-        entry = per_loan.setdefault(loan_id, [0, 0, 0])
+        entry = per_loan.setdefault(loan_id, [0, 0, 0, 0])
         if model_collateral is None:
-            entry[0] += _appraisal_collateral_fen(kind, status, appraised, assumptions)
-            entry[2] += 1
+            entry[1] += _appraisal_collateral_fen(kind, status, appraised, assumptions)
+            entry[3] += 1
         else:
             entry[0] += model_collateral
-            entry[1] += 1
+            entry[2] += 1
     total = _coverage_group()
     by_bank: dict[str, dict] = {}
     by_sector: dict[str, dict] = {}
     for loan_id, bank_code, sector, covered in loans:
-        collateral, model_count, appraisal_count = per_loan.get(loan_id, (0, 0, 0))
+        model_part, appraisal_part, model_count, appraisal_count = per_loan.get(loan_id, (0, 0, 0, 0))
         for group in (total, by_bank.setdefault(bank_code, _coverage_group()),
                       by_sector.setdefault(sector, _coverage_group())):
             group["loans"] += 1
             group["covered_fen"] += covered
-            group["collateral_value_fen"] += collateral
+            group["collateral_value_fen"] += model_part + appraisal_part
+            group["model_collateral_value_fen"] += model_part
+            group["appraisal_collateral_value_fen"] += appraisal_part
             group["model_valued_assets"] += model_count
             group["appraisal_based_assets"] += appraisal_count
     for group in (total, *by_bank.values(), *by_sector.values()):
