@@ -136,8 +136,16 @@ def validation_errors(exc: ValidationException) -> list[FieldError]:
     return out
 
 
+def _wire_name(request: Request, field: str | None) -> str | None:
+    """A parameter as the client sends it (``Idempotency-Key``), not as the handler names it."""
+    handler = request.scope.get("route_handler")
+    parameters = getattr(getattr(handler, "parsed_fn_signature", None), "parameters", {})
+    definition = getattr(parameters.get(field), "kwarg_definition", None) if field else None
+    return getattr(definition, "name", None) or field
+
+
 def on_validation_error(request: Request, exc: ValidationException) -> Response[bytes]:
-    errors = validation_errors(exc)
+    errors = [e.model_copy(update={"field": _wire_name(request, e.field)}) for e in validation_errors(exc)]
     if not errors and (missing := _MISSING.search(str(exc.detail))):
         errors = [FieldError(code="missing", message=f"the {missing.group(1)} parameter {missing.group(2)} is required",
                              field=missing.group(2))]
