@@ -8,14 +8,15 @@ import math
 
 import numpy as np
 from litestar import Controller, Request, Response, post
+from litestar.params import JSONBody
 from sqlalchemy.orm import Session
 
 from api.auth import Role, allow
 from api.batch import BatchRefused
+from api.deps import Caller
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
 from fund.domain.money import BP_ONE
 from fund.errors import DomainError
-from fund.services.registry import Actor
 from risk.valuation import ValuationInputError, value_asset, value_assets
 from schemas.valuation import AssetValuationIn, AssetValuationOut, ValuationBatchIn, ValuationBatchOut
 
@@ -93,7 +94,7 @@ class ValuationController(Controller):
         response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=POST_ERRORS),
     )
     def value_one(
-        self, request: Request, actor: Actor, idempotency_key: IdempotencyKeyHeader, data: AssetValuationIn
+        self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, data: JSONBody[AssetValuationIn]
     ) -> Response[AssetValuationOut]:
         """Relief-from-royalty value (V2) and collateral value (V3) of one asset, with the life used and
         its reason and the yearly cash flows. Rates in bp; money in fen. Nothing is stored."""
@@ -108,7 +109,7 @@ class ValuationController(Controller):
         response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=POST_ERRORS),
     )
     def value_batch(
-        self, request: Request, actor: Actor, idempotency_key: IdempotencyKeyHeader, data: ValuationBatchIn
+        self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, data: JSONBody[ValuationBatchIn]
     ) -> Response[ValuationBatchOut]:
         """Value 1 to 1000 assets at once (the vectorised model: the same figures as one by one, within
         1 fen). When any item is refused the answer (`batch_refused`) lists every refused item by
