@@ -59,6 +59,8 @@ DEFAULT_BATCH = 2048
 PD_BUCKET_RATIO = 1.25
 #: Rows whose default count is above this share of the group's loans draw by permutation.
 REJECTION_SHARE = 0.25
+#: Chunks with at most this many (scenario, loan) pairs track defaulted loans in a flag array.
+DEAD_FLAG_LIMIT = 1 << 25
 _INT64_MAX = np.iinfo(np.int64).max
 
 
@@ -93,6 +95,7 @@ class Prepared:
     group_mixed: np.ndarray     # (G,) bool: PDs differ within the group (thinning needed)
     group_alive: np.ndarray     # (G, H) int64: loans of the group that can default in year k
     loan_group: np.ndarray      # (N,) int64
+    loan_key: np.ndarray        # (N,) int64: cap_group * N + loan, so keys sort by (scenario, cap group, loan)
     copula: str
     nu: float
     rho: float
@@ -271,7 +274,8 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
         group_loans=np.concatenate(group_loans) if group_loans else np.zeros(0, dtype=np.int64),
         group_start=np.array(group_start, dtype=np.int64), group_sector=np.array(group_sector, dtype=np.int64),
         group_threshold=np.array(group_threshold, dtype=np.float64), group_mixed=np.array(group_mixed, dtype=bool),
-        group_alive=group_alive, loan_group=loan_group, copula=scenario.copula,
+        group_alive=group_alive, loan_group=loan_group, loan_key=cap_group * book.size + np.arange(book.size),
+        copula=scenario.copula,
         nu=float(scenario.t_degrees_of_freedom), rho=scenario.asset_correlation, beta=scenario.global_loading,
         sigma=coll.volatility, beta_v=coll.global_loading, lag=coll.recovery_lag_years,
     )
@@ -328,13 +332,16 @@ def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _draw_candidates(rng: np.random.Generator, prep: Prepared, counts: np.ndarray, n_alive: np.ndarray) -> np.ndarray:
-    """Keys ``scenario * N + loan`` of ``counts[b, g]`` distinct loans drawn uniformly among the
-    first ``n_alive[g]`` loans of group g, for every (b, g); sorted.
+    """Keys ``scenario * C * N + loan_key[loan]`` of ``counts[b, g]`` distinct loans drawn uniformly
+    among the first ``n_alive[g]`` loans of group g, for every (b, g); sorted, so by scenario, then
+    cap group, then portfolio order.
 
     Rows drawing few of their group's loans draw positions and draw again for duplicates (each
     round leaves at most a quarter as many); the others rank uniform numbers (a random
     permutation). Both give every subset of the row's size the same probability."""
     n_loans = prep.n_loans
+    span = prep.n_cap_groups * n_loans
+    loan_key = prep.loan_key
     rows_b, rows_g = np.nonzero(counts)
     c = counts[rows_b, rows_g]
     n = n_alive[rows_g]
@@ -345,7 +352,7 @@ def _draw_candidates(rng: np.random.Generator, prep: Prepared, counts: np.ndarra
         rep_b = np.repeat(rb, rc)
         rep_g = np.repeat(rg, rc)
         pos = rng.integers(0, n_alive[rep_g])
-        keys = np.sort(rep_b * n_loans + prep.group_loans[prep.group_start[rep_g] + pos])
+        keys = np.sort(rep_b * span + loan_key[prep.group_loans[prep.group_start[rep_g] + pos]])
         while True:
             dup = np.flatnonzero(keys[1:] == keys[:-1]) + 1
             if dup.size == 0:
@@ -354,7 +361,7 @@ def _draw_candidates(rng: np.random.Generator, prep: Prepared, counts: np.ndarra
             keys = np.delete(keys, dup)
             again_g = prep.loan_group[again % n_loans]
             pos = rng.integers(0, n_alive[again_g])
-            redrawn = np.sort((again // n_loans) * n_loans + prep.group_loans[prep.group_start[again_g] + pos])
+            redrawn = np.sort((again // span) * span + loan_key[prep.group_loans[prep.group_start[again_g] + pos]])
             keys = _merge_sorted(keys, redrawn)
     eb, eg, ec = rows_b[exact], rows_g[exact], c[exact]
     if eb.size:
@@ -367,8 +374,8 @@ def _draw_candidates(rng: np.random.Generator, prep: Prepared, counts: np.ndarra
         order = np.argsort(row + rng.random(row.size))
         rank = np.arange(row.size) - row_start[row]          # rows stay in place: row + u < row + 1
         taken = order[rank < ec[row]]
-        keys = _merge_sorted(keys, np.sort(eb[row[taken]] * n_loans
-                                           + prep.group_loans[prep.group_start[eg[row[taken]]] + member[taken]]))
+        keys = _merge_sorted(keys, np.sort(eb[row[taken]] * span
+                                           + loan_key[prep.group_loans[prep.group_start[eg[row[taken]]] + member[taken]]]))
     return keys
 
 
@@ -404,7 +411,10 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     payout_by_sector = np.zeros(n_sectors)
     loss_by_sector = np.zeros(n_sectors)
     defaults_by_sector = np.zeros(n_sectors)
-    dead = np.zeros(0, dtype=np.int64)   # sorted keys scenario * N + loan of loans already defaulted
+    span = C * N
+    # loans already defaulted, per (scenario, loan): a flag array when it is small, else sorted keys
+    dead_flags = np.zeros(B * N, dtype=bool) if B * N <= DEAD_FLAG_LIMIT else None
+    dead = np.zeros(0, dtype=np.int64)
     scenario_bounds_of = np.arange(B + 1)
     net = np.full(B, prep.net0, dtype=np.int64)
 
@@ -421,15 +431,14 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
         keys = np.zeros(0, dtype=np.int64)
         if prep.n_groups:
             n_alive = prep.group_alive[:, k]
-            with np.errstate(invalid="ignore"):
-                p_max = special.ndtr((prep.group_threshold[None, :] * scale[:, None]
-                                      - sqrt_rho * Z[:, prep.group_sector]) / sqrt_1mrho)
-            p_max = np.nan_to_num(p_max, nan=0.0)
+            # groups hold loans with PD > 0, so thresholds are > -inf and the argument is never NaN
+            p_max = special.ndtr((prep.group_threshold[None, :] * scale[:, None]
+                                  - sqrt_rho * Z[:, prep.group_sector]) / sqrt_1mrho)
             counts = rng.binomial(np.broadcast_to(n_alive, p_max.shape), p_max)
             keys = _draw_candidates(rng, prep, counts, n_alive)
             if keys.size:
-                b = keys // N
-                loan = keys - b * N
+                b = keys // span
+                loan = keys % N
                 g = prep.loan_group[loan]
                 mixed = prep.group_mixed[g]
                 if mixed.any():
@@ -438,24 +447,29 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                     p_i = special.ndtr((prep.threshold[li] * scale[bi] - sqrt_rho * Z[bi, prep.sector[li]]) / sqrt_1mrho)
                     keep = np.ones(keys.size, bool)
                     keep[idx] = rng.random(idx.size) * p_max[bi, g[idx]] < p_i
-                    keys = keys[keep]
-                if dead.size and keys.size:
-                    pos = np.searchsorted(dead, keys)
-                    pos = np.minimum(pos, dead.size - 1)
-                    keys = keys[dead[pos] != keys]
-                dead = _merge_sorted(dead, keys)
+                    keys, b, loan = keys[keep], b[keep], loan[keep]
+                if dead_flags is not None:
+                    flat = b * N + loan
+                    fresh = ~dead_flags[flat]
+                    keys, b, loan = keys[fresh], b[fresh], loan[fresh]
+                    dead_flags[flat[fresh]] = True
+                else:
+                    if dead.size and keys.size:
+                        pos = np.minimum(np.searchsorted(dead, keys), dead.size - 1)
+                        fresh = dead[pos] != keys
+                        keys, b, loan = keys[fresh], b[fresh], loan[fresh]
+                    dead = _merge_sorted(dead, keys)
 
         # appropriation at the start of the year (year 1's is in today's cash)
         net += prep.appropriation[k]
         if keys.size:
-            b = keys // N
-            loan = keys - b * N
             loss = prep.ead[k, loan]
             raw = prep.fund_raw[k, loan]
             ins = prep.insurer[k, loan]
             appr = prep.appraiser[k, loan]
             room = prep.room[k]
-            approved = cap_in_order_array(raw, b * C + prep.cap_group[loan], np.tile(room, B))
+            # keys are sorted by (scenario, cap group, loan): one A3 group per (scenario, bank, policy)
+            approved = cap_in_order_array(raw, keys // N, np.tile(room, B))
             bank_part = loss - approved - ins - appr
             bounds = np.searchsorted(b, scenario_bounds_of)
             payout_k = _segment_sums(approved, bounds)
@@ -478,22 +492,21 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             loss_by_sector += np.bincount(sec, weights=loss, minlength=n_sectors)
             defaults_by_sector += np.bincount(sec, minlength=n_sectors)
 
-            # M3 recoveries, received lag years later if within the horizon
+            # M3 recoveries, received lag years later if within the horizon, for loans with IP value
             arrive = k + prep.lag
-            invalid = rng.random(keys.size) < prep.invalidation[loan]
-            xi = rng.standard_normal(keys.size)
             recovered = np.zeros(keys.size, dtype=np.int64)
-            if arrive < H:
-                y = sqrt_bv * G[b] + sqrt_1mbv * xi
-                value = prep.liquidation_base[loan] * np.exp(prep.sigma * y - 0.5 * prep.sigma**2)
-                value = np.where(invalid, 0.0, np.minimum(value, loss.astype(np.float64)))
-                recovered = np.minimum(np.floor(value).astype(np.int64), loss)
+            valued = np.flatnonzero(prep.liquidation_base[loan] > 0) if arrive < H else np.zeros(0, np.int64)
+            if valued.size:
+                lv = loan[valued]
+                invalid = rng.random(valued.size) < prep.invalidation[lv]
+                y = sqrt_bv * G[b[valued]] + sqrt_1mbv * rng.standard_normal(valued.size)
+                value = prep.liquidation_base[lv] * np.exp(prep.sigma * y - 0.5 * prep.sigma**2)
+                value = np.where(invalid, 0.0, np.minimum(value, loss[valued].astype(np.float64)))
+                recovered[valued] = np.minimum(np.floor(value).astype(np.int64), loss[valued])
                 has = recovered > 0
                 if has.any():
-                    parts = recovery_increment_array(
-                        0, recovered[has], loss[has],
-                        {"fund": approved[has], "insurer": ins[has], "appraiser": appr[has]},
-                    )
+                    # A5: a party's part depends only on its own share, so the fund's alone is asked for
+                    parts = recovery_increment_array(0, recovered[has], loss[has], {"fund": approved[has]})
                     rb = b[has]
                     rbounds = np.searchsorted(rb, scenario_bounds_of)
                     fund_part = _segment_sums(parts["fund"], rbounds)

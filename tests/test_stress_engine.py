@@ -87,7 +87,7 @@ def test_allocation_agrees_to_the_fen_with_claim_by_claim_replay(lag):
     scenario = parse_scenario({"name": "replay", "horizon_years": 4, "pd_multiplier": 2.0, "asset_correlation": 0.3,
                                "collateral": {"recovery_lag_years": lag}})
     cap_base = [CapBase(c.bank, c.policy, c.in_pool_lending_fen // 3, c.in_pool_lending_fen // 400) for c in default_cap_base(book)]
-    fund = FundPosition(cash_fen=0, deferred_fen=123_456_789, appropriation_fen=(0, 900_000_001, 0, 700_000_003))
+    fund = FundPosition(cash_fen=0, deferred_fen=123_456_789, appropriation_fen=(0, 8_000_000_001, 0, 12_000_000_003))
     prep, _ = prepare(book, scenario, cap_base, fund, as_of=AS_OF)
     trace: list = []
     chunk = run_chunk(prep, np.random.SeedSequence(5), 300, trace=trace)
@@ -109,6 +109,7 @@ def test_allocation_agrees_to_the_fen_with_claim_by_claim_replay(lag):
             paid_this_year = 0
             if year is not None:
                 mine = np.flatnonzero(year["scenario"] == s)
+                mine = mine[np.argsort(year["loan"][mine], kind="stable")]     # portfolio order
                 for i in mine:
                     j = int(year["loan"][i])
                     L = int(prep.ead[k, j])
