@@ -12,7 +12,7 @@ from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
 from fund.errors import DomainError
@@ -166,7 +166,7 @@ def on_http_error(request: Request, exc: HTTPException) -> Response[bytes]:
         return on_unexpected_error(request, exc)
     code = HTTP_CODES.get(status, "client_error")
     detail = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
-    if status == 400 and ("json" in detail.lower() or "decod" in detail.lower()):
+    if status == 400 and isinstance(exc.__cause__, SerializationException):
         code, detail = "malformed_json", "the body is not valid JSON"
     headers = dict(exc.headers or {})
     return problem_response(problem(status, code, detail, instance=request.url.path), headers)
