@@ -1,0 +1,1050 @@
+"""The demo book: a deterministic, realistic loan book for Guangzhou's IP pledge-financing fund.
+
+:func:`build_demo_book` draws the whole book from a seed with a numpy Generator and no clock: the
+institutions, about 2,000 enterprises across the nine sectors, about 3,000 loans drawn between
+2020-08-01 and 2025-10-20 with their pledged IP, schedules and repayment histories, and the
+appropriations. :func:`load_demo` writes it through the registry and ledger services (the same rules
+as any bank's registration), a few hundred loans per transaction, as of the business date 2026-10-31.
+
+Figures marked as demo figures are ours (a plausible book, not data): shares of late payers,
+defaults, the subsidy-pool appropriation, bank market shares.
+
+>>> book = build_demo_book(seed=7, scale=0.02)
+>>> len(book.banks), len(book.loans) >= 60, book.business_date.isoformat()
+(12, True, '2026-10-31')
+>>> build_demo_book(seed=7, scale=0.02) == book
+True
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import itertools
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, lazyload, sessionmaker
+
+from fund.adapters.db import unit_of_work
+from fund.adapters.models.registry import Enterprise, Installment, Institution, Loan, Repayment
+from fund.domain.dates import add_months, add_years
+from fund.domain.identifiers import USCC_ALPHABET
+from fund.domain.lpr import shipped_lpr_table
+from fund.domain.money import BP_ONE, apply_bp
+from fund.domain.policy import Policy, load_policy_file, shipped_policy_paths
+from fund.domain.registry import SECTORS, AssetIn, BorrowerIn, InstallmentIn, LoanApplication
+from fund.errors import Conflict, DomainError, Forbidden, NotFound
+from fund.services.common import BUSINESS_DATE_KEY, add_institution, for_update, get_setting, set_setting
+from fund.services.ledger import appropriate
+from fund.services.policies import activate_policy, load_policy
+from fund.services.reference import make_patent_number, make_uscc, seed_reference_data
+from fund.services.registry import Actor, BatchRefused, cancel_loan, move_status, register_loans
+
+DEMO_BUSINESS_DATE = dt.date(2026, 10, 31)
+FIRST_DRAWDOWN = dt.date(2020, 8, 1)
+LAST_DRAWDOWN = dt.date(2025, 10, 20)
+DEMO_POLICIES = ("gz-2020", "gz-2023")
+DEMO_BOOK_KEY = "demo_book"  # system setting: {"seed", "scale", "state": "loading" | "loaded"}
+ENTERPRISES = 2000
+LOANS = 3000
+LOANS_PER_TRANSACTION = 500
+DAY_COUNT_BASIS = 360  # interest accrues actual/360, the usual convention of Chinese bank loans
+SUBSIDY_APPROPRIATION_FEN = 300_000_000  # demo figure: 3 million yuan a year to the subsidy pool, 2021..
+SUBSIDY_APPROPRIATION_FROM_YEAR = 2021
+
+# --------------------------------------------------------------------------------------------------
+# Parties
+
+
+@dataclass(frozen=True)
+class InstitutionSpec:
+    code: str
+    name: str
+    kind: str
+
+
+BANKS = (
+    InstitutionSpec("ICBC-GZ", "中国工商银行股份有限公司广州分行", "bank"),
+    InstitutionSpec("ABC-GZ", "中国农业银行股份有限公司广州分行", "bank"),
+    InstitutionSpec("BOC-GZ", "中国银行股份有限公司广州分行", "bank"),
+    InstitutionSpec("CCB-GZ", "中国建设银行股份有限公司广州分行", "bank"),
+    InstitutionSpec("BOCOM-GZ", "交通银行股份有限公司广州分行", "bank"),
+    InstitutionSpec("CMB-GZ", "招商银行股份有限公司广州分行", "bank"),
+    InstitutionSpec("CITIC-GZ", "中信银行股份有限公司广州分行", "bank"),
+    InstitutionSpec("SPDB-GZ", "上海浦东发展银行股份有限公司广州分行", "bank"),
+    InstitutionSpec("CIB-GZ", "兴业银行股份有限公司广州分行", "bank"),
+    InstitutionSpec("CGB-GZ", "广发银行股份有限公司广州分行", "bank"),
+    InstitutionSpec("GZCB", "广州银行股份有限公司", "bank"),
+    InstitutionSpec("GRCB", "广州农村商业银行股份有限公司", "bank"),
+)
+BANK_SHARES = (0.13, 0.08, 0.09, 0.11, 0.06, 0.10, 0.06, 0.06, 0.07, 0.06, 0.09, 0.09)  # demo figures
+BANK_CONTRACT_PREFIX = {
+    "ICBC-GZ": "GS", "ABC-GZ": "NH", "BOC-GZ": "ZH", "CCB-GZ": "JH", "BOCOM-GZ": "JT", "CMB-GZ": "ZS",
+    "CITIC-GZ": "ZX", "SPDB-GZ": "PF", "CIB-GZ": "XY", "CGB-GZ": "GF", "GZCB": "GY", "GRCB": "NS",
+}
+INSURERS = (
+    InstitutionSpec("PICC-GZ", "中国人民财产保险股份有限公司广州市分公司", "insurer"),
+    InstitutionSpec("PAIC-GZ", "中国平安财产保险股份有限公司广东分公司", "insurer"),
+    InstitutionSpec("CPIC-GZ", "中国太平洋财产保险股份有限公司广州分公司", "insurer"),
+)
+APPRAISERS = (
+    InstitutionSpec("APR-ZLYC", "广东中联羊城资产评估有限公司", "appraiser"),
+    InstitutionSpec("APR-LX", "广东联信资产评估土地房地产估价有限公司", "appraiser"),
+    InstitutionSpec("APR-ZGX", "广东中广信资产评估有限公司", "appraiser"),
+    InstitutionSpec("APR-GZL", "国众联资产评估土地房地产估价有限公司", "appraiser"),
+)
+FUND_MANAGER = InstitutionSpec("FM-GZ", "广州市知识产权质押融资风险补偿基金管理机构", "fund_manager")
+AUDITOR = InstitutionSpec("AUD-GZ", "立信会计师事务所（特殊普通合伙）广东分所", "auditor")
+
+# Districts of Guangzhou with their administrative division codes (the 3rd-8th characters of a
+# credit code) and a demo share of the city's IP-intensive SMEs.
+DISTRICTS = (
+    ("Huangpu", "440112", 0.20), ("Tianhe", "440106", 0.17), ("Panyu", "440113", 0.13),
+    ("Nansha", "440115", 0.09), ("Baiyun", "440111", 0.09), ("Haizhu", "440105", 0.08),
+    ("Huadu", "440114", 0.06), ("Zengcheng", "440118", 0.06), ("Yuexiu", "440104", 0.05),
+    ("Liwan", "440103", 0.04), ("Conghua", "440117", 0.03),
+)
+SECTOR_SHARES = (0.22, 0.08, 0.14, 0.11, 0.04, 0.08, 0.16, 0.04, 0.13)  # in SECTORS order; demo figures
+# Annual PD a bank reports, by sector (bp), before a lognormal spread: demo figures.
+SECTOR_PD_BP = (180, 220, 160, 200, 140, 190, 200, 170, 260)
+
+_NAME_SYLLABLES = "瑞科华创新博天智恒德安联中宏信盛达泰康鸿海云星启远立明卓越晶迅汇正源能嘉合思睿航"
+_SECTOR_NAME_WORDS = {
+    "next_generation_it": ("信息科技", "软件", "网络科技", "电子科技", "数据科技"),
+    "new_energy_vehicles": ("新能源汽车科技", "动力电池", "汽车电子", "智能驾驶科技"),
+    "biomedicine_health": ("生物科技", "医药科技", "医疗器械", "基因科技", "健康科技"),
+    "new_materials_chemicals": ("新材料", "化工科技", "高分子材料", "精细化工"),
+    "rail_transit": ("轨道交通科技", "轨道装备", "交通技术"),
+    "energy_environment": ("环保科技", "节能科技", "能源技术", "环境工程"),
+    "intelligent_equipment": ("智能装备", "机器人", "自动化设备", "精密机械"),
+    "satellite_beidou": ("北斗科技", "卫星导航", "空间信息技术", "导航科技"),
+    "other": ("文化传播", "食品", "设计", "农业科技", "家居用品"),
+}
+_SECTOR_SUBJECTS = {
+    "next_generation_it": ("分布式数据存储", "图像识别", "边缘计算节点", "工业物联网网关", "数据加密传输"),
+    "new_energy_vehicles": ("动力电池热管理", "电机控制器", "车载充电", "电池包结构", "整车能量回收"),
+    "biomedicine_health": ("核酸检测试剂", "靶向给药", "医用导管", "细胞培养", "体外诊断"),
+    "new_materials_chemicals": ("改性塑料", "石墨烯涂层", "水性树脂", "高强度复合材料", "催化剂制备"),
+    "rail_transit": ("轨道检测", "列车制动", "受电弓", "信号控制", "车体减振"),
+    "energy_environment": ("污水处理", "废气净化", "光伏逆变", "储能电站", "固废资源化"),
+    "intelligent_equipment": ("工业机器人关节", "数控机床主轴", "视觉定位", "自动装配", "智能仓储搬运"),
+    "satellite_beidou": ("北斗高精度定位", "卫星信号接收", "导航终端", "时空数据处理", "授时模块"),
+    "other": ("茶饮制备", "包装结构", "家具连接件", "食品保鲜", "印刷工艺"),
+}
+_GEOGRAPHICAL_INDICATIONS = ("增城丝苗米", "从化荔枝蜜", "增城迟菜心", "从化荔枝", "番禺鹦哥髻米", "白云萝岗甜橙")
+
+# Kinds of the pledged assets, by era: gz-2020 covers patents only, so banks pledge patents then.
+_KINDS_2020 = ("invention_patent", "utility_model", "design_patent")
+_KIND_SHARES_2020 = (0.52, 0.38, 0.10)
+_KINDS_2023 = ("invention_patent", "utility_model", "design_patent", "trademark", "ic_layout", "geographical_indication")
+_KIND_SHARES_2023 = (0.45, 0.28, 0.07, 0.15, 0.03, 0.02)
+_PATENT_TYPE_DIGIT = {"invention_patent": 1, "utility_model": 2, "design_patent": 3}
+_USUAL_PLEDGE_RATE_BP = {  # RULES section 7 V3
+    "invention_patent": 2500, "utility_model": 1500, "design_patent": 1500, "ic_layout": 1500,
+    "trademark": 5000, "geographical_indication": 5000,
+}
+_ROYALTY_BP = {  # demo ranges of royalty rates (relief from royalty), by kind
+    "invention_patent": (300, 800), "utility_model": (150, 500), "design_patent": (100, 400),
+    "ic_layout": (200, 600), "trademark": (100, 500), "geographical_indication": (100, 300),
+}
+
+# --------------------------------------------------------------------------------------------------
+# The book as data
+
+
+@dataclass(frozen=True)
+class RepaymentPlan:
+    """One repayment the demo records: against the installment due on ``due_date``."""
+
+    due_date: dt.date
+    paid_on: dt.date
+    principal_fen: int
+    interest_fen: int
+
+
+@dataclass(frozen=True)
+class DemoLoan:
+    bank_code: str
+    application: LoanApplication
+    repayments: tuple[RepaymentPlan, ...]
+    policy_id: str | None  # the active policy in force on the drawdown date
+    cancelled: bool = False
+    behaviour: str = "on_time"  # on_time, late_payer, defaulted, recently_past_due, cancelled
+
+
+@dataclass(frozen=True)
+class Appropriation:
+    pool: str
+    amount_fen: int
+    policy_id: str
+    on: dt.date
+
+
+@dataclass(frozen=True)
+class DemoBook:
+    seed: int
+    scale: float
+    business_date: dt.date
+    banks: tuple[InstitutionSpec, ...]
+    institutions: tuple[InstitutionSpec, ...]
+    loans: tuple[DemoLoan, ...]  # in registration order (drawdown order)
+    appropriations: tuple[Appropriation, ...]
+
+    @property
+    def enterprise_count(self) -> int:
+        return len({loan.application.borrower.credit_code for loan in self.loans})
+
+    @property
+    def repayment_count(self) -> int:
+        return sum(len(loan.repayments) for loan in self.loans)
+
+
+def _check_arguments(seed: int, scale: float) -> tuple[int, float]:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DomainError("invalid_seed", f"seed must be an integer >= 0, got {seed!r}", field="seed")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or not 0 < scale <= 1:
+        raise DomainError("invalid_scale", f"scale must be a number in (0, 1], got {scale!r}", field="scale")
+    return int(seed), float(scale)
+
+
+# --------------------------------------------------------------------------------------------------
+# Drawing the book
+
+
+@dataclass
+class _EnterpriseDraft:
+    credit_code: str
+    name: str
+    district: str
+    sector: str
+    registered_on: dt.date | None
+    is_sme: bool
+    clean_credit: bool
+    recent: bool  # registered in the city less than a year before its first loan
+
+
+def _pick(rng: np.random.Generator, options: Sequence, shares: Sequence[float] | None = None):
+    """One of ``options``, uniformly or in proportion to ``shares``."""
+    if shares is None:
+        return options[int(rng.integers(len(options)))]
+    cumulative = _cumulative(tuple(shares))
+    return options[min(bisect.bisect_right(cumulative, rng.random() * cumulative[-1]), len(options) - 1)]
+
+
+@lru_cache(maxsize=64)
+def _cumulative(shares: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(itertools.accumulate(shares))
+
+
+def _days(rng: np.random.Generator, low: int, high: int) -> int:
+    """An integer number of days in low..high (both included)."""
+    return int(rng.integers(low, high + 1))
+
+
+def _org_code(rng: np.random.Generator, modern: bool) -> str:
+    """A 9-character organisation code (GB 11714: 8 characters and a check character)."""
+    if modern:  # codes issued since the 2015 reform start with MA
+        body = "MA" + "".join(USCC_ALPHABET[int(i)] for i in rng.integers(0, len(USCC_ALPHABET), 6))
+    else:
+        body = "".join(str(int(d)) for d in rng.integers(0, 10, 8))
+    values = [int(c) if c.isdigit() else ord(c) - ord("A") + 10 for c in body]
+    check = 11 - sum(v * w for v, w in zip(values, (3, 7, 9, 10, 5, 8, 4, 2))) % 11
+    return body + {10: "X", 11: "0"}.get(check, str(check))
+
+
+def _enterprises(rng: np.random.Generator, count: int) -> list[_EnterpriseDraft]:
+    names: set[str] = set()
+    codes: set[str] = set()
+    out = []
+    for _ in range(count):
+        sector = _pick(rng, SECTORS, SECTOR_SHARES)
+        district, division, _share = _pick(rng, DISTRICTS, [d[2] for d in DISTRICTS])
+        while True:
+            a, b = rng.choice(len(_NAME_SYLLABLES), 2, replace=False)
+            word = _pick(rng, _SECTOR_NAME_WORDS[sector])
+            city = "广州市" if rng.random() < 0.35 else "广州"
+            name = f"{city}{_NAME_SYLLABLES[a]}{_NAME_SYLLABLES[b]}{word}有限公司"
+            if name not in names:
+                break
+        names.add(name)
+        while True:
+            code = make_uscc("91" + division + _org_code(rng, modern=bool(rng.random() < 0.55)))
+            if code not in codes:
+                break
+        codes.add(code)
+        out.append(_EnterpriseDraft(code, name, district, sector, None, True, True, False))
+    return out
+
+
+def _drawdown_dates(rng: np.random.Generator, count: int) -> list[dt.date]:
+    """Drawdown dates with a volume growing over the years (density 1 + 2t on the window), on
+    weekdays (a Saturday or Sunday moves to the Monday)."""
+    span = (LAST_DRAWDOWN - FIRST_DRAWDOWN).days
+    u = rng.random(count)
+    t = (-1.0 + np.sqrt(1.0 + 8.0 * u)) / 2.0  # inverse of the CDF (t + t^2) / 2
+    dates = []
+    for offset in np.floor(t * span).astype(int):
+        day = FIRST_DRAWDOWN + dt.timedelta(days=int(offset))
+        if day.weekday() >= 5:
+            day += dt.timedelta(days=7 - day.weekday())
+        dates.append(min(day, LAST_DRAWDOWN))
+    return sorted(dates)
+
+
+@dataclass
+class _LoanDraft:
+    drawdown: dt.date
+    borrower: int
+    bank: str
+    cluster: bool = False
+    asset_problem: str | None = None  # lapsed, pending, trademark_only
+    behaviour: str = "on_time"
+    reports_other_district: bool = False
+
+
+def _policy_on(policies: Sequence[Policy], day: dt.date) -> Policy | None:
+    return next((p for p in policies if p.in_force(day)), None)
+
+
+class _Numbers:
+    """Unique IP numbers: patents (rule I2, with check digit), trademarks (I3), IC layouts, GIs."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.used: set[tuple[str, str]] = set()
+
+    def draw(self, kind: str, filing: dt.date) -> str:
+        while True:
+            if kind in _PATENT_TYPE_DIGIT:
+                number = make_patent_number(filing.year, _PATENT_TYPE_DIGIT[kind], int(self.rng.integers(0, 10**7)))
+            elif kind == "trademark":
+                number = str(int(self.rng.integers(1_000_000, 70_000_000)))
+            elif kind == "ic_layout":
+                number = f"BS.{filing.year % 100:02d}5{int(self.rng.integers(0, 10**5)):05d}.{int(self.rng.integers(0, 10))}"
+            else:
+                number = f"AGI{filing.year}-{int(self.rng.integers(0, 10**5)):05d}"
+            if (kind, number) not in self.used:
+                self.used.add((kind, number))
+                return number
+
+
+def _filing_and_grant(rng: np.random.Generator, kind: str, drawdown: dt.date) -> tuple[dt.date, dt.date]:
+    """Filing (application) and grant (registration) dates of an asset pledged at ``drawdown``."""
+    ranges = {  # years before drawdown for the filing; months from filing to grant
+        "invention_patent": ((2.5, 12.0), (18, 48)),
+        "utility_model": ((1.0, 7.0), (5, 14)),
+        "design_patent": ((1.0, 7.0), (4, 10)),
+        "trademark": ((2.0, 15.0), (9, 18)),
+        "ic_layout": ((1.0, 8.0), (3, 8)),
+        "geographical_indication": ((3.0, 12.0), (6, 12)),
+    }
+    (low_y, high_y), (low_m, high_m) = ranges[kind]
+    filing = drawdown - dt.timedelta(days=int(rng.uniform(low_y, high_y) * 365.25))
+    filing = max(filing, dt.date(2004, 1, 5))  # new-format patent numbers start 2003-10-01
+    grant = add_months(filing, int(rng.integers(low_m, high_m + 1)))
+    latest_grant = drawdown - dt.timedelta(days=30)
+    if grant > latest_grant:
+        grant = max(filing, latest_grant)
+    return filing, grant
+
+
+def _title(rng: np.random.Generator, kind: str, sector: str, borrower_name: str) -> str:
+    subject = _pick(rng, _SECTOR_SUBJECTS[sector])
+    if kind == "invention_patent":
+        return _pick(rng, (f"一种{subject}方法及系统", f"一种{subject}装置及其控制方法", f"{subject}的制备方法"))
+    if kind == "utility_model":
+        return _pick(rng, (f"一种{subject}装置", f"一种{subject}结构", f"一种便于安装的{subject}组件"))
+    if kind == "design_patent":
+        return f"{subject}设备外壳"
+    if kind == "ic_layout":
+        return f"{subject}控制芯片布图设计"
+    if kind == "trademark":
+        core = borrower_name.removeprefix("广州市").removeprefix("广州")[:2]
+        return f"{core}（第{int(rng.integers(1, 46))}类）"
+    return _pick(rng, _GEOGRAPHICAL_INDICATIONS)
+
+
+def _valuation_inputs(rng: np.random.Generator, kind: str, principal_fen: int) -> dict[str, int]:
+    """Inputs of the income approach (RULES V2) in integer fen and bp."""
+    revenue_units = int(principal_fen * rng.uniform(1.5, 6.0)) // 1_000_000  # whole 10,000 yuan
+    low, high = _ROYALTY_BP[kind]
+    return {
+        "revenue_fen": max(1, revenue_units) * 1_000_000,
+        "growth_bp": int(rng.integers(0, 1501)),
+        "royalty_bp": int(rng.integers(low, high + 1)),
+        "tax_bp": 1500 if rng.random() < 0.8 else 2500,  # most borrowers are high-tech enterprises
+        "discount_bp": int(rng.integers(1000, 1801)),
+        "decay_bp": int(rng.integers(0, 501)) if kind in ("trademark", "geographical_indication") else int(rng.integers(300, 1501)),
+    }
+
+
+def _assets(
+    rng: np.random.Generator, numbers: _Numbers, draft: _LoanDraft, borrower: _EnterpriseDraft,
+    ip_part_fen: int, principal_fen: int, policy: Policy | None,
+) -> tuple[AssetIn, ...]:
+    gz2020 = policy is not None and "trademark" not in policy.eligible_ip_kinds
+    kinds_pool, shares = (_KINDS_2020, _KIND_SHARES_2020) if gz2020 else (_KINDS_2023, _KIND_SHARES_2023)
+    count = 1 if draft.asset_problem else int(_pick(rng, (1, 2, 3, 4), (0.70, 0.20, 0.08, 0.02)))
+    kinds = [_pick(rng, kinds_pool, shares) for _ in range(count)]
+    if draft.asset_problem == "trademark_only":
+        kinds = ["trademark"]
+    elif draft.asset_problem in ("lapsed", "pending"):
+        kinds = [_pick(rng, _KINDS_2020, _KIND_SHARES_2020)]
+    elif gz2020 and count > 1 and rng.random() < 0.15:
+        kinds[-1] = "trademark"  # a trademark pledged beside patents: covered by the patents only
+    if borrower.sector != "other":
+        kinds = [k if k != "geographical_indication" else "trademark" for k in kinds]
+    # Appraised values: the assets support the IP part at the usual pledge rates with a margin;
+    # a few fall short (flagged by rule V3, not refused).
+    support = ip_part_fen * float(np.exp(rng.normal(math.log(1.4), 0.2)))
+    weights = rng.dirichlet(np.ones(count)) if count > 1 else np.ones(1)
+    appraised_on = draft.drawdown - dt.timedelta(days=_days(rng, 7, 60))
+    out = []
+    for kind, weight in zip(kinds, weights):
+        filing, grant = _filing_and_grant(rng, kind, draft.drawdown)
+        units = math.ceil(support * float(weight) * BP_ONE / _USUAL_PLEDGE_RATE_BP[kind] / 1_000_000)
+        status = "valid"
+        if draft.asset_problem == "lapsed":
+            status = "lapsed"  # annuity fees unpaid: the patent is no longer in force
+        elif draft.asset_problem == "pending":
+            status, grant = "pending", None  # an application, not yet granted
+        elif count > 1 and rng.random() < 0.03:
+            status = "lapsed"
+        with_inputs = kind != "geographical_indication" and rng.random() < 0.45
+        out.append(AssetIn(
+            kind=kind,
+            number=numbers.draw(kind, filing),
+            title=_title(rng, kind, borrower.sector, borrower.name),
+            filing_date=filing,
+            grant_date=grant,
+            legal_status=status,
+            owner_credit_code=borrower.credit_code,
+            appraised_value_fen=max(1, units) * 1_000_000,
+            appraised_on=max(appraised_on, grant or filing),
+            valuation_inputs=_valuation_inputs(rng, kind, principal_fen) if with_inputs else None,
+        ))
+    return tuple(out)
+
+
+def _schedule(principal_fen: int, rate_bp: int, drawdown: dt.date, months: int, amortising: bool) -> tuple[InstallmentIn, ...]:
+    """Monthly interest (actual/360 on the principal outstanding, one floor per installment) with the
+    principal at maturity (bullet) or in equal monthly parts, the remainder on the last (amortising)."""
+    dues = [add_months(drawdown, k) for k in range(1, months + 1)]
+    if amortising:
+        part = principal_fen // months
+        principal_dues = [part] * (months - 1) + [principal_fen - part * (months - 1)]
+    else:
+        principal_dues = [0] * (months - 1) + [principal_fen]
+    out = []
+    outstanding = principal_fen
+    previous = drawdown
+    for due, principal_due in zip(dues, principal_dues):
+        interest = outstanding * rate_bp * (due - previous).days // (BP_ONE * DAY_COUNT_BASIS)
+        out.append(InstallmentIn(due, principal_due, interest))
+        outstanding -= principal_due
+        previous = due
+    return tuple(out)
+
+
+def _repayments(
+    rng: np.random.Generator, schedule: tuple[InstallmentIn, ...], behaviour: str, business_date: dt.date,
+    missed_from: dt.date | None,
+) -> tuple[RepaymentPlan, ...]:
+    """What the borrower paid by the business date. On-time payers pay on the due date (now and then
+    a few days late); late payers often pay weeks late, sometimes interest first and principal later;
+    a defaulted loan pays nothing from its first missed installment on. Older installments are paid
+    first (a payment is never dated after the next installment's first payment), so the payment that
+    repays the last of the principal is the loan's last."""
+    parts: list[list] = []  # per installment: [installment, interest paid on, principal paid on]
+    for inst in schedule:
+        if inst.due_date > business_date or (missed_from is not None and inst.due_date >= missed_from):
+            break
+        late = 0
+        if behaviour == "late_payer" and rng.random() < 0.3:
+            late = _days(rng, 3, 75)
+        elif rng.random() < 0.02:
+            late = _days(rng, 1, 10)
+        interest_on = inst.due_date + dt.timedelta(days=late)
+        principal_on = interest_on
+        if late > 20 and inst.principal_due_fen and inst.interest_due_fen and rng.random() < 0.3:
+            principal_on = interest_on + dt.timedelta(days=_days(rng, 5, 30))
+        parts.append([inst, interest_on, principal_on])
+    next_first: dt.date | None = None
+    for part in reversed(parts):
+        if next_first is not None:
+            part[1], part[2] = min(part[1], next_first), min(part[2], next_first)
+        next_first = part[1]
+    plans: list[RepaymentPlan] = []
+    for inst, interest_on, principal_on in parts:
+        if interest_on == principal_on:
+            if interest_on <= business_date and inst.principal_due_fen + inst.interest_due_fen:
+                plans.append(RepaymentPlan(inst.due_date, interest_on, inst.principal_due_fen, inst.interest_due_fen))
+            continue
+        if interest_on <= business_date:
+            plans.append(RepaymentPlan(inst.due_date, interest_on, 0, inst.interest_due_fen))
+        if principal_on <= business_date:
+            plans.append(RepaymentPlan(inst.due_date, principal_on, inst.principal_due_fen, 0))
+    return tuple(sorted(plans, key=lambda p: (p.paid_on, p.due_date, p.principal_fen)))
+
+
+def _assign_loans(
+    rng: np.random.Generator, enterprises: list[_EnterpriseDraft], n_loans: int, n_clusters: int,
+    bank_codes: list[str],
+) -> list[_LoanDraft]:
+    """Who borrows when from which bank. Every enterprise borrows at least once; ``n_clusters``
+    enterprises draw three large loans from three banks within a few months of 2024 (the borrower
+    quota of gz-2023 then limits or exhausts their cover); the rest go to repeat borrowers."""
+    n_ent = len(enterprises)
+    drafts: list[_LoanDraft] = []
+    cluster_ids = [int(i) for i in rng.choice(n_ent, n_clusters, replace=False)]
+    for ent in cluster_ids:
+        start = dt.date(2024, 1, 8) + dt.timedelta(days=_days(rng, 0, 200))
+        banks = rng.choice(len(bank_codes), 3, replace=False)
+        for k, bank in enumerate(banks):
+            day = start + dt.timedelta(days=30 * k + _days(rng, 0, 20))
+            if day.weekday() >= 5:
+                day += dt.timedelta(days=7 - day.weekday())
+            drafts.append(_LoanDraft(day, ent, bank_codes[int(bank)], cluster=True))
+    others = [i for i in range(n_ent) if i not in set(cluster_ids)]
+    remaining = n_loans - len(drafts)
+    # Each other enterprise once, then repeat borrowers (a few enterprises borrow often).
+    activity = rng.pareto(2.0, n_ent) + 1.0
+    activity[cluster_ids] = 0.0
+    extra = rng.choice(n_ent, remaining - len(others), p=activity / activity.sum()) if remaining > len(others) else []
+    borrowers = np.concatenate([np.asarray(others, dtype=int), np.asarray(extra, dtype=int)])
+    rng.shuffle(borrowers)
+    for day, ent in zip(_drawdown_dates(rng, len(borrowers)), borrowers):
+        drafts.append(_LoanDraft(day, int(ent), _pick(rng, bank_codes, BANK_SHARES)))
+    drafts.sort(key=lambda d: d.drawdown)  # registration order; sort is stable
+    return drafts
+
+
+def build_demo_book(seed: int, *, scale: float = 1.0, business_date: dt.date = DEMO_BUSINESS_DATE) -> DemoBook:
+    """Draw the demo book from ``seed`` (``scale`` shrinks it, for tests: 0.05 gives about 100
+    enterprises and 150 loans). Pure: no database, no clock.
+
+    >>> book = build_demo_book(1, scale=0.02)
+    >>> sorted({loan.application.scheme_code for loan in book.loans})
+    ['50', '5311', '541', '55']
+    """
+    seed, scale = _check_arguments(seed, scale)
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    policies = sorted((load_policy_file(p) for p in shipped_policy_paths() if p.stem in DEMO_POLICIES), key=lambda p: p.valid_from)
+    lpr = shipped_lpr_table()
+    n_ent = max(len(SECTORS) * 2, round(ENTERPRISES * scale))
+    n_clusters = max(1, round(10 * scale))
+    n_loans = max(n_ent + 2 * n_clusters, round(LOANS * scale))
+    bank_codes = [b.code for b in BANKS]
+
+    enterprises = _enterprises(rng, n_ent)
+    for sector, ent in zip(SECTORS, enterprises):  # every sector present at any scale
+        ent.sector = sector
+    drafts = _assign_loans(rng, enterprises, n_loans, n_clusters, bank_codes)
+    first_drawdown: dict[int, dt.date] = {}
+    loans_of: dict[int, list[int]] = {}
+    for index, draft in enumerate(drafts):
+        first_drawdown.setdefault(draft.borrower, draft.drawdown)
+        loans_of.setdefault(draft.borrower, []).append(index)
+    cluster_ents = {d.borrower for d in drafts if d.cluster}
+
+    # Ineligible borrowers, each reason at least once: not an SME, a bad credit record, registered
+    # in the city less than a year before the first loan.
+    plain = [i for i in range(n_ent) if i not in cluster_ents]
+    chosen = rng.permutation(plain)
+    n_not_sme, n_bad, n_recent = max(1, round(0.02 * n_ent)), max(1, round(0.02 * n_ent)), max(1, round(0.015 * n_ent))
+    for i in chosen[:n_not_sme]:
+        enterprises[int(i)].is_sme = False
+    for i in chosen[n_not_sme:n_not_sme + n_bad]:
+        enterprises[int(i)].clean_credit = False
+    for i in chosen[n_not_sme + n_bad:n_not_sme + n_bad + n_recent]:
+        enterprises[int(i)].recent = True
+    for i, ent in enumerate(enterprises):
+        first = first_drawdown[i]
+        if ent.recent:
+            ent.registered_on = first - dt.timedelta(days=_days(rng, 20, 330))
+        else:
+            years = float(rng.uniform(1.5, 20.0))
+            ent.registered_on = max(dt.date(1995, 3, 1), first - dt.timedelta(days=int(years * 365.25)))
+
+    # Loans whose only pledged asset is not in force or not of a covered kind.
+    eligible_borrower = [
+        not (enterprises[d.borrower].recent or not enterprises[d.borrower].is_sme or not enterprises[d.borrower].clean_credit)
+        for d in drafts
+    ]
+    candidates = [i for i, d in enumerate(drafts) if not d.cluster and eligible_borrower[i]]
+    n_asset_problems = max(3, round(0.015 * n_loans))
+    gz2020_days = [i for i in candidates if drafts[i].drawdown <= policies[0].valid_to]
+    trademark_only = [int(i) for i in rng.choice(gz2020_days, max(1, n_asset_problems // 3), replace=False)]
+    rest = [i for i in candidates if i not in set(trademark_only)]
+    others = [int(i) for i in rng.choice(rest, n_asset_problems - len(trademark_only), replace=False)]
+    for i in trademark_only:
+        drafts[i].asset_problem = "trademark_only"
+    for k, i in enumerate(others):
+        drafts[i].asset_problem = "lapsed" if k % 3 else "pending"
+
+    # Repayment behaviour: a share of late payers, a few defaults (first missed installment due
+    # between 2025-08-15 and 2026-07-31, so more than 90 days past due on the business date and still
+    # within a year's claim window), a few recently past due, a few cancelled registrations.
+    behaviour_pool = [i for i in candidates if drafts[i].asset_problem is None]
+    order = rng.permutation(behaviour_pool)
+    n_default, n_recent_due, n_cancel = max(2, round(0.015 * n_loans)), max(1, round(0.01 * n_loans)), max(1, round(0.003 * n_loans))
+    late_share = 0.15
+
+    numbers = _Numbers(rng)
+    terms = (6, 12, 18, 24, 36)
+    term_shares = (0.03, 0.38, 0.08, 0.28, 0.23)
+    contract_seq: Counter[tuple[str, int]] = Counter()
+    pledge_seq: Counter[int] = Counter()
+    plans: list[dict] = []
+    for index, draft in enumerate(drafts):
+        ent = enterprises[draft.borrower]
+        policy = _policy_on(policies, draft.drawdown)
+        if draft.cluster:
+            principal_units = int(rng.integers(1500, 3001))
+            ip_share = int(rng.integers(70, 101)) * 100
+        else:
+            principal_units = min(3000, max(100, round(math.exp(rng.normal(math.log(500), 0.7)))))
+            ip_share = 10_000 if rng.random() < 0.4 else int(rng.integers(30, 96)) * 100
+        principal = principal_units * 1_000_000  # whole 10,000 yuan
+        months = int(_pick(rng, terms, term_shares))
+        amortising = months > 6 and rng.random() < 0.4
+        rate = min(600, max(300, lpr.rate_on(draft.drawdown) + int(rng.integers(10, 200))))
+        plans.append(dict(principal=principal, ip_share=ip_share, months=months, amortising=amortising, rate=rate, policy=policy))
+
+    def schedule_of(i: int) -> tuple[InstallmentIn, ...]:
+        p = plans[i]
+        return _schedule(p["principal"], p["rate"], drafts[i].drawdown, p["months"], p["amortising"])
+
+    schedules = [schedule_of(i) for i in range(len(drafts))]
+    missed_from: dict[int, dt.date] = {}
+    default_window = (dt.date(2025, 8, 15), add_months(business_date, -3))
+    recent_window = (add_months(business_date, -2), business_date)
+    picked: set[int] = set()
+    for i in (int(x) for x in order):
+        dues = [s.due_date for s in schedules[i][1:]]  # never the first installment
+        if len(missed_from) < n_default and any(default_window[0] <= d <= default_window[1] for d in dues):
+            missed_from[i] = next(d for d in dues if default_window[0] <= d <= default_window[1])
+            drafts[i].behaviour = "defaulted"
+            picked.add(i)
+    recent_due = 0
+    for i in (int(x) for x in order):
+        if i in picked or recent_due >= n_recent_due:
+            continue
+        dues = [s.due_date for s in schedules[i]]
+        in_window = [d for d in dues if recent_window[0] <= d < recent_window[1]]
+        if in_window:
+            missed_from[i] = in_window[0]
+            drafts[i].behaviour = "recently_past_due"
+            picked.add(i)
+            recent_due += 1
+    cancelled = 0
+    for i in (int(x) for x in order):
+        if i not in picked and cancelled < n_cancel and drafts[i].drawdown >= dt.date(2025, 6, 1):
+            drafts[i].behaviour = "cancelled"
+            picked.add(i)
+            cancelled += 1
+    for i in (int(x) for x in order):
+        if i not in picked and rng.random() < late_share:
+            drafts[i].behaviour = "late_payer"
+    # A later bank reports another district for a few repeat borrowers (kept as its report, flagged).
+    repeats = [idx for ent, idxs in loans_of.items() for idx in idxs[1:]]
+    for i in rng.choice(repeats, min(len(repeats), max(1, round(0.01 * n_loans))), replace=False) if repeats else []:
+        drafts[int(i)].reports_other_district = True
+
+    loans: list[DemoLoan] = []
+    for index, draft in enumerate(drafts):
+        ent = enterprises[draft.borrower]
+        plan = plans[index]
+        policy = plan["policy"]
+        principal = plan["principal"]
+        ip_part = apply_bp(principal, plan["ip_share"])
+        scheme = "50"
+        insurer = appraiser = None
+        insurer_limit = None
+        if policy is not None and policy.id == "gz-2020":
+            scheme = _pick(rng, ("55", "5311", "541"), (0.55, 0.25, 0.20))
+        if policy is not None:
+            named = policy.scheme(scheme)
+            if named.names_insurer:
+                insurer = _pick(rng, INSURERS).code
+                insurer_limit = apply_bp(principal, int(_pick(rng, (3000, 4000, 5000, 6000))))
+            if named.names_appraiser:
+                appraiser = _pick(rng, APPRAISERS).code
+        assets = _assets(rng, numbers, draft, ent, ip_part, principal, policy)
+        district = ent.district
+        if draft.reports_other_district:
+            district = _pick(rng, [d[0] for d in DISTRICTS if d[0] != ent.district])
+        borrower = BorrowerIn(ent.credit_code, ent.name, district, ent.sector, ent.registered_on, ent.is_sme, ent.clean_credit)
+        year = draft.drawdown.year
+        contract_seq[(draft.bank, year)] += 1
+        pledge_seq[year] += 1
+        contract_no = f"{BANK_CONTRACT_PREFIX[draft.bank]}ZY{year}-{contract_seq[(draft.bank, year)]:04d}"
+        pd_bp = None
+        if rng.random() < 0.65:
+            pd_bp = min(1500, max(20, round(SECTOR_PD_BP[SECTORS.index(ent.sector)] * math.exp(rng.normal(0.0, 0.5)))))
+        schedule = schedules[index]
+        application = LoanApplication(
+            contract_no=contract_no,
+            borrower=borrower,
+            principal_fen=principal,
+            contract_rate_bp=plan["rate"],
+            drawdown_date=draft.drawdown,
+            maturity_date=schedule[-1].due_date,
+            ip_share_bp=plan["ip_share"],
+            scheme_code=scheme,
+            assets=assets,
+            pledge_registration_no=f"Y{year}44{pledge_seq[year]:06d}",
+            pledge_registered_on=draft.drawdown - dt.timedelta(days=_days(rng, 0, 6)),
+            schedule=schedule,
+            pd_bp=pd_bp,
+            insurer_code=insurer,
+            insurer_limit_fen=insurer_limit,
+            appraiser_code=appraiser,
+        )
+        is_cancelled = draft.behaviour == "cancelled"
+        repayments = () if is_cancelled else _repayments(rng, schedule, draft.behaviour, business_date, missed_from.get(index))
+        loans.append(DemoLoan(draft.bank, application, repayments, policy.id if policy else None, is_cancelled, draft.behaviour))
+
+    return DemoBook(
+        seed=seed,
+        scale=scale,
+        business_date=business_date,
+        banks=BANKS,
+        institutions=(*BANKS, *INSURERS, *APPRAISERS, FUND_MANAGER, AUDITOR),
+        loans=tuple(loans),
+        appropriations=_appropriations(policies, business_date),
+    )
+
+
+def _appropriations(policies: Sequence[Policy], business_date: dt.date) -> tuple[Appropriation, ...]:
+    """Appropriations to the compensation pool as the active policies set them (a one-off on the
+    policy's first day; a yearly one on its first day, then on 15 January of each later year), and
+    a demo figure to the subsidy pool each year, all up to the business date."""
+    out: list[Appropriation] = []
+    for policy in policies:
+        if policy.appropriation_kind == "once":
+            out.append(Appropriation("compensation", policy.appropriation_fen, policy.id, policy.valid_from))
+        elif policy.appropriation_kind == "yearly":
+            for year in range(policy.valid_from.year, policy.valid_to.year + 1):
+                on = policy.valid_from if year == policy.valid_from.year else dt.date(year, 1, 15)
+                out.append(Appropriation("compensation", policy.appropriation_fen, policy.id, on))
+    for year in range(SUBSIDY_APPROPRIATION_FROM_YEAR, business_date.year + 1):
+        on = dt.date(year, 1, 15)
+        policy = _policy_on(policies, on)
+        if policy is not None:
+            out.append(Appropriation("subsidy", SUBSIDY_APPROPRIATION_FEN, policy.id, on))
+    return tuple(sorted((a for a in out if a.on <= business_date), key=lambda a: (a.on, a.pool)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass(frozen=True)
+class _Marker:
+    seed: int
+    scale: float
+    state: str
+
+
+def _marker(session: Session) -> _Marker | None:
+    raw = get_setting(session, DEMO_BOOK_KEY)
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return _Marker(int(data["seed"]), float(data["scale"]), str(data["state"]))
+
+
+def _set_marker(session: Session, seed: int, scale: float, state: str) -> None:
+    set_setting(session, DEMO_BOOK_KEY, json.dumps({"seed": seed, "scale": scale, "state": state}))
+
+
+def _setup(session: Session, book: DemoBook) -> None:
+    """Business date, reference data, policies, institutions and appropriations: one transaction."""
+    set_setting(session, BUSINESS_DATE_KEY, book.business_date.isoformat())
+    seed_reference_data(session)
+    for path in shipped_policy_paths():
+        load_policy(session, path)
+    for policy_id in DEMO_POLICIES:
+        activate_policy(session, policy_id)
+    ids = {spec.code: add_institution(session, spec.code, spec.name, spec.kind).id for spec in book.institutions}
+    for a in book.appropriations:
+        appropriate(session, pool=a.pool, amount_fen=a.amount_fen, policy_id=a.policy_id, business_date=a.on,
+                    actor_id=ids[FUND_MANAGER.code], memo=f"demo book: {a.pool} pool appropriation {a.on.year}")
+    _set_marker(session, book.seed, book.scale, "loading")
+
+
+def _batches(items: Sequence[DemoLoan], size: int) -> Iterator[Sequence[DemoLoan]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _segments(loans: Sequence[DemoLoan]) -> list[dict[str, list[DemoLoan]]]:
+    """The batch as rounds of per-bank groups, each group one ``register_loans`` call, keeping the
+    order that matters: a borrower's loans through different banks are registered in drawdown order
+    (its master data is set by its first registration, and its quota is consumed in registration
+    order), so such a loan goes to a later round than the borrower's earlier loan; loans of unrelated
+    borrowers may be registered in any order."""
+    rounds: list[dict[str, list[DemoLoan]]] = []
+    last: dict[str, tuple[int, str]] = {}  # borrower -> (round, bank) of its latest loan so far
+    for loan in loans:
+        code = loan.application.borrower.credit_code
+        index = 0
+        if code in last:
+            previous_round, previous_bank = last[code]
+            index = previous_round + (previous_bank != loan.bank_code)
+        last[code] = (index, loan.bank_code)
+        if index == len(rounds):
+            rounds.append({})
+        rounds[index].setdefault(loan.bank_code, []).append(loan)
+    return rounds
+
+
+def _write_batch(session: Session, banks: dict[str, Actor], batch: Sequence[DemoLoan], business_date: dt.date) -> None:
+    """Register a batch of loans, record their repayments and cancel those the bank cancels."""
+    registered: list[tuple[int, DemoLoan]] = []
+    for segment in _segments(batch):
+        for code, loans in segment.items():
+            try:
+                rows = register_loans(session, banks[code], [loan.application for loan in loans], business_date)
+            except BatchRefused as refused:  # the book breaks a rule: a bug of this module
+                index, error = refused.items[0]
+                raise DomainError("demo_book_refused", f"demo loan {loans[index].application.contract_no} of {code} "
+                                  f"was refused: {error.message}", field=error.field) from None
+            registered.extend((row.id, loan) for row, loan in zip(rows, loans))
+    by_bank: dict[str, list[tuple[int, RepaymentPlan]]] = {}
+    for loan_id, loan in registered:
+        by_bank.setdefault(loan.bank_code, []).extend((loan_id, plan) for plan in loan.repayments)
+    for code, payments in by_bank.items():
+        record_repayments(session, banks[code], payments, business_date)
+    for loan_id, loan in registered:
+        if loan.cancelled:
+            cancel_loan(session, banks[loan.bank_code], loan_id, business_date)
+
+
+def record_repayments(
+    session: Session, bank: Actor, payments: Sequence[tuple[int, RepaymentPlan]], business_date: dt.date
+) -> int:
+    """:func:`fund.services.registry.record_repayment` for many payments at once, in the order
+    given: the same checks, refusals and effects (paid amounts, ``past_due_at_payment``, the move
+    to ``repaid`` with its event), with a few statements instead of several per payment. Returns
+    the number recorded; the first refusal raises and the caller's transaction writes nothing.
+
+    ``record_repayment`` costs several milliseconds a row (a dozen statements); the demo book's tens
+    of thousands of payments go through here instead. ``tests/test_demo_repayments.py`` holds the
+    two to the same results.
+    """
+    if bank.kind != "bank":
+        raise Forbidden("forbidden", "only a bank records repayments")
+    if not payments:
+        return 0
+    loan_ids = sorted({loan_id for loan_id, _ in payments})
+    loans = {
+        loan.id: loan
+        for loan in session.scalars(
+            for_update(session, select(Loan).where(Loan.id.in_(loan_ids), Loan.bank_id == bank.institution_id))
+            .options(lazyload(Loan.installments))
+        )
+    }
+    installments: dict[tuple[int, dt.date], _Installment] = {}
+    schedule_of: dict[int, list[_Installment]] = {}
+    for row in session.execute(
+        for_update(session, select(
+            Installment.id, Installment.loan_id, Installment.due_date, Installment.principal_due_fen,
+            Installment.interest_due_fen, Installment.principal_paid_fen, Installment.interest_paid_fen,
+        ).where(Installment.loan_id.in_(list(loans))).order_by(Installment.loan_id, Installment.due_date))
+    ):
+        inst = _Installment(*row)
+        installments[inst.loan_id, inst.due_date] = inst
+        schedule_of.setdefault(inst.loan_id, []).append(inst)
+    by_id = {inst.id: inst for inst in installments.values()}
+    for inst_id, paid_on, principal, interest in session.execute(
+        select(Repayment.installment_id, Repayment.paid_on, Repayment.principal_fen, Repayment.interest_fen)
+        .where(Repayment.loan_id.in_(list(loans)))
+    ):
+        by_id[inst_id].add_payment(paid_on, principal, interest)
+
+    rows = []
+    changed: dict[int, _Installment] = {}
+    for loan_id, plan in payments:
+        loan = loans.get(loan_id)
+        if loan is None:
+            raise NotFound("loan_not_found", f"no loan {loan_id}", field="loan_id")
+        principal_fen, interest_fen, paid_on = plan.principal_fen, plan.interest_fen, plan.paid_on
+        if loan.status not in ("active", "claimed"):
+            raise Conflict("loan_not_open", f"loan {loan.id} is {loan.status}: repayments are recorded on active and claimed loans only", field="loan_id")
+        if principal_fen < 0 or interest_fen < 0 or principal_fen + interest_fen == 0:
+            raise DomainError("invalid_amount", "principal_fen and interest_fen must be >= 0 and not both 0", field="principal_fen")
+        if paid_on > business_date:
+            raise DomainError("dated_after_business_date", f"paid_on {paid_on} is after the business date {business_date}", field="paid_on")
+        if paid_on < loan.drawdown_date:
+            raise DomainError("paid_before_drawdown", f"paid_on {paid_on} is before the drawdown {loan.drawdown_date}", field="paid_on")
+        inst = installments.get((loan.id, plan.due_date))
+        if inst is None:
+            raise DomainError("unknown_installment", f"loan {loan.id} has no installment due on {plan.due_date}", field="due_date")
+        if principal_fen > inst.principal_due_fen - inst.principal_paid_fen:
+            raise DomainError("repayment_exceeds_due", f"principal {principal_fen} exceeds the {inst.principal_due_fen - inst.principal_paid_fen} fen still due on {plan.due_date}", field="principal_fen")
+        if interest_fen > inst.interest_due_fen - inst.interest_paid_fen:
+            raise DomainError("repayment_exceeds_due", f"interest {interest_fen} exceeds the {inst.interest_due_fen - inst.interest_paid_fen} fen still due on {plan.due_date}", field="interest_fen")
+        past_due = _past_due(schedule_of[loan.id], paid_on)
+        rows.append(dict(
+            loan_id=loan.id, installment_id=inst.id, paid_on=paid_on, principal_fen=principal_fen,
+            interest_fen=interest_fen, loan_status_at_payment=loan.status, past_due_at_payment=past_due,
+            recorded_by=bank.institution_id,
+        ))
+        inst.add_payment(paid_on, principal_fen, interest_fen)
+        inst.principal_paid_fen += principal_fen
+        inst.interest_paid_fen += interest_fen
+        loan.principal_repaid_fen += principal_fen
+        changed[inst.id] = inst
+        if loan.status == "active" and loan.outstanding_fen == 0:
+            move_status(session, loan, "all_repaid", bank.institution_id, business_date)
+    _update_paid(session, list(changed.values()))
+    if rows:
+        session.execute(Repayment.__table__.insert(), rows)
+    for obj in list(session.identity_map.values()):  # ORM copies of the rows updated above are stale
+        if isinstance(obj, Installment) and obj.id in changed:
+            session.expire(obj)
+    session.flush()
+    return len(rows)
+
+
+def _update_paid(session: Session, installments: list[_Installment]) -> None:
+    """Store the paid amounts of many installments in one executemany (on PostgreSQL psycopg
+    pipelines it; measured faster there than one UPDATE .. FROM (VALUES ..))."""
+    if not installments:
+        return
+    table = Installment.__table__
+    session.execute(
+        table.update().where(table.c.id == bindparam("installment_id")).values(
+            principal_paid_fen=bindparam("principal_paid"), interest_paid_fen=bindparam("interest_paid")),
+        [{"installment_id": i.id, "principal_paid": i.principal_paid_fen, "interest_paid": i.interest_paid_fen} for i in installments],
+    )
+
+
+@dataclass
+class _Installment:
+    id: int
+    loan_id: int
+    due_date: dt.date
+    principal_due_fen: int
+    interest_due_fen: int
+    principal_paid_fen: int
+    interest_paid_fen: int
+    payments: list[tuple[dt.date, int, int]] = field(default_factory=list)  # (paid on, principal, interest)
+    paid_in_full_on: dt.date | None = None  # the first date by which the payments cover both dues
+
+    def add_payment(self, paid_on: dt.date, principal_fen: int, interest_fen: int) -> None:
+        self.payments.append((paid_on, principal_fen, interest_fen))
+        self.payments.sort(key=lambda p: p[0])
+        principal = interest = 0
+        self.paid_in_full_on = None
+        for day, p, i in self.payments:
+            principal, interest = principal + p, interest + i
+            if principal >= self.principal_due_fen and interest >= self.interest_due_fen:
+                self.paid_in_full_on = day
+                break
+
+
+def _past_due(schedule: list[_Installment], on: dt.date) -> bool:
+    """Whether an installment due before ``on`` is not paid in full by ``on`` (counting payments dated
+    on or before it), as ``fund.services.registry.earliest_unpaid_due(...) < on``."""
+    for inst in schedule:  # by due date
+        if inst.due_date >= on:
+            return False
+        if inst.paid_in_full_on is None or inst.paid_in_full_on > on:
+            return True
+    return False
+
+
+def _progress(enabled: bool, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
+    if not enabled:
+        return (lambda n: None), (lambda: None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("demo book: loans"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
+    bar.start()
+    task = bar.add_task("loans", total=total)
+    return (lambda n: bar.advance(task, n)), bar.stop
+
+
+def load_demo(
+    session_factory: sessionmaker[Session],
+    seed: int,
+    if_empty: bool = False,
+    progress: bool = False,
+    *,
+    scale: float = 1.0,
+) -> str:
+    """Load the demo book drawn from ``seed`` and return a one-line summary.
+
+    Loading the same book again changes nothing; a load that stopped half-way resumes where it
+    stopped (each batch of loans is one transaction). A database holding another seed's demo book,
+    or loans that are not the demo's, is refused (``if_empty=True``: left alone, and the summary says
+    so). ``progress`` shows a progress bar on the terminal.
+    """
+    seed, scale = _check_arguments(seed, scale)
+    with unit_of_work(session_factory) as session:
+        finished = _already(session, seed, scale, if_empty)
+    if finished is not None:
+        return finished
+    book = build_demo_book(seed, scale=scale)
+    with unit_of_work(session_factory) as session:
+        finished = _already(session, seed, scale, if_empty)  # again, now holding the write lock
+        if finished is not None:
+            return finished
+        if _marker(session) is None:
+            _setup(session, book)
+        banks = {i.code: Actor.of(i) for i in session.scalars(select(Institution).where(Institution.kind == "bank"))}
+        done = set(session.execute(select(Institution.code, Loan.contract_no).join(Institution, Institution.id == Loan.bank_id)).tuples())
+    pending = [loan for loan in book.loans if (loan.bank_code, loan.application.contract_no) not in done]
+    advance, stop = _progress(progress, len(book.loans))
+    advance(len(book.loans) - len(pending))
+    try:
+        for batch in _batches(pending, LOANS_PER_TRANSACTION):
+            with unit_of_work(session_factory) as session:
+                _write_batch(session, banks, batch, book.business_date)
+            advance(len(batch))
+    finally:
+        stop()
+    with unit_of_work(session_factory) as session:
+        _set_marker(session, seed, scale, "loaded")
+        return _summary(session, seed)
+
+
+def _already(session: Session, seed: int, scale: float, if_empty: bool) -> str | None:
+    """The summary when there is nothing to do; None to load (or resume); Conflict when the
+    database holds something else."""
+    marker = _marker(session)
+    loan_count = session.scalar(select(func.count()).select_from(Loan)) or 0
+    if marker is not None and (marker.seed, marker.scale) == (seed, scale):
+        if marker.state == "loaded":
+            return f"demo book (seed {seed}) already loaded: {loan_count} loans; nothing changed"
+        return None  # a load that stopped half-way: resume
+    if marker is None and not loan_count:
+        return None
+    if marker is not None:
+        what = f"the demo book with seed {marker.seed}" + (f" at scale {marker.scale:g}" if marker.scale != 1.0 else "")
+    else:
+        what = f"{loan_count} loans that are not the demo book's"
+    if if_empty:
+        return f"database not empty ({what}): demo book not loaded"
+    raise Conflict("database_not_empty", f"the database already holds {what}: the demo book (seed {seed}) loads only into an empty database")
+
+
+def _summary(session: Session, seed: int) -> str:
+    loans = session.scalar(select(func.count()).select_from(Loan)) or 0
+    ineligible = session.scalar(select(func.count()).select_from(Loan).where(Loan.coverage == "ineligible")) or 0
+    enterprises = session.scalar(select(func.count()).select_from(Enterprise)) or 0
+    repayments = session.scalar(select(func.count()).select_from(Repayment)) or 0
+    institutions = session.scalar(select(func.count()).select_from(Institution)) or 0
+    date = get_setting(session, BUSINESS_DATE_KEY)
+    return (f"demo book (seed {seed}) loaded: {institutions} institutions, {enterprises} enterprises, {loans} loans "
+            f"({ineligible} ineligible), {repayments} repayments; business date {date}")
