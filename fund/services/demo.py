@@ -967,9 +967,11 @@ def _past_due(schedule: list[_Installment], on: dt.date) -> bool:
 def _progress(enabled: bool, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
     if not enabled:
         return (lambda n: None), (lambda: None)
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("demo book: loans"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
+    bar = Progress(TextColumn("demo book: loans"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)
     bar.start()
     task = bar.add_task("loans", total=total)
     return (lambda n: bar.advance(task, n)), bar.stop
