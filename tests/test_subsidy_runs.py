@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 
 from fund.adapters.db import unit_of_work
 from fund.adapters.models.ledger import Account, Deferral, JournalEntry, Posting
+from fund.adapters.models.registry import Repayment
 from fund.adapters.models.subsidies import SubsidyLine, SubsidyRun
 from fund.domain.dates import add_months
 from fund.domain.registry import InstallmentIn
@@ -55,7 +56,8 @@ def run(session_factory, actors, month, business_date=BD):
 
 def lines_of(session_factory, run_id=None):
     with unit_of_work(session_factory) as s:
-        stmt = select(SubsidyLine).order_by(SubsidyLine.id)
+        stmt = (select(SubsidyLine).join(Repayment, Repayment.id == SubsidyLine.repayment_id)
+                .order_by(Repayment.paid_on, SubsidyLine.loan_id, SubsidyLine.repayment_id))
         if run_id is not None:
             stmt = stmt.where(SubsidyLine.run_id == run_id)
         return list(s.scalars(stmt))

@@ -68,7 +68,8 @@ def subsidy_factor(*, ip_share_bp: int, contract_rate_bp: int, lpr_bp: int, mark
     check_subsidy_terms(ip_share_bp=ip_share_bp, contract_rate_bp=contract_rate_bp, lpr_bp=lpr_bp,
                         markup_bp=markup_bp, ratio_bp=ratio_bp)
     rate = subsidised_rate(contract_rate_bp, lpr_bp, markup_bp)
-    return Fraction(ip_share_bp, BP_ONE) * rate / contract_rate_bp * Fraction(ratio_bp, BP_ONE)
+    # ip_share/10000 * rate/contract * ratio/10000 as one fraction (one normalisation)
+    return Fraction(ip_share_bp * ratio_bp * rate.numerator, BP_ONE * BP_ONE * contract_rate_bp * rate.denominator)
 
 
 def subsidy_amount(interest_fen: int, *, ip_share_bp: int, contract_rate_bp: int, lpr_bp: int, markup_bp: int,

@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
-from sqlalchemy import case, func, insert, or_, select
+import numpy as np
+from sqlalchemy import and_, case, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from fund.adapters.models.ledger import Deferral, JournalEntry, Posting
@@ -33,7 +33,6 @@ from fund.adapters.models.registry import Enterprise, Installment, Institution, 
 from fund.adapters.models.subsidies import SubsidyLine, SubsidyRun
 from fund.domain.dates import month_bounds
 from fund.domain.money import BP_ONE
-from fund.domain.policy import Policy
 from fund.domain.subsidy import (
     CapState,
     apply_enterprise_cap,
@@ -50,7 +49,7 @@ from fund.services.registry import Actor
 KILL_HOOK_ENV = "IPFUND_TEST_KILL_AFTER_LINES"  # tests only: SIGKILL the run once this many lines are written
 LINE_CHUNK = 20_000
 LINE_COLUMNS = (
-    "run_id", "repayment_id", "loan_id", "enterprise_id", "policy_id", "cap_year", "interest_fen", "lpr_bp",
+    "repayment_id", "run_id", "loan_id", "enterprise_id", "policy_id", "cap_year", "interest_fen", "lpr_bp",
     "rate_used_bp_e4", "computed_fen", "amount_fen", "capped",
 )
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -77,21 +76,6 @@ class RunResult:
     def of(cls, run: SubsidyRun, created: bool, timings_s: dict[str, float] | None = None) -> "RunResult":
         return cls(run.id, run.month, created, run.business_date, run.line_count, run.capped_count, run.computed_fen,
                    run.total_fen, run.paid_fen, run.deferred_fen, run.entry_id, dict(timings_s or {}))
-
-
-class _Candidate(NamedTuple):
-    """One repayment the SQL part of S1 admits, with its loan's terms (a tuple: runs hold millions)."""
-
-    repayment_id: int
-    loan_id: int
-    paid_on: dt.date
-    interest_fen: int
-    enterprise_id: int
-    policy_id: str
-    drawdown: dt.date
-    contract_rate_bp: int
-    ip_share_bp: int
-    due_date: dt.date
 
 
 def _parse_month(month: str) -> tuple[dt.date, dt.date]:
@@ -127,6 +111,7 @@ def run_month(
     first_day, last_day = _parse_month(month)
     if first_day > business_date:
         raise DomainError("month_after_business_date", f"month {month} starts after the business date {business_date}", field="month")
+    report = progress or (lambda stage, done, total: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     lock_pool(session, "subsidy")  # subsidy runs (and inflows to the subsidy pool) serialise on this row
@@ -136,77 +121,50 @@ def run_month(
     latest = session.scalar(select(func.max(SubsidyRun.month)))
     if latest is not None and month < latest:
         raise Conflict("month_before_latest_run", f"month {month} is before the latest run, {latest}", field="month")
-    cutoff = min(last_day, business_date)
 
-    candidates = _select_candidates(session, cutoff)
+    report("select", 0, 1)
+    rows = _select_candidates(session, min(last_day, business_date))
+    report("select", 1, 1)
     timings["select"] = time.perf_counter() - clock
     clock = time.perf_counter()
-
-    policies = {pid: get_policy(session, pid) for pid in sorted({c.policy_id for c in candidates})}
-    candidates = _within_subsidy_months(candidates, policies)
-    lpr_of = _lpr_by_drawdown(session, candidates)
-    candidates.sort(key=lambda c: (c.paid_on, c.loan_id, c.repayment_id))  # S3 order
-
-    factors: dict[tuple[int, int, int, str], tuple[Fraction, int]] = {}
-    computed: list[int] = []
-    keys: list[tuple[int, str, int]] = []
-    rates: list[int] = []
-    for c in candidates:
-        terms = (c.ip_share_bp, c.contract_rate_bp, lpr_of[c.drawdown], c.policy_id)
-        known = factors.get(terms)
-        if known is None:
-            sub = policies[c.policy_id].subsidy
-            factor = subsidy_factor(ip_share_bp=c.ip_share_bp, contract_rate_bp=c.contract_rate_bp, lpr_bp=terms[2],
-                                    markup_bp=sub.lpr_markup_bp, ratio_bp=sub.ratio_bp)
-            rate_e4 = subsidised_rate(c.contract_rate_bp, terms[2], sub.lpr_markup_bp) * BP_ONE
-            assert rate_e4.denominator == 1
-            known = factors[terms] = (factor, int(rate_e4))
-        factor, rate_e4 = known
-        computed.append((c.interest_fen * factor.numerator) // factor.denominator)  # S2: one floor
-        keys.append((c.enterprise_id, c.policy_id, c.paid_on.year))
-        rates.append(rate_e4)
-    caps = {key: policies[key[1]].subsidy.enterprise_annual_cap_fen for key in set(keys)}
-    capped_lines = apply_enterprise_cap(computed, keys, caps, _prior_cap_states(session, set(keys)))
-    granted, capped = capped_lines.granted_fen, capped_lines.capped
-    total = sum(granted)
+    lines = _compute_lines(session, rows)
+    del rows
     timings["compute"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
+    total = lines.total_fen
     run = SubsidyRun(
-        month=month, period_end=last_day, business_date=business_date, line_count=len(candidates),
-        capped_count=sum(capped), computed_fen=sum(computed), total_fen=total, paid_fen=total, deferred_fen=0,
-        entry_id=None, actor_id=actor.institution_id,
+        month=month, period_end=last_day, business_date=business_date, line_count=lines.count,
+        capped_count=lines.capped_count, computed_fen=lines.computed_total_fen, total_fen=total, paid_fen=total,
+        deferred_fen=0, entry_id=None, actor_id=actor.institution_id,
     )
     session.add(run)
     session.flush()
     if total:
-        policy_ids = sorted({key[1] for key in caps})
         payment = pay_from_pool(
             session, pool="subsidy", amount_fen=total, cause="subsidy_run",
-            policy_id=policy_ids[0] if len(policy_ids) == 1 else None,
+            policy_id=lines.policy_ids[0] if len(lines.policy_ids) == 1 else None,  # several policies: named in the memo and on each line
             ref_type="subsidy_run", ref_id=run.id, business_date=business_date, actor_id=actor.institution_id,
-            memo=f"subsidy run {month}: {len(candidates)} lines, policies {', '.join(policy_ids)}",
+            memo=f"subsidy run {month}: {lines.count} lines; policies {', '.join(lines.policy_ids)}",
         )
         run.entry_id, run.paid_fen, run.deferred_fen = payment.entry_id, payment.paid_fen, payment.deferred_fen
         session.flush()
     timings["ledger"] = time.perf_counter() - clock
     clock = time.perf_counter()
-
-    rows = [
-        (run.id, c.repayment_id, c.loan_id, c.enterprise_id, c.policy_id, key[2], c.interest_fen, lpr_of[c.drawdown],
-         rate, amount, give, flag)
-        for c, key, rate, amount, give, flag in zip(candidates, keys, rates, computed, granted, capped)
-    ]
-    _write_lines(session, rows, chunk_size, progress)
+    _write_lines(session, run.id, lines, chunk_size, report)
     timings["write"] = time.perf_counter() - clock
     return RunResult.of(run, created=True, timings_s=timings)
 
 
+# Columns of the candidate query, in order.
+_REP_ID, _LOAN_ID, _PAID_ON, _INTEREST, _ENTERPRISE, _POLICY, _DRAWDOWN, _CONTRACT, _SHARE, _DUE = range(10)
+
+
 def _candidate_statement(cutoff: dt.date):
-    """S1's conditions that need no calendar arithmetic, in SQL (the subsidy-months limit is applied in
-    Python: ``add_months`` clamps to the month's end)."""
+    """S1's conditions that need no calendar arithmetic, in SQL (the subsidy-months limit is applied
+    per loan in Python: ``add_months`` clamps to the month's end). Registration order is id order."""
     r, i, loan = Repayment, Installment, Loan
-    taken = select(SubsidyLine.id).where(SubsidyLine.repayment_id == r.id).exists()
+    taken = select(SubsidyLine.repayment_id).where(SubsidyLine.repayment_id == r.id).exists()
     return (
         select(r.id, r.loan_id, r.paid_on, r.interest_fen, loan.enterprise_id, loan.policy_id, loan.drawdown_date,
                loan.contract_rate_bp, loan.ip_share_bp, i.due_date)
@@ -224,88 +182,289 @@ def _candidate_statement(cutoff: dt.date):
     )
 
 
-def _past_due_now(r):
-    """Some installment of the repayment's loan was past due on its payment date, counting every other
-    repayment recorded so far with a payment date on or before it (the registry counts those recorded
-    before it; like the registry, the repayment itself does not count)."""
+def _still_past_due(session: Session, flagged) -> set[int]:
+    """Ids among the ``flagged`` repayments (a select of repayments stored as past due) for which some
+    installment of the loan is past due on the payment date, counting every other repayment recorded so
+    far with a payment date on or before it (the registry counted those recorded before it; like the
+    registry, the repayment itself does not count). One grouped join, no per-row subquery."""
+    fl = flagged.with_only_columns(Repayment.id, Repayment.loan_id, Repayment.paid_on).cte("flagged")
     inst, paid = aliased(Installment), aliased(Repayment)
-    paid_sum = lambda column: (  # noqa: E731
-        select(func.coalesce(func.sum(column), 0))
-        .where(paid.loan_id == r.loan_id, paid.installment_id == inst.id, paid.paid_on <= r.paid_on, paid.id != r.id)
-        .scalar_subquery()
+    stmt = (
+        select(fl.c.id)
+        .join(inst, and_(inst.loan_id == fl.c.loan_id, inst.due_date < fl.c.paid_on))
+        .outerjoin(paid, and_(paid.loan_id == fl.c.loan_id, paid.installment_id == inst.id,
+                              paid.paid_on <= fl.c.paid_on, paid.id != fl.c.id))
+        .group_by(fl.c.id, inst.id, inst.principal_due_fen, inst.interest_due_fen)
+        .having(or_(func.coalesce(func.sum(paid.principal_fen), 0) < inst.principal_due_fen,
+                    func.coalesce(func.sum(paid.interest_fen), 0) < inst.interest_due_fen))
     )
-    return (
-        select(inst.id)
-        .where(
-            inst.loan_id == r.loan_id,
-            inst.due_date < r.paid_on,
-            or_(inst.principal_due_fen > paid_sum(paid.principal_fen), inst.interest_due_fen > paid_sum(paid.interest_fen)),
-        )
-        .exists()
-    )
+    return set(session.scalars(stmt))
 
 
-def _select_candidates(session: Session, cutoff: dt.date) -> list[_Candidate]:
-    """Repayments S1 admits (up to the subsidy-months limit) that no run took.
+def _select_candidates(session: Session, cutoff: dt.date) -> list[tuple]:
+    """Repayments S1 admits (up to the subsidy-months limit) that no run took, as plain tuples.
 
     ``past_due_at_payment`` was computed when the repayment was recorded; a repayment recorded later
     with an earlier payment date can only lower it, so rows stored as not past due are final and the
     rows stored as past due are checked again against every repayment recorded now.
     """
     base = _candidate_statement(cutoff)
-    not_flagged = base.where(Repayment.past_due_at_payment.is_(False))
-    flagged_now_clear = base.where(Repayment.past_due_at_payment.is_(True), ~_past_due_now(Repayment))
-    make = _Candidate._make
-    out = [make(row) for row in session.execute(not_flagged)]
-    out.extend(make(row) for row in session.execute(flagged_now_clear))
-    return out
+    rows = _fetch_tuples(session, base.where(Repayment.past_due_at_payment.is_(False)))
+    flagged = base.where(Repayment.past_due_at_payment.is_(True))
+    flagged_rows = _fetch_tuples(session, flagged)
+    if flagged_rows:
+        still = _still_past_due(session, flagged)
+        rows.extend(row for row in flagged_rows if row[_REP_ID] not in still)
+    return rows
 
 
-def _within_subsidy_months(candidates: list[_Candidate], policies: dict[str, Policy]) -> list[_Candidate]:
-    limit_of: dict[tuple[dt.date, int], dt.date] = {}
-    kept = []
-    for c in candidates:
-        months = policies[c.policy_id].subsidy.months
-        limit = limit_of.get((c.drawdown, months))
-        if limit is None:
-            limit = limit_of[(c.drawdown, months)] = subsidy_period_end(c.drawdown, months)
-        if c.due_date <= limit:
-            kept.append(c)
-    return kept
+def _fetch_tuples(session: Session, stmt) -> list[tuple]:
+    """All rows of ``stmt`` as the driver's tuples (no per-value conversion: SQLite gives dates as ISO
+    text, PostgreSQL as dates; ``_day_numbers`` accepts both)."""
+    connection = session.connection()
+    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    if compiled.positional:
+        params: Any = tuple(_driver_value(compiled.params[name]) for name in compiled.positiontup)
+    else:
+        params = compiled.params
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
-def _lpr_by_drawdown(session: Session, candidates: Sequence[_Candidate]) -> dict[dt.date, int]:
-    """LPR on each drawdown date; drawdowns the table cannot answer stop the run, naming them and their loans."""
+def _driver_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _day_numbers(values: Sequence[Any]) -> np.ndarray:
+    """Proleptic ordinals of dates given as ``date`` or ISO text, converting each distinct value once."""
+    ordinal = {v: (dt.date.fromisoformat(v) if isinstance(v, str) else v).toordinal() for v in set(values)}
+    return np.fromiter(map(ordinal.__getitem__, values), dtype=np.int64, count=len(values))
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """The run's lines, columnar, in repayment-id order (the table's key order)."""
+
+    repayment_id: list[int]
+    loan_id: list[int]
+    enterprise_id: list[int]
+    policy_id: list[str]
+    cap_year: list[int]
+    interest_fen: list[int]
+    lpr_bp: list[int]
+    rate_used_bp_e4: list[int]
+    computed_fen: list[int]
+    amount_fen: list[int]
+    capped: list[bool]
+    policy_ids: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.repayment_id)
+
+    @property
+    def total_fen(self) -> int:
+        return sum(self.amount_fen)
+
+    @property
+    def computed_total_fen(self) -> int:
+        return sum(self.computed_fen)
+
+    @property
+    def capped_count(self) -> int:
+        return sum(self.capped)
+
+
+def _compute_lines(session: Session, rows: list[tuple]) -> _Lines:
+    """S1's subsidy-months limit, the LPR stop, S2 and S3 over the candidate rows, column by column."""
+    if not rows:
+        return _Lines([], [], [], [], [], [], [], [], [], [], [], ())
+    columns = list(zip(*rows))
+    loan_ids = np.fromiter(columns[_LOAN_ID], dtype=np.int64, count=len(rows))
+    loans, first_row, loan_of_row = np.unique(loan_ids, return_index=True, return_inverse=True)
+    loan_of_row = loan_of_row.reshape(-1)
+    policies = {pid: get_policy(session, pid) for pid in sorted(set(columns[_POLICY][i] for i in first_row.tolist()))}
+
+    # Per loan: the last due date S1 admits (add_months clamps), as a day number.
+    first = first_row.tolist()
+    drawdowns = [columns[_DRAWDOWN][i] for i in first]
+    drawdown_days = [d if isinstance(d, dt.date) else dt.date.fromisoformat(d) for d in drawdowns]
+    loan_policy = [columns[_POLICY][i] for i in first]
+    limits = {}
+    limit_day = np.fromiter(
+        (limits.setdefault((d, policies[p].subsidy.months), subsidy_period_end(d, policies[p].subsidy.months).toordinal())
+         for d, p in zip(drawdown_days, loan_policy)),
+        dtype=np.int64, count=len(first),
+    )
+    keep = _day_numbers(columns[_DUE]) <= limit_day[loan_of_row]
+    loan_kept = np.zeros(len(loans), dtype=bool)
+    loan_kept[loan_of_row[keep]] = True
+
+    # Per loan with a line: the LPR on its drawdown date (all failures named at once), S2's factor, the rate used.
     table = lpr_table(session)
-    rates: dict[dt.date, int] = {}
-    failures: dict[dt.date, set[int]] = {}
-    for c in candidates:
-        if c.drawdown in rates:
-            continue
-        if c.drawdown in failures:
-            failures[c.drawdown].add(c.loan_id)
-            continue
-        try:
-            rates[c.drawdown] = table.rate_on(c.drawdown)
-        except DomainError:
-            failures[c.drawdown] = {c.loan_id}
+    lpr_of_day: dict[dt.date, int] = {}
+    failures: dict[dt.date, list[int]] = {}
+    n_loans = len(loans)
+    numerators, denominators, rate_e4, lpr = [0] * n_loans, [1] * n_loans, [0] * n_loans, [0] * n_loans
+    factor_cache: dict[tuple, tuple[int, int, int]] = {}
+    for u in np.flatnonzero(loan_kept).tolist():
+        day, pol = drawdown_days[u], loan_policy[u]
+        if day not in lpr_of_day:
+            try:
+                lpr_of_day[day] = table.rate_on(day)
+            except DomainError:
+                failures.setdefault(day, []).append(int(loans[u]))
+                continue
+        rate = lpr_of_day[day]
+        row = first[u]
+        terms = (columns[_SHARE][row], columns[_CONTRACT][row], rate, pol)
+        known = factor_cache.get(terms)
+        if known is None:
+            sub = policies[pol].subsidy
+            factor = subsidy_factor(ip_share_bp=terms[0], contract_rate_bp=terms[1], lpr_bp=rate,
+                                    markup_bp=sub.lpr_markup_bp, ratio_bp=sub.ratio_bp)
+            used = subsidised_rate(terms[1], rate, sub.lpr_markup_bp) * BP_ONE
+            known = factor_cache[terms] = (factor.numerator, factor.denominator, int(used))
+        numerators[u], denominators[u], rate_e4[u] = known
+        lpr[u] = rate
     if failures:
-        parts = []
-        for day in sorted(failures)[:10]:
-            loans = sorted(failures[day])
-            more = f" and {len(loans) - 10} more" if len(loans) > 10 else ""
-            parts.append(f"{day.isoformat()} (loans {', '.join(map(str, loans[:10]))}{more})")
-        if len(failures) > 10:
-            parts.append(f"and {len(failures) - 10} more dates")
-        raise DomainError(
-            "lpr_not_available",
-            f"no LPR for the drawdown date {'; '.join(parts)}: the table starts on {table.publications[0][0].isoformat()} "
-            f"and is checked only through {table.checked_through.isoformat()}; nothing was written",
-            field="drawdown_date",
-            dates=[d.isoformat() for d in sorted(failures)],
-            loan_ids=sorted(set().union(*failures.values())),
-        )
-    return rates
+        _raise_lpr_stop(table, failures)
+
+    # The kept rows, in S3 order: payment date, loan registration (id), repayment registration (id).
+    kept = np.flatnonzero(keep)
+    rep_ids = np.fromiter(columns[_REP_ID], dtype=np.int64, count=len(rows))[kept]
+    paid_days = _day_numbers(columns[_PAID_ON])[kept]
+    row_loan = loan_of_row[kept]
+    order = np.lexsort((rep_ids, loans[row_loan], paid_days))
+    kept, rep_ids, paid_days, row_loan = kept[order], rep_ids[order], paid_days[order], row_loan[order]
+    interest = [columns[_INTEREST][i] for i in kept.tolist()]
+    row_loan_list = row_loan.tolist()
+    computed = s2_amounts(interest, [numerators[u] for u in row_loan_list], [denominators[u] for u in row_loan_list])
+
+    # S3, per (enterprise, policy, year of payment).
+    policy_index = {pid: k for k, pid in enumerate(policies)}
+    policy_of_row = np.array([policy_index[loan_policy[u]] for u in range(n_loans)], dtype=np.int64)[row_loan]
+    enterprise = np.fromiter((columns[_ENTERPRISE][i] for i in first), dtype=np.int64, count=n_loans)[row_loan]
+    year_of_day = {d: dt.date.fromordinal(d).year for d in np.unique(paid_days).tolist()}
+    years = np.fromiter(map(year_of_day.__getitem__, paid_days.tolist()), dtype=np.int64, count=len(kept))
+    key_code = (enterprise * len(policies) + policy_of_row) * 10_000 + years
+    key_values, key_of_row = np.unique(key_code, return_inverse=True)
+    key_of_row = key_of_row.reshape(-1)
+    key_tuples = [(int(c // 10_000 // len(policies)), list(policies)[int(c // 10_000 % len(policies))], int(c % 10_000))
+                  for c in key_values.tolist()]
+    prior = _prior_cap_states(session, set(key_tuples))
+    caps = [policies[k[1]].subsidy.enterprise_annual_cap_fen for k in key_tuples]
+    granted, capped = enterprise_cap_in_order(
+        computed, key_of_row, caps, [prior.get(k, CapState()) for k in key_tuples],
+    )
+
+    # Back to repayment-id order for writing.
+    by_id = np.argsort(rep_ids, kind="stable").tolist()
+    pick = lambda values: [values[i] for i in by_id]  # noqa: E731
+    loan_list = [int(loans[u]) for u in row_loan_list]
+    return _Lines(
+        repayment_id=pick(rep_ids.tolist()),
+        loan_id=pick(loan_list),
+        enterprise_id=pick(enterprise.tolist()),
+        policy_id=pick([loan_policy[u] for u in row_loan_list]),
+        cap_year=pick(years.tolist()),
+        interest_fen=pick(interest),
+        lpr_bp=pick([lpr[u] for u in row_loan_list]),
+        rate_used_bp_e4=pick([rate_e4[u] for u in row_loan_list]),
+        computed_fen=pick(computed),
+        amount_fen=pick(granted),
+        capped=pick(capped),
+        policy_ids=tuple(sorted({k[1] for k in key_tuples})),
+    )
+
+
+def _raise_lpr_stop(table, failures: dict[dt.date, list[int]]) -> None:
+    parts = []
+    for day in sorted(failures)[:10]:
+        loans = sorted(failures[day])
+        more = f" and {len(loans) - 10} more" if len(loans) > 10 else ""
+        parts.append(f"{day.isoformat()} (loans {', '.join(map(str, loans[:10]))}{more})")
+    if len(failures) > 10:
+        parts.append(f"and {len(failures) - 10} more dates")
+    raise DomainError(
+        "lpr_not_available",
+        f"no LPR for the drawdown date {'; '.join(parts)}: the table starts on {table.publications[0][0].isoformat()} "
+        f"and is checked only through {table.checked_through.isoformat()}; nothing was written",
+        field="drawdown_date",
+        dates=[d.isoformat() for d in sorted(failures)],
+        loan_ids=sorted(loan for loans in failures.values() for loan in loans),
+    )
+
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def s2_amounts(interest_fen: Sequence[int], numerators: Sequence[int], denominators: Sequence[int]) -> list[int]:
+    """``floor(interest * numerator / denominator)`` per row, exactly: numpy int64 where every product
+    stays below 2^63, Python integers for the rows where it could not. The numerators and denominators
+    are those of ``fund.domain.subsidy.subsidy_factor`` (one Fraction per set of loan terms), so each
+    row equals ``subsidy_amount`` of the domain (tested).
+    """
+    n = len(interest_fen)
+    if n == 0:
+        return []
+    try:
+        i = np.fromiter(interest_fen, dtype=np.int64, count=n)
+        num = np.fromiter(numerators, dtype=np.int64, count=n)
+        den = np.fromiter(denominators, dtype=np.int64, count=n)
+    except OverflowError:
+        return [(a * b) // c for a, b, c in zip(interest_fen, numerators, denominators)]
+    safe = (num == 0) | (i <= _INT64_MAX // np.maximum(num, 1))
+    out = np.zeros(n, dtype=np.int64)
+    out[safe] = (i[safe] * num[safe]) // den[safe]
+    result = out.tolist()
+    for k in np.flatnonzero(~safe).tolist():
+        result[k] = (interest_fen[k] * numerators[k]) // denominators[k]
+    return result
+
+
+def enterprise_cap_in_order(
+    amounts_fen: Sequence[int], key_of_row: np.ndarray, caps_fen: Sequence[int | None], prior: Sequence[CapState],
+) -> tuple[list[int], list[bool]]:
+    """S3 over rows already in S3 order, vectorised: the same integers and flags as
+    ``fund.domain.subsidy.apply_enterprise_cap`` (tested). ``key_of_row`` numbers each row's
+    (enterprise, policy, year) 0..K-1; ``caps_fen[k]`` (None: no cap) and ``prior[k]`` belong to key k.
+
+    A line gets ``clip(room - sum of the amounts before it in its key, 0, amount)`` and is capped when
+    its key was cut in an earlier run or the amounts up to and including it pass the room: once one
+    line is cut, the room is used up, so every later line is capped too. Running sums are int64 when
+    the whole run's total allows; otherwise the scalar rule runs in Python integers.
+    """
+    n = len(amounts_fen)
+    if n == 0:
+        return [], []
+    if sum(amounts_fen) >= 2**62 or any(p.granted_fen >= 2**62 for p in prior) or any(c is not None and c >= 2**62 for c in caps_fen):
+        keys = key_of_row.tolist()
+        result = apply_enterprise_cap(amounts_fen, keys, dict(enumerate(caps_fen)), dict(enumerate(prior)))
+        return list(result.granted_fen), list(result.capped)
+    amounts = np.fromiter(amounts_fen, dtype=np.int64, count=n)
+    order = np.argsort(key_of_row, kind="stable")  # group by key, S3 order kept within a key
+    a, k = amounts[order], key_of_row[order]
+    running = np.cumsum(a)
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    before_group = np.where(starts > 0, running[starts - 1], 0)
+    group_of = np.cumsum(np.r_[False, k[1:] != k[:-1]])
+    upto = running - before_group[group_of]  # amounts of the key up to and including the row
+    has_cap = np.array([c is not None for c in caps_fen], dtype=bool)
+    room = np.array([max(0, c - p.granted_fen) if c is not None else 0 for c, p in zip(caps_fen, prior)], dtype=np.int64)
+    was_cut = np.array([p.cut for p in prior], dtype=bool)
+    row_has_cap, row_room = has_cap[k], room[k]
+    granted = np.where(row_has_cap, np.clip(row_room - (upto - a), 0, a), a)
+    capped = was_cut[k] | (row_has_cap & (upto > row_room))
+    out_granted = np.empty(n, dtype=np.int64)
+    out_capped = np.empty(n, dtype=bool)
+    out_granted[order] = granted
+    out_capped[order] = capped
+    return out_granted.tolist(), out_capped.tolist()
 
 
 def _prior_cap_states(session: Session, keys: set[tuple[int, str, int]]) -> dict[tuple[int, str, int], CapState]:
@@ -328,15 +487,17 @@ def _prior_cap_states(session: Session, keys: set[tuple[int, str, int]]) -> dict
     return states
 
 
-def _write_lines(session: Session, rows: list[tuple], chunk_size: int, progress: Progress | None) -> None:
+def _write_lines(session: Session, run_id: int, lines: _Lines, chunk_size: int, report: Progress) -> None:
+    """Bulk insert in key order: COPY on PostgreSQL, executemany on SQLite, SQLAlchemy elsewhere."""
     kill_after = int(os.environ.get(KILL_HOOK_ENV) or 0)
     connection = session.connection()
     dialect = connection.dialect.name
-    total = len(rows)
-    if progress:
-        progress("write", 0, total)
+    total = lines.count
+    report("write", 0, total)
+    columns = (lines.repayment_id, [run_id] * total, lines.loan_id, lines.enterprise_id, lines.policy_id, lines.cap_year,
+               lines.interest_fen, lines.lpr_bp, lines.rate_used_bp_e4, lines.computed_fen, lines.amount_fen, lines.capped)
     for start in range(0, total, chunk_size):
-        chunk = rows[start : start + chunk_size]
+        chunk = list(zip(*(c[start : start + chunk_size] for c in columns)))
         if dialect == "postgresql":
             with connection.connection.cursor() as cursor:
                 with cursor.copy(f"COPY subsidy_lines ({', '.join(LINE_COLUMNS)}) FROM STDIN") as copy:
@@ -350,10 +511,9 @@ def _write_lines(session: Session, rows: list[tuple], chunk_size: int, progress:
         else:
             connection.execute(insert(SubsidyLine), [dict(zip(LINE_COLUMNS, row)) for row in chunk])
         done = start + len(chunk)
-        if progress:
-            progress("write", done, total)
+        report("write", done, total)
         if kill_after and done >= kill_after:
-            _die_for_test(session, rows[0][0])
+            _die_for_test(session, run_id)
 
 
 def _die_for_test(session: Session, run_id: int) -> None:
@@ -454,6 +614,19 @@ def ledger_violations(session: Session) -> list[Violation]:
     for ref_id in deferred:
         if ref_id not in run_ids:
             problems.append(Violation("subsidy_deferral_without_run", f"a subsidy deferral names run {ref_id}, which does not exist"))
+    mismatched = session.execute(
+        select(line.repayment_id, line.run_id)
+        .join(Repayment, Repayment.id == line.repayment_id)
+        .join(Loan, Loan.id == Repayment.loan_id)
+        .where(or_(line.loan_id != Repayment.loan_id, line.enterprise_id != Loan.enterprise_id,
+                   line.policy_id != Loan.policy_id, line.interest_fen != Repayment.interest_fen))
+        .order_by(line.repayment_id)
+        .limit(20)
+    ).all()
+    for repayment_id, run_id in mismatched:
+        problems.append(Violation("subsidy_line_matches_repayment",
+                                  f"the line of repayment {repayment_id} (run {run_id}) names another loan, enterprise, "
+                                  "policy or interest than the repayment and its loan"))
     orphan_lines = set(sums) - run_ids
     for run_id in sorted(orphan_lines):
         problems.append(Violation("subsidy_lines_without_run", f"lines name run {run_id}, which does not exist"))
@@ -463,7 +636,7 @@ def ledger_violations(session: Session) -> list[Violation]:
 # ---- statements ---------------------------------------------------------------------------------
 
 STATEMENT_COLUMNS = (
-    "month", "run_id", "line_id", "bank", "loan_id", "contract_no", "enterprise_credit_code", "enterprise_name",
+    "month", "run_id", "repayment_id", "bank", "loan_id", "contract_no", "enterprise_credit_code", "enterprise_name",
     "policy_id", "installment_due", "paid_on", "interest_fen", "contract_rate_bp", "ip_share_bp", "lpr_bp",
     "rate_used_bp", "computed_fen", "amount_fen", "capped",
 )
@@ -473,7 +646,7 @@ STATEMENT_COLUMNS = (
 class StatementRow:
     month: str
     run_id: int
-    line_id: int
+    repayment_id: int
     bank: str
     loan_id: int
     contract_no: str
@@ -533,7 +706,7 @@ def statement_rows(session: Session, scope: StatementScope, *, batch: int = 10_0
     """The scope's lines in run order (the S3 order), streamed."""
     line, loan, ent, rep, inst, bank = SubsidyLine, Loan, Enterprise, Repayment, Installment, Institution
     stmt = (
-        select(line.id, bank.code, loan.id, loan.contract_no, ent.credit_code, ent.name, line.policy_id, inst.due_date,
+        select(line.repayment_id, bank.code, loan.id, loan.contract_no, ent.credit_code, ent.name, line.policy_id, inst.due_date,
                rep.paid_on, line.interest_fen, loan.contract_rate_bp, loan.ip_share_bp, line.lpr_bp, line.rate_used_bp_e4,
                line.computed_fen, line.amount_fen, line.capped)
         .join(loan, loan.id == line.loan_id)
@@ -542,7 +715,7 @@ def statement_rows(session: Session, scope: StatementScope, *, batch: int = 10_0
         .join(rep, rep.id == line.repayment_id)
         .join(inst, inst.id == rep.installment_id)
         .where(line.run_id == scope.run.id)
-        .order_by(line.id)
+        .order_by(rep.paid_on, line.loan_id, line.repayment_id)  # the S3 order
     )
     if scope.bank_code is not None:
         stmt = stmt.where(bank.code == scope.bank_code)
@@ -550,9 +723,9 @@ def statement_rows(session: Session, scope: StatementScope, *, batch: int = 10_0
         stmt = stmt.where(ent.credit_code == scope.enterprise_code)
     month, run_id = scope.run.month, scope.run.id
     for row in session.execute(stmt.execution_options(yield_per=batch)):
-        (line_id, bank_code, loan_id, contract_no, code, name, policy_id, due, paid_on, interest, contract_rate,
+        (repayment_id, bank_code, loan_id, contract_no, code, name, policy_id, due, paid_on, interest, contract_rate,
          share, lpr, rate_e4, computed, amount, capped) = row
-        yield StatementRow(month, run_id, line_id, bank_code, loan_id, contract_no, code, name, policy_id, due, paid_on,
+        yield StatementRow(month, run_id, repayment_id, bank_code, loan_id, contract_no, code, name, policy_id, due, paid_on,
                            interest, contract_rate, share, lpr, Decimal(rate_e4) / BP_ONE, computed, amount, bool(capped))
 
 

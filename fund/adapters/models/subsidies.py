@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fund.adapters.models.base import Base, Fen, created_at_column
@@ -35,17 +35,22 @@ class SubsidyRun(Base):
 
 
 class SubsidyLine(Base):
-    """One subsidised repayment. ``computed_fen`` is S2's amount, ``amount_fen`` what S3's cap leaves
-    (the amount paid); ``rate_used_bp_e4`` is the rate used, ``min(contract, LPR * (1 + markup))``, in bp
-    times 10^4 (exact: the cap rate has at most four decimals in bp)."""
+    """One subsidised repayment, keyed by the repayment: a repayment is subsidised at most once, ever.
+
+    ``computed_fen`` is S2's amount, ``amount_fen`` what S3's cap leaves (the amount paid);
+    ``rate_used_bp_e4`` is the rate used, ``min(contract, LPR * (1 + markup))``, in bp times 10^4
+    (exact: the cap rate has at most four decimals in bp). ``loan_id``, ``enterprise_id`` and
+    ``policy_id`` are copied from the repayment's loan for the cap and the statements; they carry no
+    foreign key (a run writes a million lines at once and per-row key checks would dominate it);
+    ``ledger_violations`` checks them against the repayment's loan instead.
+    """
 
     __tablename__ = "subsidy_lines"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repayment_id: Mapped[int] = mapped_column(ForeignKey("repayments.id"), primary_key=True, autoincrement=False)
     run_id: Mapped[int] = mapped_column(ForeignKey("subsidy_runs.id"), index=True)
-    repayment_id: Mapped[int] = mapped_column(ForeignKey("repayments.id"), unique=True)
-    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
-    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
-    policy_id: Mapped[str] = mapped_column(ForeignKey("policies.id"))
+    loan_id: Mapped[int] = mapped_column(Integer)
+    enterprise_id: Mapped[int] = mapped_column(Integer)
+    policy_id: Mapped[str] = mapped_column(String(40))
     cap_year: Mapped[int] = mapped_column(Integer)
     interest_fen: Mapped[int] = mapped_column(Fen)
     lpr_bp: Mapped[int] = mapped_column(Integer)
@@ -54,7 +59,6 @@ class SubsidyLine(Base):
     amount_fen: Mapped[int] = mapped_column(Fen)
     capped: Mapped[bool] = mapped_column(Boolean)
     __table_args__ = (
-        Index("ix_subsidy_lines_cap_key", "enterprise_id", "policy_id", "cap_year"),
         CheckConstraint("amount_fen >= 0 and amount_fen <= computed_fen", name="amount_range"),
         CheckConstraint("interest_fen > 0", name="interest_positive"),
     )

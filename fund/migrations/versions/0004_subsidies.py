@@ -40,9 +40,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "subsidy_lines",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("repayment_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=False),
-        sa.Column("repayment_id", sa.Integer(), nullable=False),
         sa.Column("loan_id", sa.Integer(), nullable=False),
         sa.Column("enterprise_id", sa.Integer(), nullable=False),
         sa.Column("policy_id", sa.String(length=40), nullable=False),
@@ -55,24 +54,16 @@ def upgrade() -> None:
         sa.Column("capped", sa.Boolean(), nullable=False),
         sa.CheckConstraint("amount_fen >= 0 and amount_fen <= computed_fen", name=op.f("ck_subsidy_lines_amount_range")),
         sa.CheckConstraint("interest_fen > 0", name=op.f("ck_subsidy_lines_interest_positive")),
-        sa.ForeignKeyConstraint(["enterprise_id"], ["enterprises.id"], name=op.f("fk_subsidy_lines_enterprise_id_enterprises")),
-        sa.ForeignKeyConstraint(["loan_id"], ["loans.id"], name=op.f("fk_subsidy_lines_loan_id_loans")),
-        sa.ForeignKeyConstraint(["policy_id"], ["policies.id"], name=op.f("fk_subsidy_lines_policy_id_policies")),
         sa.ForeignKeyConstraint(["repayment_id"], ["repayments.id"], name=op.f("fk_subsidy_lines_repayment_id_repayments")),
         sa.ForeignKeyConstraint(["run_id"], ["subsidy_runs.id"], name=op.f("fk_subsidy_lines_run_id_subsidy_runs")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_subsidy_lines")),
-        sa.UniqueConstraint("repayment_id", name=op.f("uq_subsidy_lines_repayment_id")),
+        sa.PrimaryKeyConstraint("repayment_id", name=op.f("pk_subsidy_lines")),
     )
     with op.batch_alter_table("subsidy_lines", schema=None) as batch_op:
-        batch_op.create_index("ix_subsidy_lines_cap_key", ["enterprise_id", "policy_id", "cap_year"], unique=False)
-        batch_op.create_index(batch_op.f("ix_subsidy_lines_loan_id"), ["loan_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_subsidy_lines_run_id"), ["run_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("subsidy_lines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subsidy_lines_run_id"))
-        batch_op.drop_index(batch_op.f("ix_subsidy_lines_loan_id"))
-        batch_op.drop_index("ix_subsidy_lines_cap_key")
     op.drop_table("subsidy_lines")
     op.drop_table("subsidy_runs")
