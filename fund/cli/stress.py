@@ -80,24 +80,11 @@ def run(
     else:
         from fund.cli.common import transaction
         from fund.services.common import business_date
-        import tempfile
 
         with transaction() as session:
             date = parse_date(as_of, "as_of") if as_of else business_date(session)
-            export = service.export_portfolio(session, date)
-            policies = service.stored_policies(session)
-            ledger = service.fund_position_from_ledger(session)
-            active = service.active_policies_of(session)
-        if not export.portfolio:
-            raise DomainError("empty_book", f"no live covered loans as of {date.isoformat()}")
-        from risk.portfolio import write_banks_csv, write_portfolio_csv
-
-        # the export goes through the CSV reader, so both sources get the same checks
-        with tempfile.TemporaryDirectory() as tmp:
-            p_csv, b_csv = Path(tmp) / "portfolio.csv", Path(tmp) / "banks.csv"
-            write_portfolio_csv(export.portfolio, p_csv)
-            write_banks_csv(export.banks, b_csv)
-            book, cap_base = service.load_book(p_csv, banks if banks is not None else b_csv, policies, policy)
+            inputs = service.database_inputs(session, date, default_policy=policy, banks=banks)
+        book, cap_base, ledger, active = inputs.book, inputs.cap_base, inputs.ledger, inputs.active_policies
     request = service.StressRequest(
         scenario=chosen, n_scenarios=n_scenarios, seed=seed, as_of=date, horizon=horizon, fund_cash_fen=fund_cash_fen,
         deferred_fen=deferred_fen, appropriation_fen=appropriation_fen, workers=workers, batch=batch,

@@ -142,6 +142,47 @@ def export_portfolio(session: Session, as_of: dt.date) -> Export:
     return Export(portfolio=rows, banks=banks, as_of=as_of)
 
 
+@dataclass(frozen=True)
+class DatabaseInputs:
+    book: Book
+    cap_base: list[CapBase]
+    ledger: tuple[int, int]
+    active_policies: list[Policy]
+    export: Export
+
+
+def database_inputs(session: Session, as_of: dt.date, *, default_policy: str | None = None,
+                    banks: str | Path | None = None) -> DatabaseInputs:
+    """M1 from the database: the export read back through the CSV reader (so both sources get the
+    same checks), the ledger's pool position and the active policies."""
+    import io
+
+    from risk.portfolio import BANKS_COLUMNS, PORTFOLIO_COLUMNS
+
+    export = export_portfolio(session, as_of)
+    if not export.portfolio:
+        raise DomainError("empty_book", f"no live covered loans as of {as_of.isoformat()}", field="as_of")
+    policies = stored_policies(session)
+    portfolio_text = _csv_text(export.portfolio, PORTFOLIO_COLUMNS, "database portfolio")
+    banks_source = banks if banks is not None else _csv_text(export.banks, BANKS_COLUMNS, "database banks")
+    book, cap_base = load_book(portfolio_text, banks_source, policies, default_policy)
+    return DatabaseInputs(book, cap_base, fund_position_from_ledger(session), active_policies_of(session), export)
+
+
+def _csv_text(rows: list[dict[str, Any]], columns, name: str):
+    import csv
+    import io
+
+    handle = io.StringIO()
+    writer = csv.DictWriter(handle, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+    handle.seek(0)
+    handle.name = name
+    return handle
+
+
 def fund_position_from_ledger(session: Session) -> tuple[int, int]:
     """The compensation pool's (cash, deferred compensation) in fen."""
     from fund.services.ledger import pool_balance
@@ -186,7 +227,7 @@ def check_request(request: StressRequest) -> None:
         raise DomainError("invalid_batch", f"batch must be 1..100000, got {request.batch}", field="batch")
 
 
-def load_book(portfolio: str | Path, banks: str | Path | None, policies: dict[str, Policy],
+def load_book(portfolio, banks, policies: dict[str, Policy],
               default_policy: str | None) -> tuple[Book, list[CapBase]]:
     """Read the portfolio and (optional) banks CSV; errors as DomainError with the file's one line."""
     if default_policy is not None and default_policy not in policies:
@@ -234,3 +275,198 @@ def run_stress(request: StressRequest, book: Book, cap_base: list[CapBase], fund
     result = summarise(sim, scenario_name=request.scenario.name, bank_names=book.bank_names, inputs=inputs,
                        deferred_today_fen=fund.deferred_fen)
     return result, sim
+
+
+# --------------------------------------------------------------------------------------------------
+# runs queued through the API and run in the background
+
+
+#: Bounds of one API run: scenarios, and loan-scenario-years (what the engine's cost grows with at most).
+API_MAX_SCENARIOS = 100_000
+API_MAX_LOAN_SCENARIO_YEARS = 5 * 10**9
+PLOT_MEDIA_TYPE = "image/png"
+
+
+def _now() -> dt.datetime:
+    # when a run started and finished is a matter of wall-clock time, not of the business date
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def queue_run(session: Session, actor_id: int, *, scenario_name: str | None, scenario_document: dict | None,
+              n_scenarios: int, seed: int, as_of: dt.date | None = None, horizon: int | None = None,
+              fund_cash_fen: int | None = None, deferred_fen: int | None = None,
+              appropriation_fen: int | None = None):
+    """Check a stress test request against the book as of the date and queue it (status ``queued``)."""
+    from fund.adapters.models.registry import Loan
+    from fund.adapters.models.stress import StressRun
+    from fund.services.common import business_date
+    from risk.scenario import parse_scenario
+    from simulations.library import resolve_scenario
+
+    if (scenario_name is None) == (scenario_document is None):
+        raise DomainError("invalid_scenario", "give exactly one of scenario (a shipped name) and scenario_document",
+                          field="scenario")
+    try:
+        if scenario_name is not None:
+            if "/" in scenario_name or scenario_name.endswith(".toml"):
+                raise ScenarioError(f"unknown scenario {scenario_name!r}")
+            scenario = resolve_scenario(scenario_name)
+        else:
+            from risk.scenario import _max_invalidation_probability
+
+            scenario = parse_scenario(scenario_document, max_invalidation_probability=_max_invalidation_probability())
+    except ScenarioError as exc:
+        raise DomainError("invalid_scenario", str(exc), field="scenario_document" if scenario_document else "scenario") from None
+    if not 1 <= n_scenarios <= API_MAX_SCENARIOS:
+        raise DomainError("invalid_scenarios", f"scenarios must be 1..{API_MAX_SCENARIOS} through the API",
+                          field="scenarios")
+    today = business_date(session)
+    as_of = as_of or today
+    if as_of > today:
+        raise DomainError("date_after_business_date", f"as_of {as_of.isoformat()} is after the business date", field="as_of")
+    request = StressRequest(scenario=scenario, n_scenarios=n_scenarios, seed=seed, as_of=as_of, horizon=horizon,
+                            fund_cash_fen=fund_cash_fen, deferred_fen=deferred_fen, appropriation_fen=appropriation_fen)
+    check_request(request)
+    loans = session.scalar(
+        select(func.count()).select_from(Loan).where(Loan.status.in_(LIVE_STATUSES), Loan.covered_fen > 0,
+                                                     Loan.drawdown_date <= as_of, Loan.policy_id.is_not(None))
+    ) or 0
+    if loans == 0:
+        raise DomainError("empty_book", f"no live covered loans as of {as_of.isoformat()}", field="as_of")
+    work = loans * n_scenarios * (horizon or scenario.horizon_years)
+    if work > API_MAX_LOAN_SCENARIO_YEARS:
+        raise DomainError("stress_too_large", f"{loans} loans x {n_scenarios} scenarios x years is {work} loan-scenario-"
+                          f"years, more than {API_MAX_LOAN_SCENARIO_YEARS} for one run: use fewer scenarios",
+                          field="scenarios")
+    document = scenario.to_dict()
+    run = StressRun(
+        status="queued", scenario_name=scenario.name, n_scenarios=n_scenarios, seed=seed, as_of=as_of, progress_done=0,
+        requested_by=actor_id,
+        request={"scenario": document, "horizon": horizon, "fund_cash_fen": fund_cash_fen,
+                 "deferred_fen": deferred_fen, "appropriation_fen": appropriation_fen},
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def _scenario_from_stored(document: dict) -> Scenario:
+    from risk.scenario import parse_scenario
+
+    doc = dict(document)
+    collateral = doc.pop("collateral", {})
+    appropriation = doc.pop("annual_appropriation_fen", None)
+    doc["collateral"] = collateral
+    if appropriation is not None:
+        doc["fund"] = {"annual_appropriation_fen": appropriation}
+    return parse_scenario(doc)
+
+
+def get_run(session: Session, run_id: int, *, lock: bool = False):
+    from fund.adapters.models.stress import StressRun
+    from fund.errors import NotFound
+    from fund.services.common import for_update
+
+    statement = select(StressRun).where(StressRun.id == run_id)
+    run = session.scalar(for_update(session, statement) if lock else statement)
+    if run is None:
+        raise NotFound("stress_run_not_found", f"no stress run {run_id}", field="run_id")
+    return run
+
+
+def run_file(session: Session, run_id: int, name: str):
+    from fund.adapters.models.stress import StressRunFile
+    from fund.errors import NotFound
+
+    get_run(session, run_id)
+    found = session.get(StressRunFile, (run_id, name))
+    if found is None:
+        raise NotFound("stress_file_not_found", f"stress run {run_id} has no file {name!r}", field="name")
+    return found
+
+
+def claim_next_run(session: Session) -> int | None:
+    """Move the oldest queued run to ``running`` (one claimer wins) and return its id."""
+    from fund.adapters.models.stress import StressRun
+    from fund.services.common import for_update
+
+    run = session.scalar(for_update(session, select(StressRun).where(StressRun.status == "queued")
+                                    .order_by(StressRun.id).limit(1)))
+    if run is None:
+        return None
+    run.status, run.started_at = "running", _now()
+    return run.id
+
+
+def execute_run(session_factory, run_id: int, *, progress_every_seconds: float = 0.5) -> None:
+    """Run a claimed run: book from the database as of its date, the engine, its result and plots
+    stored; any failure is stored as the run's error."""
+    import tempfile
+    import time
+
+    from fund.adapters.db import unit_of_work
+    from fund.adapters.models.stress import StressRunFile
+
+    try:
+        with unit_of_work(session_factory) as session:
+            run = get_run(session, run_id)
+            stored = dict(run.request)
+            request = StressRequest(
+                scenario=_scenario_from_stored(stored["scenario"]), n_scenarios=run.n_scenarios, seed=run.seed,
+                as_of=run.as_of, horizon=stored.get("horizon"), fund_cash_fen=stored.get("fund_cash_fen"),
+                deferred_fen=stored.get("deferred_fen"), appropriation_fen=stored.get("appropriation_fen"),
+            )
+            inputs = database_inputs(session, run.as_of)
+        fund = fund_position(request, inputs.book, ledger=inputs.ledger, active_policies=inputs.active_policies)
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = time.monotonic()
+            if done < total and now - last[0] < progress_every_seconds:
+                return
+            last[0] = now
+            with unit_of_work(session_factory) as s:
+                get_run(s, run_id).progress_done = done
+
+        result, sim = run_stress(request, inputs.book, inputs.cap_base, fund, progress=progress)
+        from simulations.report import PLOTS, write_outputs
+
+        with tempfile.TemporaryDirectory() as tmp:
+            write_outputs(result, sim, tmp)
+            files = {name: (Path(tmp) / name).read_bytes() for name in PLOTS}
+            report = (Path(tmp) / "report.md").read_bytes()
+        with unit_of_work(session_factory) as session:
+            run = get_run(session, run_id, lock=True)
+            run.status, run.finished_at, run.seconds = "done", _now(), result.seconds
+            run.progress_done = run.n_scenarios
+            run.result = result.to_dict()
+            for name, content in files.items():
+                session.add(StressRunFile(run_id=run_id, name=name, media_type=PLOT_MEDIA_TYPE, content=content))
+            session.add(StressRunFile(run_id=run_id, name="report.md", media_type="text/markdown", content=report))
+    except Exception as exc:  # noqa: BLE001  (the run records why it failed)
+        message = str(exc) if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+        try:
+            with unit_of_work(session_factory) as session:
+                run = get_run(session, run_id, lock=True)
+                run.status, run.finished_at, run.error = "failed", _now(), message[:500]
+        except Exception:  # noqa: BLE001  (the database itself is gone; nothing to record in)
+            pass
+
+
+def run_pending(session_factory, *, stop_when_idle: Callable[[], bool] | None = None) -> int:
+    """Run queued runs one at a time, oldest first, until none is left; returns how many ran.
+
+    ``stop_when_idle`` is asked, when no run is queued, whether to stop (the API's runner asks it
+    under its lock, so a run queued meanwhile is never left behind)."""
+    from fund.adapters.db import unit_of_work
+
+    count = 0
+    while True:
+        with unit_of_work(session_factory) as session:
+            run_id = claim_next_run(session)
+        if run_id is None:
+            if stop_when_idle is None or stop_when_idle():
+                return count
+            continue
+        execute_run(session_factory, run_id)
+        count += 1
