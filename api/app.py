@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import BEARER_SCHEME, ROLES_OPT
 from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.reports import MeController, ReportController
+from api.controllers.stress import StressController
 from api.controllers.valuation import ValuationController
 from api.deps import DEPENDENCIES
 from api.problems import EXCEPTION_HANDLERS
@@ -52,6 +53,7 @@ CONTROLLERS: list[type] = [
     RepaymentController,
     ReportController,
     ValuationController,
+    StressController,
 ]
 
 DESCRIPTION = """\
