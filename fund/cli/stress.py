@@ -113,13 +113,13 @@ def _print_summary(result) -> None:
     from fund.domain.money import yuan
     from risk.stress_result import MEASURED
 
-    table = Table(title=f"{result.scenario}: {result.n_scenarios:,} scenarios, seed {result.seed} (yuan)")
+    table = Table(title=f"{result.scenario}: {result.n_scenarios:,} scenarios, seed {result.seed} (million yuan)")
     for column in ("figure", "mean", "VaR 95%", "VaR 99%", "VaR 99.9%", "ES 99%"):
         table.add_column(column, justify="right" if column != "figure" else "left")
     for name in MEASURED:
         m = result.measures[name]
         cells = [m.mean.value, m.var["0.95"].value, m.var["0.99"].value, m.var["0.999"].value, m.es["0.99"].value]
-        table.add_row(name.removesuffix("_fen"), *(yuan(int(round(c))) for c in cells))
+        table.add_row(name.removesuffix("_fen"), *(f"{c / 1e8:,.2f}" for c in cells))
     console = Console()
     console.print(table)
     console.print(f"p_deferral {result.p_deferral.value:.4f}  p_bank_cap_hit {result.p_bank_cap_hit.value:.4f}  "
