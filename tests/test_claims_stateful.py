@@ -1,0 +1,282 @@
+"""A hypothesis state machine drives random registrations, claims, withdrawals, rejections,
+approvals, appropriations, recoveries and closings against a real (SQLite) database, with the
+business date moving forward. After every step the ledger check finds nothing and the database
+matches an in-memory model of coverage, the claim window, each party's shares and recoveries, the
+bank caps, the pools' cash and the deferrals, computed here with plain ints (never by calling the
+services or ``risk.allocation``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import Counter
+import shutil
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from sqlalchemy import select
+
+from fund.adapters.db import make_engine, make_session_factory
+from fund.adapters.models.claims import BankCapUsage, Claim
+from fund.adapters.models.ledger import Deferral
+from fund.adapters.models.registry import Loan
+from fund.domain.dates import add_months
+from fund.errors import DomainError
+from tests.test_claims_support import World
+
+D = dt.date
+GZ2020_FROM, GZ2020_TO, GZ2023_TO = D(2020, 7, 8), D(2023, 7, 12), D(2028, 1, 18)
+START, LAST_DAY = D(2021, 3, 1), D(2027, 12, 31)
+SCHEMES = {  # as the shipped policy files say; the model keeps its own copy
+    "gz-2020": {"55": {"fund": 5000, "bank": 5000},
+                "5311": {"fund": 5000, "insurer": 3000, "appraiser": 1000, "bank": 1000},
+                "541": {"fund": 5000, "insurer": 4000, "bank": 1000}},
+    "gz-2023": {"50": {"fund": 5000, "bank": 5000}},
+}
+GZ2023_SINGLE_CAP, GZ2023_QUOTA, GZ2023_BANK_CAP_BP = 1_000_000_000, 2_000_000_000, 500
+OVERDUE_DAYS, WINDOW_DAYS = 90, 365
+MAX_FEN = 10**12
+
+amounts = st.one_of(st.integers(1, MAX_FEN), st.integers(1, 10_000), st.sampled_from([1, 10**8, 10**9, MAX_FEN]))
+_files = itertools.count()
+
+
+class ClaimsMachine(RuleBasedStateMachine):
+    template = None  # a SQLite file at head, set by the test
+    workdir = None
+    outcomes: Counter = Counter()  # over all runs: which paths the machine took
+
+    def __init__(self) -> None:
+        super().__init__()
+        path = self.workdir / f"machine-{next(_files)}.sqlite3"
+        shutil.copy(self.template, path)
+        self.path = path
+        self.engine = make_engine(f"sqlite:///{path}")
+        self.world = World.create(make_session_factory(self.engine))
+        self.today = START
+        self.loans: list[dict] = []
+        self.claims: list[dict] = []
+        self.quota: dict[tuple, int] = {}
+        self.cap_used: dict[tuple, int] = {}
+        self.cash = {"compensation": 0, "subsidy": 0}
+        self.deferrals: list[list[int]] = []  # [claim id, open fen], approval order
+
+    def teardown(self) -> None:
+        self.engine.dispose()
+        self.path.unlink(missing_ok=True)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _expect(self, code: str | None, call, *args):
+        """Run a service call; the model says it succeeds (``code`` None) or fails with ``code``."""
+        self.outcomes[f"{call.__name__}: {code or 'done'}"] += 1
+        try:
+            result = call(*args)
+        except DomainError as exc:
+            assert code is not None, f"refused with {exc.code}: {exc.message}"
+            assert exc.code == code, f"expected {code}, got {exc.code}: {exc.message}"
+            return None
+        assert code is None, f"expected refusal {code}, but it went through"
+        return result
+
+    @staticmethod
+    def _choose(items: list[dict], pick: int, aim: bool, fits) -> dict:
+        """One of ``items``: with ``aim``, one that ``fits`` when there is one (so that more steps
+        go through, not only refusals)."""
+        fitting = [item for item in items if fits(item)] if aim else []
+        pool = fitting or items
+        return pool[pick % len(pool)]
+
+    def _in_window(self, loan: dict) -> bool:
+        days = (self.today - loan["first_due"]).days
+        return loan["status"] == "active" and loan["covered"] > 0 and OVERDUE_DAYS <= days <= OVERDUE_DAYS + WINDOW_DAYS
+
+    def _inflow(self, pool: str, amount: int) -> None:
+        if pool == "compensation":
+            for deferral in self.deferrals:
+                part = min(amount, deferral[1])
+                deferral[1] -= part
+                amount -= part
+            self.deferrals = [d for d in self.deferrals if d[1]]
+        self.cash[pool] += amount
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    @initialize(principals=st.lists(amounts, min_size=2, max_size=4), cash=st.integers(0, 10**10))
+    def open_book(self, principals, cash) -> None:
+        """A few loans drawn a year back (claimable at once) and some cash in the pool."""
+        for n, principal in enumerate(principals):
+            self.register("BANK1" if n % 2 else "BANK2", n % 4 + 1, principal, 10_000, 250, n, "INS1", None)
+        if cash:
+            self.appropriate("compensation", cash)
+
+    @rule(days=st.integers(1, 200))
+    def advance(self, days: int) -> None:
+        self.today = min(self.today + dt.timedelta(days=days), LAST_DAY)
+
+    @rule(bank=st.sampled_from(["BANK1", "BANK2"]), borrower=st.integers(1, 4), principal=amounts,
+          ip_share=st.one_of(st.just(10_000), st.integers(1, 10_000)), back=st.integers(0, 400),
+          scheme_pick=st.integers(0, 2), insurer=st.sampled_from(["INS1", "GUA1"]),
+          limit=st.one_of(st.none(), st.integers(0, MAX_FEN)))
+    def register(self, bank, borrower, principal, ip_share, back, scheme_pick, insurer, limit) -> None:
+        drawdown = max(self.today - dt.timedelta(days=back), GZ2020_FROM)
+        policy = "gz-2020" if drawdown <= GZ2020_TO else "gz-2023"
+        scheme = sorted(SCHEMES[policy])[scheme_pick % len(SCHEMES[policy])]
+        ratios = SCHEMES[policy][scheme]
+        parties = {}
+        if ratios.get("insurer"):
+            parties.update(insurer_code=insurer, insurer_limit_fen=limit)
+        if ratios.get("appraiser"):
+            parties.update(appraiser_code="APR1")
+        loan = self.world.register(bank, on=self.today, principal=principal, ip_share_bp=ip_share, drawdown=drawdown,
+                                   scheme=scheme, borrower_n=borrower, **parties)
+        ip_part = principal * ip_share // 10_000
+        covered = ip_part
+        if policy == "gz-2023":
+            key = (borrower, policy, drawdown.year)
+            covered = min(ip_part, GZ2023_SINGLE_CAP, max(0, GZ2023_QUOTA - self.quota.get(key, 0)))
+            self.quota[key] = self.quota.get(key, 0) + covered
+        assert (loan.policy_id, loan.covered_fen, loan.status) == (policy, covered, "active")
+        self.loans.append({
+            "id": loan.id, "bank": bank, "policy": policy, "principal": principal, "covered": covered,
+            "drawdown": drawdown, "first_due": add_months(drawdown, 1), "ratios": ratios,
+            "limit": parties.get("insurer_limit_fen"), "status": "active",
+        })
+
+    @precondition(lambda self: self.loans)
+    @rule(pick=st.integers(0, 10**6), aim=st.booleans(), raw_loss=amounts, within=st.booleans())
+    def file(self, pick, aim, raw_loss, within) -> None:
+        loan = self._choose(self.loans, pick, aim, self._in_window)
+        loss = 1 + (raw_loss - 1) % loan["principal"] if within else raw_loss
+        days = (self.today - loan["first_due"]).days
+        live = any(c["loan"] is loan and c["status"] in ("filed", "approved") for c in self.claims)
+        code = (
+            "claim_exists" if live else
+            "loan_not_active" if loan["status"] != "active" else
+            "loan_not_covered" if loan["covered"] == 0 else
+            "claim_too_early" if days < OVERDUE_DAYS else
+            "claim_window_closed" if days > OVERDUE_DAYS + WINDOW_DAYS else
+            "loss_exceeds_outstanding" if loss > loan["principal"] else None
+        )
+        claim = self._expect(code, self.world.file, loan["id"], loss, self.today, loan["bank"])
+        if claim is not None:
+            loan["status"] = "claimed"
+            self.claims.append({"id": claim.id, "loan": loan, "loss": loss, "status": "filed", "filed_on": self.today,
+                                "shares": None, "cum_net": 0, "recovered": dict.fromkeys(("fund", "insurer", "appraiser", "bank"), 0)})
+
+    def _claim(self, pick: int, aim: bool, status: str) -> dict:
+        return self._choose(self.claims, pick, aim, lambda claim: claim["status"] == status)
+
+    @precondition(lambda self: self.claims)
+    @rule(pick=st.integers(0, 10**6), aim=st.integers(0, 3), action=st.sampled_from(["approve"] * 3 + ["reject", "withdraw"]))
+    def decide(self, pick, aim, action) -> None:
+        """The bank withdraws a claim, or the fund manager rejects or (more often) approves one."""
+        claim = self._claim(pick, aim > 0, "filed")
+        code = None if claim["status"] == "filed" else "invalid_claim_status"
+        if action == "withdraw":
+            call, args = self.world.withdraw, (claim["id"], self.today, claim["loan"]["bank"])
+        elif action == "reject":
+            call, args = self.world.reject, (claim["id"], "not documented", self.today)
+        else:
+            call, args = self.world.approve, (claim["id"], self.today)
+        if self._expect(code, call, *args) is None:
+            return
+        if action != "approve":
+            claim["status"] = {"withdraw": "withdrawn", "reject": "rejected"}[action]
+            claim["loan"]["status"] = "active"
+            return
+        loan, loss = claim["loan"], claim["loss"]
+        base = loss * loan["covered"] // loan["principal"]
+        shares = {p: base * loan["ratios"].get(p, 0) // 10_000 for p in ("fund", "insurer", "appraiser")}
+        if loan["limit"] is not None:
+            shares["insurer"] = min(shares["insurer"], loan["limit"])
+        if loan["policy"] == "gz-2023":
+            key = (loan["bank"], loan["policy"], self.today.year)
+            lending = sum(other["covered"] for other in self.loans
+                          if other["bank"] == loan["bank"] and other["policy"] == loan["policy"] and other["drawdown"] <= self.today)
+            room = max(0, lending * GZ2023_BANK_CAP_BP // 10_000 - self.cap_used.get(key, 0))
+            shares["fund"] = min(shares["fund"], room)
+            self.cap_used[key] = self.cap_used.get(key, 0) + shares["fund"]
+        paid = min(self.cash["compensation"], shares["fund"])
+        self.cash["compensation"] -= paid
+        if shares["fund"] > paid:
+            self.deferrals.append([claim["id"], shares["fund"] - paid])
+        claim.update(status="approved", shares=shares, bank=loss - sum(shares.values()))
+        loan["status"] = "compensated"
+
+    @rule(pool=st.sampled_from(["compensation", "compensation", "subsidy"]), amount=amounts)
+    def appropriate(self, pool, amount) -> None:
+        self.world.appropriate(amount, self.today, pool=pool)
+        self._inflow(pool, amount)
+
+    @precondition(lambda self: self.claims)
+    @rule(pick=st.integers(0, 10**6), aim=st.integers(0, 3), gross=amounts, costs_pick=st.integers(0, MAX_FEN),
+          costs_kind=st.sampled_from(["none", "part", "part", "any"]))
+    def recover(self, pick, aim, gross, costs_pick, costs_kind) -> None:
+        claim = self._claim(pick, aim > 0, "approved")
+        costs = {"none": 0, "part": costs_pick % (gross + 1), "any": costs_pick}[costs_kind]
+        code = ("negative_net" if costs > gross else "invalid_claim_status" if claim["status"] != "approved" else None)
+        if self._expect(code, self.world.recover, claim["id"], gross, costs, self.today, claim["loan"]["bank"]) is None:
+            return
+        net, loss = gross - costs, claim["loss"]
+        before, after = claim["cum_net"], claim["cum_net"] + net
+
+        def held(cum: int, share: int) -> int:
+            return min(cum * share // loss, share)
+
+        parts = {p: held(after, s) - held(before, s) for p, s in claim["shares"].items()}
+        parts["bank"] = net - sum(parts.values())
+        for party, part in parts.items():
+            claim["recovered"][party] += part
+        claim["cum_net"] = after
+        if parts["fund"]:
+            self._inflow("compensation", parts["fund"])
+
+    @precondition(lambda self: self.claims)
+    @rule(pick=st.integers(0, 10**6), aim=st.booleans())
+    def close(self, pick, aim) -> None:
+        claim = self._claim(pick, aim, "approved")
+        code = None if claim["status"] == "approved" else "invalid_claim_status"
+        if self._expect(code, self.world.close, claim["id"], self.today, claim["loan"]["bank"]) is not None:
+            claim["status"], claim["loan"]["status"] = "closed", "closed"
+
+    # -- the database matches the model ------------------------------------------------------------
+
+    @invariant()
+    def ledger_holds_and_matches_the_model(self) -> None:
+        assert self.world.violations() == []
+        for pool in ("compensation", "subsidy"):
+            balance = self.world.pool(pool)
+            expected_deferred = sum(d[1] for d in self.deferrals) if pool == "compensation" else 0
+            assert (balance.cash_fen, balance.deferred_fen) == (self.cash[pool], expected_deferred), pool
+        with self.world.session() as s:
+            open_deferrals = [[d.ref_id, d.amount_fen - d.settled_fen]
+                              for d in s.scalars(select(Deferral).where(Deferral.settled_fen < Deferral.amount_fen).order_by(Deferral.id))]
+            assert open_deferrals == self.deferrals
+            stored = {c.id: c for c in s.scalars(select(Claim))}
+            for claim in self.claims:
+                row = stored[claim["id"]]
+                assert (row.status, row.loss_fen) == (claim["status"], claim["loss"])
+                if claim["shares"] is not None:
+                    assert row.shares() == claim["shares"] and row.bank_fen == claim["bank"]
+                    assert {"fund": row.fund_recovered_fen, "insurer": row.insurer_recovered_fen,
+                            "appraiser": row.appraiser_recovered_fen, "bank": row.bank_recovered_fen} == claim["recovered"]
+                    assert row.recovered_net_fen == claim["cum_net"]
+            statuses = dict(s.execute(select(Loan.id, Loan.status)).all())
+            assert {loan["id"]: loan["status"] for loan in self.loans} == statuses
+            used = {(u.bank_id, u.policy_id, u.year): u.used_fen for u in s.scalars(select(BankCapUsage)) if u.policy_id == "gz-2023"}
+        bank_ids = {code: self.world.actors[code].institution_id for code in ("BANK1", "BANK2")}
+        assert used == {(bank_ids[b], p, y): v for (b, p, y), v in self.cap_used.items()}
+
+
+def test_claims_and_ledger_follow_the_model(sqlite_template, tmp_path_factory):
+    ClaimsMachine.template = sqlite_template
+    ClaimsMachine.workdir = tmp_path_factory.mktemp("claims-machine")
+    ClaimsMachine.outcomes = Counter()
+    run_state_machine_as_test(
+        ClaimsMachine,
+        settings=settings(max_examples=15, stateful_step_count=35, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]),
+    )
+    print(sorted(ClaimsMachine.outcomes.items()))
