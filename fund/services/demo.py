@@ -1005,7 +1005,7 @@ def load_demo(
         if _marker(session) is None:
             _setup(session, book)
         banks = {i.code: Actor.of(i) for i in session.scalars(select(Institution).where(Institution.kind == "bank"))}
-        done = set(session.execute(select(Institution.code, Loan.contract_no).join(Institution, Institution.id == Loan.bank_id)).tuples())
+        done = {(code, contract) for code, contract in session.execute(select(Institution.code, Loan.contract_no).join(Institution, Institution.id == Loan.bank_id))}
     pending = [loan for loan in book.loans if (loan.bank_code, loan.application.contract_no) not in done]
     advance, stop = _progress(progress, len(book.loans))
     advance(len(book.loans) - len(pending))
