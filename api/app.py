@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Litestar, Router, get
+from litestar import Litestar, Request, Router, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.plugins.pydantic import PydanticPlugin
@@ -41,6 +41,7 @@ from api.controllers.stress import StressController
 from api.controllers.valuation import ValuationController
 from api.deps import DEPENDENCIES
 from api.problems import EXCEPTION_HANDLERS
+from fund.errors import DomainError
 from fund.settings import get_settings
 
 API_PREFIX = "/api/v1"
@@ -130,12 +131,40 @@ def _finish_openapi(app: Litestar) -> None:
         components.update(definitions.get("$defs", {}))
 
 
+def _query_parameters(app: Litestar) -> dict[tuple[str, str], frozenset[str]]:
+    """The query parameters each operation documents, by (method, path template)."""
+    from litestar._openapi.plugin import OpenAPIPlugin
+
+    schema = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
+    return {
+        (method.upper(), path): frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "responses" in operation
+    }
+
+
+async def refuse_unknown_query_parameters(request: Request) -> None:
+    """Unknown query parameters are refused (422), like unknown body fields: a misspelt filter must not
+    silently widen a list. Runs after the key guard, before validation."""
+    allowed = request.app.state.query_parameters.get((request.method, request.scope.get("path_template")))
+    if allowed is None:
+        return
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise DomainError(
+            "unknown_parameter", f"unknown query parameter {unknown[0]!r}; this endpoint takes {', '.join(sorted(allowed)) or 'none'}",
+            field=unknown[0],
+        )
+
+
 def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body_bytes: int | None = None) -> Litestar:
     """The Litestar app over ``session_factory`` (default: the configured database, refused unless
     migrated to head)."""
     settings = get_settings()
     max_body = max_body_bytes or settings.api_max_body_bytes
-    api = Router(path=API_PREFIX, route_handlers=CONTROLLERS, dependencies=DEPENDENCIES)
+    api = Router(path=API_PREFIX, route_handlers=CONTROLLERS, dependencies=DEPENDENCIES,
+                 before_request=refuse_unknown_query_parameters)
     openapi = OpenAPIConfig(
         title="ipfund API",
         version=API_VERSION,
@@ -165,6 +194,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
     )
     app.state.session_factory = session_factory or _default_session_factory()
     _finish_openapi(app)
+    app.state.query_parameters = _query_parameters(app)
     return app
 
 

@@ -114,6 +114,9 @@ def test_page_size_and_cursor(api):
         problem = problem_of(answer)
         assert problem["code"] == "validation_error" and problem["field"] == next(iter(params)), (params, problem)
     assert api.get("/api/v1/loans", params={"limit": 500}).status_code == 200
+    misspelt = api.get("/api/v1/loans", params={"stauts": "active"})
+    assert misspelt.status_code == 422 and (problem_of(misspelt)["code"], problem_of(misspelt)["field"]) == ("unknown_parameter", "stauts")
+    assert problem_of(api.get("/api/v1/me", params={"x": "1"}))["code"] == "unknown_parameter"
     reversed_range = api.get("/api/v1/loans", params={"drawdown_from": "2026-05-01", "drawdown_to": "2026-04-01"})
     assert reversed_range.status_code == 422 and problem_of(reversed_range)["code"] == "invalid_range"
     for loan_id in (0, 2**31):
