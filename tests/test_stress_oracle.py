@@ -96,7 +96,6 @@ def test_intervals_cover_exact_values_in_90_to_99_percent_of_seeds():
             checks[f"es{level}"] = (m.es[level], es)
         for name, (estimate, value) in checks.items():
             hits[name] = hits.get(name, 0) + int(estimate.low <= value <= estimate.high)
-    print(hits)
     for name, count in hits.items():
         assert 0.90 * seeds <= count <= 0.99 * seeds, (name, count)
 
