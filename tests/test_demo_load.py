@@ -18,11 +18,12 @@ from fund.errors import DomainError
 from fund.services.common import BUSINESS_DATE_KEY, get_setting
 from fund.services.ledger import balances, check_ledger
 from fund.services.registry import register_loan
-from fund.services.reports import portfolio_report
+from fund.services.reports import _earliest_unpaid, portfolio_report
 from tests.factories import application, setup_reference
 
 pytestmark = pytest.mark.db
 SMALL = 0.03
+BD = dt.date(2026, 10, 31)
 
 
 def snapshot(session_factory):
@@ -84,7 +85,7 @@ def test_another_book_or_foreign_loans_are_refused_or_left_alone(session_factory
 def test_loans_that_are_not_the_demo_book_are_refused(session_factory):
     with unit_of_work(session_factory) as s:
         actors = setup_reference(s)
-        register_loan(s, actors["BANK1"], application(), dt.date(2026, 10, 31))
+        register_loan(s, actors["BANK1"], application(), BD)
     with pytest.raises(DomainError) as caught:
         demo.load_demo(session_factory, seed=1, scale=SMALL)
     assert caught.value.code == "database_not_empty" and "1 loans" in caught.value.message
@@ -132,6 +133,13 @@ def test_full_default_book(session_factory):
         repayments = s.scalar(select(func.count()).select_from(Repayment))
         assert check_ledger(s) == []
         cash = balances(s)["pool:compensation:cash"]
+        # Loans a bank could file a claim on today (rule A1: 90 <= days past due <= 90 + 365, C > 0).
+        earliest = _earliest_unpaid(BD)
+        claimable = s.scalar(
+            select(func.count()).select_from(Loan).join(earliest, earliest.c.loan_id == Loan.id)
+            .where(Loan.status == "active", Loan.covered_fen > 0,
+                   earliest.c.due_date.between(BD - dt.timedelta(days=455), BD - dt.timedelta(days=90)))
+        )
     assert kinds == {"bank": 12, "insurer": 3, "appraiser": 4, "fund_manager": 1, "auditor": 1}
     assert len(report["by_bank"]) == 12 and all(entry["count"] > 100 for entry in report["by_bank"].values())
     assert report["loans"] == 3000 and all(report["by_sector"][key]["count"] > 50 for key in SECTORS)
@@ -140,7 +148,7 @@ def test_full_default_book(session_factory):
     assert set(report["by_policy"]) == {"gz-2020", "gz-2023"}
     assert {"borrower_quota_exhausted", "pledge_rate_exceeded", "borrower_data_differs"} <= set(report["flagged"]["by_flag"])
     assert report["by_status"]["repaid"]["count"] > 1500 and report["by_status"]["cancelled"]["count"] >= 5
-    assert report["past_due"]["by_days"]["91+"] >= 40 and 50_000 <= repayments <= 70_000 and late > 1000
+    assert claimable >= 40 and report["past_due"]["by_days"]["91+"] >= 40 and 50_000 <= repayments <= 70_000 and late > 1000
     assert cash == 4_000_000_000 + 4 * 5_000_000_000
     assert report["collateral"]["total"]["model_valued_assets"] > 100
 

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from fund.adapters.db import unit_of_work
 from fund.adapters.models.registry import Enterprise, Installment, Institution, Loan, Repayment
-from fund.domain.dates import add_months, add_years
+from fund.domain.dates import add_months
 from fund.domain.identifiers import USCC_ALPHABET
 from fund.domain.lpr import shipped_lpr_table
 from fund.domain.money import BP_ONE, apply_bp
@@ -58,6 +58,8 @@ LOANS_PER_TRANSACTION = 500
 DAY_COUNT_BASIS = 360  # interest accrues actual/360, the usual convention of Chinese bank loans
 SUBSIDY_APPROPRIATION_FEN = 300_000_000  # demo figure: 3 million yuan a year to the subsidy pool, 2021..
 SUBSIDY_APPROPRIATION_FROM_YEAR = 2021
+QUOTA_CLUSTERS = 10  # borrowers drawing three large loans in 2024 (the gz-2023 quota then bites)
+LATE_PAYER_SHARE = 0.15  # demo figure
 
 # --------------------------------------------------------------------------------------------------
 # Parties
@@ -526,6 +528,193 @@ def _assign_loans(
     return drafts
 
 
+@dataclass(frozen=True)
+class _Terms:
+    policy: Policy | None
+    principal_fen: int
+    ip_share_bp: int
+    months: int
+    amortising: bool
+    rate_bp: int
+
+
+def _scaled(share: float, total: int, at_least: int = 1) -> int:
+    return max(at_least, round(share * total))
+
+
+def _mark_ineligible_borrowers(rng: np.random.Generator, enterprises: list[_EnterpriseDraft], excluded: set[int]) -> None:
+    """Each reason of RULES section 3 about the borrower, at least once: not an SME, a bad credit
+    record, registered in the city less than a year before its first loan."""
+    chosen = [int(i) for i in rng.permutation([i for i in range(len(enterprises)) if i not in excluded])]
+    n = len(enterprises)
+    n_not_sme, n_bad, n_recent = _scaled(0.02, n), _scaled(0.02, n), _scaled(0.015, n)
+    for i in chosen[:n_not_sme]:
+        enterprises[i].is_sme = False
+    for i in chosen[n_not_sme:n_not_sme + n_bad]:
+        enterprises[i].clean_credit = False
+    for i in chosen[n_not_sme + n_bad:n_not_sme + n_bad + n_recent]:
+        enterprises[i].recent = True
+
+
+def _set_registration_dates(rng: np.random.Generator, enterprises: list[_EnterpriseDraft], first_drawdown: dict[int, dt.date]) -> None:
+    for i, ent in enumerate(enterprises):
+        first = first_drawdown[i]
+        if ent.recent:
+            ent.registered_on = first - dt.timedelta(days=_days(rng, 20, 330))
+        else:
+            years = float(rng.uniform(1.5, 20.0))
+            ent.registered_on = max(dt.date(1995, 3, 1), first - dt.timedelta(days=int(years * 365.25)))
+
+
+def _mark_asset_problems(rng: np.random.Generator, drafts: list[_LoanDraft], candidates: list[int], gz2020_end: dt.date) -> None:
+    """Loans whose only pledged asset is not in force (lapsed, or an application still pending) or,
+    under gz-2020, a trademark: no eligible asset in force."""
+    n_problems = _scaled(0.015, len(drafts), at_least=3)
+    gz2020 = [i for i in candidates if drafts[i].drawdown <= gz2020_end]
+    trademark_only = [int(i) for i in rng.choice(gz2020, max(1, n_problems // 3), replace=False)]
+    rest = [i for i in candidates if i not in set(trademark_only)]
+    others = [int(i) for i in rng.choice(rest, n_problems - len(trademark_only), replace=False)]
+    for i in trademark_only:
+        drafts[i].asset_problem = "trademark_only"
+    for k, i in enumerate(others):
+        drafts[i].asset_problem = "lapsed" if k % 3 else "pending"
+
+
+def _loan_terms(rng: np.random.Generator, drafts: list[_LoanDraft], policies: Sequence[Policy]) -> list[_Terms]:
+    """Principal in whole 10,000 yuan (1-30 million yuan, most near 5 million; quota clusters large),
+    IP share, term, repayment shape and a contract rate of LPR plus a spread, within 300-600 bp."""
+    lpr = shipped_lpr_table()
+    terms = (6, 12, 18, 24, 36)
+    term_shares = (0.03, 0.38, 0.08, 0.28, 0.23)
+    out = []
+    for draft in drafts:
+        if draft.cluster:
+            principal_units = int(rng.integers(1500, 3001))
+            ip_share = int(rng.integers(70, 101)) * 100
+        else:
+            principal_units = min(3000, max(100, round(math.exp(rng.normal(math.log(500), 0.7)))))
+            ip_share = 10_000 if rng.random() < 0.4 else int(rng.integers(30, 96)) * 100
+        months = int(_pick(rng, terms, term_shares))
+        amortising = months > 6 and rng.random() < 0.4
+        rate = min(600, max(300, lpr.rate_on(draft.drawdown) + int(rng.integers(10, 200))))
+        out.append(_Terms(_policy_on(policies, draft.drawdown), principal_units * 1_000_000, ip_share, months, amortising, rate))
+    return out
+
+
+def _assign_behaviours(
+    rng: np.random.Generator, drafts: list[_LoanDraft], schedules: list[tuple[InstallmentIn, ...]], pool: list[int],
+    default_window: tuple[dt.date, dt.date], business_date: dt.date,
+) -> dict[int, dt.date]:
+    """Repayment behaviour, returning each missing payer's first missed due date: a few defaults
+    (first missed installment in ``default_window``, never the first installment), a few loans
+    recently past due (an installment of the last two months unpaid), a few registrations the bank
+    cancels (drawn since June 2025), a share of late payers; the rest pay on time."""
+    n = len(drafts)
+    n_default, n_recent_due, n_cancel = _scaled(0.015, n, at_least=2), _scaled(0.01, n), _scaled(0.003, n)
+    order = [int(x) for x in rng.permutation(pool)]
+    missed_from: dict[int, dt.date] = {}
+    picked: set[int] = set()
+    for i in order:
+        dues = [s.due_date for s in schedules[i][1:]]
+        in_window = [d for d in dues if default_window[0] <= d <= default_window[1]]
+        if len(missed_from) < n_default and in_window:
+            missed_from[i] = in_window[0]
+            drafts[i].behaviour = "defaulted"
+            picked.add(i)
+    recent_window = (add_months(business_date, -2), business_date)
+    recent_due = 0
+    for i in order:
+        if i in picked or recent_due >= n_recent_due:
+            continue
+        in_window = [s.due_date for s in schedules[i] if recent_window[0] <= s.due_date < recent_window[1]]
+        if in_window:
+            missed_from[i] = in_window[0]
+            drafts[i].behaviour = "recently_past_due"
+            picked.add(i)
+            recent_due += 1
+    cancelled = 0
+    for i in order:
+        if i not in picked and cancelled < n_cancel and drafts[i].drawdown >= dt.date(2025, 6, 1):
+            drafts[i].behaviour = "cancelled"
+            picked.add(i)
+            cancelled += 1
+    for i in order:
+        if i not in picked and rng.random() < LATE_PAYER_SHARE:
+            drafts[i].behaviour = "late_payer"
+    return missed_from
+
+
+def _mark_other_district_reports(rng: np.random.Generator, drafts: list[_LoanDraft], loans_of: dict[int, list[int]]) -> None:
+    """A later bank reports another district for a few repeat borrowers (kept as that bank's report
+    and flagged by the registry, never overwriting the master data)."""
+    repeats = [idx for idxs in loans_of.values() for idx in idxs[1:]]
+    if repeats:
+        for i in rng.choice(repeats, min(len(repeats), _scaled(0.01, len(drafts))), replace=False):
+            drafts[int(i)].reports_other_district = True
+
+
+class _Sequences:
+    """Contract numbers per (bank, year) and pledge registration numbers per year."""
+
+    def __init__(self) -> None:
+        self.contracts: Counter[tuple[str, int]] = Counter()
+        self.pledges: Counter[int] = Counter()
+
+    def contract_no(self, bank: str, year: int) -> str:
+        self.contracts[bank, year] += 1
+        return f"{BANK_CONTRACT_PREFIX[bank]}ZY{year}-{self.contracts[bank, year]:04d}"
+
+    def pledge_no(self, year: int) -> str:
+        self.pledges[year] += 1
+        return f"Y{year}44{self.pledges[year]:06d}"
+
+
+def _application(
+    rng: np.random.Generator, numbers: _Numbers, sequences: _Sequences, draft: _LoanDraft, ent: _EnterpriseDraft,
+    terms: _Terms, schedule: tuple[InstallmentIn, ...],
+) -> LoanApplication:
+    policy, principal = terms.policy, terms.principal_fen
+    scheme = "50"
+    insurer = appraiser = None
+    insurer_limit = None
+    if policy is not None and policy.id == "gz-2020":
+        scheme = _pick(rng, ("55", "5311", "541"), (0.55, 0.25, 0.20))
+    if policy is not None:
+        named = policy.scheme(scheme)
+        if named.names_insurer:
+            insurer = _pick(rng, INSURERS).code
+            insurer_limit = apply_bp(principal, int(_pick(rng, (3000, 4000, 5000, 6000))))
+        if named.names_appraiser:
+            appraiser = _pick(rng, APPRAISERS).code
+    assets = _assets(rng, numbers, draft, ent, apply_bp(principal, terms.ip_share_bp), principal, policy)
+    district = ent.district
+    if draft.reports_other_district:
+        district = _pick(rng, [d[0] for d in DISTRICTS if d[0] != ent.district])
+    year = draft.drawdown.year
+    contract_no, pledge_no = sequences.contract_no(draft.bank, year), sequences.pledge_no(year)
+    pd_bp = None
+    if rng.random() < 0.65:
+        pd_bp = min(1500, max(20, round(SECTOR_PD_BP[SECTORS.index(ent.sector)] * math.exp(rng.normal(0.0, 0.5)))))
+    return LoanApplication(
+        contract_no=contract_no,
+        borrower=BorrowerIn(ent.credit_code, ent.name, district, ent.sector, ent.registered_on, ent.is_sme, ent.clean_credit),
+        principal_fen=principal,
+        contract_rate_bp=terms.rate_bp,
+        drawdown_date=draft.drawdown,
+        maturity_date=schedule[-1].due_date,
+        ip_share_bp=terms.ip_share_bp,
+        scheme_code=scheme,
+        assets=assets,
+        pledge_registration_no=pledge_no,
+        pledge_registered_on=draft.drawdown - dt.timedelta(days=_days(rng, 0, 6)),
+        schedule=schedule,
+        pd_bp=pd_bp,
+        insurer_code=insurer,
+        insurer_limit_fen=insurer_limit,
+        appraiser_code=appraiser,
+    )
+
+
 def build_demo_book(seed: int, *, scale: float = 1.0, business_date: dt.date = DEMO_BUSINESS_DATE) -> DemoBook:
     """Draw the demo book from ``seed`` (``scale`` shrinks it, for tests: 0.05 gives about 100
     enterprises and 150 loans). Pure: no database, no clock.
@@ -537,180 +726,39 @@ def build_demo_book(seed: int, *, scale: float = 1.0, business_date: dt.date = D
     seed, scale = _check_arguments(seed, scale)
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     policies = sorted((load_policy_file(p) for p in shipped_policy_paths() if p.stem in DEMO_POLICIES), key=lambda p: p.valid_from)
-    lpr = shipped_lpr_table()
-    n_ent = max(len(SECTORS) * 2, round(ENTERPRISES * scale))
-    n_clusters = max(1, round(10 * scale))
-    n_loans = max(n_ent + 2 * n_clusters, round(LOANS * scale))
-    bank_codes = [b.code for b in BANKS]
+    n_enterprises = max(len(SECTORS) * 2, round(ENTERPRISES * scale))
+    n_clusters = _scaled(QUOTA_CLUSTERS / ENTERPRISES, n_enterprises)
+    n_loans = max(n_enterprises + 2 * n_clusters, round(LOANS * scale))
 
-    enterprises = _enterprises(rng, n_ent)
+    enterprises = _enterprises(rng, n_enterprises)
     for sector, ent in zip(SECTORS, enterprises):  # every sector present at any scale
         ent.sector = sector
-    drafts = _assign_loans(rng, enterprises, n_loans, n_clusters, bank_codes)
+    drafts = _assign_loans(rng, enterprises, n_loans, n_clusters, [b.code for b in BANKS])
     first_drawdown: dict[int, dt.date] = {}
     loans_of: dict[int, list[int]] = {}
     for index, draft in enumerate(drafts):
         first_drawdown.setdefault(draft.borrower, draft.drawdown)
         loans_of.setdefault(draft.borrower, []).append(index)
-    cluster_ents = {d.borrower for d in drafts if d.cluster}
 
-    # Ineligible borrowers, each reason at least once: not an SME, a bad credit record, registered
-    # in the city less than a year before the first loan.
-    plain = [i for i in range(n_ent) if i not in cluster_ents]
-    chosen = rng.permutation(plain)
-    n_not_sme, n_bad, n_recent = max(1, round(0.02 * n_ent)), max(1, round(0.02 * n_ent)), max(1, round(0.015 * n_ent))
-    for i in chosen[:n_not_sme]:
-        enterprises[int(i)].is_sme = False
-    for i in chosen[n_not_sme:n_not_sme + n_bad]:
-        enterprises[int(i)].clean_credit = False
-    for i in chosen[n_not_sme + n_bad:n_not_sme + n_bad + n_recent]:
-        enterprises[int(i)].recent = True
-    for i, ent in enumerate(enterprises):
-        first = first_drawdown[i]
-        if ent.recent:
-            ent.registered_on = first - dt.timedelta(days=_days(rng, 20, 330))
-        else:
-            years = float(rng.uniform(1.5, 20.0))
-            ent.registered_on = max(dt.date(1995, 3, 1), first - dt.timedelta(days=int(years * 365.25)))
-
-    # Loans whose only pledged asset is not in force or not of a covered kind.
-    eligible_borrower = [
-        not (enterprises[d.borrower].recent or not enterprises[d.borrower].is_sme or not enterprises[d.borrower].clean_credit)
-        for d in drafts
-    ]
+    _mark_ineligible_borrowers(rng, enterprises, {d.borrower for d in drafts if d.cluster})
+    _set_registration_dates(rng, enterprises, first_drawdown)
+    eligible_borrower = [e.is_sme and e.clean_credit and not e.recent for e in (enterprises[d.borrower] for d in drafts)]
     candidates = [i for i, d in enumerate(drafts) if not d.cluster and eligible_borrower[i]]
-    n_asset_problems = max(3, round(0.015 * n_loans))
-    gz2020_days = [i for i in candidates if drafts[i].drawdown <= policies[0].valid_to]
-    trademark_only = [int(i) for i in rng.choice(gz2020_days, max(1, n_asset_problems // 3), replace=False)]
-    rest = [i for i in candidates if i not in set(trademark_only)]
-    others = [int(i) for i in rng.choice(rest, n_asset_problems - len(trademark_only), replace=False)]
-    for i in trademark_only:
-        drafts[i].asset_problem = "trademark_only"
-    for k, i in enumerate(others):
-        drafts[i].asset_problem = "lapsed" if k % 3 else "pending"
+    _mark_asset_problems(rng, drafts, candidates, policies[0].valid_to)
+    pool = [i for i in candidates if drafts[i].asset_problem is None]
+    terms = _loan_terms(rng, drafts, policies)
+    schedules = [_schedule(t.principal_fen, t.rate_bp, d.drawdown, t.months, t.amortising) for t, d in zip(terms, drafts)]
+    missed_from = _assign_behaviours(rng, drafts, schedules, pool, _default_window(policies, business_date), business_date)
+    _mark_other_district_reports(rng, drafts, loans_of)
 
-    # Repayment behaviour: a share of late payers, a few defaults (first missed installment due
-    # between 2025-08-15 and 2026-07-31, so more than 90 days past due on the business date and still
-    # within a year's claim window), a few recently past due, a few cancelled registrations.
-    behaviour_pool = [i for i in candidates if drafts[i].asset_problem is None]
-    order = rng.permutation(behaviour_pool)
-    n_default, n_recent_due, n_cancel = max(2, round(0.015 * n_loans)), max(1, round(0.01 * n_loans)), max(1, round(0.003 * n_loans))
-    late_share = 0.15
-
-    numbers = _Numbers(rng)
-    terms = (6, 12, 18, 24, 36)
-    term_shares = (0.03, 0.38, 0.08, 0.28, 0.23)
-    contract_seq: Counter[tuple[str, int]] = Counter()
-    pledge_seq: Counter[int] = Counter()
-    plans: list[dict] = []
-    for index, draft in enumerate(drafts):
-        ent = enterprises[draft.borrower]
-        policy = _policy_on(policies, draft.drawdown)
-        if draft.cluster:
-            principal_units = int(rng.integers(1500, 3001))
-            ip_share = int(rng.integers(70, 101)) * 100
-        else:
-            principal_units = min(3000, max(100, round(math.exp(rng.normal(math.log(500), 0.7)))))
-            ip_share = 10_000 if rng.random() < 0.4 else int(rng.integers(30, 96)) * 100
-        principal = principal_units * 1_000_000  # whole 10,000 yuan
-        months = int(_pick(rng, terms, term_shares))
-        amortising = months > 6 and rng.random() < 0.4
-        rate = min(600, max(300, lpr.rate_on(draft.drawdown) + int(rng.integers(10, 200))))
-        plans.append(dict(principal=principal, ip_share=ip_share, months=months, amortising=amortising, rate=rate, policy=policy))
-
-    def schedule_of(i: int) -> tuple[InstallmentIn, ...]:
-        p = plans[i]
-        return _schedule(p["principal"], p["rate"], drafts[i].drawdown, p["months"], p["amortising"])
-
-    schedules = [schedule_of(i) for i in range(len(drafts))]
-    missed_from: dict[int, dt.date] = {}
-    default_window = (dt.date(2025, 8, 15), add_months(business_date, -3))
-    recent_window = (add_months(business_date, -2), business_date)
-    picked: set[int] = set()
-    for i in (int(x) for x in order):
-        dues = [s.due_date for s in schedules[i][1:]]  # never the first installment
-        if len(missed_from) < n_default and any(default_window[0] <= d <= default_window[1] for d in dues):
-            missed_from[i] = next(d for d in dues if default_window[0] <= d <= default_window[1])
-            drafts[i].behaviour = "defaulted"
-            picked.add(i)
-    recent_due = 0
-    for i in (int(x) for x in order):
-        if i in picked or recent_due >= n_recent_due:
-            continue
-        dues = [s.due_date for s in schedules[i]]
-        in_window = [d for d in dues if recent_window[0] <= d < recent_window[1]]
-        if in_window:
-            missed_from[i] = in_window[0]
-            drafts[i].behaviour = "recently_past_due"
-            picked.add(i)
-            recent_due += 1
-    cancelled = 0
-    for i in (int(x) for x in order):
-        if i not in picked and cancelled < n_cancel and drafts[i].drawdown >= dt.date(2025, 6, 1):
-            drafts[i].behaviour = "cancelled"
-            picked.add(i)
-            cancelled += 1
-    for i in (int(x) for x in order):
-        if i not in picked and rng.random() < late_share:
-            drafts[i].behaviour = "late_payer"
-    # A later bank reports another district for a few repeat borrowers (kept as its report, flagged).
-    repeats = [idx for ent, idxs in loans_of.items() for idx in idxs[1:]]
-    for i in rng.choice(repeats, min(len(repeats), max(1, round(0.01 * n_loans))), replace=False) if repeats else []:
-        drafts[int(i)].reports_other_district = True
-
+    numbers, sequences = _Numbers(rng), _Sequences()
     loans: list[DemoLoan] = []
-    for index, draft in enumerate(drafts):
-        ent = enterprises[draft.borrower]
-        plan = plans[index]
-        policy = plan["policy"]
-        principal = plan["principal"]
-        ip_part = apply_bp(principal, plan["ip_share"])
-        scheme = "50"
-        insurer = appraiser = None
-        insurer_limit = None
-        if policy is not None and policy.id == "gz-2020":
-            scheme = _pick(rng, ("55", "5311", "541"), (0.55, 0.25, 0.20))
-        if policy is not None:
-            named = policy.scheme(scheme)
-            if named.names_insurer:
-                insurer = _pick(rng, INSURERS).code
-                insurer_limit = apply_bp(principal, int(_pick(rng, (3000, 4000, 5000, 6000))))
-            if named.names_appraiser:
-                appraiser = _pick(rng, APPRAISERS).code
-        assets = _assets(rng, numbers, draft, ent, ip_part, principal, policy)
-        district = ent.district
-        if draft.reports_other_district:
-            district = _pick(rng, [d[0] for d in DISTRICTS if d[0] != ent.district])
-        borrower = BorrowerIn(ent.credit_code, ent.name, district, ent.sector, ent.registered_on, ent.is_sme, ent.clean_credit)
-        year = draft.drawdown.year
-        contract_seq[(draft.bank, year)] += 1
-        pledge_seq[year] += 1
-        contract_no = f"{BANK_CONTRACT_PREFIX[draft.bank]}ZY{year}-{contract_seq[(draft.bank, year)]:04d}"
-        pd_bp = None
-        if rng.random() < 0.65:
-            pd_bp = min(1500, max(20, round(SECTOR_PD_BP[SECTORS.index(ent.sector)] * math.exp(rng.normal(0.0, 0.5)))))
-        schedule = schedules[index]
-        application = LoanApplication(
-            contract_no=contract_no,
-            borrower=borrower,
-            principal_fen=principal,
-            contract_rate_bp=plan["rate"],
-            drawdown_date=draft.drawdown,
-            maturity_date=schedule[-1].due_date,
-            ip_share_bp=plan["ip_share"],
-            scheme_code=scheme,
-            assets=assets,
-            pledge_registration_no=f"Y{year}44{pledge_seq[year]:06d}",
-            pledge_registered_on=draft.drawdown - dt.timedelta(days=_days(rng, 0, 6)),
-            schedule=schedule,
-            pd_bp=pd_bp,
-            insurer_code=insurer,
-            insurer_limit_fen=insurer_limit,
-            appraiser_code=appraiser,
-        )
-        is_cancelled = draft.behaviour == "cancelled"
-        repayments = () if is_cancelled else _repayments(rng, schedule, draft.behaviour, business_date, missed_from.get(index))
-        loans.append(DemoLoan(draft.bank, application, repayments, policy.id if policy else None, is_cancelled, draft.behaviour))
+    for index, (draft, loan_terms, schedule) in enumerate(zip(drafts, terms, schedules)):
+        application = _application(rng, numbers, sequences, draft, enterprises[draft.borrower], loan_terms, schedule)
+        cancelled = draft.behaviour == "cancelled"
+        repayments = () if cancelled else _repayments(rng, schedule, draft.behaviour, business_date, missed_from.get(index))
+        policy_id = loan_terms.policy.id if loan_terms.policy else None
+        loans.append(DemoLoan(draft.bank, application, repayments, policy_id, cancelled, draft.behaviour))
 
     return DemoBook(
         seed=seed,
@@ -721,6 +769,15 @@ def build_demo_book(seed: int, *, scale: float = 1.0, business_date: dt.date = D
         loans=tuple(loans),
         appropriations=_appropriations(policies, business_date),
     )
+
+
+def _default_window(policies: Sequence[Policy], business_date: dt.date) -> tuple[dt.date, dt.date]:
+    """First missed due dates that make a loan claimable on the business date (rule A1:
+    ``claim_overdue_days <= d - m <= claim_overdue_days + claim_window_days``) under every
+    policy, with two weeks' margin at the old end so claims can still be filed for a while."""
+    overdue = max(p.claim_overdue_days or 0 for p in policies)
+    window = min(p.claim_window_days or 0 for p in policies)
+    return business_date - dt.timedelta(days=overdue + window - 14), business_date - dt.timedelta(days=overdue + 1)
 
 
 def _appropriations(policies: Sequence[Policy], business_date: dt.date) -> tuple[Appropriation, ...]:
