@@ -117,3 +117,15 @@ def test_result_is_409_until_done_and_empty_book_is_refused(api):
     assert body["progress"] == {"done": 3, "total": 10} and body["result_url"] is None
     assert api.get(f"/api/v1/stress-runs/{run_id}/result", who="FM").status_code == 409
     assert api.get(f"/api/v1/stress-runs/{run_id}/plots/exceedance.png", who="FM").status_code == 409
+
+
+def test_at_most_four_runs_pending(demo_api):
+    from fund.adapters.models.stress import StressRun
+
+    with unit_of_work(demo_api.session_factory) as session:
+        for _ in range(4):
+            session.add(StressRun(status="running", scenario_name="baseline", request={}, n_scenarios=10, seed=1,
+                                  as_of=__import__("datetime").date(2026, 10, 31), progress_done=0,
+                                  requested_by=demo_api.actors["FM"].institution_id))
+    full = demo_api.post("/api/v1/stress-runs", START, who="FM")
+    assert full.status_code == 409 and problem_of(full)["code"] == "stress_queue_full"

@@ -284,6 +284,8 @@ def run_stress(request: StressRequest, book: Book, cap_base: list[CapBase], fund
 #: Bounds of one API run: scenarios, and loan-scenario-years (what the engine's cost grows with at most).
 API_MAX_SCENARIOS = 100_000
 API_MAX_LOAN_SCENARIO_YEARS = 5 * 10**9
+#: At most this many runs queued or running at once (each server runs one at a time).
+API_MAX_PENDING_RUNS = 4
 PLOT_MEDIA_TYPE = "image/png"
 
 
@@ -338,6 +340,12 @@ def queue_run(session: Session, actor_id: int, *, scenario_name: str | None, sce
         raise DomainError("stress_too_large", f"{loans} loans x {n_scenarios} scenarios x years is {work} loan-scenario-"
                           f"years, more than {API_MAX_LOAN_SCENARIO_YEARS} for one run: use fewer scenarios",
                           field="scenarios")
+    pending = session.scalar(select(func.count()).select_from(StressRun)
+                             .where(StressRun.status.in_(("queued", "running")))) or 0
+    if pending >= API_MAX_PENDING_RUNS:
+        from fund.errors import Conflict
+
+        raise Conflict("stress_queue_full", f"{pending} stress runs are queued or running; try again when one is done")
     document = scenario.to_dict()
     run = StressRun(
         status="queued", scenario_name=scenario.name, n_scenarios=n_scenarios, seed=seed, as_of=as_of, progress_done=0,
