@@ -46,6 +46,7 @@ from fund.services.ledger import appropriate
 from fund.services.policies import activate_policy, load_policy
 from fund.services.reference import make_patent_number, make_uscc, seed_reference_data
 from fund.services.registry import Actor, BatchRefused, cancel_loan, move_status, register_loans
+from risk.valuation import load_assumptions
 
 DEMO_BUSINESS_DATE = dt.date(2026, 10, 31)
 FIRST_DRAWDOWN = dt.date(2020, 8, 1)
@@ -148,10 +149,6 @@ _KIND_SHARES_2020 = (0.52, 0.38, 0.10)
 _KINDS_2023 = ("invention_patent", "utility_model", "design_patent", "trademark", "ic_layout", "geographical_indication")
 _KIND_SHARES_2023 = (0.45, 0.28, 0.07, 0.15, 0.03, 0.02)
 _PATENT_TYPE_DIGIT = {"invention_patent": 1, "utility_model": 2, "design_patent": 3}
-_USUAL_PLEDGE_RATE_BP = {  # RULES section 7 V3
-    "invention_patent": 2500, "utility_model": 1500, "design_patent": 1500, "ic_layout": 1500,
-    "trademark": 5000, "geographical_indication": 5000,
-}
 _ROYALTY_BP = {  # demo ranges of royalty rates (relief from royalty), by kind
     "invention_patent": (300, 800), "utility_model": (150, 500), "design_patent": (100, 400),
     "ic_layout": (200, 600), "trademark": (100, 500), "geographical_indication": (100, 300),
@@ -403,15 +400,16 @@ def _assets(
         kinds[-1] = "trademark"  # a trademark pledged beside patents: covered by the patents only
     if borrower.sector != "other":
         kinds = [k if k != "geographical_indication" else "trademark" for k in kinds]
-    # Appraised values: the assets support the IP part at the usual pledge rates with a margin;
-    # a few fall short (flagged by rule V3, not refused).
+    # Appraised values: the assets support the IP part at the usual pledge rates (rule V3) with a
+    # margin; a few fall short (flagged, not refused).
+    pledge_rate_bp = load_assumptions().usual_pledge_rate_bp
     support = ip_part_fen * float(np.exp(rng.normal(math.log(1.4), 0.2)))
     weights = rng.dirichlet(np.ones(count)) if count > 1 else np.ones(1)
     appraised_on = draft.drawdown - dt.timedelta(days=_days(rng, 7, 60))
     out = []
     for kind, weight in zip(kinds, weights):
         filing, grant = _filing_and_grant(rng, kind, draft.drawdown)
-        units = math.ceil(support * float(weight) * BP_ONE / _USUAL_PLEDGE_RATE_BP[kind] / 1_000_000)
+        units = math.ceil(support * float(weight) * BP_ONE / pledge_rate_bp[kind] / 1_000_000)
         status = "valid"
         if draft.asset_problem == "lapsed":
             status = "lapsed"  # annuity fees unpaid: the patent is no longer in force
