@@ -61,6 +61,8 @@ PD_BUCKET_RATIO = 1.25
 REJECTION_SHARE = 0.25
 #: Chunks with at most this many (scenario, loan) pairs track defaulted loans in a flag array.
 DEAD_FLAG_LIMIT = 1 << 25
+#: Runs of fewer loan-scenario-years than this do not start worker processes.
+SMALL_RUN = 200_000_000
 _INT64_MAX = np.iinfo(np.int64).max
 
 
@@ -609,9 +611,10 @@ def chunk_plan(n_scenarios: int, batch: int) -> list[int]:
 
 
 def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAULT_BATCH, workers: int = 1,
-             progress: Callable[[int, int], None] | None = None) -> Simulation:
+             progress: Callable[[int, int], None] | None = None, small_run: int = SMALL_RUN) -> Simulation:
     """Run ``n_scenarios`` scenarios in chunks of ``batch``; chunk j uses the j-th child of
     ``SeedSequence(seed)``, so the result depends on (inputs, seed, batch) only, never on ``workers``.
+    Runs of fewer than ``small_run`` loan-scenario-years stay in this process.
 
     ``progress(done, total)`` is called after each chunk with scenario counts.
     """
@@ -629,14 +632,21 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
     started = time.perf_counter()
     done = 0
     worker_peak = 0.0
-    if workers == 1 or len(sizes) == 1:
+    # starting worker processes costs about a second: small runs stay in this process (the figures
+    # are the same either way)
+    in_process = workers == 1 or len(sizes) == 1 or n_scenarios * prep.n_loans * prep.horizon < small_run
+    if in_process:
         for j, (child, size) in enumerate(zip(seeds, sizes)):
             results[j] = run_chunk(prep, child, size)
             done += size
             if progress:
                 progress(done, n_scenarios)
     else:
-        context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["risk.engine"])
+        else:
+            context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(sizes)), mp_context=context,
                                  initializer=_init_worker, initargs=(prep,)) as pool:
             futures = [pool.submit(_worker_chunk, j, child, size) for j, (child, size) in enumerate(zip(seeds, sizes))]

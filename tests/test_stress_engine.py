@@ -30,7 +30,7 @@ def test_same_seed_same_figures_with_one_and_two_workers():
     fund = FundPosition(cash_fen=2_000_000_000, deferred_fen=0, appropriation_fen=(1_000_000_000,) * 3)
     prep, _ = prepare(book, scenario, default_cap_base(book), fund, as_of=AS_OF)
     one = simulate(prep, n_scenarios=3000, seed=99, batch=512, workers=1)
-    two = simulate(prep, n_scenarios=3000, seed=99, batch=512, workers=2)
+    two = simulate(prep, n_scenarios=3000, seed=99, batch=512, workers=2, small_run=0)   # really two processes
     again = simulate(prep, n_scenarios=3000, seed=99, batch=512, workers=1)
     _same(one, two)
     _same(one, again)
