@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
@@ -52,6 +53,7 @@ LINE_COLUMNS = (
     "repayment_id", "run_id", "loan_id", "enterprise_id", "policy_id", "cap_year", "interest_fen", "lpr_bp",
     "rate_used_bp_e4", "computed_fen", "amount_fen", "capped",
 )
+_COPY_TYPES = ("int4", "int4", "int4", "int4", "varchar", "int4", "int8", "int4", "int8", "int8", "int8", "bool")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -122,13 +124,19 @@ def run_month(
     if latest is not None and month < latest:
         raise Conflict("month_before_latest_run", f"month {month} is before the latest run, {latest}", field="month")
 
+    with _large_sqlite_cache(session):
+        return _run(session, month, last_day, business_date, actor, report, chunk_size, timings, clock)
+
+
+def _run(session: Session, month: str, last_day: dt.date, business_date: dt.date, actor: Actor, report: Progress,
+         chunk_size: int, timings: dict[str, float], clock: float) -> RunResult:
     report("select", 0, 1)
-    rows = _select_candidates(session, min(last_day, business_date))
+    rows, loan_rows = _select_candidates(session, min(last_day, business_date))
     report("select", 1, 1)
     timings["select"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    lines = _compute_lines(session, rows)
-    del rows
+    lines = _compute_lines(session, rows, loan_rows)
+    del rows, loan_rows
     timings["compute"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
@@ -156,8 +164,28 @@ def run_month(
     return RunResult.of(run, created=True, timings_s=timings)
 
 
-# Columns of the candidate query, in order.
-_REP_ID, _LOAN_ID, _PAID_ON, _INTEREST, _ENTERPRISE, _POLICY, _DRAWDOWN, _CONTRACT, _SHARE, _DUE = range(10)
+SQLITE_RUN_CACHE_KIB = 256 * 1024
+
+
+@contextmanager
+def _large_sqlite_cache(session: Session) -> Iterator[None]:
+    """SQLite's page cache (2 MiB by default) raised for the run: the line index and the key checks of
+    a million inserts then stay in memory. Restored afterwards (the connection returns to the pool)."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar())
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_RUN_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
+
+
+# Columns of the candidate query (one row per repayment) and of the loan query (one row per loan).
+_REP_ID, _LOAN_ID, _PAID_ON, _INTEREST, _DUE = range(5)
+_L_ID, _L_ENTERPRISE, _L_POLICY, _L_DRAWDOWN, _L_CONTRACT, _L_SHARE = range(6)
 
 
 def _candidate_statement(cutoff: dt.date):
@@ -166,8 +194,7 @@ def _candidate_statement(cutoff: dt.date):
     r, i, loan = Repayment, Installment, Loan
     taken = select(SubsidyLine.repayment_id).where(SubsidyLine.repayment_id == r.id).exists()
     return (
-        select(r.id, r.loan_id, r.paid_on, r.interest_fen, loan.enterprise_id, loan.policy_id, loan.drawdown_date,
-               loan.contract_rate_bp, loan.ip_share_bp, i.due_date)
+        select(r.id, r.loan_id, r.paid_on, r.interest_fen, i.due_date)
         .join(i, i.id == r.installment_id)
         .join(loan, loan.id == r.loan_id)
         .where(
@@ -201,8 +228,9 @@ def _still_past_due(session: Session, flagged) -> set[int]:
     return set(session.scalars(stmt))
 
 
-def _select_candidates(session: Session, cutoff: dt.date) -> list[tuple]:
-    """Repayments S1 admits (up to the subsidy-months limit) that no run took, as plain tuples.
+def _select_candidates(session: Session, cutoff: dt.date) -> tuple[list[tuple], list[tuple]]:
+    """Repayments S1 admits (up to the subsidy-months limit) that no run took, and their loans, as
+    plain tuples: one row per repayment, one per loan (the loan's terms are not repeated per row).
 
     ``past_due_at_payment`` was computed when the repayment was recorded; a repayment recorded later
     with an earlier payment date can only lower it, so rows stored as not past due are final and the
@@ -215,7 +243,17 @@ def _select_candidates(session: Session, cutoff: dt.date) -> list[tuple]:
     if flagged_rows:
         still = _still_past_due(session, flagged)
         rows.extend(row for row in flagged_rows if row[_REP_ID] not in still)
-    return rows
+    if not rows:
+        return [], []
+    loan_ids = {row[_LOAN_ID] for row in rows}
+    low, high = min(loan_ids), max(loan_ids)
+    loans = _fetch_tuples(
+        session,
+        select(Loan.id, Loan.enterprise_id, Loan.policy_id, Loan.drawdown_date, Loan.contract_rate_bp, Loan.ip_share_bp)
+        .where(Loan.id.between(low, high), Loan.coverage == "eligible", Loan.policy_id.is_not(None))
+        .order_by(Loan.id),
+    )
+    return rows, [loan for loan in loans if loan[_L_ID] in loan_ids]
 
 
 def _fetch_tuples(session: Session, stmt) -> list[tuple]:
@@ -239,27 +277,31 @@ def _driver_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
+def _as_date(value: Any) -> dt.date:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
 def _day_numbers(values: Sequence[Any]) -> np.ndarray:
     """Proleptic ordinals of dates given as ``date`` or ISO text, converting each distinct value once."""
-    ordinal = {v: (dt.date.fromisoformat(v) if isinstance(v, str) else v).toordinal() for v in set(values)}
+    ordinal = {v: _as_date(v).toordinal() for v in set(values)}
     return np.fromiter(map(ordinal.__getitem__, values), dtype=np.int64, count=len(values))
 
 
 @dataclass(frozen=True)
 class _Lines:
-    """The run's lines, columnar, in repayment-id order (the table's key order)."""
+    """The run's lines, columnar (numpy where numeric), in repayment-id order (the table's key order)."""
 
-    repayment_id: list[int]
-    loan_id: list[int]
-    enterprise_id: list[int]
+    repayment_id: np.ndarray
+    loan_id: np.ndarray
+    enterprise_id: np.ndarray
     policy_id: list[str]
-    cap_year: list[int]
-    interest_fen: list[int]
-    lpr_bp: list[int]
-    rate_used_bp_e4: list[int]
-    computed_fen: list[int]
-    amount_fen: list[int]
-    capped: list[bool]
+    cap_year: np.ndarray
+    interest_fen: np.ndarray
+    lpr_bp: np.ndarray
+    rate_used_bp_e4: np.ndarray
+    computed_fen: np.ndarray
+    amount_fen: np.ndarray
+    capped: np.ndarray
     policy_ids: tuple[str, ...]
 
     @property
@@ -268,118 +310,128 @@ class _Lines:
 
     @property
     def total_fen(self) -> int:
-        return sum(self.amount_fen)
+        return sum(self.amount_fen.tolist())  # Python integers: exact at any size
 
     @property
     def computed_total_fen(self) -> int:
-        return sum(self.computed_fen)
+        return sum(self.computed_fen.tolist())
 
     @property
     def capped_count(self) -> int:
-        return sum(self.capped)
+        return int(np.count_nonzero(self.capped))
+
+    @classmethod
+    def empty(cls) -> "_Lines":
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z, z, [], z, z, z, z, z, z, np.zeros(0, dtype=bool), ())
 
 
-def _compute_lines(session: Session, rows: list[tuple]) -> _Lines:
+def _compute_lines(session: Session, rows: list[tuple], loan_rows: list[tuple]) -> _Lines:
     """S1's subsidy-months limit, the LPR stop, S2 and S3 over the candidate rows, column by column."""
     if not rows:
-        return _Lines([], [], [], [], [], [], [], [], [], [], [], ())
-    columns = list(zip(*rows))
-    loan_ids = np.fromiter(columns[_LOAN_ID], dtype=np.int64, count=len(rows))
-    loans, first_row, loan_of_row = np.unique(loan_ids, return_index=True, return_inverse=True)
-    loan_of_row = loan_of_row.reshape(-1)
-    policies = {pid: get_policy(session, pid) for pid in sorted(set(columns[_POLICY][i] for i in first_row.tolist()))}
+        return _Lines.empty()
+    n = len(rows)
+    rep_col, loan_col, paid_col, interest_col, due_col = zip(*rows)
+    del rows
+    loan_ids = np.fromiter((loan[_L_ID] for loan in loan_rows), dtype=np.int64, count=len(loan_rows))  # sorted
+    row_loan = np.searchsorted(loan_ids, np.fromiter(loan_col, dtype=np.int64, count=n))
+    policies = {pid: get_policy(session, pid) for pid in sorted({loan[_L_POLICY] for loan in loan_rows})}
 
     # Per loan: the last due date S1 admits (add_months clamps), as a day number.
-    first = first_row.tolist()
-    drawdowns = [columns[_DRAWDOWN][i] for i in first]
-    drawdown_days = [d if isinstance(d, dt.date) else dt.date.fromisoformat(d) for d in drawdowns]
-    loan_policy = [columns[_POLICY][i] for i in first]
-    limits = {}
-    limit_day = np.fromiter(
-        (limits.setdefault((d, policies[p].subsidy.months), subsidy_period_end(d, policies[p].subsidy.months).toordinal())
-         for d, p in zip(drawdown_days, loan_policy)),
-        dtype=np.int64, count=len(first),
-    )
-    keep = _day_numbers(columns[_DUE]) <= limit_day[loan_of_row]
-    loan_kept = np.zeros(len(loans), dtype=bool)
-    loan_kept[loan_of_row[keep]] = True
+    drawdowns = [_as_date(loan[_L_DRAWDOWN]) for loan in loan_rows]
+    limit_of: dict[tuple[dt.date, int], int] = {}
+    limit_day = np.empty(len(loan_rows), dtype=np.int64)
+    for u, (day, loan) in enumerate(zip(drawdowns, loan_rows)):
+        key = (day, policies[loan[_L_POLICY]].subsidy.months)
+        if key not in limit_of:
+            limit_of[key] = subsidy_period_end(*key).toordinal()
+        limit_day[u] = limit_of[key]
+    keep = _day_numbers(due_col) <= limit_day[row_loan]
+    kept = np.flatnonzero(keep)
+    row_loan = row_loan[kept]
 
-    # Per loan with a line: the LPR on its drawdown date (all failures named at once), S2's factor, the rate used.
+    # Per loan with a line: the LPR on its drawdown date (all failures named at once), S2's factor
+    # (one exact Fraction per set of terms), the rate used in bp x 10^4.
     table = lpr_table(session)
     lpr_of_day: dict[dt.date, int] = {}
     failures: dict[dt.date, list[int]] = {}
-    n_loans = len(loans)
-    numerators, denominators, rate_e4, lpr = [0] * n_loans, [1] * n_loans, [0] * n_loans, [0] * n_loans
-    factor_cache: dict[tuple, tuple[int, int, int]] = {}
-    for u in np.flatnonzero(loan_kept).tolist():
-        day, pol = drawdown_days[u], loan_policy[u]
+    n_loans = len(loan_rows)
+    numerators, denominators = [0] * n_loans, [1] * n_loans
+    lpr = np.zeros(n_loans, dtype=np.int64)
+    rate_e4 = np.zeros(n_loans, dtype=np.int64)
+    factor_of: dict[tuple, tuple[int, int]] = {}
+    for u in np.unique(row_loan).tolist():
+        loan, day = loan_rows[u], drawdowns[u]
         if day not in lpr_of_day:
             try:
                 lpr_of_day[day] = table.rate_on(day)
             except DomainError:
-                failures.setdefault(day, []).append(int(loans[u]))
+                failures.setdefault(day, []).append(loan[_L_ID])
                 continue
-        rate = lpr_of_day[day]
-        row = first[u]
-        terms = (columns[_SHARE][row], columns[_CONTRACT][row], rate, pol)
-        known = factor_cache.get(terms)
+        sub = policies[loan[_L_POLICY]].subsidy
+        terms = (loan[_L_SHARE], loan[_L_CONTRACT], lpr_of_day[day], sub.lpr_markup_bp, sub.ratio_bp)
+        known = factor_of.get(terms)
         if known is None:
-            sub = policies[pol].subsidy
-            factor = subsidy_factor(ip_share_bp=terms[0], contract_rate_bp=terms[1], lpr_bp=rate,
-                                    markup_bp=sub.lpr_markup_bp, ratio_bp=sub.ratio_bp)
-            used = subsidised_rate(terms[1], rate, sub.lpr_markup_bp) * BP_ONE
-            known = factor_cache[terms] = (factor.numerator, factor.denominator, int(used))
-        numerators[u], denominators[u], rate_e4[u] = known
-        lpr[u] = rate
+            factor = subsidy_factor(ip_share_bp=terms[0], contract_rate_bp=terms[1], lpr_bp=terms[2], markup_bp=terms[3], ratio_bp=terms[4])
+            known = factor_of[terms] = (factor.numerator, factor.denominator)
+        numerators[u], denominators[u] = known
+        lpr[u] = terms[2]
+        rate_e4[u] = min(terms[1] * BP_ONE, terms[2] * (BP_ONE + terms[3]))  # min(contract, LPR x (1 + markup)), x 10^4
     if failures:
         _raise_lpr_stop(table, failures)
 
     # The kept rows, in S3 order: payment date, loan registration (id), repayment registration (id).
-    kept = np.flatnonzero(keep)
-    rep_ids = np.fromiter(columns[_REP_ID], dtype=np.int64, count=len(rows))[kept]
-    paid_days = _day_numbers(columns[_PAID_ON])[kept]
-    row_loan = loan_of_row[kept]
-    order = np.lexsort((rep_ids, loans[row_loan], paid_days))
-    kept, rep_ids, paid_days, row_loan = kept[order], rep_ids[order], paid_days[order], row_loan[order]
-    interest = [columns[_INTEREST][i] for i in kept.tolist()]
-    row_loan_list = row_loan.tolist()
-    computed = s2_amounts(interest, [numerators[u] for u in row_loan_list], [denominators[u] for u in row_loan_list])
+    rep_ids = np.fromiter(rep_col, dtype=np.int64, count=n)[kept]
+    paid_days = _day_numbers(paid_col)[kept]
+    interest = np.fromiter(interest_col, dtype=np.int64, count=n)[kept]  # single amounts are at most 10^12
+    order = np.lexsort((rep_ids, loan_ids[row_loan], paid_days))
+    rep_ids, paid_days, interest, row_loan = rep_ids[order], paid_days[order], interest[order], row_loan[order]
+    computed = s2_amounts(interest, _per_row(numerators, row_loan), _per_row(denominators, row_loan))
 
     # S3, per (enterprise, policy, year of payment).
-    policy_index = {pid: k for k, pid in enumerate(policies)}
-    policy_of_row = np.array([policy_index[loan_policy[u]] for u in range(n_loans)], dtype=np.int64)[row_loan]
-    enterprise = np.fromiter((columns[_ENTERPRISE][i] for i in first), dtype=np.int64, count=n_loans)[row_loan]
+    policy_names = list(policies)
+    policy_index = {pid: k for k, pid in enumerate(policy_names)}
+    loan_policy = np.array([policy_index[loan[_L_POLICY]] for loan in loan_rows], dtype=np.int64)
+    loan_enterprise = np.array([loan[_L_ENTERPRISE] for loan in loan_rows], dtype=np.int64)
     year_of_day = {d: dt.date.fromordinal(d).year for d in np.unique(paid_days).tolist()}
-    years = np.fromiter(map(year_of_day.__getitem__, paid_days.tolist()), dtype=np.int64, count=len(kept))
-    key_code = (enterprise * len(policies) + policy_of_row) * 10_000 + years
+    years = np.fromiter(map(year_of_day.__getitem__, paid_days.tolist()), dtype=np.int64, count=len(paid_days))
+    enterprise, policy_of_row = loan_enterprise[row_loan], loan_policy[row_loan]
+    key_code = (enterprise * len(policy_names) + policy_of_row) * 10_000 + years
     key_values, key_of_row = np.unique(key_code, return_inverse=True)
     key_of_row = key_of_row.reshape(-1)
-    key_tuples = [(int(c // 10_000 // len(policies)), list(policies)[int(c // 10_000 % len(policies))], int(c % 10_000))
-                  for c in key_values.tolist()]
-    prior = _prior_cap_states(session, set(key_tuples))
-    caps = [policies[k[1]].subsidy.enterprise_annual_cap_fen for k in key_tuples]
+    keys = [(c // 10_000 // len(policy_names), policy_names[c // 10_000 % len(policy_names)], c % 10_000)
+            for c in key_values.tolist()]
+    prior = _prior_cap_states(session, set(keys))
     granted, capped = enterprise_cap_in_order(
-        computed, key_of_row, caps, [prior.get(k, CapState()) for k in key_tuples],
+        computed, key_of_row, [policies[k[1]].subsidy.enterprise_annual_cap_fen for k in keys],
+        [prior.get(k, CapState()) for k in keys],
     )
 
     # Back to repayment-id order for writing.
-    by_id = np.argsort(rep_ids, kind="stable").tolist()
-    pick = lambda values: [values[i] for i in by_id]  # noqa: E731
-    loan_list = [int(loans[u]) for u in row_loan_list]
+    by_id = np.argsort(rep_ids, kind="stable")
+    row_loan = row_loan[by_id]
     return _Lines(
-        repayment_id=pick(rep_ids.tolist()),
-        loan_id=pick(loan_list),
-        enterprise_id=pick(enterprise.tolist()),
-        policy_id=pick([loan_policy[u] for u in row_loan_list]),
-        cap_year=pick(years.tolist()),
-        interest_fen=pick(interest),
-        lpr_bp=pick([lpr[u] for u in row_loan_list]),
-        rate_used_bp_e4=pick([rate_e4[u] for u in row_loan_list]),
-        computed_fen=pick(computed),
-        amount_fen=pick(granted),
-        capped=pick(capped),
-        policy_ids=tuple(sorted({k[1] for k in key_tuples})),
+        repayment_id=rep_ids[by_id],
+        loan_id=loan_ids[row_loan],
+        enterprise_id=enterprise[by_id],
+        policy_id=[policy_names[p] for p in policy_of_row[by_id].tolist()],
+        cap_year=years[by_id],
+        interest_fen=interest[by_id],
+        lpr_bp=lpr[row_loan],
+        rate_used_bp_e4=rate_e4[row_loan],
+        computed_fen=computed[by_id],
+        amount_fen=granted[by_id],
+        capped=capped[by_id],
+        policy_ids=tuple(sorted({k[1] for k in keys})),
     )
+
+
+def _per_row(per_loan: list[int], row_loan: np.ndarray) -> np.ndarray:
+    """A per-loan column spread over the rows: int64 when every value fits, else Python integers."""
+    try:
+        return np.array(per_loan, dtype=np.int64)[row_loan]
+    except OverflowError:
+        return np.array(per_loan, dtype=object)[row_loan]
 
 
 def _raise_lpr_stop(table, failures: dict[dt.date, list[int]]) -> None:
@@ -403,36 +455,43 @@ def _raise_lpr_stop(table, failures: dict[dt.date, list[int]]) -> None:
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def s2_amounts(interest_fen: Sequence[int], numerators: Sequence[int], denominators: Sequence[int]) -> list[int]:
-    """``floor(interest * numerator / denominator)`` per row, exactly: numpy int64 where every product
-    stays below 2^63, Python integers for the rows where it could not. The numerators and denominators
-    are those of ``fund.domain.subsidy.subsidy_factor`` (one Fraction per set of loan terms), so each
-    row equals ``subsidy_amount`` of the domain (tested).
+def s2_amounts(interest_fen: Sequence[int] | np.ndarray, numerators: Sequence[int] | np.ndarray,
+               denominators: Sequence[int] | np.ndarray) -> np.ndarray:
+    """``floor(interest * numerator / denominator)`` per row, exactly, as int64 (each result is at most
+    the interest, since S2's factor is at most 1): numpy where the product stays below 2^63, Python
+    integers for the rows where it could not. The numerators and denominators are those of
+    ``fund.domain.subsidy.subsidy_factor`` (one Fraction per set of loan terms), so each row equals
+    ``subsidy_amount`` of the domain (tested).
     """
     n = len(interest_fen)
-    if n == 0:
-        return []
-    try:
-        i = np.fromiter(interest_fen, dtype=np.int64, count=n)
-        num = np.fromiter(numerators, dtype=np.int64, count=n)
-        den = np.fromiter(denominators, dtype=np.int64, count=n)
-    except OverflowError:
-        return [(a * b) // c for a, b, c in zip(interest_fen, numerators, denominators)]
-    safe = (num == 0) | (i <= _INT64_MAX // np.maximum(num, 1))
     out = np.zeros(n, dtype=np.int64)
-    out[safe] = (i[safe] * num[safe]) // den[safe]
-    result = out.tolist()
-    for k in np.flatnonzero(~safe).tolist():
-        result[k] = (interest_fen[k] * numerators[k]) // denominators[k]
-    return result
+    if n == 0:
+        return out
+    i = np.asarray(interest_fen, dtype=np.int64)
+    try:
+        num = np.asarray(numerators, dtype=np.int64)
+        den = np.asarray(denominators, dtype=np.int64)
+    except OverflowError:
+        num = den = None
+    if num is None:
+        unsafe = np.arange(n)
+    else:
+        safe = (num == 0) | (i <= _INT64_MAX // np.maximum(num, 1))
+        out[safe] = (i[safe] * num[safe]) // den[safe]
+        unsafe = np.flatnonzero(~safe)
+    for k in unsafe.tolist():
+        out[k] = (int(interest_fen[k]) * int(numerators[k])) // int(denominators[k])
+    return out
 
 
 def enterprise_cap_in_order(
-    amounts_fen: Sequence[int], key_of_row: np.ndarray, caps_fen: Sequence[int | None], prior: Sequence[CapState],
-) -> tuple[list[int], list[bool]]:
+    amounts_fen: Sequence[int] | np.ndarray, key_of_row: np.ndarray, caps_fen: Sequence[int | None],
+    prior: Sequence[CapState],
+) -> tuple[np.ndarray, np.ndarray]:
     """S3 over rows already in S3 order, vectorised: the same integers and flags as
     ``fund.domain.subsidy.apply_enterprise_cap`` (tested). ``key_of_row`` numbers each row's
     (enterprise, policy, year) 0..K-1; ``caps_fen[k]`` (None: no cap) and ``prior[k]`` belong to key k.
+    Returns (granted int64, capped bool) arrays.
 
     A line gets ``clip(room - sum of the amounts before it in its key, 0, amount)`` and is capped when
     its key was cut in an earlier run or the amounts up to and including it pass the room: once one
@@ -441,19 +500,20 @@ def enterprise_cap_in_order(
     """
     n = len(amounts_fen)
     if n == 0:
-        return [], []
-    if sum(amounts_fen) >= 2**62 or any(p.granted_fen >= 2**62 for p in prior) or any(c is not None and c >= 2**62 for c in caps_fen):
-        keys = key_of_row.tolist()
-        result = apply_enterprise_cap(amounts_fen, keys, dict(enumerate(caps_fen)), dict(enumerate(prior)))
-        return list(result.granted_fen), list(result.capped)
-    amounts = np.fromiter(amounts_fen, dtype=np.int64, count=n)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    amount_list = [int(a) for a in amounts_fen] if not isinstance(amounts_fen, np.ndarray) else amounts_fen.tolist()
+    if (sum(amount_list) >= 2**62 or any(p.granted_fen >= 2**62 for p in prior)
+            or any(c is not None and c >= 2**62 for c in caps_fen)):
+        result = apply_enterprise_cap(amount_list, key_of_row.tolist(), dict(enumerate(caps_fen)), dict(enumerate(prior)))
+        return np.array(result.granted_fen, dtype=object), np.array(result.capped, dtype=bool)
+    amounts = np.asarray(amount_list, dtype=np.int64)
     order = np.argsort(key_of_row, kind="stable")  # group by key, S3 order kept within a key
     a, k = amounts[order], key_of_row[order]
     running = np.cumsum(a)
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    new_group = np.r_[True, k[1:] != k[:-1]]
+    starts = np.flatnonzero(new_group)
     before_group = np.where(starts > 0, running[starts - 1], 0)
-    group_of = np.cumsum(np.r_[False, k[1:] != k[:-1]])
-    upto = running - before_group[group_of]  # amounts of the key up to and including the row
+    upto = running - before_group[np.cumsum(new_group) - 1]  # the key's amounts up to and including the row
     has_cap = np.array([c is not None for c in caps_fen], dtype=bool)
     room = np.array([max(0, c - p.granted_fen) if c is not None else 0 for c, p in zip(caps_fen, prior)], dtype=np.int64)
     was_cut = np.array([p.cut for p in prior], dtype=bool)
@@ -464,7 +524,7 @@ def enterprise_cap_in_order(
     out_capped = np.empty(n, dtype=bool)
     out_granted[order] = granted
     out_capped[order] = capped
-    return out_granted.tolist(), out_capped.tolist()
+    return out_granted, out_capped
 
 
 def _prior_cap_states(session: Session, keys: set[tuple[int, str, int]]) -> dict[tuple[int, str, int], CapState]:
@@ -494,13 +554,16 @@ def _write_lines(session: Session, run_id: int, lines: _Lines, chunk_size: int, 
     dialect = connection.dialect.name
     total = lines.count
     report("write", 0, total)
-    columns = (lines.repayment_id, [run_id] * total, lines.loan_id, lines.enterprise_id, lines.policy_id, lines.cap_year,
-               lines.interest_fen, lines.lpr_bp, lines.rate_used_bp_e4, lines.computed_fen, lines.amount_fen, lines.capped)
+    columns = (lines.repayment_id, np.full(total, run_id, dtype=np.int64), lines.loan_id, lines.enterprise_id,
+               lines.policy_id, lines.cap_year, lines.interest_fen, lines.lpr_bp, lines.rate_used_bp_e4, lines.computed_fen,
+               lines.amount_fen, lines.capped)
     for start in range(0, total, chunk_size):
-        chunk = list(zip(*(c[start : start + chunk_size] for c in columns)))
+        stop = min(total, start + chunk_size)
+        chunk = list(zip(*(c[start:stop].tolist() if isinstance(c, np.ndarray) else c[start:stop] for c in columns)))
         if dialect == "postgresql":
             with connection.connection.cursor() as cursor:
-                with cursor.copy(f"COPY subsidy_lines ({', '.join(LINE_COLUMNS)}) FROM STDIN") as copy:
+                with cursor.copy(f"COPY subsidy_lines ({', '.join(LINE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(_COPY_TYPES)
                     for row in chunk:
                         copy.write_row(row)
         elif dialect == "sqlite":
