@@ -1043,9 +1043,13 @@ def load_demo(
     """Load the demo book drawn from ``seed`` and return a one-line summary.
 
     Loading the same book again changes nothing; a load that stopped half-way resumes where it
-    stopped (each batch of loans is one transaction). A database holding another seed's demo book,
-    or loans that are not the demo's, is refused (``if_empty=True``: left alone, and the summary says
-    so). ``progress`` shows a progress bar on the terminal.
+    stopped (each batch of loans is one transaction), with or without ``if_empty``. A database
+    holding another seed's (or scale's) demo book, or loans that are not the demo's, is refused
+    with ``Conflict("database_not_empty")``; with ``if_empty=True`` it is left alone and the summary
+    says so. ``progress`` shows a progress bar on stderr. ``scale`` (0, 1] shrinks the book for tests.
+
+    Loans go through ``register_loans`` (the registry's rules, a bank's batch at a time, each
+    borrower's loans in drawdown order); repayments through :func:`record_repayments`.
     """
     seed, scale = _check_arguments(seed, scale)
     with unit_of_work(session_factory) as session:
