@@ -691,9 +691,8 @@ def oracle_book(n_loans: int, *, principal_fen: int = 100_000_000, sector: str =
     return make_book(cols, ("bank-1",), (policy,))
 
 
-def simulate_oracle_book(*, n_loans: int, pd: float, rho: float, n_scenarios: int, seed: int,
-                         copula: str = "gaussian", nu: float = 4.0, batch: int = DEFAULT_BATCH,
-                         workers: int = 1, principal_fen: int = 100_000_000) -> Simulation:
+def oracle_prepared(*, n_loans: int, pd: float, rho: float, copula: str = "gaussian", nu: float = 4.0,
+                    principal_fen: int = 100_000_000) -> Prepared:
     """One year of the M7 oracle book with ample cash (global loading 0: one sector factor)."""
     from risk.portfolio import default_cap_base
     from risk.scenario import parse_scenario
@@ -703,4 +702,12 @@ def simulate_oracle_book(*, n_loans: int, pd: float, rho: float, n_scenarios: in
                                "asset_correlation": rho, "global_loading": 0.0})
     fund = FundPosition(cash_fen=n_loans * principal_fen, deferred_fen=0, appropriation_fen=(0,))
     prep, _ = prepare(book, scenario, default_cap_base(book), fund, as_of=dt.date(2026, 1, 1))
+    return prep
+
+
+def simulate_oracle_book(*, n_loans: int, pd: float, rho: float, n_scenarios: int, seed: int,
+                         copula: str = "gaussian", nu: float = 4.0, batch: int = DEFAULT_BATCH,
+                         workers: int = 1, principal_fen: int = 100_000_000) -> Simulation:
+    """Simulate the M7 oracle book (:func:`oracle_prepared`)."""
+    prep = oracle_prepared(n_loans=n_loans, pd=pd, rho=rho, copula=copula, nu=nu, principal_fen=principal_fen)
     return simulate(prep, n_scenarios=n_scenarios, seed=seed, batch=batch, workers=workers)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special, stats
 
-from risk.engine import simulate_oracle_book
+from risk.engine import oracle_prepared, simulate, simulate_oracle_book
 from risk.stress_stats import LEVELS, measures
 
 N_LOANS, PD, RHO = 1000, 0.02, 0.15
@@ -87,8 +87,9 @@ def test_intervals_cover_exact_values_in_90_to_99_percent_of_seeds():
     exact_mean = n_loans * PD
     seeds = 150
     hits: dict[str, int] = {}
+    prep = oracle_prepared(n_loans=n_loans, pd=PD, rho=RHO, principal_fen=1)
     for seed in range(seeds):
-        sim = simulate_oracle_book(n_loans=n_loans, pd=PD, rho=RHO, n_scenarios=3000, seed=seed, principal_fen=1)
+        sim = simulate(prep, n_scenarios=3000, seed=seed, batch=3000)
         m = measures(sim.total_loss)
         checks = {"mean": (m.mean, exact_mean)}
         for level, (var, es) in exact.items():
