@@ -35,6 +35,7 @@ from litestar.plugins.pydantic import PydanticPlugin
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import BEARER_SCHEME, ROLES_OPT
+from api.controllers.claims import CONTROLLERS as CLAIMS_CONTROLLERS
 from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.reports import MeController, ReportController
 from api.controllers.stress import StressController
@@ -55,6 +56,7 @@ CONTROLLERS: list[type] = [
     ReportController,
     ValuationController,
     StressController,
+    *CLAIMS_CONTROLLERS,
 ]
 
 DESCRIPTION = """\

@@ -451,6 +451,13 @@ def _codes(session: Session, ids: set[int | None]) -> dict[int, str]:
     return dict(session.execute(select(Institution.id, Institution.code).where(Institution.id.in_(wanted))).all())
 
 
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """A stored timestamp as an aware UTC datetime (SQLite keeps CURRENT_TIMESTAMP, UTC, naive)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=dt.timezone.utc)
+
+
 def claim_document(session: Session, claim: Claim, *, detail: bool = True) -> dict:
     """A claim as JSON-ready data: filing, decision, allocation, cap trace, payment, recoveries
     (and with ``detail`` its events and each recovery)."""
@@ -498,7 +505,7 @@ def claim_document(session: Session, claim: Claim, *, detail: bool = True) -> di
     if detail:
         document["events"] = [
             {"event": e.event, "from_status": e.from_status, "to_status": e.to_status, "by": codes.get(e.actor_id),
-             "business_date": e.business_date, "at": e.created_at, "note": e.note, "entry_id": e.entry_id}
+             "business_date": e.business_date, "at": _utc(e.created_at), "note": e.note, "entry_id": e.entry_id}
             for e in events
         ]
         document["recoveries"] = [

@@ -1,0 +1,280 @@
+"""Claims (RULES section 4), appropriations, the journal and the fund report (section 6).
+
+A claim belongs to its loan: a bank files, lowers, withdraws, reports recoveries on and closes the
+claims of its own loans under ``/loans/{loan_id}/claims``; the fund manager approves or rejects them
+there. Another bank's loan is 404 (``loan_not_found``) for every method, as if it did not exist.
+``GET /claims`` lists what the caller may read: a bank its own claims, an insurer, guarantor or
+appraiser the claims on loans naming it (with their allocation and cap trace), the fund manager and
+auditors all. The fund manager records appropriations; auditors and the fund manager read the
+journal, the ledger check and the fund report. Everything runs as of the business date.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import JSONBody, PathParameter, QueryParameter
+from sqlalchemy.orm import Session
+
+from api.auth import READERS, Role, allow
+from api.deps import Caller, Db
+from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
+from fund.adapters.db import unit_of_work
+from fund.adapters.models.claims import Claim
+from fund.errors import NotFound
+from fund.services import claims as claims_service
+from fund.services import ledger
+from fund.services.common import business_date
+from fund.services.fund_report import fund_report
+from fund.services.registry import Actor, loan_for
+from schemas.claims import (
+    AppropriationIn,
+    AppropriationOut,
+    Cause,
+    ClaimIn,
+    ClaimOut,
+    ClaimPage,
+    ClaimStatus,
+    FundReportOut,
+    JournalEntryOut,
+    JournalPage,
+    LedgerCheckOut,
+    LossIn,
+    RecoveryIn,
+    RecoveryOut,
+    RecoveryPosted,
+    RejectIn,
+    SettlementOut,
+    ViolationOut,
+)
+from schemas.common import DEFAULT_PAGE_SIZE, MAX_ID, MAX_PAGE_SIZE
+
+LoanId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="the loan's id")]
+ClaimId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="the claim's id")]
+AfterId = Annotated[int, QueryParameter(ge=0, le=MAX_ID, description="cursor: records with a larger id")]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description=f"page size, 1..{MAX_PAGE_SIZE}")]
+POST_ERRORS = (400, 404, 409, 413)
+
+
+def _claim_of_loan(session: Session, actor: Actor, loan_id: int, claim_id: int) -> Claim:
+    """The claim ``claim_id`` of loan ``loan_id`` as the caller may see it: the loan first (another
+    bank's is ``loan_not_found``), then the claim, which must be that loan's."""
+    loan_for(session, actor, loan_id)
+    claim = claims_service.claim_for(session, actor, claim_id)
+    if claim.loan_id != loan_id:
+        raise NotFound("claim_not_found", f"loan {loan_id} has no claim {claim_id}", field="claim_id")
+    return claim
+
+
+def claim_out(session: Session, claim: Claim) -> ClaimOut:
+    return ClaimOut.model_validate(claims_service.claim_document(session, claim))
+
+
+def recovery_out(session: Session, claim: Claim, recovery_id: int) -> RecoveryOut:
+    document = claims_service.claim_document(session, claim)
+    (row,) = [r for r in document["recoveries"] if r["id"] == recovery_id]
+    return RecoveryOut.model_validate(row)
+
+
+class LoanClaimController(Controller):
+    path = "/loans/{loan_id:int}/claims"
+    tags = ["claims"]
+
+    @post("/", status_code=201, sync_to_thread=True, summary="File a claim on a loan",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS))
+    def file(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
+             data: JSONBody[ClaimIn]) -> Response[ClaimOut]:
+        """File a claim (rule A1) on one of the bank's `active` loans with covered principal > 0, as of
+        the business date: the earliest installment not paid in full must be `claim_overdue_days` to
+        `claim_overdue_days + claim_window_days` past due, `loss_fen` at most the outstanding principal,
+        and the loan must have no other open claim (409 `claim_exists`)."""
+
+        def work(session: Session):
+            claim = claims_service.file_claim(session, actor, loan_id, data.loss_fen, business_date(session))
+            return 201, claim_out(session, claim)
+
+        return run_idempotent(request, actor, idempotency_key, data, work)
+
+    @get("/", sync_to_thread=True, summary="The claims of a loan", **allow(Role.BANK, *READERS, errors=[404]))
+    def list_for_loan(self, actor: Caller, db: Db, loan_id: LoanId) -> ClaimPage:
+        """Every claim filed on the loan (withdrawn and rejected ones included), oldest first."""
+        with unit_of_work(db) as session:
+            loan_for(session, actor, loan_id)
+            claims = claims_service.list_claims(session, actor, loan_id=loan_id, limit=MAX_PAGE_SIZE)
+            return ClaimPage(items=[claim_out(session, c) for c in claims], next_after_id=None)
+
+    @get("/{claim_id:int}", sync_to_thread=True, summary="Read one claim", **allow(Role.BANK, *READERS, errors=[404]))
+    def read(self, actor: Caller, db: Db, loan_id: LoanId, claim_id: ClaimId) -> ClaimOut:
+        """A claim with its allocation (A2), cap trace (A3: in-pool lending, cap, already used, room, cut),
+        payment (A4: paid, deferred, settled since), recoveries (A5) and every step with who and when."""
+        with unit_of_work(db) as session:
+            return claim_out(session, _claim_of_loan(session, actor, loan_id, claim_id))
+
+    def _act(self, request: Request, actor: Actor, key: str, loan_id: int, claim_id: int, data, action) -> Response[ClaimOut]:
+        def work(session: Session):
+            _claim_of_loan(session, actor, loan_id, claim_id)
+            claim = action(session, business_date(session))
+            return 200, claim_out(session, claim)
+
+        return run_idempotent(request, actor, key, data, work)
+
+    @post("/{claim_id:int}/loss", status_code=200, sync_to_thread=True, summary="Lower the loss of a filed claim",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS))
+    def lower(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
+              claim_id: ClaimId, data: JSONBody[LossIn]) -> Response[ClaimOut]:
+        """Lower `loss_fen` of a filed claim (approval is refused while it exceeds the outstanding
+        principal)."""
+        return self._act(request, actor, idempotency_key, loan_id, claim_id, data,
+                         lambda s, day: claims_service.lower_loss(s, actor, claim_id, data.loss_fen, day))
+
+    @post("/{claim_id:int}/withdraw", status_code=200, sync_to_thread=True, summary="Withdraw a filed claim",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS))
+    def withdraw(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
+                 claim_id: ClaimId) -> Response[ClaimOut]:
+        """Withdraw a filed claim; the loan is `active` again (`repaid` when no principal is left) and may
+        be claimed again within the window. No body."""
+        return self._act(request, actor, idempotency_key, loan_id, claim_id, None,
+                         lambda s, day: claims_service.withdraw_claim(s, actor, claim_id, day))
+
+    @post("/{claim_id:int}/approve", status_code=200, sync_to_thread=True, summary="Approve a filed claim",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=POST_ERRORS))
+    def approve(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
+                claim_id: ClaimId) -> Response[ClaimOut]:
+        """Approve a filed claim as of the business date: A2 splits the loss with the policy's scheme and
+        the loan's insurance limit, A3 cuts the fund's share to the bank's room for (policy, year), A4
+        pays it from the compensation pool and defers what cash cannot cover. Refused (422
+        `loss_exceeds_outstanding`) while the loss exceeds the outstanding principal. No body."""
+        return self._act(request, actor, idempotency_key, loan_id, claim_id, None,
+                         lambda s, day: claims_service.approve_claim(s, actor, claim_id, day))
+
+    @post("/{claim_id:int}/reject", status_code=200, sync_to_thread=True, summary="Reject a filed claim",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=POST_ERRORS))
+    def reject(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
+               claim_id: ClaimId, data: JSONBody[RejectIn]) -> Response[ClaimOut]:
+        """Reject a filed claim with a stated reason; the loan is `active` again."""
+        return self._act(request, actor, idempotency_key, loan_id, claim_id, data,
+                         lambda s, day: claims_service.reject_claim(s, actor, claim_id, data.reason, day))
+
+    @post("/{claim_id:int}/recoveries", status_code=201, sync_to_thread=True, summary="Report a recovery",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS))
+    def recover(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
+                claim_id: ClaimId, data: JSONBody[RecoveryIn]) -> Response[RecoveryPosted]:
+        """Report one recovery on an approved claim (A5, cumulative): each non-bank party holds
+        `min(floor(cum_net * share / L), share)` in all, the bank the rest. The fund's part is an inflow
+        to the compensation pool (settling deferred compensation first)."""
+
+        def work(session: Session):
+            _claim_of_loan(session, actor, loan_id, claim_id)
+            recovery = claims_service.record_recovery(session, actor, claim_id, data.gross_fen, data.costs_fen,
+                                                      business_date(session))
+            claim = claims_service.claim_for(session, actor, claim_id)
+            return 201, RecoveryPosted(recovery=recovery_out(session, claim, recovery.id), claim=claim_out(session, claim))
+
+        return run_idempotent(request, actor, idempotency_key, data, work)
+
+    @post("/{claim_id:int}/close", status_code=200, sync_to_thread=True, summary="Close an approved claim",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS))
+    def close(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
+              claim_id: ClaimId) -> Response[ClaimOut]:
+        """Close an approved claim (recovery finished); the loan becomes `closed`. No body."""
+        return self._act(request, actor, idempotency_key, loan_id, claim_id, None,
+                         lambda s, day: claims_service.close_claim(s, actor, claim_id, day))
+
+
+class ClaimController(Controller):
+    path = "/claims"
+    tags = ["claims"]
+
+    @get("/", sync_to_thread=True, summary="List the claims the caller may read", **allow(*Role))
+    def list_claims(
+        self,
+        actor: Caller,
+        db: Db,
+        status: Annotated[ClaimStatus | None, QueryParameter(description="only claims in this status")] = None,
+        loan_id: Annotated[int | None, QueryParameter(ge=1, le=MAX_ID, description="only this loan's claims")] = None,
+        bank: Annotated[str | None, QueryParameter(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
+                                                   description="only this bank's claims")] = None,
+        after_id: AfterId = 0,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> ClaimPage:
+        """Claims by id, a bounded page at a time, each with its allocation, cap trace, payment,
+        recoveries and events. A bank sees its own claims; an insurer, guarantor or appraiser the claims
+        on loans naming it; the fund manager and auditors all."""
+        with unit_of_work(db) as session:
+            claims = claims_service.list_claims(session, actor, status=status, loan_id=loan_id, bank_code=bank,
+                                                after_id=after_id, limit=limit + 1)
+            more = len(claims) > limit
+            claims = claims[:limit]
+            return ClaimPage(items=[claim_out(session, c) for c in claims], next_after_id=claims[-1].id if more else None)
+
+
+class FundController(Controller):
+    path = "/fund"
+    tags = ["fund"]
+
+    @post("/appropriations", status_code=201, sync_to_thread=True, summary="Record an appropriation",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=POST_ERRORS))
+    def appropriate(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader,
+                    data: JSONBody[AppropriationIn]) -> Response[AppropriationOut]:
+        """Record an appropriation to the compensation or subsidy pool as of the business date: it settles
+        the pool's deferred amounts first-in first-out, the rest adds to cash."""
+
+        def work(session: Session):
+            inflow = ledger.record_appropriation(session, actor, pool=data.pool, amount_fen=data.amount_fen,
+                                                 policy_id=data.policy_id, business_date=business_date(session), memo=data.memo)
+            return 201, AppropriationOut(
+                entry_id=inflow.entry_id, pool=data.pool, amount_fen=data.amount_fen, policy_id=data.policy_id,
+                settled_fen=inflow.settled_fen, to_cash_fen=inflow.to_cash_fen,
+                settlements=[SettlementOut(deferral_id=s.deferral_id, ref_type=s.ref_type, ref_id=s.ref_id,
+                                           amount_fen=s.amount_fen, entry_id=s.entry_id) for s in inflow.settlements],
+            )
+
+        return run_idempotent(request, actor, idempotency_key, data, work)
+
+
+class LedgerController(Controller):
+    path = "/ledger"
+    tags = ["ledger"]
+
+    @get("/journal", sync_to_thread=True, summary="The journal", **allow(Role.AUDITOR, Role.FUND_MANAGER))
+    def journal(
+        self,
+        db: Db,
+        cause: Annotated[Cause | None, QueryParameter(description="only entries of this cause")] = None,
+        after_id: AfterId = 0,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> JournalPage:
+        """Journal entries in id order, each with its cause, policy, reference and postings (debit
+        positive, credit negative), a bounded page at a time."""
+        with unit_of_work(db) as session:
+            lines = ledger.journal(session, after_id=after_id, limit=limit + 1, cause=cause)
+        more = len(lines) > limit
+        lines = lines[:limit]
+        return JournalPage(items=[JournalEntryOut.model_validate(line.as_dict()) for line in lines],
+                           next_after_id=lines[-1].id if more else None)
+
+    @get("/check", sync_to_thread=True, summary="Check the ledger's invariants", **allow(Role.AUDITOR, Role.FUND_MANAGER))
+    def check(self, db: Db) -> LedgerCheckOut:
+        """Every invariant of rule L (entries balance, stored balances, no negative cash or deferral, each
+        claim's and each subsidy run's postings); `ok` is true when none is broken."""
+        with unit_of_work(db) as session:
+            problems = ledger.check_ledger(session)
+        return LedgerCheckOut(ok=not problems, violations=[
+            ViolationOut(rule=p.rule, entry_id=p.entry_id, message=p.message) for p in problems])
+
+
+class FundReportController(Controller):
+    path = "/reports"
+    tags = ["reports"]
+
+    @get("/fund", sync_to_thread=True, summary="The fund report", **allow(*READERS))
+    def fund(self, db: Db) -> FundReportOut:
+        """Cash and deferred per pool, compensation approved, paid and recovered by bank and approval year,
+        each bank's cap and room this year, and leverage, as of the business date (the same figures as
+        `ipfund report fund --json`)."""
+        with unit_of_work(db) as session:
+            return FundReportOut.model_validate(fund_report(session, business_date(session)).as_dict())
+
+
+CONTROLLERS = [LoanClaimController, ClaimController, FundController, LedgerController, FundReportController]
