@@ -381,6 +381,26 @@ def _draw_candidates(rng: np.random.Generator, prep: Prepared, counts: np.ndarra
     return keys
 
 
+def _cap_in_order(raw: np.ndarray, group: np.ndarray, room: np.ndarray, n_cap_groups: int) -> np.ndarray:
+    """A3 over sorted groups ``scenario * C + cap group`` through ``risk.allocation.cap_in_order_array``,
+    given only the groups whose fund shares add up to more than their room (in the others no
+    claim is cut, which is what the function gives them too)."""
+    starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
+    bounds = np.append(starts, group.size)
+    totals = _segment_sums(raw, bounds)
+    group_room = room[group[starts] % n_cap_groups]
+    binding = (group_room != UNLIMITED) & (totals > group_room)
+    if not binding.any():
+        return raw.copy()
+    rows = np.repeat(binding, np.diff(bounds))
+    approved = raw.copy()
+    sub_groups = group[rows]
+    # renumber the binding groups 0..m-1 for the function's room array
+    first = np.concatenate(([True], sub_groups[1:] != sub_groups[:-1]))
+    approved[rows] = cap_in_order_array(raw[rows], np.cumsum(first) - 1, group_room[binding])
+    return approved
+
+
 def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, trace: list | None = None) -> ChunkResult:
     """Simulate ``n_scenarios`` scenarios from ``seed`` (one chunk).
 
@@ -471,7 +491,7 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             appr = prep.appraiser[k, loan]
             room = prep.room[k]
             # keys are sorted by (scenario, cap group, loan): one A3 group per (scenario, bank, policy)
-            approved = cap_in_order_array(raw, keys // N, np.tile(room, B))
+            approved = _cap_in_order(raw, keys // N, room, C)
             bank_part = loss - approved - ins - appr
             bounds = np.searchsorted(b, scenario_bounds_of)
             payout_k = _segment_sums(approved, bounds)
