@@ -13,7 +13,8 @@ from fund.adapters.models.registry import Installment, Loan, LoanEvent, Repaymen
 from fund.domain.dates import add_months
 from fund.domain.registry import InstallmentIn
 from fund.errors import DomainError
-from fund.services.demo import RepaymentPlan, record_repayments
+from fund.domain.registry import RepaymentIn as RepaymentPlan
+from fund.services.registry import BatchRefused, record_repayments
 from fund.services.registry import record_repayment, register_loan
 from tests.factories import application, asset, setup_reference, uscc
 
@@ -106,9 +107,14 @@ def _bad_payments(actors, loan_id):
 
 
 def _refusal(call):
+    """The (code, field) of the refusal; a batch refusal of one item is that item's."""
     with pytest.raises(DomainError) as caught:
         call()
-    return caught.value.code, caught.value.field
+    error = caught.value
+    if isinstance(error, BatchRefused):
+        assert len(error.items) == 1
+        error = error.items[0][1]
+    return error.code, error.field
 
 
 def test_bulk_path_refuses_what_the_service_refuses(session_factory, setup):
@@ -149,9 +155,9 @@ def _bulk_once(session_factory, bank, loan_id, plan):
 def test_a_refused_payment_in_a_batch_writes_nothing_of_the_batch(session_factory, setup):
     actors, (_, loan_id) = setup
     batch = [(loan_id, SEQUENCE[0]), (loan_id, RepaymentPlan(DUES[0], DUES[0], 1, 0))]  # 02-10 principal already paid
-    with pytest.raises(DomainError) as caught:
+    with pytest.raises(BatchRefused) as caught:
         _bulk_batch(session_factory, actors["BANK1"], batch)
-    assert caught.value.code == "repayment_exceeds_due"
+    assert [(i, e.code) for i, e in caught.value.items] == [(1, "repayment_exceeds_due")]
     status, repaid, repayments, installments, _ = _state(session_factory, loan_id)
     assert (status, repaid, repayments) == ("active", 0, [])
     assert all(i[1:] == (0, 0) for i in installments)

@@ -69,6 +69,16 @@ class InstallmentIn:
 
 
 @dataclass(frozen=True)
+class RepaymentIn:
+    """A repayment of (part of) the installment due on ``due_date``."""
+
+    due_date: dt.date
+    paid_on: dt.date
+    principal_fen: int
+    interest_fen: int
+
+
+@dataclass(frozen=True)
 class LoanApplication:
     contract_no: str
     borrower: BorrowerIn

@@ -25,27 +25,27 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session, lazyload, sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from fund.adapters.db import unit_of_work
-from fund.adapters.models.registry import Enterprise, Installment, Institution, Loan, Repayment
+from fund.adapters.models.registry import Enterprise, Institution, Loan, Repayment
 from fund.domain.dates import add_months
 from fund.domain.identifiers import USCC_ALPHABET
 from fund.domain.lpr import shipped_lpr_table
 from fund.domain.money import BP_ONE, apply_bp
 from fund.domain.policy import Policy, load_policy_file, shipped_policy_paths
-from fund.domain.registry import SECTORS, AssetIn, BorrowerIn, InstallmentIn, LoanApplication
-from fund.errors import Conflict, DomainError, Forbidden, NotFound
-from fund.services.common import BUSINESS_DATE_KEY, add_institution, for_update, get_setting, set_setting
+from fund.domain.registry import SECTORS, AssetIn, BorrowerIn, InstallmentIn, LoanApplication, RepaymentIn
+from fund.errors import Conflict, DomainError
+from fund.services.common import BUSINESS_DATE_KEY, add_institution, get_setting, set_setting
 from fund.services.ledger import appropriate
 from fund.services.policies import activate_policy, load_policy
 from fund.services.reference import make_patent_number, make_uscc, seed_reference_data
-from fund.services.registry import Actor, BatchRefused, cancel_loan, move_status, register_loans
+from fund.services.registry import Actor, BatchRefused, cancel_loan, record_repayments, register_loans
 from risk.valuation import load_assumptions
 
 DEMO_BUSINESS_DATE = dt.date(2026, 10, 31)
@@ -158,14 +158,7 @@ _ROYALTY_BP = {  # demo ranges of royalty rates (relief from royalty), by kind
 # The book as data
 
 
-@dataclass(frozen=True)
-class RepaymentPlan:
-    """One repayment the demo records: against the installment due on ``due_date``."""
-
-    due_date: dt.date
-    paid_on: dt.date
-    principal_fen: int
-    interest_fen: int
+RepaymentPlan = RepaymentIn  # one repayment the demo records, against the installment due on due_date
 
 
 @dataclass(frozen=True)
@@ -882,141 +875,6 @@ def _write_batch(session: Session, banks: dict[str, Actor], batch: Sequence[Demo
     for loan_id, loan in registered:
         if loan.cancelled:
             cancel_loan(session, banks[loan.bank_code], loan_id, business_date)
-
-
-def record_repayments(
-    session: Session, bank: Actor, payments: Sequence[tuple[int, RepaymentPlan]], business_date: dt.date
-) -> int:
-    """:func:`fund.services.registry.record_repayment` for many payments at once, in the order
-    given: the same checks, refusals and effects (paid amounts, ``past_due_at_payment``, the move
-    to ``repaid`` with its event), with a few statements instead of several per payment. Returns
-    the number recorded; the first refusal raises and the caller's transaction writes nothing.
-
-    ``record_repayment`` costs several milliseconds a row (a dozen statements); the demo book's tens
-    of thousands of payments go through here instead. ``tests/test_demo_repayments.py`` holds the
-    two to the same results.
-    """
-    if bank.kind != "bank":
-        raise Forbidden("forbidden", "only a bank records repayments")
-    if not payments:
-        return 0
-    loan_ids = sorted({loan_id for loan_id, _ in payments})
-    loans = {
-        loan.id: loan
-        for loan in session.scalars(
-            for_update(session, select(Loan).where(Loan.id.in_(loan_ids), Loan.bank_id == bank.institution_id))
-            .options(lazyload(Loan.installments))
-        )
-    }
-    installments: dict[tuple[int, dt.date], _Installment] = {}
-    schedule_of: dict[int, list[_Installment]] = {}
-    for row in session.execute(
-        for_update(session, select(
-            Installment.id, Installment.loan_id, Installment.due_date, Installment.principal_due_fen,
-            Installment.interest_due_fen, Installment.principal_paid_fen, Installment.interest_paid_fen,
-        ).where(Installment.loan_id.in_(list(loans))).order_by(Installment.loan_id, Installment.due_date))
-    ):
-        inst = _Installment(*row)
-        installments[inst.loan_id, inst.due_date] = inst
-        schedule_of.setdefault(inst.loan_id, []).append(inst)
-    by_id = {inst.id: inst for inst in installments.values()}
-    for inst_id, paid_on, principal, interest in session.execute(
-        select(Repayment.installment_id, Repayment.paid_on, Repayment.principal_fen, Repayment.interest_fen)
-        .where(Repayment.loan_id.in_(list(loans)))
-    ):
-        by_id[inst_id].add_payment(paid_on, principal, interest)
-
-    rows = []
-    changed: dict[int, _Installment] = {}
-    for loan_id, plan in payments:
-        loan = loans.get(loan_id)
-        if loan is None:
-            raise NotFound("loan_not_found", f"no loan {loan_id}", field="loan_id")
-        principal_fen, interest_fen, paid_on = plan.principal_fen, plan.interest_fen, plan.paid_on
-        if loan.status not in ("active", "claimed"):
-            raise Conflict("loan_not_open", f"loan {loan.id} is {loan.status}: repayments are recorded on active and claimed loans only", field="loan_id")
-        if principal_fen < 0 or interest_fen < 0 or principal_fen + interest_fen == 0:
-            raise DomainError("invalid_amount", "principal_fen and interest_fen must be >= 0 and not both 0", field="principal_fen")
-        if paid_on > business_date:
-            raise DomainError("dated_after_business_date", f"paid_on {paid_on} is after the business date {business_date}", field="paid_on")
-        if paid_on < loan.drawdown_date:
-            raise DomainError("paid_before_drawdown", f"paid_on {paid_on} is before the drawdown {loan.drawdown_date}", field="paid_on")
-        inst = installments.get((loan.id, plan.due_date))
-        if inst is None:
-            raise DomainError("unknown_installment", f"loan {loan.id} has no installment due on {plan.due_date}", field="due_date")
-        if principal_fen > inst.principal_due_fen - inst.principal_paid_fen:
-            raise DomainError("repayment_exceeds_due", f"principal {principal_fen} exceeds the {inst.principal_due_fen - inst.principal_paid_fen} fen still due on {plan.due_date}", field="principal_fen")
-        if interest_fen > inst.interest_due_fen - inst.interest_paid_fen:
-            raise DomainError("repayment_exceeds_due", f"interest {interest_fen} exceeds the {inst.interest_due_fen - inst.interest_paid_fen} fen still due on {plan.due_date}", field="interest_fen")
-        past_due = _past_due(schedule_of[loan.id], paid_on)
-        rows.append(dict(
-            loan_id=loan.id, installment_id=inst.id, paid_on=paid_on, principal_fen=principal_fen,
-            interest_fen=interest_fen, loan_status_at_payment=loan.status, past_due_at_payment=past_due,
-            recorded_by=bank.institution_id,
-        ))
-        inst.add_payment(paid_on, principal_fen, interest_fen)
-        inst.principal_paid_fen += principal_fen
-        inst.interest_paid_fen += interest_fen
-        loan.principal_repaid_fen += principal_fen
-        changed[inst.id] = inst
-        if loan.status == "active" and loan.outstanding_fen == 0:
-            move_status(session, loan, "all_repaid", bank.institution_id, business_date)
-    _update_paid(session, list(changed.values()))
-    if rows:
-        session.execute(Repayment.__table__.insert(), rows)
-    for obj in list(session.identity_map.values()):  # ORM copies of the rows updated above are stale
-        if isinstance(obj, Installment) and obj.id in changed:
-            session.expire(obj)
-    session.flush()
-    return len(rows)
-
-
-def _update_paid(session: Session, installments: list[_Installment]) -> None:
-    """Store the paid amounts of many installments in one executemany (on PostgreSQL psycopg
-    pipelines it; measured faster there than one UPDATE .. FROM (VALUES ..))."""
-    if not installments:
-        return
-    table = Installment.__table__
-    session.execute(
-        table.update().where(table.c.id == bindparam("installment_id")).values(
-            principal_paid_fen=bindparam("principal_paid"), interest_paid_fen=bindparam("interest_paid")),
-        [{"installment_id": i.id, "principal_paid": i.principal_paid_fen, "interest_paid": i.interest_paid_fen} for i in installments],
-    )
-
-
-@dataclass
-class _Installment:
-    id: int
-    loan_id: int
-    due_date: dt.date
-    principal_due_fen: int
-    interest_due_fen: int
-    principal_paid_fen: int
-    interest_paid_fen: int
-    payments: list[tuple[dt.date, int, int]] = field(default_factory=list)  # (paid on, principal, interest)
-    paid_in_full_on: dt.date | None = None  # the first date by which the payments cover both dues
-
-    def add_payment(self, paid_on: dt.date, principal_fen: int, interest_fen: int) -> None:
-        self.payments.append((paid_on, principal_fen, interest_fen))
-        self.payments.sort(key=lambda p: p[0])
-        principal = interest = 0
-        self.paid_in_full_on = None
-        for day, p, i in self.payments:
-            principal, interest = principal + p, interest + i
-            if principal >= self.principal_due_fen and interest >= self.interest_due_fen:
-                self.paid_in_full_on = day
-                break
-
-
-def _past_due(schedule: list[_Installment], on: dt.date) -> bool:
-    """Whether an installment due before ``on`` is not paid in full by ``on`` (counting payments dated
-    on or before it), as ``fund.services.registry.earliest_unpaid_due(...) < on``."""
-    for inst in schedule:  # by due date
-        if inst.due_date >= on:
-            return False
-        if inst.paid_in_full_on is None or inst.paid_in_full_on > on:
-            return True
-    return False
 
 
 def _progress(enabled: bool, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:

@@ -4,11 +4,11 @@ inside the caller's transaction (``unit_of_work``); the rules themselves are in 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, insert, select, tuple_
+from sqlalchemy import and_, bindparam, func, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, lazyload
 
@@ -29,6 +29,7 @@ from fund.domain.identifiers import normalize_ip_number, validate_uscc
 from fund.domain.policy import Policy
 from fund.domain.registry import (
     AssetIn,
+    RepaymentIn,
     BorrowerFacts,
     LoanApplication,
     apply_quota,
@@ -38,7 +39,7 @@ from fund.domain.registry import (
 )
 from fund.domain.status import RELEASED_STATUSES, next_status
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
-from fund.services.common import for_update, institution_by_code
+from fund.services.common import for_update
 from fund.services.policies import active_policies
 
 
@@ -447,10 +448,142 @@ def record_repayment(
     interest_fen: int,
     business_date: dt.date,
 ) -> Repayment:
-    """Record a repayment against the installment due on ``due_date`` (RULES section 3)."""
+    """Record one repayment against the installment due on ``due_date`` (RULES section 3)."""
+    try:
+        record_repayments(session, bank, [(loan_id, RepaymentIn(due_date, paid_on, principal_fen, interest_fen))], business_date)
+    except BatchRefused as refused:
+        raise refused.items[0][1] from None
+    return session.scalars(select(Repayment).where(Repayment.loan_id == loan_id).order_by(Repayment.id.desc()).limit(1)).one()
+
+
+def record_repayments(
+    session: Session, bank: Actor, payments: Sequence[tuple[int, RepaymentIn]], business_date: dt.date
+) -> int:
+    """Record repayments all-or-nothing, in the order given, set-based (a few statements for the
+    whole batch). Each names its loan and the installment (due date) it pays (RULES section 3):
+    recorded on ``active`` and ``claimed`` loans only, never more than remains due; the payment's
+    ``past_due_at_payment`` is seen at its paid-on date; a loan whose principal is all repaid moves
+    to ``repaid``. Returns the number recorded; if any item is refused, BatchRefused names each by
+    index and nothing is written."""
     if bank.kind != "bank":
         raise Forbidden("forbidden", "only a bank records repayments")
-    loan = loan_for(session, bank, loan_id, lock=True)
+    if not payments:
+        return 0
+    loan_ids = sorted({loan_id for loan_id, _ in payments})
+    loans = {
+        loan.id: loan
+        for loan in session.scalars(
+            for_update(session, select(Loan).where(Loan.id.in_(loan_ids), Loan.bank_id == bank.institution_id))
+            .options(lazyload(Loan.installments))
+        )
+    }
+    installments: dict[tuple[int, dt.date], _Installment] = {}
+    schedule_of: dict[int, list[_Installment]] = {}
+    for row in session.execute(
+        for_update(session, select(
+            Installment.id, Installment.loan_id, Installment.due_date, Installment.principal_due_fen,
+            Installment.interest_due_fen, Installment.principal_paid_fen, Installment.interest_paid_fen,
+        ).where(Installment.loan_id.in_(list(loans))).order_by(Installment.loan_id, Installment.due_date))
+    ):
+        inst = _Installment(*row)
+        installments[inst.loan_id, inst.due_date] = inst
+        schedule_of.setdefault(inst.loan_id, []).append(inst)
+    by_id = {inst.id: inst for inst in installments.values()}
+    for inst_id, paid_on, principal, interest in session.execute(
+        select(Repayment.installment_id, Repayment.paid_on, Repayment.principal_fen, Repayment.interest_fen)
+        .where(Repayment.loan_id.in_(list(loans)))
+    ):
+        by_id[inst_id].add_payment(paid_on, principal, interest)
+
+    rows = []
+    changed: dict[int, _Installment] = {}
+    errors: list[tuple[int, DomainError]] = []
+    for index, (loan_id, plan) in enumerate(payments):
+        try:
+            _check_repayment(loans.get(loan_id), loan_id, plan, installments, business_date)
+        except DomainError as exc:
+            errors.append((index, exc))
+            continue
+        loan = loans[loan_id]
+        inst = installments[loan.id, plan.due_date]
+        principal_fen, interest_fen, paid_on = plan.principal_fen, plan.interest_fen, plan.paid_on
+        past_due = _past_due(schedule_of[loan.id], paid_on)
+        rows.append(dict(
+            loan_id=loan.id, installment_id=inst.id, paid_on=paid_on, principal_fen=principal_fen,
+            interest_fen=interest_fen, loan_status_at_payment=loan.status, past_due_at_payment=past_due,
+            recorded_by=bank.institution_id,
+        ))
+        inst.add_payment(paid_on, principal_fen, interest_fen)
+        inst.principal_paid_fen += principal_fen
+        inst.interest_paid_fen += interest_fen
+        loan.principal_repaid_fen += principal_fen
+        changed[inst.id] = inst
+        if loan.status == "active" and loan.outstanding_fen == 0:
+            move_status(session, loan, "all_repaid", bank.institution_id, business_date)
+    if errors:
+        raise BatchRefused(errors)
+    _update_paid(session, list(changed.values()))
+    if rows:
+        session.execute(Repayment.__table__.insert(), rows)
+    for obj in list(session.identity_map.values()):  # ORM copies of the rows updated above are stale
+        if isinstance(obj, Installment) and obj.id in changed:
+            session.expire(obj)
+    session.flush()
+    return len(rows)
+
+
+def _update_paid(session: Session, installments: list[_Installment]) -> None:
+    """Store the paid amounts of many installments in one executemany (on PostgreSQL psycopg
+    pipelines it; measured faster there than one UPDATE .. FROM (VALUES ..))."""
+    if not installments:
+        return
+    table = Installment.__table__
+    session.execute(
+        table.update().where(table.c.id == bindparam("installment_id")).values(
+            principal_paid_fen=bindparam("principal_paid"), interest_paid_fen=bindparam("interest_paid")),
+        [{"installment_id": i.id, "principal_paid": i.principal_paid_fen, "interest_paid": i.interest_paid_fen} for i in installments],
+    )
+
+
+@dataclass
+class _Installment:
+    id: int
+    loan_id: int
+    due_date: dt.date
+    principal_due_fen: int
+    interest_due_fen: int
+    principal_paid_fen: int
+    interest_paid_fen: int
+    payments: list[tuple[dt.date, int, int]] = field(default_factory=list)  # (paid on, principal, interest)
+    paid_in_full_on: dt.date | None = None  # the first date by which the payments cover both dues
+
+    def add_payment(self, paid_on: dt.date, principal_fen: int, interest_fen: int) -> None:
+        self.payments.append((paid_on, principal_fen, interest_fen))
+        self.payments.sort(key=lambda p: p[0])
+        principal = interest = 0
+        self.paid_in_full_on = None
+        for day, p, i in self.payments:
+            principal, interest = principal + p, interest + i
+            if principal >= self.principal_due_fen and interest >= self.interest_due_fen:
+                self.paid_in_full_on = day
+                break
+
+
+def _past_due(schedule: list[_Installment], on: dt.date) -> bool:
+    """Whether an installment due before ``on`` is not paid in full by ``on`` (counting payments dated
+    on or before it), as ``fund.services.registry.earliest_unpaid_due(...) < on``."""
+    for inst in schedule:  # by due date
+        if inst.due_date >= on:
+            return False
+        if inst.paid_in_full_on is None or inst.paid_in_full_on > on:
+            return True
+    return False
+
+
+def _check_repayment(loan: Loan | None, loan_id: int, plan: RepaymentIn, installments: dict, business_date: dt.date) -> None:
+    principal_fen, interest_fen, paid_on = plan.principal_fen, plan.interest_fen, plan.paid_on
+    if loan is None:
+        raise NotFound("loan_not_found", f"no loan {loan_id}", field="loan_id")
     if loan.status not in ("active", "claimed"):
         raise Conflict("loan_not_open", f"loan {loan.id} is {loan.status}: repayments are recorded on active and claimed loans only", field="loan_id")
     if principal_fen < 0 or interest_fen < 0 or principal_fen + interest_fen == 0:
@@ -459,30 +592,13 @@ def record_repayment(
         raise DomainError("dated_after_business_date", f"paid_on {paid_on} is after the business date {business_date}", field="paid_on")
     if paid_on < loan.drawdown_date:
         raise DomainError("paid_before_drawdown", f"paid_on {paid_on} is before the drawdown {loan.drawdown_date}", field="paid_on")
-    inst = session.scalar(
-        for_update(session, select(Installment).where(Installment.loan_id == loan.id, Installment.due_date == due_date))
-    )
+    inst = installments.get((loan.id, plan.due_date))
     if inst is None:
-        raise DomainError("unknown_installment", f"loan {loan.id} has no installment due on {due_date}", field="due_date")
+        raise DomainError("unknown_installment", f"loan {loan.id} has no installment due on {plan.due_date}", field="due_date")
     if principal_fen > inst.principal_due_fen - inst.principal_paid_fen:
-        raise DomainError("repayment_exceeds_due", f"principal {principal_fen} exceeds the {inst.principal_due_fen - inst.principal_paid_fen} fen still due on {due_date}", field="principal_fen")
+        raise DomainError("repayment_exceeds_due", f"principal {principal_fen} exceeds the {inst.principal_due_fen - inst.principal_paid_fen} fen still due on {plan.due_date}", field="principal_fen")
     if interest_fen > inst.interest_due_fen - inst.interest_paid_fen:
-        raise DomainError("repayment_exceeds_due", f"interest {interest_fen} exceeds the {inst.interest_due_fen - inst.interest_paid_fen} fen still due on {due_date}", field="interest_fen")
-    earliest = earliest_unpaid_due(session, loan.id, paid_on)
-    past_due = earliest is not None and earliest < paid_on
-    repayment = Repayment(
-        loan_id=loan.id, installment_id=inst.id, paid_on=paid_on, principal_fen=principal_fen,
-        interest_fen=interest_fen, loan_status_at_payment=loan.status, past_due_at_payment=past_due,
-        recorded_by=bank.institution_id,
-    )
-    inst.principal_paid_fen += principal_fen
-    inst.interest_paid_fen += interest_fen
-    loan.principal_repaid_fen += principal_fen
-    session.add(repayment)
-    if loan.status == "active" and loan.outstanding_fen == 0:
-        move_status(session, loan, "all_repaid", bank.institution_id, business_date)
-    session.flush()
-    return repayment
+        raise DomainError("repayment_exceeds_due", f"interest {interest_fen} exceeds the {inst.interest_due_fen - inst.interest_paid_fen} fen still due on {plan.due_date}", field="interest_fen")
 
 
 def cancel_loan(session: Session, bank: Actor, loan_id: int, business_date: dt.date) -> Loan:
