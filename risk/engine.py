@@ -584,6 +584,8 @@ class Simulation:
     workers: int = 1
     #: peak resident memory (MB) of the main process and of the largest worker process
     peak_rss_mb: tuple[float, float] = (0.0, 0.0)
+    #: CPU seconds the chunks took, summed over processes (wall time on a shared machine hides it)
+    cpu_seconds: float = 0.0
 
     @property
     def deferred_any_year(self) -> np.ndarray:
@@ -618,10 +620,16 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _worker_chunk(index: int, seed: np.random.SeedSequence, size: int) -> tuple[int, ChunkResult, float]:
+def _timed_chunk(prep: Prepared, seed: np.random.SeedSequence, size: int) -> tuple[ChunkResult, float]:
+    started = time.process_time()
+    chunk = run_chunk(prep, seed, size)
+    return chunk, time.process_time() - started
+
+
+def _worker_chunk(index: int, seed: np.random.SeedSequence, size: int) -> tuple[int, ChunkResult, float, float]:
     assert _WORKER_PREP is not None
-    chunk = run_chunk(_WORKER_PREP, seed, size)
-    return index, chunk, _peak_rss_mb()
+    chunk, cpu = _timed_chunk(_WORKER_PREP, seed, size)
+    return index, chunk, _peak_rss_mb(), cpu
 
 
 def chunk_plan(n_scenarios: int, batch: int) -> list[int]:
@@ -652,12 +660,14 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
     started = time.perf_counter()
     done = 0
     worker_peak = 0.0
+    cpu = 0.0
     # starting worker processes costs about a second: small runs stay in this process (the figures
     # are the same either way)
     in_process = workers == 1 or len(sizes) == 1 or n_scenarios * prep.n_loans * prep.horizon < small_run
     if in_process:
         for j, (child, size) in enumerate(zip(seeds, sizes)):
-            results[j] = run_chunk(prep, child, size)
+            results[j], used = _timed_chunk(prep, child, size)
+            cpu += used
             done += size
             if progress:
                 progress(done, n_scenarios)
@@ -671,9 +681,10 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
                                  initializer=_init_worker, initargs=(prep,)) as pool:
             futures = [pool.submit(_worker_chunk, j, child, size) for j, (child, size) in enumerate(zip(seeds, sizes))]
             for future in as_completed(futures):
-                j, chunk, peak = future.result()
+                j, chunk, peak, used = future.result()
                 results[j] = chunk
                 worker_peak = max(worker_peak, peak)
+                cpu += used
                 done += sizes[j]
                 if progress:
                     progress(done, n_scenarios)
@@ -686,7 +697,7 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
         summed[name] = total
     return Simulation(n_scenarios=n_scenarios, seed=seed, batch=batch, horizon=prep.horizon, net0=prep.net0,
                       seconds=time.perf_counter() - started, workers=workers,
-                      peak_rss_mb=(_peak_rss_mb(), worker_peak), **joined, **summed)
+                      peak_rss_mb=(_peak_rss_mb(), worker_peak), cpu_seconds=cpu, **joined, **summed)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -184,9 +184,13 @@ def bench(
     typer.echo(f"inputs: {i['loans']:,} loans, {i['horizon_years']} years, {i['scenarios']:,} scenarios, "
                f"{i['workers']} workers, batch {i['batch']}, seed {i['seed']}, {i['groups']} default groups; "
                f"{result.mean_defaults_per_scenario:.1f} defaults per scenario")
+    typer.echo(f"{'':<28} {'scenarios':>9} {'wall s':>9} {'M/s wall':>10} {'CPU s':>9} {'M/CPU-s':>9}   "
+               "(M = million loan-scenario-years)")
     for t in (result.engine, result.dense_reference, result.random_number_limit):
-        typer.echo(f"{t.name:<28} {t.scenarios:>9,} scenarios {t.seconds:>9.2f} s "
-                   f"{t.loan_scenario_years_per_second / 1e6:>10.1f} M loan-scenario-years/s")
+        typer.echo(f"{t.name:<28} {t.scenarios:>9,} {t.seconds:>9.2f} {t.loan_scenario_years_per_second / 1e6:>10.1f} "
+                   f"{t.cpu_seconds:>9.2f} {t.loan_scenario_years_per_cpu_second / 1e6:>9.1f}")
+    typer.echo(f"engine on {i['workers']} free cores (rate per CPU-second x workers): "
+               f"{result.engine.loan_scenario_years_per_cpu_second * i['workers'] / 1e6:.1f} M/s")
     pk = result.peak_memory_mb
     typer.echo(f"peak memory: main {pk['main_process_engine']:.0f} MB, largest worker {pk['largest_engine_worker']:.0f} MB, "
                f"engine total at most {pk['engine_total_upper_bound']:.0f} MB")
