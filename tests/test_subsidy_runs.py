@@ -362,3 +362,23 @@ def test_statements_csv_xlsx_and_what_a_bank_sees(session_factory):
     assert (record["loan_id"], record["amount_fen"], record["capped"], record["enterprise_name"]) == (mine.id, 1_736_201, False, "Enterprise 1")
     summary = dict(book["summary"].iter_rows(values_only=True))
     assert summary["amount_fen"] == 1_736_201 and summary["lines"] == 1
+
+
+def test_xlsx_statements_continue_on_a_new_sheet_before_the_row_limit():
+    from decimal import Decimal
+
+    from openpyxl import load_workbook
+
+    from fund.services.subsidies import StatementRow, write_statement_xlsx
+
+    rows = [StatementRow("2024-04", 1, k, "BANK1", k, f"C-{k}", "91440100000000001X", "E", "gz-2023", dt.date(2024, 4, 15),
+                         dt.date(2024, 4, 15), 100, 385, 10_000, 345, Decimal("345"), 44, 40 + k, k == 4)
+            for k in range(1, 6)]
+    data = io.BytesIO()
+    assert write_statement_xlsx(rows, data, rows_per_sheet=2) == 5
+    book = load_workbook(io.BytesIO(data.getvalue()), read_only=True)
+    assert book.sheetnames == ["lines", "lines 2", "lines 3", "summary"]
+    counts = [len(list(book[name].iter_rows(values_only=True))) - 1 for name in book.sheetnames[:3]]
+    assert counts == [2, 2, 1]
+    summary = dict(book["summary"].iter_rows(values_only=True))
+    assert (summary["lines"], summary["capped lines"], summary["amount_fen"]) == (5, 1, 215)

@@ -792,7 +792,8 @@ def statement_rows(session: Session, scope: StatementScope, *, batch: int = 10_0
                            interest, contract_rate, share, lpr, Decimal(rate_e4) / BP_ONE, computed, amount, bool(capped))
 
 
-def _text(value: Any) -> str:
+def statement_text(value: Any) -> str:
+    """A statement value as CSV text: dates ISO, flags true/false, rates as exact decimals."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.date):
@@ -808,29 +809,35 @@ def write_statement_csv(rows: Iterable[StatementRow], out: IO[str]) -> int:
     writer.writerow(STATEMENT_COLUMNS)
     count = 0
     for row in rows:
-        writer.writerow([_text(v) for v in row.values()])
+        writer.writerow([statement_text(v) for v in row.values()])
         count += 1
     return count
 
 
-def write_statement_xlsx(rows: Iterable[StatementRow], out: IO[bytes] | str, *, title: str = "subsidy statement") -> int:
-    """XLSX (openpyxl, streamed): sheet ``lines`` with the statement, sheet ``summary`` with totals."""
+XLSX_ROWS_PER_SHEET = 1_000_000  # a worksheet holds at most 1,048,576 rows
+
+
+def write_statement_xlsx(rows: Iterable[StatementRow], out: IO[bytes] | str, *, title: str = "subsidy statement",
+                         rows_per_sheet: int = XLSX_ROWS_PER_SHEET) -> int:
+    """XLSX (openpyxl, streamed): sheets ``lines``, ``lines 2``, ... of at most ``rows_per_sheet`` lines
+    each (a worksheet holds 1,048,576 rows), then sheet ``summary`` with the totals."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet("lines")
-    sheet.append(list(STATEMENT_COLUMNS))
+    sheet = None
     count = interest = computed = amount = capped = 0
     for row in rows:
-        values = list(row.values())
-        values[STATEMENT_COLUMNS.index("installment_due")] = row.installment_due
-        values[STATEMENT_COLUMNS.index("paid_on")] = row.paid_on
-        sheet.append(values)
+        if count % rows_per_sheet == 0:
+            sheet = book.create_sheet("lines" if count == 0 else f"lines {count // rows_per_sheet + 1}")
+            sheet.append(list(STATEMENT_COLUMNS))
+        sheet.append(list(row.values()))
         count += 1
         interest += row.interest_fen
         computed += row.computed_fen
         amount += row.amount_fen
         capped += row.capped
+    if sheet is None:
+        book.create_sheet("lines").append(list(STATEMENT_COLUMNS))
     summary = book.create_sheet("summary")
     for label, value in (("statement", title), ("lines", count), ("capped lines", capped), ("interest_fen", interest),
                          ("computed_fen", computed), ("amount_fen", amount)):

@@ -1,0 +1,113 @@
+"""Interest-subsidy runs (rule S4, RULES section 5): the fund manager runs a month; the fund manager
+and auditors read runs; statements download as CSV or XLSX, a bank's holding only its own loans' lines."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.response import Stream
+from sqlalchemy.orm import Session
+
+from api.auth import READERS, Role, allow
+from api.deps import Caller, Db
+from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
+from fund.adapters.db import unit_of_work
+from fund.services import subsidies as service
+from fund.services.common import business_date
+from schemas.common import MAX_ID
+from schemas.subsidies import Month, SubsidyRunIn, SubsidyRunList, SubsidyRunOut
+
+PREFIX = "/api/v1/subsidy-runs"
+RunId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="the subsidy run's id")]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
+
+
+def _out(result: service.RunResult, created: bool | None) -> SubsidyRunOut:
+    return SubsidyRunOut(
+        id=result.run_id, month=result.month, created=created, business_date=result.business_date,
+        lines=result.line_count, capped_lines=result.capped_count, computed_fen=result.computed_fen,
+        total_fen=result.total_fen, paid_fen=result.paid_fen, deferred_fen=result.deferred_fen, entry_id=result.entry_id,
+        statement_url=f"{PREFIX}/{result.run_id}/statement",
+    )
+
+
+class SubsidyController(Controller):
+    path = "/subsidy-runs"
+    tags = ["subsidies"]
+
+    @post("/", status_code=201, sync_to_thread=True, summary="Run a month's interest subsidies (rule S4)",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=(409,)))
+    def run(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader,
+            data: JSONBody[SubsidyRunIn]) -> Response[SubsidyRunOut]:
+        """Run `month` as of the business date: every eligible repayment paid by the month's last day
+        that no earlier run took, the enterprise cap in order, one journal entry paid from the subsidy
+        pool (what its cash cannot cover is deferred). 201 with the new run; 200 with the existing run
+        when the month was run already (nothing changes); 409 `month_before_latest_run`; 422
+        `lpr_not_available` naming the drawdown dates and loans the LPR table cannot answer (nothing is
+        written). A run over a million repayments takes up to a minute."""
+
+        def work(session: Session):
+            result = service.run_month(session, data.month, business_date(session), actor=actor)
+            return (201 if result.created else 200), _out(result, result.created)
+
+        return run_idempotent(request, actor, idempotency_key, data, work)
+
+    @get("/", sync_to_thread=True, summary="Subsidy runs", **allow(*READERS))
+    def list_runs(self, db: Db, month: Annotated[Month | None, QueryParameter(description="only this month's run")] = None
+                  ) -> SubsidyRunList:
+        """Every run, by month (or the one of `month`)."""
+        with unit_of_work(db) as session:
+            runs = service.list_runs(session)
+        return SubsidyRunList(items=[_out(r, None) for r in runs if month is None or r.month == month])
+
+    @get("/{run_id:int}", sync_to_thread=True, summary="A subsidy run", **allow(*READERS, errors=(404,)))
+    def get_run(self, db: Db, run_id: RunId) -> SubsidyRunOut:
+        with unit_of_work(db) as session:
+            return _out(service.RunResult.of(service.find_run(session, run_id=run_id), created=False), None)
+
+    @get("/{run_id:int}/statement", sync_to_thread=True, summary="A subsidy run's statement (CSV or XLSX)",
+         media_type=CSV, **allow(Role.BANK, *READERS, errors=(404,)))
+    def statement(
+        self, actor: Caller, db: Db, run_id: RunId,
+        fmt: Annotated[Literal["csv", "xlsx"], QueryParameter(name="format", description="csv (default) or xlsx")] = "csv",
+        bank: Annotated[str | None, QueryParameter(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
+                                                   description="only this bank's loans (a bank may name only itself)")] = None,
+        enterprise: Annotated[str | None, QueryParameter(min_length=18, max_length=18, pattern=r"^[0-9A-Z]{18}$",
+                                                         description="only this enterprise (unified social credit code)")] = None,
+    ) -> Response:
+        """The run's lines in S3 order with loan, enterprise, installment, interest, contract rate, LPR,
+        rate used, amount before and after the cap and the capped flag. A bank gets only its own
+        loans' lines (naming another bank is 403). CSV streams; XLSX has a `summary` sheet."""
+        with unit_of_work(db) as session:
+            scope = service.statement_scope(session, actor, run_id=run_id, bank_code=bank, enterprise_code=enterprise)
+            month = scope.run.month
+            if fmt == "xlsx":
+                content = service.statement_bytes(session, scope, "xlsx")
+        name = "-".join(p for p in ("subsidy", month, scope.bank_code, enterprise) if p)
+        if fmt == "xlsx":
+            return Response(content=content, media_type=XLSX,
+                            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+        return Stream(_csv_chunks(db, actor, run_id, scope.bank_code, enterprise), media_type=CSV,
+                      headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+def _csv_chunks(db, actor, run_id: int, bank: str | None, enterprise: str | None, lines_per_chunk: int = 5_000):
+    """The CSV in pieces, read in one transaction (the scope was checked before the answer started)."""
+    import csv
+    import io
+
+    with unit_of_work(db) as session:
+        scope = service.statement_scope(session, actor, run_id=run_id, bank_code=bank, enterprise_code=enterprise)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(service.STATEMENT_COLUMNS)
+        for count, row in enumerate(service.statement_rows(session, scope), start=1):
+            writer.writerow([service.statement_text(v) for v in row.values()])
+            if count % lines_per_chunk == 0:
+                yield buffer.getvalue().encode()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue().encode()

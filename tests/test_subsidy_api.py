@@ -1,0 +1,132 @@
+"""Subsidy runs through the API: the fund manager runs a month (idempotent, rerun reports the run,
+earlier month 409); runs are read by the fund manager and auditors; statements download as CSV or
+XLSX and a bank gets only its own loans' lines. Both backends."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+
+import api.app as app_module
+from api.controllers.subsidies import SubsidyController
+from fund.adapters.db import unit_of_work
+from fund.domain.dates import add_months
+from fund.services.registry import record_repayment, register_loan
+from fund.services.subsidies import run_month
+from tests.factories import application, borrower, bullet_schedule
+from tests.test_api_support import Endpoint, make_api, new_key, problem_of
+
+BANK, FM, AUDITOR = "bank", "fund_manager", "auditor"
+BD = dt.date(2026, 10, 31)
+DRAWDOWN = dt.date(2024, 3, 15)
+
+
+def _a_run(api) -> int:
+    with unit_of_work(api.session_factory) as session:
+        existing = session.execute(__import__("sqlalchemy").text("select max(id) from subsidy_runs")).scalar()
+        if existing:
+            return existing
+        return run_month(session, "2024-04", BD, actor=api.actors["FM"]).run_id
+
+
+API_MATRIX = {
+    ("POST", "/api/v1/subsidy-runs"): Endpoint(
+        frozenset({FM}), lambda api, loan: ("POST", "/api/v1/subsidy-runs", {"json": {"month": "2024-05"}}), 201),
+    ("GET", "/api/v1/subsidy-runs"): Endpoint(
+        frozenset({FM, AUDITOR}), lambda api, loan: ("GET", "/api/v1/subsidy-runs", {}), 200),
+    ("GET", "/api/v1/subsidy-runs/{run_id}"): Endpoint(
+        frozenset({FM, AUDITOR}), lambda api, loan: ("GET", f"/api/v1/subsidy-runs/{_a_run(api)}", {}), 200),
+    ("GET", "/api/v1/subsidy-runs/{run_id}/statement"): Endpoint(
+        frozenset({BANK, FM, AUDITOR}), lambda api, loan: ("GET", f"/api/v1/subsidy-runs/{_a_run(api)}/statement", {}), 200),
+}
+
+
+@pytest.fixture
+def sub_api(session_factory, monkeypatch):
+    """The app with the subsidy controller (added here until ``api.app`` registers it)."""
+    if SubsidyController not in app_module.CONTROLLERS:
+        monkeypatch.setattr(app_module, "CONTROLLERS", [*app_module.CONTROLLERS, SubsidyController])
+    api = make_api(session_factory)
+    with api.client:
+        yield api
+
+
+def _book(api):
+    """BANK1's loan (gz-2023 example: 1 736 201 a month) and BANK2's (contract 520, ip share 6000), each
+    repaid on time in April and May 2024."""
+    loans = {}
+    with unit_of_work(api.session_factory) as s:
+        for code, n, rate, share in (("BANK1", 901, 385, 10_000), ("BANK2", 902, 520, 6_000)):
+            app = application(drawdown=DRAWDOWN, contract_rate_bp=rate, ip_share_bp=share, borrower_n=n, borrower=borrower(n),
+                              maturity_date=add_months(DRAWDOWN, 12),
+                              schedule=bullet_schedule(1_000_000_000, DRAWDOWN, 12, interest=3_875_000))
+            loans[code] = register_loan(s, api.actors[code], app, BD)
+    with unit_of_work(api.session_factory) as s:
+        for code, loan in loans.items():
+            for due in (dt.date(2024, 4, 15), dt.date(2024, 5, 15)):
+                record_repayment(s, api.actors[code], loan.id, due, due, 0, 3_875_000, BD)
+    return loans
+
+
+def test_fund_manager_runs_a_month_once(sub_api):
+    api = sub_api
+    _book(api)
+    key = new_key()
+    first = api.client.post("/api/v1/subsidy-runs", json={"month": "2024-04"}, headers=api.headers("FM", key))
+    assert first.status_code == 201, first.text
+    body = first.json()
+    # 1 736 201 (RULES 10) + 3 875 000 * 0.6 * 345/520 / 2 = 771 274.03
+    assert (body["created"], body["lines"], body["total_fen"]) == (True, 2, 1_736_201 + 771_274)
+    replay = api.client.post("/api/v1/subsidy-runs", json={"month": "2024-04"}, headers=api.headers("FM", key))
+    assert replay.status_code == 201 and replay.headers.get("idempotent-replayed") == "true" and replay.json() == body
+    again = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who="FM")
+    assert again.status_code == 200 and again.json()["created"] is False and again.json()["id"] == body["id"]
+    may = api.post("/api/v1/subsidy-runs", {"month": "2024-05"}, who="FM")
+    assert may.status_code == 201 and may.json()["lines"] == 2
+    earlier = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who="FM")
+    assert earlier.status_code == 200  # the existing April run, reported
+    refused = api.post("/api/v1/subsidy-runs", {"month": "2024-03"}, who="FM")
+    assert refused.status_code == 409 and problem_of(refused)["code"] == "month_before_latest_run"
+    bad = api.post("/api/v1/subsidy-runs", {"month": "2024-13"}, who="FM")
+    assert bad.status_code == 422
+    listed = api.get("/api/v1/subsidy-runs", who="AUD").json()["items"]
+    assert [r["month"] for r in listed] == ["2024-04", "2024-05"]
+    assert api.get("/api/v1/subsidy-runs", who="AUD", params={"month": "2024-05"}).json()["items"][0]["id"] == may.json()["id"]
+    assert api.get(f"/api/v1/subsidy-runs/{body['id']}", who="FM").json()["total_fen"] == 1_736_201 + 771_274
+    assert api.get("/api/v1/subsidy-runs/999999", who="FM").status_code == 404
+
+
+def test_statements_as_csv_and_xlsx_and_a_bank_sees_only_its_loans(sub_api):
+    from openpyxl import load_workbook
+
+    api = sub_api
+    loans = _book(api)
+    run = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who="FM").json()
+    url = run["statement_url"]
+
+    everything = api.get(url, who="FM")
+    assert everything.status_code == 200 and everything.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(everything.text)))
+    assert {r["loan_id"] for r in rows} == {str(loans["BANK1"].id), str(loans["BANK2"].id)}
+
+    mine = list(csv.DictReader(io.StringIO(api.get(url, who="BANK2").text)))
+    assert [r["loan_id"] for r in mine] == [str(loans["BANK2"].id)]
+    assert (mine[0]["lpr_bp"], mine[0]["rate_used_bp"], mine[0]["amount_fen"], mine[0]["capped"]) == ("345", "345", "771274", "false")
+    other = api.get(url, who="BANK2", params={"bank": "BANK1"})
+    assert other.status_code == 403 and problem_of(other)["code"] == "forbidden"
+    by_bank = list(csv.DictReader(io.StringIO(api.get(url, who="AUD", params={"bank": "BANK1"}).text)))
+    assert [r["loan_id"] for r in by_bank] == [str(loans["BANK1"].id)]
+    by_enterprise = api.get(url, who="FM", params={"enterprise": borrower(902).credit_code})
+    assert [r["loan_id"] for r in csv.DictReader(io.StringIO(by_enterprise.text))] == [str(loans["BANK2"].id)]
+
+    xlsx = api.get(url, who="BANK1", params={"format": "xlsx"})
+    assert xlsx.status_code == 200 and "spreadsheetml" in xlsx.headers["content-type"]
+    assert "attachment" in xlsx.headers["content-disposition"]
+    book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    sheet = list(book["lines"].iter_rows(values_only=True))
+    assert len(sheet) == 2 and dict(zip(sheet[0], sheet[1]))["amount_fen"] == 1_736_201
+    assert api.get(url, who="BANK1", params={"format": "pdf"}).status_code == 422
+    assert api.get(url, who="FM", params={"colour": "red"}).status_code == 422
