@@ -382,3 +382,17 @@ def test_xlsx_statements_continue_on_a_new_sheet_before_the_row_limit():
     assert counts == [2, 2, 1]
     summary = dict(book["summary"].iter_rows(values_only=True))
     assert (summary["lines"], summary["capped lines"], summary["amount_fen"]) == (5, 1, 215)
+
+
+def test_a_run_takes_nothing_paid_after_the_business_date(session_factory):
+    actors = reference(session_factory)
+    bank = actors["BANK1"]
+    loan = loan_with_interest(session_factory, bank, 3_875_000)
+    early = repay(session_factory, bank, loan, dt.date(2024, 4, 15), dt.date(2024, 4, 15), 3_875_000)
+    later = repay(session_factory, bank, loan, dt.date(2024, 5, 15), dt.date(2024, 4, 25), 3_875_000)
+    # the business date was set back to 2024-04-20 (as the demo and tests may): April's run stops there
+    april = run(session_factory, actors, "2024-04", business_date=dt.date(2024, 4, 20))
+    assert [line.repayment_id for line in lines_of(session_factory, april.run_id)] == [early.id]
+    assert april.business_date == dt.date(2024, 4, 20)
+    may = run(session_factory, actors, "2024-05")
+    assert [line.repayment_id for line in lines_of(session_factory, may.run_id)] == [later.id]
