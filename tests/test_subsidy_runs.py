@@ -396,3 +396,33 @@ def test_a_run_takes_nothing_paid_after_the_business_date(session_factory):
     assert april.business_date == dt.date(2024, 4, 20)
     may = run(session_factory, actors, "2024-05")
     assert [line.repayment_id for line in lines_of(session_factory, may.run_id)] == [later.id]
+
+
+def test_two_runs_of_a_month_at_once_make_one_run(session_factory):
+    import threading
+
+    actors = reference(session_factory)
+    bank = actors["BANK1"]
+    for n in range(1, 4):
+        loan = loan_with_interest(session_factory, bank, 3_875_000, n=n)
+        repay(session_factory, bank, loan, dt.date(2024, 4, 15), dt.date(2024, 4, 15), 3_875_000)
+    results, errors = [], []
+    barrier = threading.Barrier(2)
+
+    def go():
+        try:
+            barrier.wait()
+            results.append(run(session_factory, actors, "2024-04"))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(r.created for r in results) == [False, True]
+    assert len({r.run_id for r in results}) == 1
+    assert len(lines_of(session_factory)) == 3
+    assert ledger_clean(session_factory)

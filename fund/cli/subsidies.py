@@ -435,3 +435,7 @@ def bench(
         console.print("  phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in o["phases_s"].items()))
         console.print(f"  rerun of the month {o['rerun_s']:.2f} s (unchanged: {o['rerun_unchanged']}); "
                       f"ledger check {o['check_s']:.1f} s, {o['ledger_problems']} problems")
+    import resource
+
+    console.print(f"peak memory of the benchmark process (book building included): "
+                  f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
