@@ -9,10 +9,12 @@ import datetime as dt
 import io
 
 import pytest
+from sqlalchemy import func, select
 
 import api.app as app_module
 from api.controllers.subsidies import SubsidyController
 from fund.adapters.db import unit_of_work
+from fund.adapters.models.subsidies import SubsidyRun
 from fund.domain.dates import add_months
 from fund.services.registry import record_repayment, register_loan
 from fund.services.subsidies import run_month
@@ -26,7 +28,7 @@ DRAWDOWN = dt.date(2024, 3, 15)
 
 def _a_run(api) -> int:
     with unit_of_work(api.session_factory) as session:
-        existing = session.execute(__import__("sqlalchemy").text("select max(id) from subsidy_runs")).scalar()
+        existing = session.scalar(select(func.max(SubsidyRun.id)))
         if existing:
             return existing
         return run_month(session, "2024-04", BD, actor=api.actors["FM"]).run_id

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 
-import pytest
 from sqlalchemy import func, select
 
 from fund.adapters.db import unit_of_work

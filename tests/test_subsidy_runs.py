@@ -15,7 +15,6 @@ from fund.adapters.models.ledger import Account, Deferral, JournalEntry, Posting
 from fund.adapters.models.registry import Repayment
 from fund.adapters.models.subsidies import SubsidyLine, SubsidyRun
 from fund.domain.dates import add_months
-from fund.domain.registry import InstallmentIn
 from fund.domain.subsidy import ineligibility_reasons
 from fund.errors import Conflict, DomainError, Forbidden
 from fund.services.ledger import appropriate, check_ledger

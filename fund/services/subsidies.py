@@ -37,7 +37,6 @@ from fund.domain.money import BP_ONE
 from fund.domain.subsidy import (
     CapState,
     apply_enterprise_cap,
-    subsidised_rate,
     subsidy_factor,
     subsidy_period_end,
 )
