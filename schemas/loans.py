@@ -64,7 +64,7 @@ class BorrowerIn(StrictModel):
     clean_credit: bool = Field(description="no bad credit record")
 
     def to_domain(self) -> domain.BorrowerIn:
-        return domain.BorrowerIn(**self.model_dump())
+        return domain.BorrowerIn(**dict(self))
 
 
 class ValuationInputsIn(StrictModel):
@@ -96,9 +96,9 @@ class AssetIn(StrictModel):
     valuation_inputs: ValuationInputsIn | None = None
 
     def to_domain(self) -> domain.AssetIn:
-        values = self.model_dump(exclude={"valuation_inputs"})
-        inputs = self.valuation_inputs.model_dump(exclude_none=True) if self.valuation_inputs else None
-        return domain.AssetIn(**values, valuation_inputs=inputs)
+        values = dict(self)
+        inputs = values.pop("valuation_inputs")
+        return domain.AssetIn(**values, valuation_inputs=inputs.model_dump(exclude_none=True) if inputs else None)
 
 
 class InstallmentIn(StrictModel):
@@ -132,12 +132,12 @@ class LoanIn(StrictModel):
     schedule: list[InstallmentIn] = Field(min_length=1, max_length=MAX_INSTALLMENTS)
 
     def to_domain(self) -> domain.LoanApplication:
-        values = self.model_dump(exclude={"borrower", "assets", "schedule"})
+        values = {name: value for name, value in self if name not in ("borrower", "assets", "schedule")}
         return domain.LoanApplication(
             **values,
             borrower=self.borrower.to_domain(),
             assets=tuple(a.to_domain() for a in self.assets),
-            schedule=tuple(domain.InstallmentIn(**i.model_dump()) for i in self.schedule),
+            schedule=tuple(domain.InstallmentIn(i.due_date, i.principal_due_fen, i.interest_due_fen) for i in self.schedule),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fund.cli import (
+    bench,
     claims,
     core,
     keys,
@@ -37,6 +38,7 @@ app.add_typer(subsidies.app, name="subsidies")
 app.add_typer(value.app, name="value")
 app.add_typer(stress.app, name="stress")
 app.add_typer(keys.app, name="keys")
+app.add_typer(bench.app, name="bench")
 
 
 if __name__ == "__main__":  # pragma: no cover
