@@ -300,7 +300,7 @@ def machine_info(postgres_url: str | None) -> dict[str, str]:
         memory = f"{kb / 1024 / 1024:.1f} GiB"
     info = {
         "cpu": cpu, "cores": str(os.cpu_count()), "memory": memory, "os": platform.platform(),
-        "python": platform.python_version(), "litestar": litestar.__version__ if hasattr(litestar, "__version__") else "",
+        "python": platform.python_version(), "litestar": ".".join(map(str, tuple(litestar.__version__)[:3])) if hasattr(litestar, "__version__") else "",
         "sqlalchemy": sqlalchemy.__version__, "sqlite": sqlite3.sqlite_version,
     }
     if postgres_url:
