@@ -618,7 +618,8 @@ def find_run(session: Session, *, run_id: int | None = None, month: str | None =
 
 def ledger_violations(session: Session) -> list[Violation]:
     """Each subsidy run's entry equals the sum of its lines (and its stored totals); no subsidy entry
-    or subsidy deferral without its run."""
+    or subsidy deferral without its run; every line names an existing run and repayment and copies
+    the repayment's loan, enterprise, policy and interest (the lines carry no foreign keys)."""
     problems: list[Violation] = []
     line = SubsidyLine
     sums = {
@@ -685,6 +686,16 @@ def ledger_violations(session: Session) -> list[Violation]:
         .order_by(line.repayment_id)
         .limit(20)
     ).all()
+    missing = session.execute(
+        select(line.repayment_id, line.run_id)
+        .outerjoin(Repayment, Repayment.id == line.repayment_id)
+        .where(Repayment.id.is_(None))
+        .order_by(line.repayment_id)
+        .limit(20)
+    ).all()
+    for repayment_id, run_id in missing:
+        problems.append(Violation("subsidy_line_without_repayment",
+                                  f"run {run_id} has a line for repayment {repayment_id}, which does not exist"))
     for repayment_id, run_id in mismatched:
         problems.append(Violation("subsidy_line_matches_repayment",
                                   f"the line of repayment {repayment_id} (run {run_id}) names another loan, enterprise, "
