@@ -18,18 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-#: The city's key industries (RULES M2), in this fixed order (array index = position).
-SECTORS = (
-    "next_generation_it",
-    "new_energy_vehicles",
-    "biomedicine_health",
-    "new_materials_chemicals",
-    "rail_transit",
-    "energy_environment",
-    "intelligent_equipment",
-    "satellite_beidou",
-    "other",
-)
+from fund.domain.registry import SECTORS  # the city's key industries (RULES M2); array index = position
 COPULAS = ("gaussian", "t")
 MAX_HORIZON_YEARS = 30
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from fund.domain.policy import IP_KINDS, PATENT_KINDS
 from fund.errors import DomainError
 
 __all__ = [
@@ -140,15 +141,6 @@ def validate_uscc(code: str, allow_failed_check: bool = False, *, field: str = "
 # ---------------------------------------------------------------------------------------------------
 # I2. Patent application numbers; I3. trademark numbers; other IP kinds
 
-IP_KINDS = (
-    "invention_patent",
-    "utility_model",
-    "design_patent",
-    "trademark",
-    "geographical_indication",
-    "ic_layout",
-)
-PATENT_KINDS = ("invention_patent", "utility_model", "design_patent")
 
 # The type digit is the 5th digit of a 12-digit number and the 3rd of an 8-digit (pre-2003-10-01) one.
 PATENT_TYPE_KINDS = MappingProxyType(
