@@ -1,10 +1,11 @@
 """The monthly interest-subsidy run (rule S4), its statements and its ledger check.
 
-A run is set-based: two queries select the repayments S1 admits that no earlier run took, S2 and S3
-run over those rows in memory (exact integers, one ``Fraction`` per distinct set of loan terms), and
-the lines are written in bulk (``COPY`` on PostgreSQL, ``executemany`` on SQLite) inside the caller's
-transaction together with the run row and its one journal entry. Nothing is committed here: a run
-that dies before the caller commits leaves no trace.
+A run is set-based: a few queries select the repayments S1 admits that no earlier run took (one row
+per repayment) and their loans (one row per loan); S2 and S3 run over those columns with numpy
+(exact: one ``Fraction`` per distinct set of loan terms, int64 where no product can pass 2^63 and
+Python integers where one could); the lines are written in bulk (binary ``COPY`` on PostgreSQL,
+``executemany`` on SQLite) inside the caller's transaction together with the run row and its one
+journal entry. Nothing is committed here: a run that dies before the caller commits leaves no trace.
 
 >>> # with unit_of_work(factory) as session:
 >>> #     result = run_month(session, "2026-09", business_date(session), actor=fund_manager)
