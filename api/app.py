@@ -39,9 +39,11 @@ from api.controllers.claims import CONTROLLERS as CLAIMS_CONTROLLERS
 from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.reports import MeController, ReportController
 from api.controllers.stress import StressController
+from api.controllers.subsidies import SubsidyController
 from api.controllers.valuation import ValuationController
 from api.deps import DEPENDENCIES
 from api.problems import EXCEPTION_HANDLERS
+from schemas.problems import PROBLEM_MEDIA_TYPE
 from fund.errors import DomainError
 from fund.settings import get_settings
 
@@ -56,6 +58,7 @@ CONTROLLERS: list[type] = [
     ReportController,
     ValuationController,
     StressController,
+    SubsidyController,
     *CLAIMS_CONTROLLERS,
 ]
 
@@ -107,9 +110,20 @@ def _pydantic_models() -> dict[str, tuple[type, str]]:
     return {name: entries[0] for name, entries in found.items() if len(entries) == 1}
 
 
+def _problem_response(status: int) -> dict[str, Any]:
+    from http import HTTPStatus
+
+    from api.problems import STATUS_MEANING
+
+    return {
+        "description": f"{HTTPStatus(status).phrase}: {STATUS_MEANING.get(status, HTTPStatus(status).description)}",
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
 def _finish_openapi(app: Litestar) -> None:
     """Complete the generated OpenAPI document in place: each endpoint's roles (description and
-    ``x-roles``), and the schemas of our pydantic models as pydantic writes them, so that every limit
+    ``x-roles``), 400 and 413 wherever there is a body, and the schemas of our pydantic models as pydantic writes them, so that every limit
     (length, range, pattern; also on optional fields and list items, which Litestar's generator
     drops) is documented."""
     from litestar._openapi.plugin import OpenAPIPlugin
@@ -126,6 +140,13 @@ def _finish_openapi(app: Litestar) -> None:
                 names = [str(r) for r in roles]
                 operation["x-roles"] = names
                 operation["description"] = (operation.get("description", "").rstrip() + f"\n\n**Roles:** {', '.join(names)}.").strip()
+                responses = operation["responses"]
+                if "requestBody" in operation:  # any body may be malformed or too large
+                    for status in (400, 413):
+                        responses.setdefault(str(status), _problem_response(status))
+                for status, response in responses.items():  # every error answer is problem details
+                    if int(status) >= 400 and PROBLEM_MEDIA_TYPE not in response.get("content", {}):
+                        responses[status] = _problem_response(int(status))
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     models = [entry for name, entry in _pydantic_models().items() if name in components]
     if models:
