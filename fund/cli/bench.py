@@ -57,6 +57,7 @@ class ApiFigures:
     loans_per_second: float
     batch_p50_ms: float
     batch_max_ms: float
+    batch_server_cpu_ms_per_loan: float
     singles: int
     clients: int
     single_seconds: float
@@ -64,6 +65,8 @@ class ApiFigures:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    single_server_cpu_ms_per_request: float
+    load_average: str
     errors: int
 
 
@@ -201,7 +204,7 @@ def _server(database_url: str, workers: int, log: Path):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not answer within 60 s: see {log}")
             time.sleep(0.2)
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         try:
@@ -214,12 +217,30 @@ def _server(database_url: str, workers: int, log: Path):
 # Measuring
 
 
+def server_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of the server process and its children (Linux /proc; 0 elsewhere).
+    The machine may be shared: CPU per loan says what the server costs, whatever else runs."""
+    if pid is None or not Path("/proc").exists():
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1] is the parent pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))]
 
 
-def measure(base: str, key: str, *, backend: str, loans: int, batch_size: int, singles: int, clients: int) -> ApiFigures:
+def measure(base: str, key: str, *, backend: str, loans: int, batch_size: int, singles: int, clients: int,
+            server_pid: int | None = None) -> ApiFigures:
     import httpx
 
     maker = LoanMaker(uuid.uuid4().hex)
@@ -236,6 +257,7 @@ def measure(base: str, key: str, *, backend: str, loans: int, batch_size: int, s
                            headers={**auth, "Idempotency-Key": uuid.uuid4().hex})
         if warm.status_code != 201:
             raise RuntimeError(f"warm-up registration failed: {warm.status_code} {warm.text[:300]}")
+        cpu0 = server_cpu_seconds(server_pid)
         started = time.perf_counter()
         for body in batches:
             t0 = time.perf_counter()
@@ -245,6 +267,7 @@ def measure(base: str, key: str, *, backend: str, loans: int, batch_size: int, s
                 errors += 1
                 typer.echo(f"batch refused: {answer.status_code} {answer.text[:300]}", err=True)
         batch_seconds = time.perf_counter() - started
+        batch_cpu = server_cpu_seconds(server_pid) - cpu0
 
     # Single POSTs from concurrent clients.
     bodies = [json.dumps(maker.body()).encode() for _ in range(singles)]
@@ -271,18 +294,24 @@ def measure(base: str, key: str, *, backend: str, loans: int, batch_size: int, s
     threads = [threading.Thread(target=client_run, args=(share,)) for share in shares]
     for t in threads:
         t.start()
+    cpu0 = server_cpu_seconds(server_pid)
     barrier.wait()
     started = time.perf_counter()
     for t in threads:
         t.join()
     single_seconds = time.perf_counter() - started
+    single_cpu = server_cpu_seconds(server_pid) - cpu0
     return ApiFigures(
         backend=backend, loans=loans, batch_size=batch_size, batch_seconds=round(batch_seconds, 3),
         loans_per_second=round(loans / batch_seconds, 1), batch_p50_ms=round(1000 * statistics.median(batch_times), 1),
-        batch_max_ms=round(1000 * max(batch_times), 1), singles=singles, clients=clients,
+        batch_max_ms=round(1000 * max(batch_times), 1),
+        batch_server_cpu_ms_per_loan=round(1000 * batch_cpu / loans, 2), singles=singles, clients=clients,
         single_seconds=round(single_seconds, 3), singles_per_second=round(singles / single_seconds, 1),
         p50_ms=round(1000 * _percentile(latencies, 0.50), 1), p99_ms=round(1000 * _percentile(latencies, 0.99), 1),
-        max_ms=round(1000 * max(latencies), 1), errors=errors + failures[0],
+        max_ms=round(1000 * max(latencies), 1),
+        single_server_cpu_ms_per_request=round(1000 * single_cpu / singles, 2),
+        load_average=" ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "",
+        errors=errors + failures[0],
     )
 
 
@@ -347,9 +376,9 @@ def bench_api(
                 bank_key = _prepare_database(database_url)
                 log = Path(tempfile.gettempdir()) / f"ipfund-bench-{name}.log"
                 typer.echo(f"{name}: server log {log}", err=True)
-                with _server(database_url, workers, log) as base:
+                with _server(database_url, workers, log) as (base, pid):
                     results.append(measure(base, bank_key, backend=name, loans=loans, batch_size=batch_size,
-                                           singles=singles, clients=clients))
+                                           singles=singles, clients=clients, server_pid=pid))
     info = machine_info(postgres_url if (url is None and backend != "sqlite") else None)
     if as_json:
         typer.echo(json.dumps({"machine": info, "results": [asdict(r) for r in results]}, indent=2))
@@ -359,9 +388,11 @@ def bench_api(
     for r in results:
         typer.echo(
             f"{r.backend:<10} batch: {r.loans} loans in {r.loans // r.batch_size} x {r.batch_size}: {r.batch_seconds:.2f} s, "
-            f"{r.loans_per_second:,.0f} loans/s (per batch p50 {r.batch_p50_ms:.0f} ms, max {r.batch_max_ms:.0f} ms)"
+            f"{r.loans_per_second:,.0f} loans/s (per batch p50 {r.batch_p50_ms:.0f} ms, max {r.batch_max_ms:.0f} ms; "
+            f"server CPU {r.batch_server_cpu_ms_per_loan:.2f} ms per loan)"
         )
         typer.echo(
             f"{'':<10} single POST /loans, {r.clients} clients, {r.singles} requests: p50 {r.p50_ms:.1f} ms, "
-            f"p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms, {r.singles_per_second:,.0f} req/s; errors {r.errors}"
+            f"p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms, {r.singles_per_second:,.0f} req/s; server CPU "
+            f"{r.single_server_cpu_ms_per_request:.1f} ms per request; errors {r.errors}; load average {r.load_average}"
         )
