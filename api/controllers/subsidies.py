@@ -17,7 +17,7 @@ from fund.adapters.db import unit_of_work
 from fund.services import subsidies as service
 from fund.services.common import business_date
 from schemas.common import MAX_ID
-from schemas.subsidies import Month, SubsidyRunIn, SubsidyRunList, SubsidyRunOut
+from schemas.subsidies import SubsidyRunIn, SubsidyRunList, SubsidyRunOut
 
 PREFIX = "/api/v1/subsidy-runs"
 RunId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="the subsidy run's id")]
@@ -56,8 +56,11 @@ class SubsidyController(Controller):
         return run_idempotent(request, actor, idempotency_key, data, work)
 
     @get("/", sync_to_thread=True, summary="Subsidy runs", **allow(*READERS))
-    def list_runs(self, db: Db, month: Annotated[Month | None, QueryParameter(description="only this month's run")] = None
-                  ) -> SubsidyRunList:
+    def list_runs(
+        self, db: Db,
+        month: Annotated[str | None, QueryParameter(min_length=7, max_length=7, pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                                                    description="only this month's run, YYYY-MM")] = None,
+    ) -> SubsidyRunList:
         """Every run, by month (or the one of `month`)."""
         with unit_of_work(db) as session:
             runs = service.list_runs(session)
