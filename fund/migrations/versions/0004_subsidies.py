@@ -56,6 +56,8 @@ def upgrade() -> None:
         sa.CheckConstraint("amount_fen >= 0 and amount_fen <= computed_fen", name=op.f("ck_subsidy_lines_amount_range")),
         sa.CheckConstraint("interest_fen > 0", name=op.f("ck_subsidy_lines_interest_positive")),
         sa.PrimaryKeyConstraint("repayment_id", name=op.f("pk_subsidy_lines")),
+        sa.ForeignKeyConstraint(["repayment_id"], ["repayments.id"], name=op.f("fk_subsidy_lines_repayment_id_repayments")),
+        sa.ForeignKeyConstraint(["run_id"], ["subsidy_runs.id"], name=op.f("fk_subsidy_lines_run_id_subsidy_runs")),
     )
     with op.batch_alter_table("subsidy_lines", schema=None) as batch_op:
         batch_op.create_index("ix_subsidy_lines_run_id", ["run_id"], unique=False, postgresql_using="brin")
