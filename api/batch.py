@@ -9,27 +9,12 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from fund.errors import DomainError
+from fund.services.registry import BatchRefused  # the one batch refusal: items by index
+
+__all__ = ["BatchRefused", "apply_in_order"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class BatchRefused(DomainError):
-    """A batch of which one or more items were refused; ``items`` lists ``(index, refusal)``.
-
-    The answer is 409 when every refusal is a conflict (e.g. all duplicates), else 422."""
-
-    def __init__(self, items: Sequence[tuple[int, DomainError]]) -> None:
-        items = sorted(items, key=lambda pair: pair[0])
-        first_index, first = items[0]
-        where = f"items[{first_index}].{first.field}" if first.field else f"items[{first_index}]"
-        super().__init__(
-            "batch_refused",
-            f"{len(items)} of the batch's items refused, nothing written; item {first_index}: {first.message}",
-            field=where,
-        )
-        self.items = list(items)
-        self.status_code = 409 if all(e.status_code == 409 for _, e in items) else 422
 
 
 def apply_in_order(session: Session, items: Sequence[T], apply: Callable[[Session, int, T], R]) -> list[R]:

@@ -77,9 +77,9 @@ def test_bulk_path_matches_the_service_payment_by_payment(session_factory, setup
         with unit_of_work(session_factory) as s:
             record_repayment(s, bank, by_service, plan.due_date, plan.paid_on, plan.principal_fen, plan.interest_fen, BD)
     with unit_of_work(session_factory) as s:  # first three in one call, the rest in another
-        assert record_repayments(s, bank, [(by_bulk, p) for p in SEQUENCE[:3]], BD) == 3
+        assert len(record_repayments(s, bank, [(by_bulk, p) for p in SEQUENCE[:3]], BD)) == 3
     with unit_of_work(session_factory) as s:
-        assert record_repayments(s, bank, [(by_bulk, p) for p in SEQUENCE[3:]], BD) == 4
+        assert len(record_repayments(s, bank, [(by_bulk, p) for p in SEQUENCE[3:]], BD)) == 4
 
     service, bulk = _state(session_factory, by_service), _state(session_factory, by_bulk)
     assert service == bulk

@@ -8,15 +8,18 @@ from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import READERS, Role, allow
 from api.deps import Caller, Db
-from api.batch import BatchRefused, apply_in_order
+from api.batch import BatchRefused
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
 from api.views import coverage_out, loan_out, loan_summaries, repayment_outs
 from fund.adapters.db import unit_of_work
+from fund.adapters.models.registry import Repayment
 from fund.domain.registry import LoanApplication
+from fund.domain.registry import RepaymentIn as Payment
 from fund.errors import DomainError, NotFound
 from fund.services import registry
 from fund.services.common import business_date
@@ -50,18 +53,11 @@ def _in_body(exc: DomainError) -> DomainError:
 
 
 def _register(session: Session, actor: Actor, apps: list[LoanApplication]):
-    """Register all-or-nothing; the registry's set-based ``register_loans`` when it has one."""
-    bd = business_date(session)
-    batch_service = getattr(registry, "register_loans", None)
-    if batch_service is None:
-        return apply_in_order(session, apps, lambda s, _i, app: registry.register_loan(s, actor, app, bd))
+    """Register all-or-nothing through the registry's set-based ``register_loans``."""
     try:
-        return batch_service(session, actor, apps, bd)
-    except DomainError as exc:
-        items = getattr(exc, "items", None)
-        if not items:
-            raise
-        raise BatchRefused([(i, _in_body(e)) for i, e in items]) from None
+        return registry.register_loans(session, actor, apps, business_date(session))
+    except BatchRefused as refused:
+        raise BatchRefused([(i, _in_body(e)) for i, e in refused.items]) from None
 
 
 class LoanController(Controller):
@@ -203,17 +199,16 @@ class RepaymentController(Controller):
         bank's loan is `loan_not_found`, as if it did not exist)."""
 
         def work(session: Session):
-            bd = business_date(session)
-
-            def apply(s: Session, _index: int, item):
-                try:
-                    return registry.record_repayment(s, actor, item.loan_id, item.due_date, item.paid_on,
-                                                     item.principal_fen, item.interest_fen, bd)
-                except DomainError as exc:
-                    raise _in_body(exc) from None
-
-            repayments = apply_in_order(session, data.items, apply)
-            return 201, RepaymentBatchOut(items=repayment_outs(session, repayments))
+            payments = [
+                (item.loan_id, Payment(item.due_date, item.paid_on, item.principal_fen, item.interest_fen))
+                for item in data.items
+            ]
+            try:
+                ids = registry.record_repayments(session, actor, payments, business_date(session))
+            except BatchRefused as refused:
+                raise BatchRefused([(i, _in_body(e)) for i, e in refused.items]) from None
+            rows = {r.id: r for r in session.scalars(select(Repayment).where(Repayment.id.in_(ids)))}
+            return 201, RepaymentBatchOut(items=repayment_outs(session, [rows[i] for i in ids]))
 
         return run_idempotent(request, actor, idempotency_key, data, work)
 

@@ -3,6 +3,7 @@ PostgreSQL (psycopg 3); the migration-head check every command runs first."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -55,11 +56,41 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    # Writers take the database lock at the start of the transaction (BEGIN IMMEDIATE), so two
+    # writers never both read a limit and then both write past it. Threads of this process first
+    # queue on a lock of their own: SQLite's busy handler would make them poll with sleeps growing to
+    # 100 ms and serve them in no fair order, which is what the tail latency of a busy API is made of.
+    writer_lock = threading.Lock()
+    holders: set[int] = set()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # noqa: ANN001
-        # Writers take the database lock at the start of the transaction, so two writers never
-        # both read a limit and then both write past it.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        key = id(connection.connection.dbapi_connection)
+        if key not in holders:
+            if not writer_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+                raise TimeoutError("the SQLite database stayed locked past the busy timeout")
+            holders.add(key)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection)
+            raise
+
+    def _release(connection) -> None:  # noqa: ANN001
+        dbapi = connection.connection.dbapi_connection if hasattr(connection, "connection") else connection
+        key = id(dbapi)
+        if key in holders:
+            holders.discard(key)
+            writer_lock.release()
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection, _record):  # noqa: ANN001
+        if id(dbapi_connection) in holders:
+            holders.discard(id(dbapi_connection))
+            writer_lock.release()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -131,15 +162,23 @@ def require_head(engine: Engine) -> None:
 
 
 def bulk_insert(session: Session, model, rows: list[dict]) -> None:
-    """Insert many rows in the caller's transaction with few round trips: on PostgreSQL an INSERT ..
-    RETURNING executemany, which SQLAlchemy batches into multi-row statements ("insertmanyvalues"),
-    on SQLite a plain executemany (in process, already fast)."""
+    """Insert many rows in the caller's transaction with few round trips: COPY on PostgreSQL (no
+    statement to parse, however many rows), a plain executemany on SQLite (in process, already fast).
+    Rows are dicts of column name to value; columns a row leaves out take their defaults."""
     if not rows:
         return
-    from sqlalchemy import insert, inspect as sa_inspect
+    if session.get_bind().dialect.name != "postgresql":
+        from sqlalchemy import insert
 
-    statement = insert(model)
-    if session.get_bind().dialect.name == "postgresql":
-        key = sa_inspect(model).primary_key[0]
-        statement = statement.returning(key)
-    session.execute(statement, rows)
+        session.execute(insert(model), rows)
+        return
+    from psycopg.types.json import Jsonb
+
+    table = model.__table__
+    names = list(rows[0])
+    json_columns = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
+    columns = ", ".join(f'"{name}"' for name in names)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([Jsonb(row[n]) if n in json_columns and row[n] is not None else row[n] for n in names])

@@ -78,7 +78,8 @@ class BatchRefused(DomainError):
     """A batch with one or more refused items: nothing of it is written. ``items`` lists
     ``(index, DomainError)`` for every item at fault."""
 
-    def __init__(self, items: list[tuple[int, DomainError]]) -> None:
+    def __init__(self, items: Sequence[tuple[int, DomainError]]) -> None:
+        items = sorted(items, key=lambda pair: pair[0])
         first_index, first = items[0]
         super().__init__(
             "batch_refused",
@@ -86,7 +87,8 @@ class BatchRefused(DomainError):
             field=f"items[{first_index}].{first.field}" if first.field else f"items[{first_index}]",
         )
         self.items = items
-        self.status_code = max(e.status_code for _, e in items)
+        # 409 when every refusal is a conflict (e.g. all duplicates), else 422
+        self.status_code = 409 if all(e.status_code == 409 for _, e in items) else 422
 
 
 def register_loan(
@@ -450,10 +452,12 @@ def record_repayment(
 ) -> Repayment:
     """Record one repayment against the installment due on ``due_date`` (RULES section 3)."""
     try:
-        record_repayments(session, bank, [(loan_id, RepaymentIn(due_date, paid_on, principal_fen, interest_fen))], business_date)
+        [repayment_id] = record_repayments(
+            session, bank, [(loan_id, RepaymentIn(due_date, paid_on, principal_fen, interest_fen))], business_date
+        )
     except BatchRefused as refused:
         raise refused.items[0][1] from None
-    return session.scalars(select(Repayment).where(Repayment.loan_id == loan_id).order_by(Repayment.id.desc()).limit(1)).one()
+    return session.get(Repayment, repayment_id)
 
 
 def record_repayments(
@@ -463,8 +467,8 @@ def record_repayments(
     whole batch). Each names its loan and the installment (due date) it pays (RULES section 3):
     recorded on ``active`` and ``claimed`` loans only, never more than remains due; the payment's
     ``past_due_at_payment`` is seen at its paid-on date; a loan whose principal is all repaid moves
-    to ``repaid``. Returns the number recorded; if any item is refused, BatchRefused names each by
-    index and nothing is written."""
+    to ``repaid``. Returns the new repayments' ids in the order given; if any item is refused,
+    BatchRefused names each by index and nothing is written."""
     if bank.kind != "bank":
         raise Forbidden("forbidden", "only a bank records repayments")
     if not payments:
@@ -523,13 +527,12 @@ def record_repayments(
     if errors:
         raise BatchRefused(errors)
     _update_paid(session, list(changed.values()))
-    if rows:
-        session.execute(Repayment.__table__.insert(), rows)
+    ids = list(session.scalars(insert(Repayment).returning(Repayment.id, sort_by_parameter_order=True), rows)) if rows else []
     for obj in list(session.identity_map.values()):  # ORM copies of the rows updated above are stale
         if isinstance(obj, Installment) and obj.id in changed:
             session.expire(obj)
     session.flush()
-    return len(rows)
+    return ids
 
 
 def _update_paid(session: Session, installments: list[_Installment]) -> None:
