@@ -71,11 +71,11 @@ class ValuationInputsIn(StrictModel):
     """Inputs of the relief-from-royalty model (rule V2); rates in bp."""
 
     revenue_fen: FenAmount = Field(description="annual revenue of the products using the IP")
-    growth_bp: Annotated[int, Field(ge=-10_000, le=10_000, description="annual growth, bp")]
+    growth_bp: Annotated[int, Field(ge=-9_999, le=10_000, description="annual growth, bp (above -100%)")]
     royalty_bp: Bp
-    tax_bp: Bp
+    tax_bp: Annotated[int, Field(ge=0, le=9_999, description="tax rate, bp (below 100%)")]
     discount_bp: Annotated[int, Field(ge=1, le=10_000, description="discount rate, bp")]
-    decay_bp: Bp
+    decay_bp: Annotated[int, Field(ge=0, le=9_999, description="technology decay, bp (below 100%)")]
     claims_count: Annotated[int, Field(ge=0, le=10_000)] | None = None
     forward_citations: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     family_size: Annotated[int, Field(ge=0, le=10_000)] | None = None
