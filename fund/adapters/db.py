@@ -168,9 +168,7 @@ def bulk_insert(session: Session, model, rows: list[dict]) -> None:
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
-        from sqlalchemy import insert
-
-        session.execute(insert(model), rows)
+        session.execute(model.__table__.insert(), rows)  # Core: no ORM bulk machinery per row
         return
     from psycopg.types.json import Jsonb
 

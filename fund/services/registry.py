@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, bindparam, func, insert, select, tuple_
+from sqlalchemy import and_, bindparam, func, insert, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, lazyload
 
@@ -236,7 +236,7 @@ def register_loans(
             quota_year=app.drawdown_date.year if coverage.eligible and policy else None,
             status="active", principal_repaid_fen=0, flags=flags, registered_on=business_date,
         ))
-    loan_ids = list(session.scalars(insert(Loan).returning(Loan.id, sort_by_parameter_order=True), loan_rows))
+    loan_ids = _insert_loans(session, loan_rows)
     bulk_insert(session, Installment, [
         dict(loan_id=loan_id, due_date=i.due_date, principal_due_fen=i.principal_due_fen,
              interest_due_fen=i.interest_due_fen, principal_paid_fen=0, interest_paid_fen=0)
@@ -269,6 +269,20 @@ def register_loans(
         )
     }
     return [loans[i] for i in loan_ids]
+
+
+def _insert_loans(session: Session, rows: list[dict]) -> list[int]:
+    """Insert loan rows; their ids in the order given. On PostgreSQL the ids are drawn from the
+    sequence first and the rows go in by COPY (a 1000-row INSERT .. RETURNING spends most of its
+    time having its parameters parsed on the client)."""
+    table = Loan.__table__
+    if session.get_bind().dialect.name != "postgresql":
+        return list(session.scalars(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows))
+    ids = list(session.scalars(
+        text("SELECT nextval(pg_get_serial_sequence('loans', 'id')) FROM generate_series(1, :n) ORDER BY 1"), {"n": len(rows)}
+    ))
+    bulk_insert(session, Loan, [{"id": loan_id, **row} for loan_id, row in zip(ids, rows)])
+    return ids
 
 
 def _assets_by_key(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], IpAsset]:
