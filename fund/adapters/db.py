@@ -180,3 +180,23 @@ def bulk_insert(session: Session, model, rows: list[dict]) -> None:
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
         for row in rows:
             copy.write_row([Jsonb(row[n]) if n in json_columns and row[n] is not None else row[n] for n in names])
+
+
+@contextmanager
+def scratch_postgres_database(server_url: str, prefix: str = "ipfund_scratch") -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of ``server_url`` (for benchmarks); its URL is
+    yielded and the database dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import text
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -156,21 +156,10 @@ def _database(backend: str, postgres_url: str):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
+    from fund.adapters.db import scratch_postgres_database
 
-    from fund.adapters.db import make_engine
-
-    name = f"ipfund_bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres_database(postgres_url, prefix="ipfund_bench") as url:
+        yield url
 
 
 def _free_port() -> int:

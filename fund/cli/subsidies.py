@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import platform
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import typer
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from fund.cli.common import (
@@ -372,20 +370,6 @@ def _bench_one(url: str, *, loans: int, seed: int, month: str, business_date: dt
         engine.dispose()
 
 
-@contextmanager
-def _scratch_postgres(url: str):
-    from fund.adapters.db import make_engine
-
-    admin = make_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"ipfund_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @app.command("bench", help="Benchmark (not a test): build a synthetic book (default 100,000 loans x 12 monthly repayments) "
@@ -415,7 +399,9 @@ def bench(
             outcomes.append(_bench_one(f"sqlite:///{Path(folder) / 'bench.sqlite3'}", loans=loans, seed=seed, month=month,
                                        business_date=business_date))
     if backend in ("postgresql", "both"):
-        with _scratch_postgres(postgres_url) as url:
+        from fund.adapters.db import scratch_postgres_database
+
+        with scratch_postgres_database(postgres_url, prefix="ipfund_bench") as url:
             err_console.print(f"postgresql: building {loans} loans ...")
             outcomes.append(_bench_one(url, loans=loans, seed=seed, month=month, business_date=business_date))
     if as_json:
