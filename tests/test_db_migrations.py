@@ -31,10 +31,8 @@ def test_migrated_schema_matches_the_models(engine):
     assert current_revision(engine) == head_revision()
 
 
-@pytest.mark.db
-def test_sqlite_runs_in_wal_with_foreign_keys(engine):
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite pragmas")
+def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'pragmas.sqlite3'}")
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
