@@ -73,3 +73,20 @@ def test_every_command_has_help():
         result = invoke(*path, "--help")
         assert result.exit_code == 0, (path, result.output)
         assert "Usage" in result.output
+
+
+def test_pilot_code_allowance_through_the_cli(fresh_db):
+    from fund.services.reference import make_uscc
+
+    good = make_uscc("91440101MA5CXXXX0")
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    assert invoke("db", "upgrade").exit_code == 0
+    nobody = invoke("pilot-codes", "allow", bad, "--reason", "issued in the 2016 pilot")
+    assert nobody.exit_code == 1 and "fund manager" in nobody.output
+    assert invoke("institutions", "add", "FM", "Fund Manager", "--kind", "fund_manager").exit_code == 0
+    allowed = invoke("pilot-codes", "allow", bad, "--reason", "issued in the 2016 pilot")
+    assert allowed.exit_code == 0, allowed.output
+    listed = invoke("pilot-codes", "list")
+    assert bad in listed.output and "2016 pilot" in listed.output
+    refused = invoke("pilot-codes", "allow", good, "--reason", "x")
+    assert refused.exit_code == 1 and "passes its check" in refused.output

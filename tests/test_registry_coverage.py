@@ -137,13 +137,35 @@ def test_borrower_master_data_is_not_overwritten(session_factory, actors):
         assert [r.conflicts for r in reports] == [[], ["is_sme", "name"]]
 
 
-def test_pilot_credit_code_needs_a_reason(session_factory, actors):
-    from fund.errors import DomainError
+def test_a_pilot_credit_code_needs_the_fund_managers_allowance(session_factory, actors):
+    from fund.errors import DomainError, Forbidden
+    from fund.services.registry import allow_pilot_code
 
-    bad = uscc(11)[:-1] + ("0" if uscc(11)[-1] != "0" else "1")
-    app = application(borrower=borrower(11, credit_code=bad), assets=(asset(owner_credit_code=uscc(11)),))
+    good = uscc(11)
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    app = application(borrower=borrower(11, credit_code=bad), assets=(asset(owner_credit_code=good),))
     with pytest.raises(DomainError) as info:
         register(session_factory, actors["BANK1"], app)
     assert info.value.code == "invalid_uscc"
-    loan = register(session_factory, actors["BANK1"], app, pilot_code_reason="early pilot code issued 2016")
+    with pytest.raises(Forbidden):
+        with unit_of_work(session_factory) as s:
+            allow_pilot_code(s, actors["BANK1"], bad, "the bank says so", BD)
+    with pytest.raises(DomainError) as info:
+        with unit_of_work(session_factory) as s:
+            allow_pilot_code(s, actors["FM"], bad, "   ", BD)
+    assert info.value.code == "missing_reason"
+    with pytest.raises(DomainError) as info:
+        with unit_of_work(session_factory) as s:
+            allow_pilot_code(s, actors["FM"], good, "not needed", BD)
+    assert info.value.code == "not_a_pilot_code"
+    with pytest.raises(DomainError):  # a wrong character set is never a pilot code
+        with unit_of_work(session_factory) as s:
+            allow_pilot_code(s, actors["FM"], "91350100M000100Y4Z", "early pilot", BD)
+    with unit_of_work(session_factory) as s:
+        allow_pilot_code(s, actors["FM"], bad, "early pilot code issued 2016", BD)
+    loan = register(session_factory, actors["BANK1"], app)
     assert "pilot_credit_code" in loan.flags
+    with unit_of_work(session_factory) as s:
+        from fund.adapters.models.registry import Enterprise
+
+        assert s.query(Enterprise).filter_by(credit_code=bad).one().credit_code_override_reason == "early pilot code issued 2016"

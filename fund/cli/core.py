@@ -9,6 +9,7 @@ from fund.cli.common import console, handle_errors, parse_date, print_json, sess
 
 db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
 business_app = typer.Typer(help="The business date the rules run as of.", no_args_is_help=True)
+pilot_app = typer.Typer(help="Early pilot credit codes that fail their check (RULES I1): the fund manager allows them.", no_args_is_help=True)
 institutions_app = typer.Typer(help="Institutions: banks, insurers, guarantors, appraisers, fund manager, auditors.", no_args_is_help=True)
 
 
@@ -16,6 +17,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(business_app, name="business-date")
     app.add_typer(institutions_app, name="institutions")
+    app.add_typer(pilot_app, name="pilot-codes")
     app.command("serve", help="Start the HTTP API (Litestar, uvicorn).")(serve)
     app.command("demo", help="Load the deterministic demo book (business date 2026-10-31); loading it twice changes nothing.")(demo)
 
@@ -111,3 +113,34 @@ def institutions_list(as_json: bool = typer.Option(False, "--json")) -> None:
         return
     for row in rows:
         console.print(f"{row['code']:<16} {row['kind']:<13} {row['name']}")
+
+
+@pilot_app.command("allow", help="Allow an early pilot credit code that fails only its check character, with a stated reason.")
+@handle_errors
+def pilot_allow(
+    credit_code: str = typer.Argument(..., help="The 18-character code."),
+    reason: str = typer.Option(..., help="Why this code is genuine (kept with the allowance)."),
+) -> None:
+    from fund.cli.common import fund_manager_actor
+    from fund.services.common import business_date
+    from fund.services.registry import allow_pilot_code
+
+    actor = fund_manager_actor()
+    with transaction() as session:
+        row = allow_pilot_code(session, actor, credit_code, reason, business_date(session))
+        typer.echo(f"{row.credit_code} allowed: {row.reason}")
+
+
+@pilot_app.command("list", help="List the allowed pilot credit codes.")
+@handle_errors
+def pilot_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    from fund.adapters.models.registry import PilotCodeAllowance
+
+    with transaction() as session:
+        rows = [{"credit_code": r.credit_code, "reason": r.reason, "allowed_on": r.allowed_on}
+                for r in session.scalars(select(PilotCodeAllowance).order_by(PilotCodeAllowance.credit_code))]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        console.print(f"{r['credit_code']}  {r['allowed_on']}  {r['reason']}")

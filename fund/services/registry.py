@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import and_, bindparam, func, insert, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,6 +22,7 @@ from fund.adapters.models.registry import (
     Loan,
     LoanAsset,
     LoanEvent,
+    PilotCodeAllowance,
     Repayment,
 )
 from fund.adapters.db import bulk_insert
@@ -56,22 +57,64 @@ class Actor:
         return cls(inst.id, inst.code, inst.kind)
 
 
-def _normalise(app: LoanApplication, *, allow_pilot_code: bool) -> LoanApplication:
+def _credit_code(code: str, allowed: Mapping[str, str], field_name: str) -> tuple[str, str | None]:
+    """The normal form of a credit code and, for a pilot code the fund manager allowed (one that
+    fails only its check character), the reason stated for it."""
+    try:
+        return validate_uscc(code, field=field_name), None
+    except DomainError as exc:
+        compact = "".join(str(code).split()).upper()
+        if exc.extra.get("problem") != "check_digit" or compact not in allowed:
+            raise
+        return validate_uscc(code, allow_failed_check=True, field=field_name), allowed[compact]
+
+
+def _normalise(app: LoanApplication, allowed: Mapping[str, str]) -> tuple[LoanApplication, str | None]:
+    """Identifiers in their normal form; the pilot-code reason if any code of the loan is one."""
     from dataclasses import replace
 
-    borrower = replace(
-        app.borrower,
-        credit_code=validate_uscc(app.borrower.credit_code, allow_failed_check=allow_pilot_code, field="borrower.credit_code"),
-    )
-    assets = tuple(
-        replace(
-            a,
-            number=normalize_ip_number(a.kind, a.number, field=f"assets[{i}].number"),
-            owner_credit_code=validate_uscc(a.owner_credit_code, allow_failed_check=allow_pilot_code, field=f"assets[{i}].owner_credit_code"),
-        )
-        for i, a in enumerate(app.assets)
-    )
-    return replace(app, borrower=borrower, assets=assets)
+    code, reason = _credit_code(app.borrower.credit_code, allowed, "borrower.credit_code")
+    reasons = [reason]
+    assets = []
+    for i, a in enumerate(app.assets):
+        owner, owner_reason = _credit_code(a.owner_credit_code, allowed, f"assets[{i}].owner_credit_code")
+        reasons.append(owner_reason)
+        assets.append(replace(a, number=normalize_ip_number(a.kind, a.number, field=f"assets[{i}].number"), owner_credit_code=owner))
+    app = replace(app, borrower=replace(app.borrower, credit_code=code), assets=tuple(assets))
+    return app, next((r for r in reasons if r is not None), None)
+
+
+def allowed_pilot_codes(session: Session, apps: Sequence[LoanApplication]) -> dict[str, str]:
+    """The pilot codes among the batch's credit codes that the fund manager allowed, with reasons."""
+    codes = {"".join(str(c).split()).upper() for app in apps for c in (app.borrower.credit_code, *(a.owner_credit_code for a in app.assets))}
+    rows = session.execute(select(PilotCodeAllowance.credit_code, PilotCodeAllowance.reason).where(PilotCodeAllowance.credit_code.in_(codes)))
+    return dict(rows.all())
+
+
+def allow_pilot_code(session: Session, actor: Actor, credit_code: str, reason: str, business_date: dt.date) -> PilotCodeAllowance:
+    """RULES I1: some early pilot codes fail the check character; only the fund manager may let one be
+    registered, with a stated reason. Length and characters must still be right."""
+    if actor.kind != "fund_manager":
+        raise Forbidden("forbidden", "only the fund manager allows a pilot credit code")
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise DomainError("missing_reason", "a pilot credit code needs a stated reason (1..500 characters)", field="reason")
+    code = validate_uscc(credit_code, allow_failed_check=True, field="credit_code")
+    try:
+        validate_uscc(code)
+    except DomainError:
+        pass
+    else:
+        raise DomainError("not_a_pilot_code", f"{code} passes its check: it needs no allowance", field="credit_code")
+    existing = session.get(PilotCodeAllowance, code)
+    if existing is not None:
+        if existing.reason != reason:
+            raise Conflict("pilot_code_allowed", f"{code} is already allowed with another reason", field="credit_code")
+        return existing
+    row = PilotCodeAllowance(credit_code=code, reason=reason, allowed_by=actor.institution_id, allowed_on=business_date)
+    session.add(row)
+    session.flush()
+    return row
 
 
 class BatchRefused(DomainError):
@@ -96,12 +139,10 @@ def register_loan(
     bank: Actor,
     app: LoanApplication,
     business_date: dt.date,
-    *,
-    pilot_code_reason: str | None = None,
 ) -> Loan:
     """Register one loan with its borrower, schedule and pledged assets (RULES section 3)."""
     try:
-        return register_loans(session, bank, [app], business_date, pilot_code_reasons=[pilot_code_reason])[0]
+        return register_loans(session, bank, [app], business_date)[0]
     except BatchRefused as refused:
         raise refused.items[0][1] from None
 
@@ -111,30 +152,30 @@ def register_loans(
     bank: Actor,
     apps: Sequence[LoanApplication],
     business_date: dt.date,
-    *,
-    pilot_code_reasons: Sequence[str | None] | None = None,
 ) -> list[Loan]:
     """Register loans all-or-nothing, set-based: a few queries for the whole batch, not per loan.
 
     Every item is checked before anything is written; if any is refused, BatchRefused lists each
     refused item by index. The borrower quota is consumed in batch order, after every earlier
-    registration (the quota rows are locked, so concurrent registrations serialise).
+    registration (the quota rows are locked, so concurrent registrations serialise). A credit code
+    that fails its check is accepted only when the fund manager allowed it (``allow_pilot_code``).
     """
     if bank.kind != "bank":
         raise Forbidden("forbidden", "only a bank registers loans")
-    reasons = list(pilot_code_reasons) if pilot_code_reasons is not None else [None] * len(apps)
+    allowed = allowed_pilot_codes(session, apps)
     errors: dict[int, DomainError] = {}
     items: list[LoanApplication | None] = []
-    for index, (app, reason) in enumerate(zip(apps, reasons, strict=True)):
+    reasons: list[str | None] = []
+    for index, app in enumerate(apps):
         try:
-            if reason is not None and not reason.strip():
-                raise DomainError("missing_reason", "a pilot credit code needs a stated reason", field="pilot_code_reason")
-            app = _normalise(app, allow_pilot_code=reason is not None)
+            app, reason = _normalise(app, allowed)
             check_application(app, business_date)
             items.append(app)
+            reasons.append(reason)
         except DomainError as exc:
             errors[index] = exc
             items.append(None)
+            reasons.append(None)
 
     policies = active_policies(session)
 

@@ -221,3 +221,15 @@ class LoanEvent(Base):
     business_date: Mapped[dt.date] = mapped_column(Date)
     note: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = created_at_column()
+
+
+class PilotCodeAllowance(Base):
+    """An early pilot credit code that fails its check character, allowed by the fund manager with a
+    stated reason (RULES I1); registrations naming it are accepted and flagged."""
+
+    __tablename__ = "pilot_code_allowances"
+    credit_code: Mapped[str] = mapped_column(String(18), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    allowed_by: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    allowed_on: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = created_at_column()
