@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import BEARER_SCHEME, ROLES_OPT
 from api.controllers.claims import CONTROLLERS as CLAIMS_CONTROLLERS
 from api.controllers.loans import LoanController, RepaymentController
+from api.controllers.pilot_codes import PilotCodeController
 from api.controllers.reports import MeController, ReportController
 from api.controllers.stress import StressController
 from api.controllers.subsidies import SubsidyController
@@ -57,6 +58,7 @@ CONTROLLERS: list[type] = [
     RepaymentController,
     ReportController,
     ValuationController,
+    PilotCodeController,
     StressController,
     SubsidyController,
     *CLAIMS_CONTROLLERS,
