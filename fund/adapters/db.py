@@ -20,10 +20,6 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine for ``url``; SQLite files get their folder created on first use."""
     parsed = make_url(url)
@@ -63,34 +59,31 @@ def _configure_sqlite(engine: Engine) -> None:
     writer_lock = threading.Lock()
     holders: set[int] = set()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection):  # noqa: ANN001
-        key = id(connection.connection.dbapi_connection)
-        if key not in holders:
-            if not writer_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-                raise TimeoutError("the SQLite database stayed locked past the busy timeout")
-            holders.add(key)
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            _release(connection)
-            raise
-
-    def _release(connection) -> None:  # noqa: ANN001
-        dbapi = connection.connection.dbapi_connection if hasattr(connection, "connection") else connection
-        key = id(dbapi)
-        if key in holders:
-            holders.discard(key)
-            writer_lock.release()
-
-    event.listen(engine, "commit", _release)
-    event.listen(engine, "rollback", _release)
-
-    @event.listens_for(engine, "checkin")
-    def _on_checkin(dbapi_connection, _record):  # noqa: ANN001
+    def _release(dbapi_connection) -> None:  # noqa: ANN001
         if id(dbapi_connection) in holders:
             holders.discard(id(dbapi_connection))
             writer_lock.release()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # noqa: ANN001
+        dbapi_connection = connection.connection.dbapi_connection
+        if id(dbapi_connection) not in holders:
+            if not writer_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+                raise TimeoutError("the SQLite database stayed locked past the busy timeout")
+            holders.add(id(dbapi_connection))
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(dbapi_connection)
+            raise
+
+    def _on_transaction_end(connection) -> None:  # noqa: ANN001
+        _release(connection.connection.dbapi_connection)
+
+    event.listen(engine, "commit", _on_transaction_end)
+    event.listen(engine, "rollback", _on_transaction_end)
+    # A connection returned to the pool never keeps the lock, whatever ended its transaction.
+    event.listen(engine, "checkin", lambda dbapi_connection, _record: _release(dbapi_connection))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -30,11 +30,6 @@ def add_years(d: dt.date, n: int) -> dt.date:
     return add_months(d, 12 * n)
 
 
-def days_between(start: dt.date, end: dt.date) -> int:
-    """``end - start`` in days."""
-    return (end - start).days
-
-
 def today_in_china() -> dt.date:
     return dt.datetime.now(CHINA_TZ).date()
 

@@ -404,10 +404,8 @@ def _insert_assets(session: Session, assets_in: list[AssetIn], existing: dict[tu
 
 
 def _pledge_rate_exceeded(ip_part_fen: int, assets: tuple[AssetIn, ...]) -> bool:
-    try:
-        from risk.valuation import pledge_rate_exceeded
-    except ImportError:  # the valuation module lands separately
-        return False
+    from risk.valuation import pledge_rate_exceeded  # numpy: loaded only when a loan is registered
+
     return pledge_rate_exceeded(ip_part_fen, [(a.kind, a.appraised_value_fen) for a in assets])
 
 
@@ -671,12 +669,6 @@ def cancel_loan(session: Session, bank: Actor, loan_id: int, business_date: dt.d
         quota = _lock_quota(session, loan.enterprise_id, loan.policy_id, loan.quota_year)
         quota.used_fen -= loan.covered_fen
     return loan
-
-
-def loan_policy(session: Session, loan: Loan) -> Policy | None:
-    from fund.services.policies import get_policy
-
-    return get_policy(session, loan.policy_id) if loan.policy_id else None
 
 
 def list_loans(
