@@ -63,10 +63,12 @@ def _credit_code(code: str, allowed: Mapping[str, str], field_name: str) -> tupl
     try:
         return validate_uscc(code, field=field_name), None
     except DomainError as exc:
-        compact = "".join(str(code).split()).upper()
-        if exc.extra.get("problem") != "check_digit" or compact not in allowed:
+        if exc.extra.get("problem") != "check_digit":
             raise
-        return validate_uscc(code, allow_failed_check=True, field=field_name), allowed[compact]
+        normal = validate_uscc(code, allow_failed_check=True, field=field_name)
+        if normal not in allowed:
+            raise
+        return normal, allowed[normal]
 
 
 def _normalise(app: LoanApplication, allowed: Mapping[str, str]) -> tuple[LoanApplication, str | None]:
@@ -86,7 +88,13 @@ def _normalise(app: LoanApplication, allowed: Mapping[str, str]) -> tuple[LoanAp
 
 def allowed_pilot_codes(session: Session, apps: Sequence[LoanApplication]) -> dict[str, str]:
     """The pilot codes among the batch's credit codes that the fund manager allowed, with reasons."""
-    codes = {"".join(str(c).split()).upper() for app in apps for c in (app.borrower.credit_code, *(a.owner_credit_code for a in app.assets))}
+    codes = set()
+    for app in apps:
+        for code in (app.borrower.credit_code, *(a.owner_credit_code for a in app.assets)):
+            try:
+                codes.add(validate_uscc(code, allow_failed_check=True))
+            except DomainError:
+                pass  # refused with its own message when the item is checked
     rows = session.execute(select(PilotCodeAllowance.credit_code, PilotCodeAllowance.reason).where(PilotCodeAllowance.credit_code.in_(codes)))
     return dict(rows.all())
 
