@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from fund.domain.money import BP_ONE
 
@@ -102,6 +102,11 @@ class Policy:
         if self.appropriation_kind == "yearly" and self.valid_from.year <= year <= self.valid_to.year:
             return self.appropriation_fen
         return 0
+
+
+def policy_in_force(policies: Sequence[Policy], on: dt.date) -> Policy | None:
+    """The policy of ``policies`` in force on ``on`` (active policies never overlap), else None."""
+    return next((p for p in policies if p.in_force(on)), None)
 
 
 def _canonical(value: Any) -> Any:

@@ -38,7 +38,7 @@ from fund.domain.dates import add_months
 from fund.domain.identifiers import USCC_ALPHABET
 from fund.domain.lpr import shipped_lpr_table
 from fund.domain.money import BP_ONE, apply_bp
-from fund.domain.policy import Policy, load_policy_file, shipped_policy_paths
+from fund.domain.policy import Policy, load_policy_file, policy_in_force, shipped_policy_paths
 from fund.domain.registry import SECTORS, AssetIn, BorrowerIn, InstallmentIn, LoanApplication, RepaymentIn
 from fund.errors import Conflict, DomainError
 from fund.services.common import BUSINESS_DATE_KEY, add_institution, get_setting, set_setting
@@ -299,10 +299,6 @@ class _LoanDraft:
     asset_problem: str | None = None  # lapsed, pending, trademark_only
     behaviour: str = "on_time"
     reports_other_district: bool = False
-
-
-def _policy_on(policies: Sequence[Policy], day: dt.date) -> Policy | None:
-    return next((p for p in policies if p.in_force(day)), None)
 
 
 class _Numbers:
@@ -588,7 +584,7 @@ def _loan_terms(rng: np.random.Generator, drafts: list[_LoanDraft], policies: Se
         months = int(_pick(rng, terms, term_shares))
         amortising = months > 6 and rng.random() < 0.4
         rate = min(600, max(300, lpr.rate_on(draft.drawdown) + int(rng.integers(10, 200))))
-        out.append(_Terms(_policy_on(policies, draft.drawdown), principal_units * 1_000_000, ip_share, months, amortising, rate))
+        out.append(_Terms(policy_in_force(policies, draft.drawdown), principal_units * 1_000_000, ip_share, months, amortising, rate))
     return out
 
 
@@ -785,7 +781,7 @@ def _appropriations(policies: Sequence[Policy], business_date: dt.date) -> tuple
                 out.append(Appropriation("compensation", policy.appropriation_fen, policy.id, on))
     for year in range(SUBSIDY_APPROPRIATION_FROM_YEAR, business_date.year + 1):
         on = dt.date(year, 1, 15)
-        policy = _policy_on(policies, on)
+        policy = policy_in_force(policies, on)
         if policy is not None:
             out.append(Appropriation("subsidy", SUBSIDY_APPROPRIATION_FEN, policy.id, on))
     return tuple(sorted((a for a in out if a.on <= business_date), key=lambda a: (a.on, a.pool)))

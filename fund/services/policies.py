@@ -9,7 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fund.adapters.models.registry import StoredPolicy
-from fund.domain.policy import Policy, PolicyError, load_policy_file, policy_document_json, policy_from_json
+from fund.domain.policy import (
+    Policy,
+    PolicyError,
+    load_policy_file,
+    policy_document_json,
+    policy_from_json,
+    policy_in_force,
+)
 from fund.errors import Conflict, DomainError, NotFound
 
 
@@ -64,8 +71,9 @@ def activate_policy(session: Session, policy_id: str) -> StoredPolicy:
         raise NotFound("unknown_policy", f"no stored policy {policy_id!r}: load it first", field="policy_id")
     if row.active:
         return row
-    for other in session.scalars(select(StoredPolicy).where(StoredPolicy.active.is_(True))):
-        if row.valid_from <= other.valid_to and other.valid_from <= row.valid_to:
+    candidate = policy_from_json(row.document)
+    for other in active_policies(session):
+        if candidate.overlaps(other):
             raise Conflict(
                 "policy_overlap",
                 f"policy {row.id} ({row.valid_from}..{row.valid_to}) overlaps active policy {other.id} "
@@ -77,12 +85,7 @@ def activate_policy(session: Session, policy_id: str) -> StoredPolicy:
 
 
 def active_policy_on(session: Session, on: dt.date) -> Policy | None:
-    row = session.scalar(
-        select(StoredPolicy).where(
-            StoredPolicy.active.is_(True), StoredPolicy.valid_from <= on, StoredPolicy.valid_to >= on
-        )
-    )
-    return policy_from_json(row.document) if row else None
+    return policy_in_force(active_policies(session), on)
 
 
 def active_policies(session: Session) -> list[Policy]:

@@ -27,7 +27,7 @@ from fund.adapters.models.registry import (
 )
 from fund.adapters.db import bulk_insert
 from fund.domain.identifiers import normalize_ip_number, validate_uscc
-from fund.domain.policy import Policy
+from fund.domain.policy import policy_in_force
 from fund.domain.registry import (
     AssetIn,
     RepaymentIn,
@@ -187,9 +187,6 @@ def register_loans(
 
     policies = active_policies(session)
 
-    def policy_on(day: dt.date) -> Policy | None:
-        return next((p for p in policies if p.in_force(day)), None)
-
     codes = {c for app in items if app for c in (app.insurer_code, app.appraiser_code) if c}
     institutions = {i.code: i for i in session.scalars(select(Institution).where(Institution.code.in_(codes)))} if codes else {}
     contracts = [app.contract_no for app in items if app]
@@ -209,7 +206,7 @@ def register_loans(
             if app.contract_no in taken or app.contract_no in seen_contracts:
                 raise Conflict("duplicate_contract", f"contract {app.contract_no!r} is already registered by this bank", field="contract_no")
             seen_contracts.add(app.contract_no)
-            policy = policy_on(app.drawdown_date)
+            policy = policy_in_force(policies, app.drawdown_date)
             if policy is not None:
                 check_scheme_parties(app, policy)
             for field_name, code, kinds in (
@@ -250,7 +247,7 @@ def register_loans(
     quota_keys = set()
     for app, _ in ready:
         enterprise = enterprises[app.borrower.credit_code]
-        policy = policy_on(app.drawdown_date)
+        policy = policy_in_force(policies, app.drawdown_date)
         decision = decide_eligibility(app, policy, BorrowerFacts(enterprise.registered_on, enterprise.is_sme, enterprise.clean_credit))
         decisions.append((policy, decision))
         if decision.eligible and policy is not None and policy.borrower_annual_quota_fen is not None:
