@@ -46,15 +46,29 @@ from fund.services.policies import active_policies
 
 @dataclass(frozen=True)
 class Actor:
-    """Who calls: an institution (its id, code and kind)."""
+    """Who calls: an institution (its id, code and kind) and, where a named person acts (a signed-in
+    user, or a key issued to a person), that person (``fund.services.people.person_actor``); a bank's
+    system key leaves ``person_id`` None.
+
+    >>> Actor(1, "FM", "fund_manager", person_id=7, login="li.officer", roles=("officer",)).has_role("officer")
+    True
+    """
 
     institution_id: int
     code: str
     kind: str
+    person_id: int | None = None
+    login: str | None = None
+    display_name: str | None = None
+    roles: tuple[str, ...] = ()
+    key_prefix: str | None = None
 
     @classmethod
     def of(cls, inst: Institution) -> "Actor":
         return cls(inst.id, inst.code, inst.kind)
+
+    def has_role(self, role: str) -> bool:
+        return self.person_id is not None and role in self.roles
 
 
 def _credit_code(code: str, allowed: Mapping[str, str], field_name: str) -> tuple[str, str | None]:
