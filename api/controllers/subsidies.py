@@ -17,6 +17,7 @@ from fund.adapters.db import unit_of_work
 from fund.services import subsidies as service
 from fund.services.common import business_date
 from schemas.common import MAX_ID
+from schemas.statements import PreviewLineOut, PreviewOut
 from schemas.subsidies import SubsidyRunIn, SubsidyRunList, SubsidyRunOut
 
 PREFIX = "/api/v1/subsidy-runs"
@@ -65,6 +66,29 @@ class SubsidyController(Controller):
         with unit_of_work(db) as session:
             runs = service.list_runs(session)
         return SubsidyRunList(items=[_out(r, None) for r in runs if month is None or r.month == month])
+
+    @get("/preview", sync_to_thread=True, summary="Preview a month's subsidy run (rule S4): writes nothing",
+         **allow(Role.FUND_MANAGER, Role.AUDITOR, errors=(409,)))
+    def preview(
+        self, actor: Caller, db: Db,
+        month: Annotated[str, QueryParameter(min_length=7, max_length=7, pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                                             description="the month, YYYY-MM")],
+        limit: Annotated[int, QueryParameter(ge=0, le=10_000, description="lines to list (the totals cover all)")] = 100,
+    ) -> PreviewOut:
+        """The lines and totals a run of `month` would write now, with the part the subsidy pool's cash
+        would pay and the part it would defer; nothing is written. 409 `month_before_latest_run`."""
+        with unit_of_work(db) as session:
+            p = service.preview_month(session, month, business_date(session), actor=actor)
+        return PreviewOut(
+            month=p.month, business_date=p.business_date, already_run=p.already_run, lines=p.line_count,
+            capped_lines=p.capped_count, computed_fen=p.computed_fen, total_fen=p.total_fen, paid_fen=p.paid_fen,
+            deferred_fen=p.deferred_fen, pool_cash_fen=p.cash_fen,
+            items=[PreviewLineOut(
+                repayment_id=ln.repayment_id, loan_id=ln.loan_id, enterprise_id=ln.enterprise_id, policy_id=ln.policy_id,
+                paid_on=ln.paid_on, interest_fen=ln.interest_fen, lpr_bp=ln.lpr_bp, computed_fen=ln.computed_fen,
+                amount_fen=ln.amount_fen, capped=ln.capped, paid_fen=ln.paid_fen, deferred_fen=ln.deferred_fen,
+            ) for ln in p.lines[:limit]],
+        )
 
     @get("/{run_id:int}", sync_to_thread=True, summary="A subsidy run", **allow(*READERS, errors=(404,)))
     def get_run(self, db: Db, run_id: RunId) -> SubsidyRunOut:

@@ -101,3 +101,32 @@ def fund_manager_actor():
         if inst is None:
             raise DomainError("no_fund_manager", "no fund manager institution: add one with `ipfund institutions add`")
         return Actor.of(inst)
+
+
+# ---- money a person reads (RULES section 0: yuan with two decimals and separators; JSON keeps fen) ----
+
+
+def yuan_text(fen: int) -> str:
+    """An amount for people: ``1,234.56 yuan`` (never cut, never fen).
+
+    >>> yuan_text(123456)
+    '1,234.56 yuan'
+    """
+    from fund.domain.money import yuan
+
+    return f"{yuan(fen)} yuan"
+
+
+def money_table(*columns: str, money: tuple[str, ...] = (), title: str | None = None):
+    """A rich table whose money columns (named in ``money``) are right-aligned and never cut or
+    folded: at a narrow terminal the text columns wrap instead (``overflow="fold"``) and the money
+    columns keep their width. Cells are given already formatted (``fund.domain.money.yuan``)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, expand=False)
+    for name in columns:
+        if name in money:
+            table.add_column(f"{name} (yuan)", justify="right", no_wrap=True, overflow="ignore", min_width=4)
+        else:
+            table.add_column(name, overflow="fold")
+    return table

@@ -90,6 +90,56 @@ def run(
         _print_result(result)
 
 
+def _preview_dict(p) -> dict:
+    return {
+        "month": p.month, "business_date": p.business_date, "already_run": p.already_run, "lines": p.line_count,
+        "capped_lines": p.capped_count, "computed_fen": p.computed_fen, "total_fen": p.total_fen, "paid_fen": p.paid_fen,
+        "deferred_fen": p.deferred_fen, "pool_cash_fen": p.cash_fen,
+        "items": [{
+            "repayment_id": ln.repayment_id, "loan_id": ln.loan_id, "enterprise_id": ln.enterprise_id,
+            "policy_id": ln.policy_id, "paid_on": ln.paid_on, "interest_fen": ln.interest_fen, "lpr_bp": ln.lpr_bp,
+            "computed_fen": ln.computed_fen, "amount_fen": ln.amount_fen, "capped": ln.capped, "paid_fen": ln.paid_fen,
+            "deferred_fen": ln.deferred_fen,
+        } for ln in p.lines],
+    }
+
+
+@app.command("preview", help="Preview month YYYY-MM: the lines and totals a run would write now, paid and deferred "
+                             "from the subsidy pool's cash. Writes nothing.")
+@handle_errors
+def preview(
+    month: str = typer.Option(..., "--month", help="YYYY-MM"),
+    shown: int = typer.Option(20, "--lines", min=0, help="How many lines to show (the totals cover them all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the preview and every line as JSON (amounts in fen)."),
+) -> None:
+    from fund.cli.common import money_table, yuan_text
+    from fund.services.subsidies import preview_month
+
+    actor = fund_manager_actor()
+    business_date = current_business_date()
+    with _progress_bar(f"subsidy preview {month}") as progress:
+        with transaction() as session:
+            result = preview_month(session, month, business_date, actor=actor, progress=progress)
+    if as_json:
+        print_json(_preview_dict(result))
+        return
+    if result.already_run is not None:
+        console.print(f"{month} was run already (run {result.already_run}): a run now would change nothing")
+        return
+    console.print(f"preview of the subsidy run for {month} as of {business_date} (nothing written)")
+    console.print(f"  lines {result.line_count:,} ({result.capped_count:,} capped)")
+    console.print(f"  subsidy {yuan_text(result.total_fen)}; before the enterprise cap {yuan_text(result.computed_fen)}")
+    console.print(f"  subsidy pool cash {yuan_text(result.cash_fen)}: paid {yuan_text(result.paid_fen)}, "
+                  f"deferred {yuan_text(result.deferred_fen)}")
+    if shown and result.lines:
+        table = money_table("repayment", "loan", "paid on", "interest", "subsidy", "paid", "deferred", "capped",
+                            money=("interest", "subsidy", "paid", "deferred"), title=f"first {min(shown, result.line_count)} lines")
+        for ln in result.lines[:shown]:
+            table.add_row(str(ln.repayment_id), str(ln.loan_id), ln.paid_on.isoformat(), yuan(ln.interest_fen),
+                          yuan(ln.amount_fen), yuan(ln.paid_fen), yuan(ln.deferred_fen), "yes" if ln.capped else "")
+        console.print(table)
+
+
 @app.command("list", help="List subsidy runs.")
 @handle_errors
 def list_(as_json: bool = typer.Option(False, "--json")) -> None:

@@ -21,20 +21,21 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
 
 import numpy as np
-from sqlalchemy import and_, case, func, insert, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from fund.adapters.models.ledger import Deferral, JournalEntry, Posting
+from fund.adapters.dialect import insert_tuples, larger_page_cache
+from fund.adapters.models.ledger import Account, Deferral, JournalEntry, Posting
 from fund.adapters.models.registry import Enterprise, Installment, Institution, Loan, Repayment
 from fund.adapters.models.subsidies import SubsidyLine, SubsidyRun
 from fund.domain.dates import month_bounds
 from fund.domain.money import BP_ONE
+from fund.domain.statements import paid_in_order
 from fund.domain.subsidy import (
     CapState,
     apply_enterprise_cap,
@@ -42,10 +43,11 @@ from fund.domain.subsidy import (
     subsidy_period_end,
 )
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
-from fund.services.ledger import Violation, expense_account, lock_pool, pay_from_pool
+from fund.services.ledger import Violation, cash_account, expense_account, lock_pool, pay_from_pool
 from fund.services.lpr import lpr_table
 from fund.services.policies import get_policy
 from fund.services.registry import Actor
+from risk.allocation import pay_from_cash
 
 KILL_HOOK_ENV = "IPFUND_TEST_KILL_AFTER_LINES"  # tests only: SIGKILL the run once this many lines are written
 LINE_CHUNK = 20_000
@@ -110,26 +112,39 @@ def run_month(
     unchanged; a month before the latest run, or one starting after the business date, is refused.
     """
     _require_fund_manager(actor)
-    first_day, last_day = _parse_month(month)
-    if first_day > business_date:
-        raise DomainError("month_after_business_date", f"month {month} starts after the business date {business_date}", field="month")
     report = progress or (lambda stage, done, total: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     lock_pool(session, "subsidy")  # subsidy runs (and inflows to the subsidy pool) serialise on this row
-    existing = session.scalar(select(SubsidyRun).where(SubsidyRun.month == month))
+    last_day, existing = _check_month(session, month, business_date)
     if existing is not None:
         return RunResult.of(existing, created=False)
-    latest = session.scalar(select(func.max(SubsidyRun.month)))
-    if latest is not None and month < latest:
-        raise Conflict("month_before_latest_run", f"month {month} is before the latest run, {latest}", field="month")
 
-    with _large_sqlite_cache(session):
+    # SQLite's page cache raised for the run: the line index and the key checks of a million
+    # inserts then stay in memory.
+    with larger_page_cache(session, SQLITE_RUN_CACHE_KIB):
         return _run(session, month, last_day, business_date, actor, report, chunk_size, timings, clock)
 
 
-def _run(session: Session, month: str, last_day: dt.date, business_date: dt.date, actor: Actor, report: Progress,
-         chunk_size: int, timings: dict[str, float], clock: float) -> RunResult:
+def _check_month(session: Session, month: str, business_date: dt.date) -> tuple[dt.date, SubsidyRun | None]:
+    """The month's last day and its existing run (None if not run yet); refuses a month starting
+    after the business date or before the latest run. Shared by the run and its preview."""
+    first_day, last_day = _parse_month(month)
+    if first_day > business_date:
+        raise DomainError("month_after_business_date", f"month {month} starts after the business date {business_date}", field="month")
+    existing = session.scalar(select(SubsidyRun).where(SubsidyRun.month == month))
+    if existing is not None:
+        return last_day, existing
+    latest = session.scalar(select(func.max(SubsidyRun.month)))
+    if latest is not None and month < latest:
+        raise Conflict("month_before_latest_run", f"month {month} is before the latest run, {latest}", field="month")
+    return last_day, None
+
+
+def _month_lines(session: Session, last_day: dt.date, business_date: dt.date, report: Progress,
+                 timings: dict[str, float], clock: float) -> "_Lines":
+    """The lines a run of the month would write now (S1..S3): the computation the run and the
+    preview share. Reads only."""
     report("select", 0, 1)
     rows, loan_rows = _select_candidates(session, min(last_day, business_date))
     report("select", 1, 1)
@@ -138,6 +153,12 @@ def _run(session: Session, month: str, last_day: dt.date, business_date: dt.date
     lines = _compute_lines(session, rows, loan_rows)
     del rows, loan_rows
     timings["compute"] = time.perf_counter() - clock
+    return lines
+
+
+def _run(session: Session, month: str, last_day: dt.date, business_date: dt.date, actor: Actor, report: Progress,
+         chunk_size: int, timings: dict[str, float], clock: float) -> RunResult:
+    lines = _month_lines(session, last_day, business_date, report, timings, clock)
     clock = time.perf_counter()
 
     total = lines.total_fen
@@ -164,23 +185,81 @@ def _run(session: Session, month: str, last_day: dt.date, business_date: dt.date
     return RunResult.of(run, created=True, timings_s=timings)
 
 
+@dataclass(frozen=True)
+class PreviewLine:
+    """One line a run would write now, with the part the pool's cash would pay (in S3 order)."""
+
+    repayment_id: int
+    loan_id: int
+    enterprise_id: int
+    policy_id: str
+    paid_on: dt.date
+    interest_fen: int
+    lpr_bp: int
+    rate_used_bp_e4: int
+    computed_fen: int
+    amount_fen: int
+    capped: bool
+    paid_fen: int
+    deferred_fen: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What running ``month`` now would write (RULES S4), written nowhere. ``already_run`` names the
+    month's run when there is one: running it again would change nothing, so there are no lines."""
+
+    month: str
+    business_date: dt.date
+    already_run: int | None
+    line_count: int
+    capped_count: int
+    computed_fen: int
+    total_fen: int
+    paid_fen: int
+    deferred_fen: int
+    cash_fen: int
+    lines: tuple[PreviewLine, ...]
+
+    def line_keys(self) -> list[tuple]:
+        """(repayment, amount before and after the cap, capped) per line: what a run's lines hold too."""
+        return [(ln.repayment_id, ln.computed_fen, ln.amount_fen, ln.capped) for ln in self.lines]
+
+
+def preview_month(session: Session, month: str, business_date: dt.date, *, actor: Actor,
+                  progress: Progress | None = None) -> Preview:
+    """The lines and totals a run of ``month`` would write now, paid and deferred, writing nothing
+    (the same computation as ``run_month``; the pool's cash is read, not locked).
+
+    >>> # with unit_of_work(factory) as session:
+    >>> #     preview_month(session, "2026-09", business_date(session), actor=fund_manager).total_fen
+    """
+    if actor.kind not in ("fund_manager", "auditor"):
+        raise Forbidden("forbidden", "only the fund manager and auditors preview a subsidy run")
+    report = progress or (lambda stage, done, total: None)
+    last_day, existing = _check_month(session, month, business_date)
+    cash = session.get(Account, cash_account("subsidy"))
+    cash_fen = cash.balance_fen if cash is not None else 0
+    if existing is not None:
+        return Preview(month, business_date, existing.id, 0, 0, 0, 0, 0, 0, cash_fen, ())
+    lines = _month_lines(session, last_day, business_date, report, {}, time.perf_counter())
+    paid_total, deferred_total = pay_from_cash(cash_fen, lines.total_fen)
+    order = np.lexsort((lines.repayment_id, lines.loan_id, lines.paid_day))  # S3 order
+    amounts = lines.amount_fen[order].tolist()
+    paid = paid_in_order(amounts, paid_total)
+    out = []
+    for k, i in enumerate(order.tolist()):
+        out.append(PreviewLine(
+            int(lines.repayment_id[i]), int(lines.loan_id[i]), int(lines.enterprise_id[i]), lines.policy_id[i],
+            dt.date.fromordinal(int(lines.paid_day[i])), int(lines.interest_fen[i]), int(lines.lpr_bp[i]),
+            int(lines.rate_used_bp_e4[i]), int(lines.computed_fen[i]), amounts[k], bool(lines.capped[i]), paid[k],
+            amounts[k] - paid[k],
+        ))
+    return Preview(month, business_date, None, lines.count, lines.capped_count, lines.computed_total_fen, lines.total_fen,
+                   paid_total, deferred_total, cash_fen, tuple(out))
+
+
 SQLITE_RUN_CACHE_KIB = 256 * 1024
-
-
-@contextmanager
-def _large_sqlite_cache(session: Session) -> Iterator[None]:
-    """SQLite's page cache (2 MiB by default) raised for the run: the line index and the key checks of
-    a million inserts then stay in memory. Restored afterwards (the connection returns to the pool)."""
-    connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar())
-    connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_RUN_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
 
 
 # Columns of the candidate query (one row per repayment) and of the loan query (one row per loan).
@@ -303,6 +382,7 @@ class _Lines:
     amount_fen: np.ndarray
     capped: np.ndarray
     policy_ids: tuple[str, ...]
+    paid_day: np.ndarray  # the payment date's ordinal: with loan_id and repayment_id, the S3 order
 
     @property
     def count(self) -> int:
@@ -323,7 +403,7 @@ class _Lines:
     @classmethod
     def empty(cls) -> "_Lines":
         z = np.zeros(0, dtype=np.int64)
-        return cls(z, z, z, [], z, z, z, z, z, z, np.zeros(0, dtype=bool), ())
+        return cls(z, z, z, [], z, z, z, z, z, z, np.zeros(0, dtype=bool), (), z)
 
 
 def _compute_lines(session: Session, rows: list[tuple], loan_rows: list[tuple]) -> _Lines:
@@ -423,6 +503,7 @@ def _compute_lines(session: Session, rows: list[tuple], loan_rows: list[tuple]) 
         amount_fen=granted[by_id],
         capped=capped[by_id],
         policy_ids=tuple(sorted({k[1] for k in keys})),
+        paid_day=paid_days[by_id],
     )
 
 
@@ -550,8 +631,6 @@ def _prior_cap_states(session: Session, keys: set[tuple[int, str, int]]) -> dict
 def _write_lines(session: Session, run_id: int, lines: _Lines, chunk_size: int, report: Progress) -> None:
     """Bulk insert in key order: COPY on PostgreSQL, executemany on SQLite, SQLAlchemy elsewhere."""
     kill_after = int(os.environ.get(KILL_HOOK_ENV) or 0)
-    connection = session.connection()
-    dialect = connection.dialect.name
     total = lines.count
     report("write", 0, total)
     columns = (lines.repayment_id, np.full(total, run_id, dtype=np.int64), lines.loan_id, lines.enterprise_id,
@@ -560,19 +639,7 @@ def _write_lines(session: Session, run_id: int, lines: _Lines, chunk_size: int, 
     for start in range(0, total, chunk_size):
         stop = min(total, start + chunk_size)
         chunk = list(zip(*(c[start:stop].tolist() if isinstance(c, np.ndarray) else c[start:stop] for c in columns)))
-        if dialect == "postgresql":
-            with connection.connection.cursor() as cursor:
-                with cursor.copy(f"COPY subsidy_lines ({', '.join(LINE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.set_types(_COPY_TYPES)
-                    for row in chunk:
-                        copy.write_row(row)
-        elif dialect == "sqlite":
-            marks = ", ".join("?" for _ in LINE_COLUMNS)
-            cursor = connection.connection.cursor()
-            cursor.executemany(f"INSERT INTO subsidy_lines ({', '.join(LINE_COLUMNS)}) VALUES ({marks})", chunk)
-            cursor.close()
-        else:
-            connection.execute(insert(SubsidyLine), [dict(zip(LINE_COLUMNS, row)) for row in chunk])
+        insert_tuples(session, SubsidyLine, LINE_COLUMNS, chunk, copy_types=_COPY_TYPES)
         done = start + len(chunk)
         report("write", done, total)
         if kill_after and done >= kill_after:
