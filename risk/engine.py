@@ -36,12 +36,13 @@ Design, in the order the work is done:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -49,7 +50,7 @@ import numpy as np
 from scipy import special
 
 from fund.domain.dates import add_years
-from fund.domain.policy import IP_KINDS
+from fund.domain.policy import IP_KINDS, Policy
 from risk.allocation import UNLIMITED, cap_in_order_array, cap_room, recovery_increment_array, split_loss_array
 from risk.portfolio import Book, CapBase, FundPosition
 from risk.scenario import SECTORS, Scenario, StressAssumptions, load_stress_assumptions
@@ -125,6 +126,11 @@ class Inputs:
     appropriation_fen: tuple[int, ...]
     scenario: dict
     sector_pd_assumptions: str
+    new_lending_fen: int = 0
+    new_loans_by_year: tuple[int, ...] = ()
+    new_covered_by_year_fen: tuple[int, ...] = ()
+    sector_pd: dict = field(default_factory=dict)
+    invalidation_probability_bp: dict = field(default_factory=dict)
 
 
 def effective_pd(book: Book, scenario: Scenario, assumptions: StressAssumptions) -> np.ndarray:
@@ -135,19 +141,23 @@ def effective_pd(book: Book, scenario: Scenario, assumptions: StressAssumptions)
     return np.minimum(1.0, pd * scenario.pd_multiplier * sector_mult[book.sector])
 
 
-def exposure_by_year(book: Book, as_of: dt.date, horizon: int) -> np.ndarray:
+def exposure_by_year(book: Book, as_of: dt.date, horizon: int, start_year: np.ndarray | None = None) -> np.ndarray:
     """M3: outstanding principal at the start of each simulated year, (H, N) int64 fen.
 
     Bullet: the outstanding principal until maturity. Straight line: it falls linearly to 0 at
-    maturity, ``floor(outstanding * days_left(start_k) / days_left(as_of))``. A loan whose maturity
-    is on or before the start of year k cannot default in it (0)."""
-    as_of64 = np.datetime64(as_of, "D")
-    days_total = (book.maturity - as_of64).astype(np.int64)
+    maturity, ``floor(outstanding * days_left(start_k) / days_left(entry))``, the entry being the
+    as-of date for today's loans and the drawdown for M1b's new loans (``start_year``: the year a
+    loan is drawn in; before it, 0). A loan whose maturity is on or before the start of year k
+    cannot default in it (0)."""
+    starts = np.array([np.datetime64(add_years(as_of, k), "D") for k in range(horizon)])
+    if start_year is None:
+        start_year = np.zeros(book.size, np.int64)
+    days_total = (book.maturity - starts[start_year]).astype(np.int64)
     out = np.zeros((horizon, book.size), dtype=np.int64)
     for k in range(horizon):
-        start = np.datetime64(add_years(as_of, k), "D")
+        start = starts[k]
         days_left = (book.maturity - start).astype(np.int64)
-        alive = days_left > 0
+        alive = (days_left > 0) & (start_year <= k)
         # outstanding <= 10**12 and days_left < 10**5.2: the product stays below 2**63
         linear = np.where(alive, book.outstanding_fen * np.maximum(days_left, 0) // np.maximum(days_total, 1), 0)
         out[k] = np.where(alive, np.where(book.straight_line, linear, book.outstanding_fen), 0)
@@ -163,29 +173,38 @@ def _thresholds(pd: np.ndarray, scenario: Scenario) -> np.ndarray:
         return special.ndtri(pd)
 
 
-def _groups(sector: np.ndarray, pd: np.ndarray, alive_years: np.ndarray):
-    """Loans with PD > 0 grouped by sector and PD bucket; in each group the loans sorted by alive
-    years (descending) so the loans that can default in year k are a prefix."""
+def _groups(sector: np.ndarray, pd: np.ndarray, alive_years: np.ndarray, start_year: np.ndarray):
+    """Loans with PD > 0 grouped by sector, PD bucket and the year they enter (M1b); in each group
+    the loans sorted by their last alive year (descending) so the loans that can default in year k
+    are a prefix."""
     groups = []
-    for s in range(len(SECTORS)):
-        members = np.flatnonzero((sector == s) & (pd > 0) & (alive_years > 0))
-        if members.size == 0:
-            continue
-        order = members[np.argsort(pd[members], kind="stable")]
-        start = 0
-        while start < order.size:
-            low = pd[order[start]]
-            stop = int(np.searchsorted(pd[order], low * PD_BUCKET_RATIO, side="right"))
-            stop = max(stop, start + 1)
-            groups.append((s, order[start:stop]))
-            start = stop
+    for entry in np.unique(start_year).tolist():
+        for s in range(len(SECTORS)):
+            members = np.flatnonzero((sector == s) & (pd > 0) & (alive_years > 0) & (start_year == entry))
+            if members.size == 0:
+                continue
+            order = members[np.argsort(pd[members], kind="stable")]
+            start = 0
+            while start < order.size:
+                low = pd[order[start]]
+                stop = int(np.searchsorted(pd[order], low * PD_BUCKET_RATIO, side="right"))
+                stop = max(stop, start + 1)
+                groups.append((s, order[start:stop]))
+                start = stop
     return groups
 
 
 def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundPosition, *,
             as_of: dt.date, horizon: int | None = None,
-            assumptions: StressAssumptions | None = None) -> tuple[Prepared, Inputs]:
-    """Check and pre-compute the inputs of a run (everything except the random draws)."""
+            assumptions: StressAssumptions | None = None, policies: Sequence[Policy] | None = None,
+            new_lending_fen: int = 0, seed: int = 0) -> tuple[Prepared, Inputs]:
+    """Check and pre-compute the inputs of a run (everything except the default draws).
+
+    ``policies``: the active policies, which cover M1b's new loans (default: the book's);
+    ``new_lending_fen``: M1b's ``V`` (the caller resolves the scenario's key or the database's
+    default); ``seed``: the run's seed, from which the new loans are sampled (a stream no chunk
+    uses). The scenario's ``[policy_override]`` is applied to every policy of the run."""
+    from risk.lending import draw_new_lending, override_policies
     from risk.valuation import load_assumptions
 
     horizon = scenario.horizon_years if horizon is None else int(horizon)
@@ -200,11 +219,31 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
     assumptions = assumptions or load_stress_assumptions()
     v3 = load_assumptions()
 
+    override = scenario.policy_override
+    run_policies = override_policies(list(policies) if policies is not None else list(book.policies), override)
+    if not override.empty:
+        by_id = {p.id: p for p in override_policies(book.policies, override)}
+        covered = book.covered_fen
+        if override.single_loan_cap_fen is not None:
+            # a lower cap lowers today's coverage; a higher one cannot raise what was registered
+            covered = np.minimum(covered, override.single_loan_cap_fen)
+        book = dataclasses.replace(book, policies=tuple(by_id[p.id] for p in book.policies), covered_fen=covered)
+    if new_lending_fen < 0:
+        raise ValueError("new lending volume must be >= 0")
+    grown = draw_new_lending(book, run_policies, as_of=as_of, horizon=horizon, volume_fen=int(new_lending_fen),
+                             growth=scenario.new_lending.growth, after_policy_end=scenario.after_policy_end, seed=seed)
+    book, start_year = grown.book, grown.start_year
+    if book.size * 10**12 > _INT64_MAX // 4:
+        raise ValueError("too many loans (with new lending) for exact int64 sums per scenario")
+
     pd = effective_pd(book, scenario, assumptions)
-    ead = exposure_by_year(book, as_of, horizon)
+    ead = exposure_by_year(book, as_of, horizon, start_year)
     alive_years = (ead > 0).sum(axis=0)
-    # ead is non-increasing in k (bullet and straight line), so alive years are a prefix
-    assert ((ead > 0) == (np.arange(horizon)[:, None] < alive_years[None, :])).all()
+    # ead is non-increasing in k from the year a loan enters (bullet and straight line), so its
+    # alive years are one run starting there
+    alive_end = start_year + alive_years
+    ks = np.arange(horizon)[:, None]
+    assert ((ead > 0) == ((ks >= start_year[None, :]) & (ks < alive_end[None, :]))).all()
 
     fund_bp, insurer_bp, appraiser_bp = (book.ratios_bp(p) for p in ("fund", "insurer", "appraiser"))
     bank_bp = 10_000 - fund_bp - insurer_bp - appraiser_bp
@@ -229,13 +268,25 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
         cap_group[i] = pair_index.setdefault((b, p), len(pair_index))
     bases = {(c.bank, c.policy): c for c in cap_base}
     room = np.empty((horizon, len(pair_index)), dtype=np.int64)
+    # M1b: a new loan's C adds to its bank's in-pool lending from the year it is drawn
+    new = np.arange(book.size) >= grown.n_today
+    added = np.zeros((horizon, len(pair_index)), dtype=np.int64)
+    for k in range(horizon):
+        entering = new & (start_year == k)
+        if entering.any():
+            added[k] = np.bincount(cap_group[entering], weights=book.covered_fen[entering],
+                                   minlength=len(pair_index)).astype(np.int64)
+    added = np.cumsum(added, axis=0)
     for (b, p), g in pair_index.items():
         policy = book.policies[p]
         base = bases.get((book.bank_names[b], policy.id))
         if base is None:
-            raise ValueError(f"no cap base for bank {book.bank_names[b]!r} and policy {policy.id!r}")
+            if not new[cap_group == g].all():
+                raise ValueError(f"no cap base for bank {book.bank_names[b]!r} and policy {policy.id!r}")
+            base = CapBase(book.bank_names[b], policy.id, 0, 0)   # only new loans: nothing lent or used yet
         for k in range(horizon):
-            r = cap_room(base.in_pool_lending_fen, policy.bank_annual_cap_bp, base.cap_used_fen if k == 0 else 0)
+            r = cap_room(base.in_pool_lending_fen + int(added[k, g]), policy.bank_annual_cap_bp,
+                         base.cap_used_fen if k == 0 else 0)
             room[k, g] = UNLIMITED if r is None else min(r, _INT64_MAX // 2)
 
     appropriation = np.array([0, *fund.appropriation_fen[1:horizon]], dtype=np.int64)
@@ -251,13 +302,13 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
         raise ValueError("collateral.invalidation_multiplier times an invalidation probability passes 1")
     invalidation = np.minimum(invalidation, 1.0)
 
-    groups = _groups(book.sector, pd, alive_years)
+    groups = _groups(book.sector, pd, alive_years, start_year)
     group_loans, group_start, group_sector, group_threshold, group_mixed = [], [], [], [], []
     group_alive = np.zeros((len(groups), horizon), dtype=np.int64)
     loan_group = np.full(book.size, -1, dtype=np.int64)
     offset = 0
     for g, (s, members) in enumerate(groups):
-        members = members[np.argsort(-alive_years[members], kind="stable")]
+        members = members[np.argsort(-alive_end[members], kind="stable")]
         group_loans.append(members)
         group_start.append(offset)
         offset += members.size
@@ -265,7 +316,8 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
         group_threshold.append(threshold[members].max())
         group_mixed.append(bool(pd[members].min() != pd[members].max()))
         for k in range(horizon):
-            group_alive[g, k] = int((alive_years[members] > k).sum())
+            # a group's loans enter together, so from then on the alive ones are a prefix
+            group_alive[g, k] = int(((start_year[members] <= k) & (alive_end[members] > k)).sum())
         loan_group[members] = g
 
     prepared = Prepared(
@@ -282,10 +334,14 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
         sigma=coll.volatility, beta_v=coll.global_loading, lag=coll.recovery_lag_years,
     )
     inputs = Inputs(
-        as_of=as_of.isoformat(), horizon_years=horizon, n_loans=book.size, n_banks=len(book.bank_names),
+        as_of=as_of.isoformat(), horizon_years=horizon, n_loans=grown.n_today, n_banks=len(book.bank_names),
         policies=tuple(p.id for p in book.policies), fund_cash_fen=fund.cash_fen, fund_deferred_fen=fund.deferred_fen,
         appropriation_fen=tuple(int(a) for a in appropriation), scenario=scenario.to_dict(),
         sector_pd_assumptions=assumptions.id,
+        new_lending_fen=int(new_lending_fen), new_loans_by_year=grown.new_loans_by_year,
+        new_covered_by_year_fen=grown.new_covered_by_year_fen,
+        sector_pd=dict(assumptions.sector_pd),
+        invalidation_probability_bp=dict(v3.invalidation_probability_bp),
     )
     return prepared, inputs
 

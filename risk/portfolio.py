@@ -33,6 +33,8 @@ PORTFOLIO_COLUMNS = (
     "loan_id", "bank", "sector", "policy", "scheme", "pd", "principal_fen", "covered_fen", "outstanding_fen",
     "maturity_date", "amortization", "ip_value_fen", "ip_kind", "insurer_limit_fen",
 )
+#: Optional: the drawdown date, from which M1b takes a new loan's term (else its remaining term).
+OPTIONAL_PORTFOLIO_COLUMNS = ("policy", "drawdown_date")
 BANKS_COLUMNS = ("bank", "policy", "in_pool_lending_fen", "cap_used_fen")
 AMORTIZATIONS = ("bullet", "straight_line")
 MAX_BIGINT = 2**63 - 1
@@ -67,6 +69,8 @@ class Book:
     ip_value_fen: np.ndarray
     ip_kind: np.ndarray
     insurer_limit_fen: np.ndarray
+    #: drawdown dates (NaT where unknown): M1b takes a new loan's term from them
+    drawdown: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -202,10 +206,28 @@ def read_portfolio_csv(path: str | Path | io.TextIOBase, policies: Mapping[str, 
     ``default_policy`` is used where the ``policy`` column is absent or empty.
     """
     required = [c for c in PORTFOLIO_COLUMNS if c != "policy"]
-    name, rows = _rows(path, required, optional=("policy",))
+    name, rows = _rows(path, required, optional=OPTIONAL_PORTFOLIO_COLUMNS)
+    return book_from_rows(rows, policies, default_policy=default_policy, name=name)
+
+
+def book_from_rows(rows: Sequence[Mapping[str, object]], policies: Mapping[str, Policy], *,
+                   default_policy: str | None = None, name: str = "portfolio") -> Book:
+    """The one validator of portfolio rows (dicts keyed by the CSV columns), whether they come from
+    a CSV file (text cells) or straight from the database (ints and text): both give the same
+    :class:`Book` for the same loans.
+
+    >>> from fund.domain.policy import load_policy_file, shipped_policy_paths
+    >>> gz = {p.stem: load_policy_file(p) for p in shipped_policy_paths()}["gz-2023"]
+    >>> row = {"loan_id": "1", "bank": "b", "sector": "other", "policy": "gz-2023", "scheme": "50", "pd": "",
+    ...        "principal_fen": 100, "covered_fen": 100, "outstanding_fen": 100, "maturity_date": "2027-01-01",
+    ...        "amortization": "bullet", "ip_value_fen": 0, "ip_kind": "", "insurer_limit_fen": ""}
+    >>> book_from_rows([row], {"gz-2023": gz}).covered_fen.tolist()
+    [100]
+    """
+    rows = [{k: "" if v is None else (v if isinstance(v, str) else str(v)) for k, v in row.items()} for row in rows]
     if not rows:
         raise PortfolioError(f"{name}: no loans")
-    cols: dict[str, list] = {c: [] for c in PORTFOLIO_COLUMNS}
+    cols: dict[str, list] = {c: [] for c in (*PORTFOLIO_COLUMNS, "drawdown_date")}
     bank_index: dict[str, int] = {}
     policy_index: dict[str, int] = {}
     used_policies: list[Policy] = []
@@ -247,6 +269,15 @@ def read_portfolio_csv(path: str | Path | io.TextIOBase, policies: Mapping[str, 
             maturity = dt.date.fromisoformat(maturity_text)
         except ValueError:
             raise r.fail("maturity_date", f"must be a date YYYY-MM-DD, got {maturity_text!r}") from None
+        drawdown_text = raw.get("drawdown_date", "")
+        drawdown = None
+        if drawdown_text:
+            try:
+                drawdown = dt.date.fromisoformat(drawdown_text)
+            except ValueError:
+                raise r.fail("drawdown_date", f"must be a date YYYY-MM-DD or empty, got {drawdown_text!r}") from None
+            if drawdown >= maturity:
+                raise r.fail("drawdown_date", "must be before the maturity date")
         amortization = r.text("amortization")
         if amortization not in AMORTIZATIONS:
             raise r.fail("amortization", f"must be bullet or straight_line, got {amortization!r}")
@@ -274,6 +305,7 @@ def read_portfolio_csv(path: str | Path | io.TextIOBase, policies: Mapping[str, 
         cols["covered_fen"].append(covered)
         cols["outstanding_fen"].append(outstanding)
         cols["maturity_date"].append(maturity)
+        cols["drawdown_date"].append(drawdown)
         cols["amortization"].append(amortization == "straight_line")
         cols["ip_value_fen"].append(ip_value)
         cols["ip_kind"].append(kind_index)
@@ -300,6 +332,8 @@ def make_book(cols: Mapping[str, Sequence], bank_names: tuple[str, ...], policie
         ip_value_fen=np.asarray(cols["ip_value_fen"], dtype=np.int64),
         ip_kind=np.asarray(cols["ip_kind"], dtype=np.int8),
         insurer_limit_fen=np.asarray(cols["insurer_limit_fen"], dtype=np.int64),
+        drawdown=np.asarray([np.datetime64("NaT") if d is None else d for d in cols.get("drawdown_date", [None] * len(cols["loan_id"]))],
+                            dtype="datetime64[D]"),
     )
 
 
@@ -307,6 +341,12 @@ def read_banks_csv(path: str | Path | io.TextIOBase, book: Book) -> list[CapBase
     """Read a banks CSV; (bank, policy) pairs of the book that it does not name get the default
     (their covered sum in the portfolio, nothing used)."""
     name, rows = _rows(path, BANKS_COLUMNS)
+    return cap_base_from_rows(rows, book, name=name)
+
+
+def cap_base_from_rows(rows: Sequence[Mapping[str, object]], book: Book, *, name: str = "banks") -> list[CapBase]:
+    """The one validator of banks rows (CSV text cells or database values)."""
+    rows = [{k: "" if v is None else (v if isinstance(v, str) else str(v)) for k, v in row.items()} for row in rows]
     given: dict[tuple[str, str], CapBase] = {}
     for number, raw in enumerate(rows, start=2):
         r = _Row(name, number, raw)
@@ -324,7 +364,7 @@ def read_banks_csv(path: str | Path | io.TextIOBase, book: Book) -> list[CapBase
 
 def write_portfolio_csv(rows: Iterable[Mapping[str, object]], path: str | Path) -> int:
     """Write portfolio rows (dicts keyed by :data:`PORTFOLIO_COLUMNS`); returns the row count."""
-    return _write(rows, path, PORTFOLIO_COLUMNS)
+    return _write(rows, path, (*PORTFOLIO_COLUMNS, "drawdown_date"))
 
 
 def write_banks_csv(rows: Iterable[Mapping[str, object]], path: str | Path) -> int:

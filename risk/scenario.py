@@ -39,6 +39,45 @@ class CollateralTerms:
     recovery_lag_years: int = 1
 
 
+AFTER_POLICY_END = ("continue", "stop")
+SAMPLING_METHODS = ("crude", "importance")
+
+
+@dataclass(frozen=True)
+class NewLending:
+    """M1b: covered principal drawn each year (``None``: the database's last 12 months, or 0 for a
+    portfolio file) growing by ``growth`` a year."""
+
+    annual_volume_fen: int | None = None
+    growth: float = 0.0
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """M6b: ``crude`` Monte Carlo, or ``importance`` sampling of the global factor with mean
+    ``shift`` (``None``: chosen by the engine from a pilot run)."""
+
+    method: str = "crude"
+    shift: float | None = None
+
+
+@dataclass(frozen=True)
+class PolicyOverride:
+    """A what-if on the policies of the run (issue 15, point 5), applied through the same allocation
+    code: scheme ratios (by scheme code, every party's bp adding up to 10000), the A3 bank cap, the
+    single-loan cap of new loans' coverage and the B2 suspension line. ``None``: the policy's."""
+
+    schemes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    bank_annual_cap_bp: int | None = None
+    single_loan_cap_fen: int | None = None
+    bank_suspension_line_bp: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.schemes and self.bank_annual_cap_bp is None and self.single_loan_cap_fen is None \
+            and self.bank_suspension_line_bp is None
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One stress scenario; the defaults are the baseline's."""
@@ -55,23 +94,75 @@ class Scenario:
     collateral: CollateralTerms = field(default_factory=CollateralTerms)
     #: ``None``: the policies' (or the ledger's, or the caller's) yearly appropriation (M1).
     annual_appropriation_fen: int | None = None
+    #: M1: after the last active policy ends, its appropriation and coverage go on (or ``stop``).
+    after_policy_end: str = "continue"
+    new_lending: NewLending = field(default_factory=NewLending)
+    sampling: Sampling = field(default_factory=Sampling)
+    policy_override: PolicyOverride = field(default_factory=PolicyOverride)
     source: str = field(default="", compare=False)
 
     def sector_multiplier(self, sector: str) -> float:
         return float(self.sector_pd_multiplier.get(sector, 1.0))
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("source")
-        return data
+        """The scenario as a document with the keys of a scenario file (:func:`scenario_document`)."""
+        return scenario_document(self)
+
+
+def scenario_document(scenario: Scenario) -> dict[str, Any]:
+    """One half of the serialisation pair: a scenario as the document of a scenario file (TOML
+    tables as dicts, optional keys left out when unset). :func:`parse_scenario` is the other half:
+    ``parse_scenario(scenario_document(s)) == s``.
+
+    >>> s = parse_scenario({"name": "x", "fund": {"after_policy_end": "stop"}, "new_lending": {"growth": 0.05}})
+    >>> doc = scenario_document(s); doc["fund"], doc["new_lending"]
+    ({'after_policy_end': 'stop'}, {'growth': 0.05})
+    >>> parse_scenario(doc) == s
+    True
+    """
+    doc: dict[str, Any] = {
+        "name": scenario.name, "description": scenario.description, "horizon_years": scenario.horizon_years,
+        "copula": scenario.copula, "t_degrees_of_freedom": scenario.t_degrees_of_freedom,
+        "asset_correlation": scenario.asset_correlation, "global_loading": scenario.global_loading,
+        "pd_multiplier": scenario.pd_multiplier, "sector_pd_multiplier": dict(scenario.sector_pd_multiplier),
+        "collateral": asdict(scenario.collateral),
+    }
+    fund: dict[str, Any] = {}
+    if scenario.annual_appropriation_fen is not None:
+        fund["annual_appropriation_fen"] = scenario.annual_appropriation_fen
+    fund["after_policy_end"] = scenario.after_policy_end
+    if scenario.after_policy_end == "continue":
+        fund.pop("after_policy_end")
+    if fund:
+        doc["fund"] = fund
+    lending = {k: v for k, v in asdict(scenario.new_lending).items() if v is not None}
+    if lending.get("growth") == 0.0:
+        lending.pop("growth")
+    if lending:
+        doc["new_lending"] = lending
+    if scenario.sampling != Sampling():
+        doc["sampling"] = {k: v for k, v in asdict(scenario.sampling).items() if v is not None}
+    o = scenario.policy_override
+    if not o.empty:
+        over: dict[str, Any] = {k: getattr(o, k) for k in ("bank_annual_cap_bp", "single_loan_cap_fen",
+                                                          "bank_suspension_line_bp") if getattr(o, k) is not None}
+        if o.schemes:
+            over["schemes"] = {code: dict(r) for code, r in o.schemes.items()}
+        doc["policy_override"] = over
+    return doc
 
 
 _TOP_KEYS = {
     "name", "description", "horizon_years", "copula", "t_degrees_of_freedom", "asset_correlation",
-    "global_loading", "pd_multiplier", "sector_pd_multiplier", "collateral", "fund",
+    "global_loading", "pd_multiplier", "sector_pd_multiplier", "collateral", "fund", "new_lending", "sampling",
+    "policy_override",
 }
 _COLLATERAL_KEYS = set(CollateralTerms.__dataclass_fields__)
-_FUND_KEYS = {"annual_appropriation_fen"}
+_FUND_KEYS = {"annual_appropriation_fen", "after_policy_end"}
+_LENDING_KEYS = {"annual_volume_fen", "growth"}
+_SAMPLING_KEYS = {"method", "shift"}
+_OVERRIDE_KEYS = {"schemes", "bank_annual_cap_bp", "single_loan_cap_fen", "bank_suspension_line_bp"}
+_PARTIES = ("fund", "bank", "insurer", "appraiser")
 
 
 def _number(doc: Mapping[str, Any], key: str, where: str, default: float, *, low: float | None = None,
@@ -165,6 +256,22 @@ def parse_scenario(document: Mapping[str, Any], *, source: str = "",
         )
     fund = _table(document, "fund", _FUND_KEYS)
     appropriation = _integer(fund, "annual_appropriation_fen", "fund.annual_appropriation_fen", None, low=0, high=10**14)
+    after_end = fund.get("after_policy_end", "continue")
+    if after_end not in AFTER_POLICY_END:
+        raise ScenarioError(f"key 'fund.after_policy_end' must be one of {', '.join(AFTER_POLICY_END)}, got {after_end!r}")
+    lending = _table(document, "new_lending", _LENDING_KEYS)
+    new_lending = NewLending(
+        annual_volume_fen=_integer(lending, "annual_volume_fen", "new_lending.annual_volume_fen", None, low=0, high=10**15),
+        growth=_number(lending, "growth", "new_lending.growth", 0.0, above=-1.0, high=10.0),
+    )
+    sampling_doc = _table(document, "sampling", _SAMPLING_KEYS)
+    method = sampling_doc.get("method", "crude")
+    if method not in SAMPLING_METHODS:
+        raise ScenarioError(f"key 'sampling.method' must be one of {', '.join(SAMPLING_METHODS)}, got {method!r}")
+    shift = None
+    if "shift" in sampling_doc:
+        shift = _number(sampling_doc, "shift", "sampling.shift", 0.0, low=-8.0, high=0.0)
+    override = _policy_override(_table(document, "policy_override", _OVERRIDE_KEYS))
 
     return Scenario(
         name=name.strip(),
@@ -178,7 +285,37 @@ def parse_scenario(document: Mapping[str, Any], *, source: str = "",
         sector_pd_multiplier=sector_multipliers,
         collateral=collateral,
         annual_appropriation_fen=appropriation,
+        after_policy_end=after_end,
+        new_lending=new_lending,
+        sampling=Sampling(method=method, shift=shift),
+        policy_override=override,
         source=source,
+    )
+
+
+def _policy_override(table: Mapping[str, Any]) -> PolicyOverride:
+    schemes_doc = table.get("schemes", {})
+    if not isinstance(schemes_doc, Mapping):
+        raise ScenarioError("key 'policy_override.schemes' must be a table of scheme code -> ratios")
+    schemes: dict[str, dict[str, int]] = {}
+    for code, ratios in schemes_doc.items():
+        where = f"policy_override.schemes.{code}"
+        if not isinstance(ratios, Mapping):
+            raise ScenarioError(f"key {where!r} must be a table of party -> bp")
+        unknown = sorted(set(ratios) - set(_PARTIES))
+        if unknown:
+            raise ScenarioError(f"unknown key {where + '.' + unknown[0]!r}")
+        parsed = {party: _integer(ratios, party, f"{where}.{party}", 0, low=0, high=10_000) for party in _PARTIES}
+        if sum(parsed.values()) != 10_000:
+            raise ScenarioError(f"key {where!r}: the parties' bp must add up to 10000, got {sum(parsed.values())}")
+        schemes[str(code)] = {p: v for p, v in parsed.items() if v or p in ("fund", "bank")}
+    return PolicyOverride(
+        schemes=schemes,
+        bank_annual_cap_bp=_integer(table, "bank_annual_cap_bp", "policy_override.bank_annual_cap_bp", None, low=0, high=10_000),
+        single_loan_cap_fen=_integer(table, "single_loan_cap_fen", "policy_override.single_loan_cap_fen", None, low=1,
+                                     high=10**14),
+        bank_suspension_line_bp=_integer(table, "bank_suspension_line_bp", "policy_override.bank_suspension_line_bp",
+                                         None, low=0, high=10_000),
     )
 
 

@@ -34,6 +34,15 @@ class StressRun(Base):
     seconds: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(String(500))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: the runner holding the run (``running``) and until when; a run whose lease has run out was
+    #: left by a dead process and is taken up again (fund/services/stress_runner.py)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: ``api`` (queued and run by the runner) or ``cli`` (run by ``ipfund stress run``, stored done)
+    origin: Mapped[str] = mapped_column(String(8), default="api")
+    #: the comparison or sweep a run belongs to (``compare:...``, ``sweep:...``), else None
+    label: Mapped[str | None] = mapped_column(String(64), index=True)
 
     __table_args__ = (
         CheckConstraint("status in ('queued','running','done','failed')", name="status"),
