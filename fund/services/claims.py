@@ -28,12 +28,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 import risk.allocation as allocation
-from fund.adapters.models.claims import BankCapUsage, Claim, ClaimEvent, ClaimRecovery, LIVE_CLAIM_STATUSES
+from fund.adapters.models.claims import BankCapUsage, Claim, ClaimEvent, ClaimRecovery
 from fund.adapters.models.ledger import Deferral, JournalEntry, Posting
 from fund.adapters.models.registry import Institution, Loan
+from fund.domain import claim as rules
 from fund.domain.money import MAX_SINGLE_AMOUNT_FEN
 from fund.domain.policy import Policy, PolicyError
-from fund.errors import Conflict, DomainError, Forbidden, NotFound
+from fund.errors import Conflict, DomainError, NotFound
 from fund.services import ledger
 from fund.services.common import for_update
 from fund.services.policies import get_policy
@@ -41,13 +42,13 @@ from fund.services.registry import Actor, earliest_unpaid_due, loan_for, move_st
 
 CLAIM_POOL = "compensation"
 RECOVERY_ACCOUNT = "income:recovery"
-DECIDED_STATUSES = ("approved", "closed")
+DECIDED_STATUSES = rules.DECIDED_STATUSES
 PARTY_KINDS = {"insurer": ("insurer", "guarantor"), "appraiser": ("appraiser",)}
 READ_ALL_KINDS = ("fund_manager", "auditor")
 
 
 # ---------------------------------------------------------------------------------------------
-# input checking and access
+# input checking, access, and the one transition skeleton
 # ---------------------------------------------------------------------------------------------
 
 
@@ -64,11 +65,6 @@ def _fen(name: str, value: object, *, minimum: int) -> int:
     if amount > MAX_SINGLE_AMOUNT_FEN:
         raise DomainError("amount_too_large", f"{name} must be at most 10^12 fen, got {amount}", field=name)
     return amount
-
-
-def _require_kind(actor: Actor, kind: str, what: str) -> None:
-    if actor.kind != kind:
-        raise Forbidden("forbidden", f"only {'the fund manager' if kind == 'fund_manager' else 'a bank'} {what}")
 
 
 def _visible(stmt, actor: Actor):
@@ -96,21 +92,41 @@ def claim_for(session: Session, actor: Actor, claim_id: int, *, lock: bool = Fal
     return claim
 
 
-def _require_status(claim: Claim, status: str, action: str) -> None:
-    if claim.status != status:
-        raise Conflict("invalid_claim_status", f"claim {claim.id} is {claim.status}: only a {status} claim can be {action}", field="claim_id")
+def _authorise(actor: Actor, event: str) -> rules.Step:
+    """The step ``event`` of the claim state machine, if ``actor`` may take it (else Forbidden)."""
+    step = rules.STEPS[event]
+    step.authorise(actor.kind)
+    return step
 
 
-def _not_before(business_date: dt.date, earlier: dt.date | None, what: str) -> None:
-    if earlier is not None and business_date < earlier:
-        raise DomainError("dated_before_" + what.replace(" ", "_"), f"the business date {business_date} is before the {what} ({earlier})",
-                          field="business_date")
+def _open(session: Session, actor: Actor, claim_id: int, step: rules.Step, business_date: dt.date) -> tuple[Claim, Loan | None]:
+    """Lock the claim, check that ``step`` may be taken from its status on the business date, and
+    lock its loan when the step moves the loan too (locks in the module's order: claim, loan)."""
+    claim = claim_for(session, actor, claim_id, lock=True)
+    rules.move(claim.status, step.event, claim_id=claim.id)
+    rules.check_dated_after(step, business_date, claim)
+    loan = loan_for(session, actor, claim.loan_id, lock=True) if step.loan_event else None
+    return claim, loan
 
 
-def _event(session: Session, claim: Claim, event: str, from_status: str | None, actor: Actor, business_date: dt.date,
-           note: str | None = None, entry_id: int | None = None) -> None:
-    session.add(ClaimEvent(claim_id=claim.id, event=event, from_status=from_status, to_status=claim.status,
+def _record(session: Session, actor: Actor, claim: Claim, step: rules.Step, business_date: dt.date, *, loan: Loan | None = None,
+            decision: rules.Approval | rules.Rejection | rules.Closing | None = None, note: str | None = None,
+            loan_note: str | None = None, entry_id: int | None = None) -> None:
+    """Take ``step``: store the decision, set the claim's status (the only place that does), move
+    the loan (``registry.move_status``) and log the step as a ``claim_events`` row."""
+    if decision is not None:
+        for name, value in decision.columns().items():
+            setattr(claim, name, value)
+    claim.status = step.to_status
+    if claim.id is None:
+        session.add(claim)
+        session.flush()
+    if step.loan_event is not None:
+        assert loan is not None
+        move_status(session, loan, step.loan_event, actor.institution_id, business_date, note=loan_note or f"claim {claim.id}")
+    session.add(ClaimEvent(claim_id=claim.id, event=step.event, from_status=step.from_status, to_status=claim.status,
                            actor_id=actor.institution_id, business_date=business_date, note=note, entry_id=entry_id))
+    session.flush()
 
 
 def _policy(session: Session, policy_id: str) -> Policy:
@@ -147,17 +163,17 @@ def claim_window(session: Session, loan: Loan, policy: Policy, on: dt.date) -> C
 def file_claim(session: Session, bank: Actor, loan_id: int, loss_fen: int, business_date: dt.date) -> Claim:
     """A1: the bank files a claim for principal loss ``loss_fen`` on its ``active`` loan with
     ``C > 0``, on the business date, within the window, one live claim per loan."""
-    _require_kind(bank, "bank", "files claims")
+    step = _authorise(bank, "filed")
     loss = _fen("loss_fen", loss_fen, minimum=1)
     loan = loan_for(session, bank, loan_id, lock=True)
-    live = session.scalar(select(Claim.id).where(Claim.loan_id == loan.id, Claim.status.in_(LIVE_CLAIM_STATUSES)))
+    live = session.scalar(select(Claim.id).where(Claim.loan_id == loan.id, Claim.status.in_(rules.LIVE_STATUSES)))
     if live is not None:
         raise Conflict("claim_exists", f"loan {loan.id} already has claim {live} open", field="loan_id")
     if loan.status != "active":
         raise Conflict("loan_not_active", f"loan {loan.id} is {loan.status}: claims are filed on active loans only", field="loan_id")
     if loan.coverage != "eligible" or loan.policy_id is None or loan.covered_fen <= 0:
         raise DomainError("loan_not_covered", f"loan {loan.id} has no covered principal (C = 0): it cannot be claimed on", field="loan_id")
-    _not_before(business_date, loan.registered_on, "loan registration")
+    rules.not_before(business_date, loan.registered_on, "loan registration")
     policy = _policy(session, loan.policy_id)
     if not policy.accepts_claims:
         raise DomainError("policy_takes_no_claims", f"policy {policy.id} takes no claims", field="loan_id")
@@ -177,62 +193,39 @@ def file_claim(session: Session, bank: Actor, loan_id: int, loss_fen: int, busin
             f"the earliest unpaid installment of loan {loan.id} fell due on {window.earliest_due}; the claim window closed on {window.closes}",
             field="loan_id",
         )
-    if loss > loan.outstanding_fen:
-        raise DomainError("loss_exceeds_outstanding", f"loss_fen {loss} exceeds the outstanding principal {loan.outstanding_fen}", field="loss_fen")
+    rules.check_loss_within(loss, loan.outstanding_fen)
     claim = Claim(
         loan_id=loan.id, bank_id=loan.bank_id, insurer_id=loan.insurer_id, appraiser_id=loan.appraiser_id,
-        policy_id=loan.policy_id, status="filed", loss_fen=loss, filed_on=business_date, filed_by=bank.institution_id,
+        policy_id=loan.policy_id, loss_fen=loss, filed_on=business_date, filed_by=bank.institution_id,
         earliest_unpaid_due=window.earliest_due, days_past_due=window.days_past_due,
         recovered_gross_fen=0, recovered_costs_fen=0, recovered_net_fen=0,
         fund_recovered_fen=0, insurer_recovered_fen=0, appraiser_recovered_fen=0, bank_recovered_fen=0,
     )
-    session.add(claim)
-    session.flush()
-    move_status(session, loan, "claim_filed", bank.institution_id, business_date, note=f"claim {claim.id}")
-    _event(session, claim, "filed", None, bank, business_date, note=f"loss {loss} fen")
-    session.flush()
+    _record(session, bank, claim, step, business_date, loan=loan, note=f"loss {loss} fen")
     return claim
 
 
 def lower_loss(session: Session, bank: Actor, claim_id: int, loss_fen: int, business_date: dt.date) -> Claim:
     """The bank lowers ``L`` of its filed claim (A1: approval waits until ``L`` is at most the
     outstanding principal)."""
-    _require_kind(bank, "bank", "lowers a claim's loss")
+    step = _authorise(bank, "loss_lowered")
     loss = _fen("loss_fen", loss_fen, minimum=1)
-    claim = claim_for(session, bank, claim_id, lock=True)
-    _require_status(claim, "filed", "lowered")
-    _not_before(business_date, claim.filed_on, "filing date")
-    if loss >= claim.loss_fen:
-        raise DomainError("loss_not_lowered", f"the new loss {loss} must be below the claimed {claim.loss_fen}", field="loss_fen")
+    claim, _ = _open(session, bank, claim_id, step, business_date)
+    rules.check_lowered(claim.loss_fen, loss)
     before = claim.loss_fen
     claim.loss_fen = loss
-    _event(session, claim, "loss_lowered", claim.status, bank, business_date, note=f"loss {before} -> {loss} fen")
-    session.flush()
+    _record(session, bank, claim, step, business_date, note=f"loss {before} -> {loss} fen")
     return claim
 
 
 def withdraw_claim(session: Session, bank: Actor, claim_id: int, business_date: dt.date, note: str | None = None) -> Claim:
-    """The bank withdraws its filed claim; the loan goes back to ``active`` (``repaid`` when no
-    principal is left)."""
-    _require_kind(bank, "bank", "withdraws claims")
-    claim = claim_for(session, bank, claim_id, lock=True)
-    _require_status(claim, "filed", "withdrawn")
-    _not_before(business_date, claim.filed_on, "filing date")
-    loan = loan_for(session, bank, claim.loan_id, lock=True)
-    move_status(session, loan, "claim_withdrawn", bank.institution_id, business_date, note=f"claim {claim.id}")
-    claim.status = "withdrawn"
-    _event(session, claim, "withdrawn", "filed", bank, business_date, note=_note(note))
-    session.flush()
+    """The bank withdraws its filed claim; the loan goes back to ``active`` (``repaid`` when every
+    installment is paid in full)."""
+    step = _authorise(bank, "withdrawn")
+    note = rules.clean_note(note)
+    claim, loan = _open(session, bank, claim_id, step, business_date)
+    _record(session, bank, claim, step, business_date, loan=loan, note=note)
     return claim
-
-
-def _note(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = text.strip()
-    if len(text) > 500:
-        raise DomainError("note_too_long", "a note or reason is at most 500 characters", field="note")
-    return text or None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,20 +235,12 @@ def _note(text: str | None) -> str | None:
 
 def reject_claim(session: Session, manager: Actor, claim_id: int, reason: str, business_date: dt.date) -> Claim:
     """The fund manager rejects a filed claim with a stated reason; the loan goes back to
-    ``active`` (``repaid`` when no principal is left)."""
-    _require_kind(manager, "fund_manager", "rejects claims")
-    reason = _note(reason)
-    if not reason:
-        raise DomainError("missing_reason", "a rejection needs a stated reason", field="reason")
-    claim = claim_for(session, manager, claim_id, lock=True)
-    _require_status(claim, "filed", "rejected")
-    _not_before(business_date, claim.filed_on, "filing date")
-    loan = loan_for(session, manager, claim.loan_id, lock=True)
-    move_status(session, loan, "claim_rejected", manager.institution_id, business_date, note=f"claim {claim.id}: {reason}")
-    claim.status = "rejected"
-    claim.decided_on, claim.decided_by, claim.reject_reason = business_date, manager.institution_id, reason
-    _event(session, claim, "rejected", "filed", manager, business_date, note=reason)
-    session.flush()
+    ``active`` (``repaid`` when every installment is paid in full)."""
+    step = _authorise(manager, "rejected")
+    reason = rules.rejection_reason(reason)
+    claim, loan = _open(session, manager, claim_id, step, business_date)
+    _record(session, manager, claim, step, business_date, loan=loan, decision=rules.Rejection(business_date, manager.institution_id, reason),
+            note=reason, loan_note=f"claim {claim.id}: {reason}")
     return claim
 
 
@@ -299,19 +284,11 @@ def approve_claim(session: Session, manager: Actor, claim_id: int, business_date
     cover. The claim stores the allocation, the cap trace and the payment; the loan becomes
     ``compensated``.
     """
-    _require_kind(manager, "fund_manager", "approves claims")
-    note = _note(note)
-    claim = claim_for(session, manager, claim_id, lock=True)
-    _require_status(claim, "filed", "approved")
-    _not_before(business_date, claim.filed_on, "filing date")
-    loan = loan_for(session, manager, claim.loan_id, lock=True)
-    if claim.loss_fen > loan.outstanding_fen:
-        raise DomainError(
-            "loss_exceeds_outstanding",
-            f"claim {claim.id}: loss {claim.loss_fen} exceeds the outstanding principal {loan.outstanding_fen} on "
-            f"{business_date}; the bank must lower it first",
-            field="loss_fen",
-        )
+    step = _authorise(manager, "approved")
+    note = rules.clean_note(note)
+    claim, loan = _open(session, manager, claim_id, step, business_date)
+    assert loan is not None
+    rules.check_approvable(claim.id, claim.loss_fen, loan.outstanding_fen, business_date)
     policy = _policy(session, claim.policy_id)
     try:
         scheme = policy.scheme(loan.scheme_code)
@@ -332,23 +309,15 @@ def approve_claim(session: Session, manager: Actor, claim_id: int, business_date
         ref_type="claim", ref_id=claim.id, business_date=business_date, actor_id=manager.institution_id,
         memo=f"claim {claim.id} on loan {loan.id}",
     )
-
-    claim.status = "approved"
-    claim.decided_on, claim.decided_by = business_date, manager.institution_id
-    claim.principal_fen, claim.covered_fen, claim.outstanding_fen = loan.principal_fen, loan.covered_fen, loan.outstanding_fen
-    claim.scheme_code, claim.ratios_bp, claim.insurer_limit_fen = scheme.code, dict(scheme.ratios_bp), loan.insurer_limit_fen
-    claim.base_fen, claim.fund_before_cap_fen, claim.insurer_cut_fen = capped.base_fen, capped.fund_before_cap_fen, capped.insurer_cut_fen
-    claim.fund_fen, claim.insurer_fen, claim.appraiser_fen, claim.bank_fen = (
-        capped.fund_fen, capped.insurer_fen, capped.appraiser_fen, capped.bank_fen
+    cap = rules.CapTrace(year=year, cap_bp=policy.bank_annual_cap_bp, in_pool_lending_fen=lending,
+                         cap_fen=allocation.cap_room(lending, policy.bank_annual_cap_bp, 0), used_before_fen=used_before, room_fen=room)
+    approval = rules.Approval(
+        decided_on=business_date, decided_by=manager.institution_id,
+        principal_fen=loan.principal_fen, covered_fen=loan.covered_fen, outstanding_fen=loan.outstanding_fen,
+        scheme_code=scheme.code, ratios_bp=dict(scheme.ratios_bp), insurer_limit_fen=loan.insurer_limit_fen,
+        split=capped, cap=cap, paid_fen=payment.paid_fen, deferred_fen=payment.deferred_fen, entry_id=payment.entry_id or None,
     )
-    claim.cap_year, claim.cap_bp, claim.in_pool_lending_fen = year, policy.bank_annual_cap_bp, lending
-    claim.cap_fen = allocation.cap_room(lending, policy.bank_annual_cap_bp, 0)
-    claim.cap_used_before_fen, claim.room_fen, claim.fund_cut_fen = used_before, room, capped.fund_cut_fen
-    claim.paid_fen, claim.deferred_fen = payment.paid_fen, payment.deferred_fen
-    claim.approval_entry_id = payment.entry_id or None
-    move_status(session, loan, "claim_approved", manager.institution_id, business_date, note=f"claim {claim.id}")
-    _event(session, claim, "approved", "filed", manager, business_date, note=note, entry_id=claim.approval_entry_id)
-    session.flush()
+    _record(session, manager, claim, step, business_date, loan=loan, decision=approval, note=note, entry_id=approval.entry_id)
     return claim
 
 
@@ -362,15 +331,11 @@ def record_recovery(session: Session, bank: Actor, claim_id: int, gross_fen: int
     """The bank reports one recovery on its approved claim: ``net = gross - costs >= 0`` is shared
     by A5 (cumulative); the fund's part is an inflow to the compensation pool (A4: it settles
     deferred compensation first), credited to ``income:recovery``."""
-    _require_kind(bank, "bank", "reports recoveries")
+    step = _authorise(bank, "recovery")
     gross = _fen("gross_fen", gross_fen, minimum=1)
     costs = _fen("costs_fen", costs_fen, minimum=0)
-    if costs > gross:
-        raise DomainError("negative_net", f"costs {costs} exceed the gross recovery {gross}: net must be >= 0", field="costs_fen")
-    claim = claim_for(session, bank, claim_id, lock=True)
-    _require_status(claim, "approved", "given recoveries")
-    _not_before(business_date, claim.decided_on, "approval date")
-    net = gross - costs
+    net = rules.check_net(gross, costs)
+    claim, _ = _open(session, bank, claim_id, step, business_date)
     parts = allocation.recovery_increment(claim.recovered_net_fen, net, claim.loss_fen, claim.shares())
     recovery = ClaimRecovery(
         claim_id=claim.id, policy_id=claim.policy_id, gross_fen=gross, costs_fen=costs, net_fen=net,
@@ -393,24 +358,16 @@ def record_recovery(session: Session, bank: Actor, claim_id: int, gross_fen: int
     claim.insurer_recovered_fen += parts["insurer"]
     claim.appraiser_recovered_fen += parts["appraiser"]
     claim.bank_recovered_fen += parts["bank"]
-    _event(session, claim, "recovery", claim.status, bank, business_date,
-           note=f"gross {gross}, costs {costs}, net {net} fen", entry_id=recovery.entry_id)
-    session.flush()
+    _record(session, bank, claim, step, business_date, note=f"gross {gross}, costs {costs}, net {net} fen", entry_id=recovery.entry_id)
     return recovery
 
 
 def close_claim(session: Session, bank: Actor, claim_id: int, business_date: dt.date, note: str | None = None) -> Claim:
     """The bank closes its approved claim (recovery finished); the loan becomes ``closed``."""
-    _require_kind(bank, "bank", "closes claims")
-    claim = claim_for(session, bank, claim_id, lock=True)
-    _require_status(claim, "approved", "closed")
-    _not_before(business_date, claim.decided_on, "approval date")
-    loan = loan_for(session, bank, claim.loan_id, lock=True)
-    move_status(session, loan, "claim_closed", bank.institution_id, business_date, note=f"claim {claim.id}")
-    claim.status = "closed"
-    claim.closed_on, claim.closed_by = business_date, bank.institution_id
-    _event(session, claim, "closed", "approved", bank, business_date, note=_note(note))
-    session.flush()
+    step = _authorise(bank, "closed")
+    note = rules.clean_note(note)
+    claim, loan = _open(session, bank, claim_id, step, business_date)
+    _record(session, bank, claim, step, business_date, loan=loan, decision=rules.Closing(business_date, bank.institution_id), note=note)
     return claim
 
 

@@ -12,9 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from fund.adapters.models.base import Base, Fen, created_at_column
 
-CLAIM_STATUSES = ("filed", "withdrawn", "rejected", "approved", "closed")
-#: A loan carries at most one claim in these statuses.
-LIVE_CLAIM_STATUSES = ("filed", "approved")
+from fund.domain.claim import LIVE_STATUSES as LIVE_CLAIM_STATUSES  # noqa: F401  (a loan carries at most one claim in these)
+from fund.domain.claim import STATUSES as CLAIM_STATUSES  # noqa: F401
 _LIVE_WHERE = "status in ('filed','approved')"
 
 
