@@ -35,6 +35,7 @@ from litestar.plugins.pydantic import PydanticPlugin
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import BEARER_SCHEME, ROLES_OPT
+from api.console import TEMPLATE_CONFIG as CONSOLE_TEMPLATES, install_console
 from api.controllers.claims import CONTROLLERS as CLAIMS_CONTROLLERS
 from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.pilot_codes import PilotCodeController
@@ -211,6 +212,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
     )
     app = Litestar(
         route_handlers=[api, health],
+        template_config=CONSOLE_TEMPLATES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=openapi,
         plugins=[PydanticPlugin(validate_strict=True)],
@@ -218,6 +220,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
         debug=False,
     )
     app.state.session_factory = session_factory or _default_session_factory()
+    install_console(app)  # the web console under /console/ (api/console)
     _finish_openapi(app)
     app.state.query_parameters = _query_parameters(app)
     return app

@@ -1,0 +1,272 @@
+"""What every console page shares: who is signed in (kept in the server-side session), the role
+guard (a page a role may not see is a 403 page), the language, and rendering a template with the
+page's context (translations, money filters, navigation).
+
+A handler takes ``request: Request`` and calls :func:`page` (or :func:`redirect`); it reaches the
+services through :func:`db` and acts as :func:`actor` (the signed-in person).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.response import Redirect, Template
+
+from api.console import format as fmt
+from api.console.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_or_default, translator
+
+PREFIX = "/console"
+SESSION_USER = "user"
+SESSION_LANGUAGE = "language"
+SESSION_FLASH = "flash"
+ROLES_OPT = "console_roles"
+
+FUND_MANAGER_ROLES = ("officer", "approver", "admin")
+STAFF_ROLES = ("officer", "approver")
+READERS = ("officer", "approver", "reader")  # the fund manager's staff and auditors read the book
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    """The signed-in person, as kept in the session."""
+
+    person_id: int
+    login: str
+    display_name: str
+    roles: tuple[str, ...]
+    institution_id: int
+    institution_code: str
+    institution_kind: str
+    language: str = "zh"
+
+    def has(self, *roles: str) -> bool:
+        return bool(set(roles) & set(self.roles))
+
+    def as_session(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["roles"] = list(self.roles)
+        return data
+
+    @classmethod
+    def from_session(cls, data: dict[str, Any]) -> "ConsoleUser":
+        return cls(**{**data, "roles": tuple(data["roles"])})
+
+
+class NotSignedIn(HTTPException):
+    status_code = 401
+
+
+class RoleRefused(HTTPException):
+    status_code = 403
+
+
+def current_user(connection: ASGIConnection) -> ConsoleUser | None:
+    data = connection.session.get(SESSION_USER) if "session" in connection.scope else None
+    return ConsoleUser.from_session(data) if data else None
+
+
+def language_of(connection: ASGIConnection) -> str:
+    user = current_user(connection)
+    if user is not None:
+        return language_or_default(user.language)
+    if "session" in connection.scope:
+        return language_or_default(connection.session.get(SESSION_LANGUAGE))
+    return language_or_default(None)
+
+
+def gettext(connection: ASGIConnection):
+    return translator(language_of(connection)).gettext
+
+
+def allow(*roles: str) -> dict[str, Any]:
+    """Handler options: only signed-in people with one of ``roles`` see the page."""
+    return {"guards": [_guard], "opt": {ROLES_OPT: tuple(roles)}}
+
+
+def _guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    user = current_user(connection)
+    if user is None:
+        raise NotSignedIn(detail="sign in")
+    roles = handler.opt.get(ROLES_OPT) or ()
+    if not user.has(*roles):
+        raise RoleRefused(detail="role")
+
+
+def require_user(request: Request) -> ConsoleUser:
+    user = current_user(request)
+    if user is None:
+        raise NotSignedIn(detail="sign in")
+    return user
+
+
+def db(request: Request):
+    return request.app.state.session_factory
+
+
+def actor(request: Request):
+    """The signed-in person as the services' actor (every action and audit record names them); the
+    same actor ``fund.services.people.person_actor`` makes, from what the session holds."""
+    from fund.services.registry import Actor
+
+    user = require_user(request)
+    return Actor(user.institution_id, user.institution_code, user.institution_kind, person_id=user.person_id,
+                 login=user.login, display_name=user.display_name, roles=user.roles)
+
+
+def request_id(request: Request) -> str | None:
+    return request.headers.get("x-request-id")
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    """A message shown once on the next page (already translated)."""
+    messages = list(request.session.get(SESSION_FLASH) or [])
+    messages.append({"kind": kind, "text": message})
+    request.session[SESSION_FLASH] = messages
+
+
+def _take_flash(request: Request) -> list[dict[str, str]]:
+    if "session" not in request.scope:
+        return []
+    messages = request.session.get(SESSION_FLASH) or []
+    if messages:
+        request.session.pop(SESSION_FLASH, None)
+    return list(messages)
+
+
+ROLE_NAMES = {
+    "officer": N_("Officer"), "approver": N_("Approver"), "admin": N_("Administrator"),
+    "staff": N_("Bank staff"), "reader": N_("Auditor"),
+}
+
+
+@dataclass(frozen=True)
+class NavItem:
+    path: str
+    label: str
+    roles: tuple[str, ...]
+
+
+NAVIGATION = (
+    NavItem("/dashboard", N_("Dashboard"), ("officer", "approver", "admin", "reader")),
+    NavItem("/claims", N_("Claims"), READERS),
+    NavItem("/proposals", N_("Sign-off"), ("officer", "approver")),
+    NavItem("/loans", N_("Loans"), READERS),
+    NavItem("/subsidies", N_("Subsidies"), READERS),
+    NavItem("/stress", N_("Stress tests"), READERS),
+    NavItem("/reports", N_("Reports"), READERS),
+    NavItem("/ledger", N_("Ledger"), READERS),
+    NavItem("/audit", N_("Audit trail"), ("officer", "approver", "admin", "reader")),
+    NavItem("/admin", N_("Administration"), ("admin",)),
+    NavItem("/bank/loans", N_("Our loans"), ("staff",)),
+    NavItem("/bank/claims", N_("Our claims"), ("staff",)),
+    NavItem("/bank/statements", N_("Statements"), ("staff",)),
+)
+
+
+def navigation_for(user: ConsoleUser | None) -> list[NavItem]:
+    if user is None:
+        return []
+    return [item for item in NAVIGATION if user.has(*item.roles)]
+
+
+def home_for(user: ConsoleUser) -> str:
+    items = navigation_for(user)
+    return PREFIX + (items[0].path if items else "/account")
+
+
+def url(path: str, **query: Any) -> str:
+    """A console URL with its query (empty values left out)."""
+    params = {k: v for k, v in query.items() if v not in (None, "")}
+    return PREFIX + path + (("?" + urlencode(params, doseq=True)) if params else "")
+
+
+def page(request: Request, template: str, title: str, *, status_code: int = 200, **context: Any) -> Template:
+    """Render ``template`` (``title`` is a message id, translated here) with the shared context."""
+    language = language_of(request)
+    translations = translator(language)
+    user = current_user(request)
+    _ = translations.gettext
+    base = {
+        "_": _,
+        "ngettext": translations.ngettext,
+        "lang": language,
+        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        "user": user,
+        "nav": navigation_for(user),
+        "title": _(title),
+        "path": request.url.path,
+        "query": dict(request.query_params),
+        "flashes": _take_flash(request),
+        "prefix": PREFIX,
+        "url": url,
+        "money": fmt.money,
+        "wan": lambda fen: fmt.wan(fen, language),
+        "pct": fmt.percent,
+        "ratio": fmt.ratio,
+        "count": fmt.count,
+        "day": fmt.day,
+        "error_text": lambda code, message=None: error_text(code, message, language),
+        "quote": quote,
+        "role_names": ROLE_NAMES,
+    }
+    base.update(context)
+    return Template(template_name=template, context=base, status_code=status_code)
+
+
+def redirect(path: str, **query: Any) -> Redirect:
+    return Redirect(path=url(path, **query), status_code=303)
+
+
+def error_text(code: str, message: str | None, language: str) -> str:
+    """A domain error for people: the translated message of its code; English falls back on the
+    error's own (more specific) message."""
+    from api.console.errors import ERROR_MESSAGES
+
+    template = ERROR_MESSAGES.get(code)
+    if language == "en":
+        return message or template or code.replace("_", " ")
+    if template is None:
+        return translator(language).gettext("The request was refused.") + f" ({code})"
+    return translator(language).gettext(template)
+
+
+def form_int(value: Any, *, field: str) -> int:
+    """One form field as an integer (a DomainError for people otherwise)."""
+    from fund.errors import DomainError
+
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        raise DomainError("invalid_number", f"{field} must be a whole number", field=field) from None
+
+
+def form_fen(value: Any, *, field: str) -> int:
+    """An amount typed in yuan (``1,234.56``) as exact fen."""
+    from decimal import Decimal, InvalidOperation
+
+    from fund.errors import DomainError
+
+    text = str(value or "").replace(",", "").replace("，", "").strip()
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise DomainError("invalid_amount_text", f"{field} must be an amount in yuan, e.g. 1234.56", field=field) from None
+    fen = amount * 100
+    if fen != fen.to_integral_value() or not amount.is_finite():
+        raise DomainError("invalid_amount_text", f"{field} has more than two decimals", field=field)
+    return int(fen)
+
+
+def page_window(total: int, page_number: int, per_page: int) -> dict[str, int]:
+    pages = max(1, -(-total // per_page))
+    page_number = min(max(1, page_number), pages)
+    return {"page": page_number, "pages": pages, "total": total, "per_page": per_page,
+            "offset": (page_number - 1) * per_page}
