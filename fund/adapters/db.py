@@ -154,27 +154,6 @@ def require_head(engine: Engine) -> None:
         )
 
 
-def bulk_insert(session: Session, model, rows: list[dict]) -> None:
-    """Insert many rows in the caller's transaction with few round trips: COPY on PostgreSQL (no
-    statement to parse, however many rows), a plain executemany on SQLite (in process, already fast).
-    Rows are dicts of column name to value; columns a row leaves out take their defaults."""
-    if not rows:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(model.__table__.insert(), rows)  # Core: no ORM bulk machinery per row
-        return
-    from psycopg.types.json import Jsonb
-
-    table = model.__table__
-    names = list(rows[0])
-    json_columns = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
-    columns = ", ".join(f'"{name}"' for name in names)
-    raw = session.connection().connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([Jsonb(row[n]) if n in json_columns and row[n] is not None else row[n] for n in names])
-
-
 @contextmanager
 def scratch_postgres_database(server_url: str, prefix: str = "ipfund_scratch") -> Iterator[str]:
     """A new, empty database on the PostgreSQL server of ``server_url`` (for benchmarks); its URL is

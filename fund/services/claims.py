@@ -24,10 +24,10 @@ import operator
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 import risk.allocation as allocation
+from fund.adapters.dialect import for_update, insert_ignoring_conflicts
 from fund.adapters.models.claims import BankCapUsage, Claim, ClaimEvent, ClaimRecovery
 from fund.adapters.models.ledger import Deferral, JournalEntry, Posting
 from fund.adapters.models.registry import Institution, Loan
@@ -36,7 +36,6 @@ from fund.domain.money import MAX_SINGLE_AMOUNT_FEN
 from fund.domain.policy import Policy, PolicyError
 from fund.errors import Conflict, DomainError, NotFound
 from fund.services import ledger
-from fund.services.common import for_update
 from fund.services.policies import get_policy
 from fund.services.registry import Actor, earliest_unpaid_due, loan_for, move_status
 
@@ -258,13 +257,7 @@ def in_pool_lending(session: Session, bank_id: int, policy_id: str, on: dt.date)
 def _lock_cap_usage(session: Session, bank_id: int, policy_id: str, year: int) -> BankCapUsage:
     """The (bank, policy, year) cap usage row, created when absent, locked: approvals racing for
     one bank's room serialise on it."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            pg_insert(BankCapUsage).values(bank_id=bank_id, policy_id=policy_id, year=year, used_fen=0).on_conflict_do_nothing()
-        )
-    elif session.get(BankCapUsage, (bank_id, policy_id, year)) is None:
-        session.add(BankCapUsage(bank_id=bank_id, policy_id=policy_id, year=year, used_fen=0))
-        session.flush()
+    insert_ignoring_conflicts(session, BankCapUsage, [dict(bank_id=bank_id, policy_id=policy_id, year=year, used_fen=0)])
     row = session.scalar(
         for_update(
             session,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fund.adapters.dialect import for_update  # noqa: F401  (services have imported it from here)
 from fund.adapters.models.registry import Institution, SystemSetting
 from fund.domain.dates import today_in_china
 from fund.errors import DomainError, NotFound
@@ -39,13 +40,6 @@ def business_date(session: Session) -> dt.date:
     if stored:
         return dt.date.fromisoformat(stored)
     return today_in_china()
-
-
-def for_update(session: Session, statement: Select) -> Select:
-    """Lock the selected rows on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return statement.with_for_update()
-    return statement
 
 
 def institution_by_code(session: Session, code: str, *, kinds: tuple[str, ...] | None = None, field: str = "institution") -> Institution:

@@ -29,13 +29,11 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from fund.adapters.dialect import conflict_insert, for_update
 from fund.adapters.models.api import IdempotencyKey
 from fund.errors import Conflict, DomainError
-from fund.services.common import for_update
 
 MIN_TTL = dt.timedelta(hours=24)
 DEFAULT_STALE_AFTER = dt.timedelta(minutes=5)
@@ -100,11 +98,10 @@ def claim_key(
     attempt = secrets.token_hex(16)
     fresh = dict(request_hash=fingerprint, state="in_progress", attempt=attempt, status_code=None, media_type=None,
                  response_body=None, started_at=now, expires_at=now + ttl)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     row = None
     while row is None:  # again only if the row we collided with was deleted (released or purged) meanwhile
         inserted = session.execute(
-            insert(IdempotencyKey)
+            conflict_insert(session, IdempotencyKey)
             .values(institution_id=institution_id, key=key, **fresh)
             .on_conflict_do_nothing(index_elements=["institution_id", "key"])
             .returning(IdempotencyKey.id)

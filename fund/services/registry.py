@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import and_, bindparam, func, insert, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import and_, bindparam, func, insert, select, tuple_
 from sqlalchemy.orm import Session, lazyload
 
 from fund.adapters.models.registry import (
@@ -25,7 +24,7 @@ from fund.adapters.models.registry import (
     PilotCodeAllowance,
     Repayment,
 )
-from fund.adapters.db import bulk_insert
+from fund.adapters.dialect import bulk_insert, for_update, insert_ignoring_conflicts, insert_returning_ids, writers_serialised
 from fund.domain.identifiers import normalize_ip_number, validate_uscc
 from fund.domain.policy import policy_in_force
 from fund.domain.registry import (
@@ -40,7 +39,6 @@ from fund.domain.registry import (
 )
 from fund.domain.status import RELEASED_STATUSES, next_status
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
-from fund.services.common import for_update
 from fund.services.policies import active_policies
 
 
@@ -248,9 +246,9 @@ def register_loans(
 
     enterprises, conflicts = _borrowers(session, bank, ready)
     assets = _insert_assets(session, [a for app, _ in ready for a in app.assets], existing_assets)
-    # On PostgreSQL another transaction may have pledged an asset since the check above: the asset
-    # rows are now locked, so a second look is final.
-    if session.get_bind().dialect.name == "postgresql":
+    # Where writers run side by side (PostgreSQL) another transaction may have pledged an asset since
+    # the check above: the asset rows are now locked, so a second look is final.
+    if not writers_serialised(session):
         late = _busy_asset_ids(session, [a.id for a in assets.values()])
         for index, (app, _) in enumerate(ready):
             for i, asset in enumerate(app.assets):
@@ -296,7 +294,7 @@ def register_loans(
             quota_year=app.drawdown_date.year if coverage.eligible and policy else None,
             status="active", principal_repaid_fen=0, flags=flags, registered_on=business_date,
         ))
-    loan_ids = _insert_loans(session, loan_rows)
+    loan_ids = insert_returning_ids(session, Loan, loan_rows)
     bulk_insert(session, Installment, [
         dict(loan_id=loan_id, due_date=i.due_date, principal_due_fen=i.principal_due_fen,
              interest_due_fen=i.interest_due_fen, principal_paid_fen=0, interest_paid_fen=0)
@@ -329,20 +327,6 @@ def register_loans(
         )
     }
     return [loans[i] for i in loan_ids]
-
-
-def _insert_loans(session: Session, rows: list[dict]) -> list[int]:
-    """Insert loan rows; their ids in the order given. On PostgreSQL the ids are drawn from the
-    sequence first and the rows go in by COPY (a 1000-row INSERT .. RETURNING spends most of its
-    time having its parameters parsed on the client)."""
-    table = Loan.__table__
-    if session.get_bind().dialect.name != "postgresql":
-        return list(session.scalars(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows))
-    ids = list(session.scalars(
-        text("SELECT nextval(pg_get_serial_sequence('loans', 'id')) FROM generate_series(1, :n) ORDER BY 1"), {"n": len(rows)}
-    ))
-    bulk_insert(session, Loan, [{"id": loan_id, **row} for loan_id, row in zip(ids, rows)])
-    return ids
 
 
 def _assets_by_key(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], IpAsset]:
@@ -380,10 +364,7 @@ def _borrowers(session: Session, bank: Actor, ready) -> tuple[dict[str, Enterpri
         for code, (b, reason) in first_reports.items() if code not in existing
     ]
     if missing:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(pg_insert(Enterprise).on_conflict_do_nothing(index_elements=["credit_code"]), missing)
-        else:
-            session.execute(insert(Enterprise), missing)
+        insert_ignoring_conflicts(session, Enterprise, missing, index_elements=["credit_code"])
         existing = {e.credit_code: e for e in session.scalars(
             select(Enterprise).where(Enterprise.credit_code.in_(codes)).execution_options(populate_existing=True)
         )}
@@ -406,12 +387,9 @@ def _insert_assets(session: Session, assets_in: list[AssetIn], existing: dict[tu
                                 legal_status=a.legal_status, owner_credit_code=a.owner_credit_code,
                                 appraised_value_fen=a.appraised_value_fen, appraised_on=a.appraised_on,
                                 valuation_inputs=a.valuation_inputs)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if missing:
-        stmt = pg_insert(IpAsset).on_conflict_do_nothing(index_elements=["kind", "number"]) if postgres else insert(IpAsset)
-        session.execute(stmt, list(missing.values()))
+    insert_ignoring_conflicts(session, IpAsset, list(missing.values()), index_elements=["kind", "number"])
     keys = {(a.kind, a.number) for a in assets_in}
-    if not missing and not postgres:
+    if not missing and writers_serialised(session):  # nothing new and nothing to lock
         return {k: existing[k] for k in keys}
     rows: dict[tuple[str, str], IpAsset] = {}
     ordered = sorted(keys)
@@ -433,16 +411,7 @@ def _lock_quotas(session: Session, keys: list[tuple[int, str, int]]) -> dict[tup
     registrations racing for one borrower's quota serialise (and never deadlock)."""
     if not keys:
         return {}
-    values = [dict(enterprise_id=e, policy_id=p, year=y, used_fen=0) for e, p, y in keys]
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(pg_insert(BorrowerQuota).on_conflict_do_nothing(), values)
-    else:
-        present = {(q.enterprise_id, q.policy_id, q.year) for q in session.scalars(
-            select(BorrowerQuota).where(tuple_(BorrowerQuota.enterprise_id, BorrowerQuota.policy_id, BorrowerQuota.year).in_(keys))
-        )}
-        absent = [v for v, k in zip(values, keys) if k not in present]
-        if absent:
-            session.execute(insert(BorrowerQuota), absent)
+    insert_ignoring_conflicts(session, BorrowerQuota, [dict(enterprise_id=e, policy_id=p, year=y, used_fen=0) for e, p, y in keys])
     rows = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]

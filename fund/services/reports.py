@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import String, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from fund.adapters.dialect import json_array_elements
 from fund.adapters.models.registry import (
     Enterprise,
     Installment,
@@ -154,20 +155,12 @@ def portfolio_report(session: Session, as_of: dt.date | None = None) -> dict[str
     return report
 
 
-def _json_elements(session: Session, column):
-    """A table of the elements of a JSON array column (SQLite ``json_each``, PostgreSQL
-    ``json_array_elements_text``), to join laterally."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.json_array_elements_text(column).table_valued("value").lateral("element")
-    return func.json_each(column).table_valued("value").alias("element")  # SQLite joins it laterally as is
-
-
 def _flagged(session: Session, as_of: dt.date) -> dict[str, Any]:
     """Loans with any flag, and the count of loans per flag."""
     any_flag = session.scalar(
         select(func.count(Loan.id)).where(Loan.drawdown_date <= as_of, func.json_array_length(Loan.flags) > 0)
     ) or 0
-    element = _json_elements(session, Loan.flags)
+    element = json_array_elements(session, Loan.flags)
     per_flag = session.execute(
         select(element.c.value, func.count(func.distinct(Loan.id)))
         .select_from(Loan).join(element, literal(True))
@@ -179,7 +172,7 @@ def _flagged(session: Session, as_of: dt.date) -> dict[str, Any]:
 
 def _ineligible_reasons(session: Session, as_of: dt.date) -> dict[str, int]:
     """Ineligible loans per reason (a loan with several reasons counts under each)."""
-    element = _json_elements(session, Loan.ineligible_reasons)
+    element = json_array_elements(session, Loan.ineligible_reasons)
     rows = session.execute(
         select(element.c.value, func.count(func.distinct(Loan.id)))
         .select_from(Loan).join(element, literal(True))
