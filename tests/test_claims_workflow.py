@@ -123,14 +123,25 @@ def test_approval_waits_until_the_bank_lowers_the_loss_below_the_outstanding_pri
     assert doc["events"][1]["note"] == "loss 900000000 -> 800000000 fen"
 
 
-def test_withdrawing_when_no_principal_is_left_moves_the_loan_to_repaid(world):
+def test_withdrawing_when_every_installment_is_paid_in_full_moves_the_loan_to_repaid(world):
+    # RULES revision 2: with the principal all repaid but interest still due the loan goes back to
+    # active (revision 1 moved it to repaid); only when every installment is paid in full, repaid.
     loan = world.register(drawdown=DRAWDOWN, principal=1_000_000_000)
     claim = world.file(loan.id, 500_000_000, OPENS)
     world.repay("BANK1", loan.id, D(2027, 1, 15), D(2026, 6, 1), 1_000_000_000)
     assert world.loan_status(loan.id) == "claimed"
     _refused("loss_exceeds_outstanding", world.approve, claim.id, D(2026, 6, 1))
     world.withdraw(claim.id, D(2026, 6, 1))
-    assert world.loan_status(loan.id) == "repaid"
+    assert world.loan_status(loan.id) == "active"
+
+    other = world.register(drawdown=DRAWDOWN, principal=1_000_000_000, borrower_n=2)
+    claim = world.file(other.id, 500_000_000, OPENS)
+    dues = [D(2026, m, 15) for m in range(2, 13)] + [D(2027, 1, 15)]
+    for due in dues:
+        world.repay("BANK1", other.id, due, D(2026, 6, 1), 1_000_000_000 if due == dues[-1] else 0, 1_000_000)
+    assert world.loan_status(other.id) == "claimed"
+    world.reject(claim.id, "paid in full meanwhile", D(2026, 6, 1))
+    assert world.loan_status(other.id) == "repaid"
 
 
 def test_dates_run_forward(world):

@@ -154,18 +154,26 @@ ALLOWED = set(_MOVES)
 @pytest.mark.parametrize("status, event", [p for p in itertools.product(STATUSES, EVENTS) if p not in ALLOWED])
 def test_every_move_outside_the_table_is_refused(status, event):
     with pytest.raises(Conflict) as info:
-        next_status(status, event, principal_left_fen=100)
+        next_status(status, event, paid_in_full=True)
     assert info.value.code == "invalid_transition"
 
 
 @pytest.mark.parametrize("status, event", sorted(ALLOWED))
 def test_every_move_in_the_table_is_allowed(status, event):
-    assert next_status(status, event, principal_left_fen=100) == _MOVES[(status, event)]
+    assert next_status(status, event, paid_in_full=event == "all_repaid") == _MOVES[(status, event)]
 
 
 def test_withdrawn_claim_on_a_fully_repaid_loan_moves_to_repaid():
-    assert next_status("claimed", "claim_withdrawn", principal_left_fen=0) == "repaid"
-    assert next_status("claimed", "claim_withdrawn", principal_left_fen=1) == "active"
+    # RULES revision 2: "fully repaid" is every installment paid in full, principal and interest
+    for event in ("claim_withdrawn", "claim_rejected"):
+        assert next_status("claimed", event, paid_in_full=True) == "repaid"
+        assert next_status("claimed", event, paid_in_full=False) == "active"
+
+
+def test_a_loan_is_repaid_only_when_paid_in_full():
+    with pytest.raises(Conflict) as info:
+        next_status("active", "all_repaid", paid_in_full=False)
+    assert info.value.code == "not_paid_in_full"
 
 
 def test_status_moves_are_recorded_and_refused_on_stored_loans(session_factory, actors):

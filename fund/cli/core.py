@@ -79,9 +79,10 @@ def business_show() -> None:
 @business_app.command("set", help="Store the business date in the database (IPFUND_BUSINESS_DATE overrides it).")
 @handle_errors
 def business_set(date: str = typer.Argument(..., help="YYYY-MM-DD")) -> None:
+    from fund.domain.dates import check_input_date
     from fund.services.common import BUSINESS_DATE_KEY, set_setting
 
-    day = parse_date(date)
+    day = check_input_date(parse_date(date), "date")
     with transaction() as session:
         set_setting(session, BUSINESS_DATE_KEY, day.isoformat())
     typer.echo(f"business date {day.isoformat()}")

@@ -7,6 +7,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
+EARLIEST_INPUT_DATE = dt.date(1900, 1, 1)  # RULES section 0: any date before it is refused as input
 
 
 def add_months(d: dt.date, n: int) -> dt.date:
@@ -45,3 +46,37 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     if len(year_s) != 4 or len(month_s) != 2:
         raise ValueError(f"month must be YYYY-MM, got {month!r}")
     return first, dt.date(year, mon, calendar.monthrange(year, mon)[1])
+
+
+def check_input_date(value: dt.date, field: str) -> dt.date:
+    """Section 0: a date given as input is refused before 1900-01-01 (``date_before_1900``).
+
+    >>> check_input_date(dt.date(1900, 1, 1), "paid_on")
+    datetime.date(1900, 1, 1)
+    >>> check_input_date(dt.date(1899, 12, 31), "paid_on")
+    Traceback (most recent call last):
+    ...
+    fund.errors.DomainError: paid_on 1899-12-31 is before 1900-01-01: dates before 1900 are refused
+    """
+    from fund.errors import DomainError  # the one error type of the rules
+
+    if value < EARLIEST_INPUT_DATE:
+        raise DomainError("date_before_1900", f"{field} {value.isoformat()} is before 1900-01-01: dates before 1900 are refused", field=field)
+    return value
+
+
+def check_event_date(value: dt.date, field: str, business_date: dt.date) -> dt.date:
+    """Section 0: an event (drawdown, a payment, an appraisal...) is not dated after the business date
+    (``dated_after_business_date``) nor before 1900-01-01.
+
+    >>> check_event_date(dt.date(2026, 1, 2), "paid_on", dt.date(2026, 1, 1))
+    Traceback (most recent call last):
+    ...
+    fund.errors.DomainError: paid_on 2026-01-02 is after the business date 2026-01-01
+    """
+    from fund.errors import DomainError
+
+    check_input_date(value, field)
+    if value > business_date:
+        raise DomainError("dated_after_business_date", f"{field} {value.isoformat()} is after the business date {business_date.isoformat()}", field=field)
+    return value

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from fund.domain.dates import add_years
+from fund.domain.dates import add_years, check_event_date, check_input_date
 from fund.domain.money import BP_ONE, MAX_SINGLE_AMOUNT_FEN, apply_bp
 from fund.domain.policy import IP_KINDS, Policy
 from fund.errors import DomainError
@@ -120,15 +120,9 @@ def check_application(app: LoanApplication, business_date: dt.date) -> None:
         raise _refuse("invalid_rate", f"contract_rate_bp must be >= 1, got {app.contract_rate_bp}", "contract_rate_bp")
     if app.pd_bp is not None and not 0 <= app.pd_bp <= BP_ONE:
         raise _refuse("invalid_pd", f"pd_bp must be 0..10000, got {app.pd_bp}", "pd_bp")
+    check_application_dates(app, business_date)
     if app.maturity_date <= app.drawdown_date:
         raise _refuse("maturity_not_after_drawdown", "maturity_date must be after drawdown_date", "maturity_date")
-    for name, value in (
-        ("drawdown_date", app.drawdown_date),
-        ("pledge_registered_on", app.pledge_registered_on),
-        ("borrower.registered_on", app.borrower.registered_on),
-    ):
-        if value > business_date:
-            raise _refuse("dated_after_business_date", f"{name} {value} is after the business date {business_date}", name)
     if app.borrower.sector not in SECTORS:
         raise _refuse("invalid_sector", f"borrower.sector must be one of {', '.join(SECTORS)}", "borrower.sector")
     if app.insurer_limit_fen is not None:
@@ -145,15 +139,36 @@ def check_application(app: LoanApplication, business_date: dt.date) -> None:
                 "invalid_legal_status", f"{where}.legal_status must be one of {', '.join(LEGAL_STATUSES)}", f"{where}.legal_status"
             )
         _check_amount(asset.appraised_value_fen, f"{where}.appraised_value_fen")
-        if asset.appraised_on > business_date:
-            raise _refuse("dated_after_business_date", f"{where}.appraised_on is after the business date", f"{where}.appraised_on")
-        if asset.filing_date > business_date:
-            raise _refuse("dated_after_business_date", f"{where}.filing_date is after the business date", f"{where}.filing_date")
         key = (asset.kind, asset.number)
         if key in seen_assets:
             raise _refuse("duplicate_asset", f"{where} is pledged twice in this loan", f"{where}.number")
         seen_assets.add(key)
     check_schedule(app)
+
+
+def check_application_dates(app: LoanApplication, business_date: dt.date) -> None:
+    """RULES section 0 on a registration: events (drawdown, registration in the city, pledge
+    registration, filing and grant of an asset, appraisal) not after the business date; schedule
+    dates (maturity, due dates) may lie ahead; no date before 1900-01-01; a grant not before its
+    filing."""
+    for name, value in (
+        ("drawdown_date", app.drawdown_date),
+        ("borrower.registered_on", app.borrower.registered_on),
+        ("pledge_registered_on", app.pledge_registered_on),
+    ):
+        check_event_date(value, name, business_date)
+    check_input_date(app.maturity_date, "maturity_date")
+    for i, inst in enumerate(app.schedule):
+        check_input_date(inst.due_date, f"schedule[{i}].due_date")
+    for i, asset in enumerate(app.assets):
+        where = f"assets[{i}]"
+        check_event_date(asset.filing_date, f"{where}.filing_date", business_date)
+        if asset.grant_date is not None:
+            check_event_date(asset.grant_date, f"{where}.grant_date", business_date)
+            if asset.grant_date < asset.filing_date:
+                raise _refuse("granted_before_filing", f"{where}.grant_date {asset.grant_date} is before its filing date {asset.filing_date}",
+                              f"{where}.grant_date")
+        check_event_date(asset.appraised_on, f"{where}.appraised_on", business_date)
 
 
 def check_schedule(app: LoanApplication) -> None:

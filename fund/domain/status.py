@@ -22,13 +22,17 @@ RELEASED_STATUSES = ("repaid", "cancelled", "closed")
 LIVE_STATUSES = ("active", "claimed")
 
 
-def next_status(status: str, event: str, *, principal_left_fen: int | None = None) -> str:
+def next_status(status: str, event: str, *, paid_in_full: bool = False) -> str:
     """The status after ``event``, or Conflict(``invalid_transition``).
 
-    A withdrawn or rejected claim on a loan with no principal left moves it to ``repaid``.
+    ``paid_in_full``: every installment of the loan is paid in full, principal and interest. A
+    withdrawn or rejected claim on such a loan moves it to ``repaid``, not back to ``active``; and
+    only such a loan takes ``all_repaid``.
 
-    >>> next_status("claimed", "claim_rejected", principal_left_fen=0)
+    >>> next_status("claimed", "claim_rejected", paid_in_full=True)
     'repaid'
+    >>> next_status("claimed", "claim_rejected", paid_in_full=False)
+    'active'
     """
     try:
         target = _MOVES[(status, event)]
@@ -36,6 +40,8 @@ def next_status(status: str, event: str, *, principal_left_fen: int | None = Non
         raise Conflict(
             "invalid_transition", f"a loan that is {status} cannot take the event {event}", field="status"
         ) from None
-    if event in ("claim_withdrawn", "claim_rejected") and principal_left_fen == 0:
+    if event == "all_repaid" and not paid_in_full:
+        raise Conflict("not_paid_in_full", "a loan is repaid only when every installment is paid in full", field="status")
+    if event in ("claim_withdrawn", "claim_rejected") and paid_in_full:
         return "repaid"
     return target

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from fund.adapters.dialect import for_update  # noqa: F401  (services have imported it from here)
 from fund.adapters.models.registry import Institution, SystemSetting
-from fund.domain.dates import today_in_china
+from fund.domain.dates import check_input_date, today_in_china
 from fund.errors import DomainError, NotFound
 from fund.settings import get_settings
 
@@ -35,10 +35,10 @@ def business_date(session: Session) -> dt.date:
     (set by the demo or ``ipfund business-date set``), else today in China Standard Time."""
     configured = get_settings().business_date
     if configured is not None:
-        return configured
+        return check_input_date(configured, "business_date")
     stored = get_setting(session, BUSINESS_DATE_KEY)
     if stored:
-        return dt.date.fromisoformat(stored)
+        return check_input_date(dt.date.fromisoformat(stored), "business_date")
     return today_in_china()
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fund.adapters.models.registry import LprRate
+from fund.domain.dates import check_input_date
 from fund.domain.lpr import LprTable, shipped_lpr_table
 from fund.errors import Conflict, DomainError
 from fund.services.common import get_setting, set_setting
@@ -34,6 +35,7 @@ def lpr_table(session: Session) -> LprTable:
 
 
 def add_publication(session: Session, published_on: dt.date, rate_bp: int) -> None:
+    check_input_date(published_on, "published_on")
     table = lpr_table(session)
     if published_on <= table.checked_through:
         raise Conflict(
@@ -49,6 +51,7 @@ def add_publication(session: Session, published_on: dt.date, rate_bp: int) -> No
 
 
 def check_through(session: Session, through: dt.date, business_date: dt.date) -> None:
+    check_input_date(through, "date")
     table = lpr_table(session)
     if through < table.checked_through:
         raise Conflict("lpr_checked_through_backwards", f"checked_through cannot move back from {table.checked_through}", field="date")

@@ -25,6 +25,7 @@ from fund.adapters.models.registry import (
     Repayment,
 )
 from fund.adapters.dialect import bulk_insert, for_update, insert_ignoring_conflicts, insert_returning_ids, writers_serialised
+from fund.domain.dates import check_event_date, check_input_date
 from fund.domain.identifiers import normalize_ip_number, validate_uscc
 from fund.domain.policy import policy_in_force
 from fund.domain.registry import (
@@ -435,9 +436,29 @@ def _event(session: Session, loan: Loan, event: str, from_status: str | None, to
                           actor_id=actor_id, business_date=business_date, note=note))
 
 
-def move_status(session: Session, loan: Loan, event: str, actor_id: int | None, business_date: dt.date, note: str | None = None) -> str:
-    """Apply one event of the status table; refuses every other move."""
-    target = next_status(loan.status, event, principal_left_fen=loan.outstanding_fen)
+_NEEDS_PAID_IN_FULL = ("all_repaid", "claim_withdrawn", "claim_rejected")
+
+
+def paid_in_full(session: Session, loan_id: int) -> bool:
+    """Whether every installment of the loan is paid in full, principal and interest (RULES section 3:
+    the condition for ``repaid``)."""
+    unpaid = session.scalar(
+        select(Installment.id).where(
+            Installment.loan_id == loan_id,
+            (Installment.principal_paid_fen < Installment.principal_due_fen)
+            | (Installment.interest_paid_fen < Installment.interest_due_fen),
+        ).limit(1)
+    )
+    return unpaid is None
+
+
+def move_status(session: Session, loan: Loan, event: str, actor_id: int | None, business_date: dt.date, note: str | None = None,
+                *, all_paid: bool | None = None) -> str:
+    """Apply one event of the status table; refuses every other move. ``all_paid`` (every installment
+    paid in full) is looked up when the event needs it and the caller does not know it."""
+    if all_paid is None and event in _NEEDS_PAID_IN_FULL:
+        all_paid = paid_in_full(session, loan.id)
+    target = next_status(loan.status, event, paid_in_full=bool(all_paid))
     _event(session, loan, event, loan.status, target, actor_id, business_date, note)
     loan.status = target
     return target
@@ -507,8 +528,8 @@ def record_repayments(
     """Record repayments all-or-nothing, in the order given, set-based (a few statements for the
     whole batch). Each names its loan and the installment (due date) it pays (RULES section 3):
     recorded on ``active`` and ``claimed`` loans only, never more than remains due; the payment's
-    ``past_due_at_payment`` is seen at its paid-on date; a loan whose principal is all repaid moves
-    to ``repaid``. Returns the new repayments' ids in the order given; if any item is refused,
+    ``past_due_at_payment`` is seen at its paid-on date; a loan whose installments are all paid in
+    full (principal and interest) moves to ``repaid``. Returns the new repayments' ids in the order given; if any item is refused,
     BatchRefused names each by index and nothing is written."""
     if bank.kind != "bank":
         raise Forbidden("forbidden", "only a bank records repayments")
@@ -563,8 +584,8 @@ def record_repayments(
         inst.interest_paid_fen += interest_fen
         loan.principal_repaid_fen += principal_fen
         changed[inst.id] = inst
-        if loan.status == "active" and loan.outstanding_fen == 0:
-            move_status(session, loan, "all_repaid", bank.institution_id, business_date)
+        if loan.status == "active" and all(i.paid_in_full for i in schedule_of[loan.id]):
+            move_status(session, loan, "all_repaid", bank.institution_id, business_date, all_paid=True)
     if errors:
         raise BatchRefused(errors)
     _update_paid(session, list(changed.values()))
@@ -601,6 +622,10 @@ class _Installment:
     payments: list[tuple[dt.date, int, int]] = field(default_factory=list)  # (paid on, principal, interest)
     paid_in_full_on: dt.date | None = None  # the first date by which the payments cover both dues
 
+    @property
+    def paid_in_full(self) -> bool:
+        return self.principal_paid_fen >= self.principal_due_fen and self.interest_paid_fen >= self.interest_due_fen
+
     def add_payment(self, paid_on: dt.date, principal_fen: int, interest_fen: int) -> None:
         self.payments.append((paid_on, principal_fen, interest_fen))
         self.payments.sort(key=lambda p: p[0])
@@ -632,8 +657,8 @@ def _check_repayment(loan: Loan | None, loan_id: int, plan: RepaymentIn, install
         raise Conflict("loan_not_open", f"loan {loan.id} is {loan.status}: repayments are recorded on active and claimed loans only", field="loan_id")
     if principal_fen < 0 or interest_fen < 0 or principal_fen + interest_fen == 0:
         raise DomainError("invalid_amount", "principal_fen and interest_fen must be >= 0 and not both 0", field="principal_fen")
-    if paid_on > business_date:
-        raise DomainError("dated_after_business_date", f"paid_on {paid_on} is after the business date {business_date}", field="paid_on")
+    check_event_date(paid_on, "paid_on", business_date)
+    check_input_date(plan.due_date, "due_date")
     if paid_on < loan.drawdown_date:
         raise DomainError("paid_before_drawdown", f"paid_on {paid_on} is before the drawdown {loan.drawdown_date}", field="paid_on")
     inst = installments.get((loan.id, plan.due_date))

@@ -219,9 +219,9 @@ def _records(rows: Sequence[_AssetRow], valued, q: np.ndarray, as_of: dt.date) -
 
 
 def _check_as_of(session: Session, as_of: dt.date) -> None:
-    today = business_date(session)
-    if as_of > today:
-        raise DomainError("dated_after_business_date", f"as_of {as_of} is after the business date {today}", field="as_of")
+    from fund.domain.dates import check_event_date
+
+    check_event_date(as_of, "as_of", business_date(session))
 
 
 # --------------------------------------------------------------------------------------------------
