@@ -26,6 +26,7 @@ import numpy as np
 
 from fund.domain.money import BP_ONE, MAX_SINGLE_AMOUNT_FEN
 from fund.domain.policy import SCHEME_PARTIES
+from risk.kernels import INT64_MAX, NO_CAP, capped_running_sum, mul_div_floor
 
 #: Parties that get a floored share of ``base``; the bank is the residual party.
 NON_BANK_PARTIES = ("fund", "insurer", "appraiser")
@@ -482,14 +483,9 @@ def recovery_increment(
 # ---------------------------------------------------------------------------------------------
 
 #: In the array forms, an insurer limit or a cap room of ``UNLIMITED`` means "no limit" (``None``).
-UNLIMITED = -1
+UNLIMITED = NO_CAP
 
-_INT64_MAX = int(np.iinfo(np.int64).max)
-# Exact a*b//d for 0 <= a, b, d < 2**40 (10**12 < 2**40) in int64: a = hi*2**22 + lo, then
-# hi*b < 2**58, r*2**22 < 2**62 and lo*b < 2**62, so no step passes 2**63.
-_SPLIT_BITS = 22
-_LOW_MASK = (1 << _SPLIT_BITS) - 1
-_EXACT_OPERAND_LIMIT = 1 << 40
+_INT64_MAX = INT64_MAX
 
 
 def _as_int64(name: str, value: object) -> np.ndarray:
@@ -514,23 +510,8 @@ def _check_range(name: str, array: np.ndarray, minimum: int, maximum: int | None
             raise ValueError(f"{name} must be at most {maximum}, got {high}")
 
 
-def _mul_div_floor(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """``floor(a * b / d)`` row by row, exact, for int64 arrays of one shape with
-    ``0 <= a, b < 2**40``, ``0 < d < 2**40`` and a result that fits int64.
-
-    Rows whose product fits int64 take the plain path; the others the split multiply."""
-    may_overflow = a > _INT64_MAX // np.maximum(b, 1)
-    if not may_overflow.any():
-        return a * b // d
-    out = np.empty(a.shape, dtype=np.int64)
-    fits = ~may_overflow
-    out[fits] = a[fits] * b[fits] // d[fits]
-    big_a, big_b, big_d = a[may_overflow], b[may_overflow], d[may_overflow]
-    if max(int(big_a.max()), int(big_b.max()), int(big_d.max())) >= _EXACT_OPERAND_LIMIT:
-        raise AssertionError("operands beyond 2**40 reached the split multiply")  # checked upstream
-    quotient, remainder = np.divmod((big_a >> _SPLIT_BITS) * big_b, big_d)
-    out[may_overflow] = (quotient << _SPLIT_BITS) + ((remainder << _SPLIT_BITS) + (big_a & _LOW_MASK) * big_b) // big_d
-    return out
+#: The exact ``floor(a * b / d)`` kernel, under the name this module's tests have always used.
+_mul_div_floor = mul_div_floor
 
 
 def _check_scheme_arrays(ratios_bp: Mapping[str, object], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
@@ -637,7 +618,7 @@ def split_loss_array(
     loss, covered, principal, ratios, limit = _check_claim_arrays(
         loss_fen, covered_fen, principal_fen, ratios_bp, insurer_limit_fen
     )
-    base = _mul_div_floor(loss, covered, principal)
+    base = mul_div_floor(loss, covered, principal)
     fund = base * ratios["fund"] // BP_ONE
     insurer_uncut = base * ratios["insurer"] // BP_ONE
     insurer = insurer_uncut if limit is None else np.where(limit == UNLIMITED, insurer_uncut, np.minimum(insurer_uncut, limit))
@@ -696,7 +677,7 @@ def recovery_increment_array(
     before = np.minimum(cum_before, loss)
     after = np.minimum(before + net, loss)
     parts = {
-        party: _mul_div_floor(after, share, loss) - _mul_div_floor(before, share, loss)
+        party: mul_div_floor(after, share, loss) - mul_div_floor(before, share, loss)
         for party, share in share_arrays.items()
     }
     parts["bank"] = net - sum(parts.values(), np.zeros(shape, dtype=np.int64))
@@ -727,18 +708,7 @@ def cap_in_order_array(fund_fen: object, group: object, room_fen: object) -> np.
         raise ValueError(f"at most {_INT64_MAX // MAX_SINGLE_AMOUNT_FEN} claims at once")
     if fund.size == 0:
         return fund.copy()
-    order = np.argsort(groups, kind="stable")
-    sorted_fund, sorted_groups = fund[order], groups[order]
-    running = np.cumsum(sorted_fund)
-    first = np.concatenate(([True], sorted_groups[1:] != sorted_groups[:-1]))
-    before_group = (running - sorted_fund)[first][np.cumsum(first) - 1]
-    within_after = running - before_group
-    within_before = within_after - sorted_fund
-    group_room = room[sorted_groups]
-    group_room = np.where(group_room == UNLIMITED, _INT64_MAX, group_room)
-    approved = np.empty_like(fund)
-    approved[order] = np.minimum(within_after, group_room) - np.minimum(within_before, group_room)
-    return approved
+    return capped_running_sum(fund, groups, room).granted
 
 
 def pay_in_order_array(amount_fen: object, cash_fen: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,8 +16,11 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from fund.domain.dates import add_months
 from fund.domain.money import BP_ONE, MAX_SINGLE_AMOUNT_FEN
+from risk.kernels import capped_running_sum, mul_div_floor
 
 # S1 reasons, in the order they are reported.
 LOAN_INELIGIBLE = "loan_ineligible"
@@ -102,6 +105,23 @@ def subsidy_amounts(interests_fen: Sequence[int], factors: Sequence[Fraction]) -
     if len(interests_fen) != len(factors):
         raise ValueError("interests_fen and factors must have the same length")
     return [(i * f.numerator) // f.denominator for i, f in zip(interests_fen, factors)]
+
+
+def s2_amounts(interest_fen: Sequence[int] | np.ndarray, numerators: Sequence[int] | np.ndarray,
+               denominators: Sequence[int] | np.ndarray) -> np.ndarray:
+    """S2's array form: ``floor(interest * numerator / denominator)`` per row, exactly, as int64 (each
+    result is at most the interest, since S2's factor is at most 1), through the shared exact kernel
+    (int64 where the product stays below 2^63, exact otherwise). The numerators and denominators are
+    those of :func:`subsidy_factor` (one Fraction per set of loan terms), so each row equals
+    :func:`subsidy_amount` (tested).
+
+    >>> f = subsidy_factor(ip_share_bp=10_000, contract_rate_bp=385, lpr_bp=345, markup_bp=0, ratio_bp=5_000)
+    >>> s2_amounts([3_875_000, 10**12], [f.numerator] * 2, [f.denominator] * 2).tolist()
+    [1736201, 448051948051]
+    """
+    if len(interest_fen) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return mul_div_floor(interest_fen, numerators, denominators)
 
 
 def subsidy_period_end(drawdown: dt.date, months: int) -> dt.date:
@@ -201,6 +221,32 @@ def apply_enterprise_cap(
         capped.append(state[1])
     states = {k: CapState(g, c) for k, (g, c) in running.items()}
     return CappedLines(tuple(granted), tuple(capped), states)
+
+
+def enterprise_cap_in_order(
+    amounts_fen: Sequence[int] | np.ndarray, key_of_row: np.ndarray, caps_fen: Sequence[int | None],
+    prior: Sequence[CapState],
+) -> tuple[np.ndarray, np.ndarray]:
+    """S3's array form over rows already in S3 order: the same integers and flags as
+    :func:`apply_enterprise_cap` (tested). ``key_of_row`` numbers each row's (enterprise, policy,
+    year) 0..K-1; ``caps_fen[k]`` (None: no cap) and ``prior[k]`` belong to key k. Returns (granted,
+    capped) arrays: int64 granted when the run's sums fit it, Python integers otherwise.
+
+    A key's room is what its cap leaves after earlier runs; the lines take it in order (the shared
+    capped running sum), and a line is capped when its key was cut in an earlier run or the amounts up
+    to and including it pass the room: once one line is cut, every later one is capped too.
+
+    >>> granted, capped = enterprise_cap_in_order([60, 60, 5], np.array([0, 0, 1]), [100, None], [CapState(), CapState()])
+    >>> granted.tolist(), capped.tolist()
+    ([60, 40, 5], [False, True, False])
+    """
+    if len(amounts_fen) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    rooms = [None if cap is None else max(0, cap - state.granted_fen) for cap, state in zip(caps_fen, prior)]
+    was_cut = np.array([state.cut for state in prior], dtype=bool)
+    keys = np.asarray(key_of_row, dtype=np.int64)
+    taken = capped_running_sum(amounts_fen, keys, rooms)
+    return taken.granted, was_cut[keys] | taken.over
 
 
 def cap_states(rows: Iterable[tuple[Hashable, int, bool]]) -> dict[Hashable, CapState]:

@@ -38,7 +38,8 @@ from fund.domain.money import BP_ONE
 from fund.domain.statements import paid_in_order
 from fund.domain.subsidy import (
     CapState,
-    apply_enterprise_cap,
+    enterprise_cap_in_order,
+    s2_amounts,
     subsidy_factor,
     subsidy_period_end,
 )
@@ -531,81 +532,6 @@ def _raise_lpr_stop(table, failures: dict[dt.date, list[int]]) -> None:
         dates=[d.isoformat() for d in sorted(failures)],
         loan_ids=sorted(loan for loans in failures.values() for loan in loans),
     )
-
-
-_INT64_MAX = np.iinfo(np.int64).max
-
-
-def s2_amounts(interest_fen: Sequence[int] | np.ndarray, numerators: Sequence[int] | np.ndarray,
-               denominators: Sequence[int] | np.ndarray) -> np.ndarray:
-    """``floor(interest * numerator / denominator)`` per row, exactly, as int64 (each result is at most
-    the interest, since S2's factor is at most 1): numpy where the product stays below 2^63, Python
-    integers for the rows where it could not. The numerators and denominators are those of
-    ``fund.domain.subsidy.subsidy_factor`` (one Fraction per set of loan terms), so each row equals
-    ``subsidy_amount`` of the domain (tested).
-    """
-    n = len(interest_fen)
-    out = np.zeros(n, dtype=np.int64)
-    if n == 0:
-        return out
-    i = np.asarray(interest_fen, dtype=np.int64)
-    try:
-        num = np.asarray(numerators, dtype=np.int64)
-        den = np.asarray(denominators, dtype=np.int64)
-    except OverflowError:
-        num = den = None
-    if num is None:
-        unsafe = np.arange(n)
-    else:
-        safe = (num == 0) | (i <= _INT64_MAX // np.maximum(num, 1))
-        out[safe] = (i[safe] * num[safe]) // den[safe]
-        unsafe = np.flatnonzero(~safe)
-    for k in unsafe.tolist():
-        out[k] = (int(interest_fen[k]) * int(numerators[k])) // int(denominators[k])
-    return out
-
-
-def enterprise_cap_in_order(
-    amounts_fen: Sequence[int] | np.ndarray, key_of_row: np.ndarray, caps_fen: Sequence[int | None],
-    prior: Sequence[CapState],
-) -> tuple[np.ndarray, np.ndarray]:
-    """S3 over rows already in S3 order, vectorised: the same integers and flags as
-    ``fund.domain.subsidy.apply_enterprise_cap`` (tested). ``key_of_row`` numbers each row's
-    (enterprise, policy, year) 0..K-1; ``caps_fen[k]`` (None: no cap) and ``prior[k]`` belong to key k.
-    Returns (granted int64, capped bool) arrays.
-
-    A line gets ``clip(room - sum of the amounts before it in its key, 0, amount)`` and is capped when
-    its key was cut in an earlier run or the amounts up to and including it pass the room: once one
-    line is cut, the room is used up, so every later line is capped too. Running sums are int64 when
-    the whole run's total allows; otherwise the scalar rule runs in Python integers.
-    """
-    n = len(amounts_fen)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
-    amount_list = [int(a) for a in amounts_fen] if not isinstance(amounts_fen, np.ndarray) else amounts_fen.tolist()
-    if (sum(amount_list) >= 2**62 or any(p.granted_fen >= 2**62 for p in prior)
-            or any(c is not None and c >= 2**62 for c in caps_fen)):
-        result = apply_enterprise_cap(amount_list, key_of_row.tolist(), dict(enumerate(caps_fen)), dict(enumerate(prior)))
-        return np.array(result.granted_fen, dtype=object), np.array(result.capped, dtype=bool)
-    amounts = np.asarray(amount_list, dtype=np.int64)
-    order = np.argsort(key_of_row, kind="stable")  # group by key, S3 order kept within a key
-    a, k = amounts[order], key_of_row[order]
-    running = np.cumsum(a)
-    new_group = np.r_[True, k[1:] != k[:-1]]
-    starts = np.flatnonzero(new_group)
-    before_group = np.where(starts > 0, running[starts - 1], 0)
-    upto = running - before_group[np.cumsum(new_group) - 1]  # the key's amounts up to and including the row
-    has_cap = np.array([c is not None for c in caps_fen], dtype=bool)
-    room = np.array([max(0, c - p.granted_fen) if c is not None else 0 for c, p in zip(caps_fen, prior)], dtype=np.int64)
-    was_cut = np.array([p.cut for p in prior], dtype=bool)
-    row_has_cap, row_room = has_cap[k], room[k]
-    granted = np.where(row_has_cap, np.clip(row_room - (upto - a), 0, a), a)
-    capped = was_cut[k] | (row_has_cap & (upto > row_room))
-    out_granted = np.empty(n, dtype=np.int64)
-    out_capped = np.empty(n, dtype=bool)
-    out_granted[order] = granted
-    out_capped[order] = capped
-    return out_granted, out_capped
 
 
 def _prior_cap_states(session: Session, keys: set[tuple[int, str, int]]) -> dict[tuple[int, str, int], CapState]:
