@@ -135,3 +135,47 @@ ERROR_MESSAGES: dict[str, str] = {
     "invalid_seed": N_("The seed is not valid."),
     "database_not_ready": N_("The database is not migrated to the current version."),
 }
+
+# Words the pages show for the stored codes (statuses, events, pools, kinds, reasons); templates
+# translate them with ``_(code)``, so each is listed here for the catalogue.
+VOCABULARY: dict[str, str] = {
+    # loan and claim statuses, coverage
+    "active": N_("active"), "repaid": N_("repaid"), "cancelled": N_("cancelled"), "claimed": N_("claimed"),
+    "compensated": N_("compensated"), "closed": N_("closed"), "filed": N_("filed"), "approved": N_("approved"),
+    "rejected": N_("rejected"), "withdrawn": N_("withdrawn"), "eligible": N_("eligible"), "ineligible": N_("ineligible"),
+    # proposals
+    "open": N_("open"), "executed": N_("executed"), "declined": N_("declined"),
+    "claim_approval": N_("claim_approval"), "claim_rejection": N_("claim_rejection"), "subsidy_run": N_("subsidy_run"),
+    "policy_activation": N_("policy_activation"), "lpr_publication": N_("lpr_publication"),
+    "lpr_checked_through": N_("lpr_checked_through"), "pilot_code": N_("pilot_code"), "appropriation": N_("appropriation"),
+    "appropriation_reversal": N_("appropriation_reversal"), "pool_agreement": N_("pool_agreement"),
+    "suspension_lift": N_("suspension_lift"), "repayment_reversal": N_("repayment_reversal"),
+    # pools and journal causes
+    "compensation": N_("compensation"), "subsidy": N_("subsidy"), "claim_approval_entry": N_("claim_approval_entry"),
+    "deferral_settlement": N_("deferral_settlement"), "recovery": N_("recovery"), "correction": N_("correction"),
+    # claim and loan events
+    "file": N_("file"), "lower": N_("lower"), "withdraw": N_("withdraw"), "approve": N_("approve"), "reject": N_("reject"),
+    "close": N_("close"), "register": N_("register"), "cancel": N_("cancel"), "repay": N_("repay"), "claim": N_("claim"),
+    "compensate": N_("compensate"), "recover": N_("recover"), "repaid_in_full": N_("repaid_in_full"),
+    # schedule states
+    "paid": N_("paid"), "past_due": N_("past_due"), "partly_paid": N_("partly_paid"), "not_yet_due": N_("not_yet_due"),
+    # stress run statuses
+    "queued": N_("queued"), "running": N_("running"), "done": N_("done"), "failed": N_("failed"),
+    "refused": N_("refused"),
+    # institution kinds
+    "bank": N_("bank"), "insurer": N_("insurer"), "guarantor": N_("guarantor"), "appraiser": N_("appraiser"),
+    "fund_manager": N_("fund_manager"), "auditor": N_("auditor"),
+    # ineligibility reasons and flags (RULES C)
+    "no_active_policy": N_("no_active_policy"), "not_sme": N_("not_sme"), "registered_too_recently": N_("registered_too_recently"),
+    "bad_credit_record": N_("bad_credit_record"), "no_eligible_asset_in_force": N_("no_eligible_asset_in_force"),
+    "borrower_quota_exhausted": N_("borrower_quota_exhausted"), "borrower_quota_limited": N_("borrower_quota_limited"),
+    "pledge_rate_exceeded": N_("pledge_rate_exceeded"), "pilot_credit_code": N_("pilot_credit_code"),
+    "bank_not_in_pool": N_("bank_not_in_pool"), "bank_suspended": N_("bank_suspended"),
+    # proposal figures
+    "fund_fen": N_("fund_fen"), "loss_fen": N_("loss_fen"), "base_fen": N_("base_fen"), "insurer_fen": N_("insurer_fen"),
+    "appraiser_fen": N_("appraiser_fen"), "bank_fen": N_("bank_fen"), "fund_cut_fen": N_("fund_cut_fen"),
+    "paid_fen": N_("paid_fen"), "deferred_fen": N_("deferred_fen"), "total_fen": N_("total_fen"), "amount_fen": N_("amount_fen"),
+    # IP kinds
+    "invention_patent": N_("invention_patent"), "utility_model": N_("utility_model"), "design_patent": N_("design_patent"),
+    "trademark": N_("trademark"), "copyright": N_("copyright"), "software_copyright": N_("software_copyright"),
+}

@@ -306,3 +306,44 @@ def institutions(db: SessionFactory, actor: Actor) -> list[tuple[str, str, str]]
     _require_reader(actor)
     with unit_of_work(db) as session:
         return [tuple(r) for r in session.execute(select(Institution.code, Institution.name, Institution.kind).order_by(Institution.kind, Institution.code))]
+
+
+@dataclass(frozen=True)
+class ClaimPage:
+    claim: dict[str, Any]  # fund.services.claims.claim_document
+    borrower: str
+    contract_no: str
+    documents: tuple[Any, ...]
+    proposals: tuple[Any, ...]
+    approval_now: dict[str, Any] | None  # the allocation and cap trace approval would compute now
+
+
+def claim_page(db: SessionFactory, actor: Actor, claim_id: int) -> ClaimPage:
+    """A claim with its documents, proposals and (while filed, for the fund manager) what approving it
+    now would compute: ``approve_claim`` run in a savepoint that is rolled back, so the figures are the
+    approval's own (A2 split, A3 cap trace, A4 payment), written nowhere."""
+    from fund.services import claim_documents, claims
+
+    with unit_of_work(db) as session:
+        claim = claims.claim_for(session, actor, claim_id)
+        document = claims.claim_document(session, claim)
+        loan = session.get(Loan, claim.loan_id)
+        enterprise = session.get(Enterprise, loan.enterprise_id)
+        documents = tuple(claim_documents.list_documents(session, actor, claim_id))
+        approval_now = None
+        if claim.status == "filed" and actor.kind == "fund_manager":
+            savepoint = session.begin_nested()
+            try:
+                approved = claims.approve_claim(session, actor, claim_id, business_date(session))
+                figures = claims.claim_document(session, approved, detail=False)
+                approval_now = {"allocation": figures["allocation"], "cap": figures["cap"], "payment": figures["payment"]}
+            except DomainError as exc:
+                approval_now = {"error": exc}
+            finally:
+                savepoint.rollback()
+    proposals: tuple[Any, ...] = ()
+    if actor.kind in ("fund_manager", "auditor"):
+        from fund.services.proposals import list_proposals
+
+        proposals = tuple(list_proposals(db, actor, target=f"claim:{claim_id}"))
+    return ClaimPage(document, enterprise.name, loan.contract_no, documents, proposals, approval_now)
