@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     business_date: dt.date | None = None
     api_max_body_bytes: int = 8 * 1024 * 1024
     idempotency_ttl_hours: int = 48
+    #: where the API's stress runs compute their chunks: ``local`` or ``dask://HOST:PORT``
+    stress_executor: str = "local"
+    #: how long a stress runner's lease on a run lasts without renewal (a dead runner's run is taken
+    #: up again after it)
+    stress_lease_seconds: float = 60.0
 
 
 @lru_cache(maxsize=1)

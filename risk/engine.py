@@ -106,6 +106,8 @@ class Prepared:
     sigma: float
     beta_v: float
     lag: int
+    #: M6b: each year's global factor is drawn from N(shift, 1) (0: crude Monte Carlo)
+    shift: float = 0.0
 
     @property
     def n_groups(self) -> int:
@@ -371,6 +373,7 @@ class ChunkResult:
     payout_by_sector: np.ndarray  # (9,)
     loss_by_sector: np.ndarray
     defaults_by_sector: np.ndarray
+    log_weight: np.ndarray = None  # (B,) float64: M6b log likelihood ratio (0 for crude sampling)
 
 
 def _segment_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -495,10 +498,19 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     dead = np.zeros(0, dtype=np.int64)
     scenario_bounds_of = np.arange(B + 1)
     net = np.full(B, prep.net0, dtype=np.int64)
+    log_weight = np.zeros(B)
+    mu = prep.shift
+    if mu:
+        by_scenario = {name: np.zeros(B * (n_banks if "bank" in name else n_sectors))
+                       for name in ("payout_by_bank", "loss_by_bank", "payout_by_sector", "loss_by_sector",
+                                    "defaults_by_sector")}
 
     for k in range(H):
-        # M2 factors of this year
+        # M2 factors of this year (M6b: G from N(mu, 1), weighted by exp(-mu G + mu^2 / 2))
         G = rng.standard_normal(B)
+        if mu:
+            G += mu
+            log_weight += -mu * G + 0.5 * mu * mu
         eta = rng.standard_normal((B, n_sectors))
         Z = sqrt_beta * G[:, None] + sqrt_1mbeta * eta
         if prep.copula == "t":
@@ -563,12 +575,22 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                 cap_hit[np.unique(b[cut])] = True
             net -= payout_k
             defaults_by_loan += np.bincount(loan, minlength=N)
-            payout_by_bank += np.bincount(prep.bank[loan], weights=approved, minlength=n_banks)
-            loss_by_bank += np.bincount(prep.bank[loan], weights=loss, minlength=n_banks)
             sec = prep.sector[loan]
-            payout_by_sector += np.bincount(sec, weights=approved, minlength=n_sectors)
-            loss_by_sector += np.bincount(sec, weights=loss, minlength=n_sectors)
-            defaults_by_sector += np.bincount(sec, minlength=n_sectors)
+            if mu:
+                # weighted sums need each scenario's likelihood ratio, known after its last year
+                cell_bank = b * n_banks + prep.bank[loan]
+                cell_sector = b * n_sectors + sec
+                by_scenario["payout_by_bank"] += np.bincount(cell_bank, weights=approved, minlength=B * n_banks)
+                by_scenario["loss_by_bank"] += np.bincount(cell_bank, weights=loss, minlength=B * n_banks)
+                by_scenario["payout_by_sector"] += np.bincount(cell_sector, weights=approved, minlength=B * n_sectors)
+                by_scenario["loss_by_sector"] += np.bincount(cell_sector, weights=loss, minlength=B * n_sectors)
+                by_scenario["defaults_by_sector"] += np.bincount(cell_sector, minlength=B * n_sectors)
+            else:
+                payout_by_bank += np.bincount(prep.bank[loan], weights=approved, minlength=n_banks)
+                loss_by_bank += np.bincount(prep.bank[loan], weights=loss, minlength=n_banks)
+                payout_by_sector += np.bincount(sec, weights=approved, minlength=n_sectors)
+                loss_by_sector += np.bincount(sec, weights=loss, minlength=n_sectors)
+                defaults_by_sector += np.bincount(sec, minlength=n_sectors)
 
             # M3 recoveries, received lag years later if within the horizon, for loans with IP value
             arrive = k + prep.lag
@@ -597,12 +619,20 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
         net += recovery_in[:, k]
         net_by_year[:, k] = net
 
+    if mu:
+        # sums weighted by the likelihood ratio: their mean over scenarios estimates the expectation
+        ratio = np.exp(log_weight)
+        payout_by_bank = ratio @ by_scenario["payout_by_bank"].reshape(B, n_banks)
+        loss_by_bank = ratio @ by_scenario["loss_by_bank"].reshape(B, n_banks)
+        payout_by_sector = ratio @ by_scenario["payout_by_sector"].reshape(B, n_sectors)
+        loss_by_sector = ratio @ by_scenario["loss_by_sector"].reshape(B, n_sectors)
+        defaults_by_sector = ratio @ by_scenario["defaults_by_sector"].reshape(B, n_sectors)
     return ChunkResult(
         total_loss=total_loss, fund_payout=fund_payout, bank_share=bank_share, insurer_share=insurer_share,
         appraiser_share=appraiser_share, recoveries=recoveries, fund_recovered=fund_recovered, n_defaults=n_defaults,
         payout_by_year=payout_by_year, net_by_year=net_by_year, cap_hit=cap_hit, defaults_by_loan=defaults_by_loan,
         payout_by_bank=payout_by_bank, loss_by_bank=loss_by_bank, payout_by_sector=payout_by_sector,
-        loss_by_sector=loss_by_sector, defaults_by_sector=defaults_by_sector,
+        loss_by_sector=loss_by_sector, defaults_by_sector=defaults_by_sector, log_weight=log_weight,
     )
 
 
@@ -636,6 +666,8 @@ class Simulation:
     payout_by_sector: np.ndarray
     loss_by_sector: np.ndarray
     defaults_by_sector: np.ndarray
+    log_weight: np.ndarray
+    shift: float = 0.0
     seconds: float = 0.0
     workers: int = 1
     #: peak resident memory (MB) of the main process and of the largest worker process
@@ -658,7 +690,7 @@ class Simulation:
 
 
 _PER_SCENARIO = ("total_loss", "fund_payout", "bank_share", "insurer_share", "appraiser_share", "recoveries",
-                 "fund_recovered", "n_defaults", "payout_by_year", "net_by_year", "cap_hit")
+                 "fund_recovered", "n_defaults", "payout_by_year", "net_by_year", "cap_hit", "log_weight")
 _SUMMED = ("defaults_by_loan", "payout_by_bank", "loss_by_bank", "payout_by_sector", "loss_by_sector",
            "defaults_by_sector")
 
@@ -688,6 +720,13 @@ def _worker_chunk(index: int, seed: np.random.SeedSequence, size: int) -> tuple[
     return index, chunk, _peak_rss_mb(), cpu
 
 
+def _worker_chunk_with(prep: Prepared, index: int, seed: np.random.SeedSequence,
+                       size: int) -> tuple[int, ChunkResult, float, float]:
+    """A chunk on a remote worker (risk.executors): the prepared inputs come with the task."""
+    chunk, cpu = _timed_chunk(prep, seed, size)
+    return index, chunk, _peak_rss_mb(), cpu
+
+
 def chunk_plan(n_scenarios: int, batch: int) -> list[int]:
     """Sizes of the chunks: ``batch`` each, the last one what is left."""
     full, rest = divmod(n_scenarios, batch)
@@ -695,10 +734,13 @@ def chunk_plan(n_scenarios: int, batch: int) -> list[int]:
 
 
 def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAULT_BATCH, workers: int = 1,
-             progress: Callable[[int, int], None] | None = None, small_run: int = SMALL_RUN) -> Simulation:
+             progress: Callable[[int, int], None] | None = None, small_run: int = SMALL_RUN,
+             executor=None) -> Simulation:
     """Run ``n_scenarios`` scenarios in chunks of ``batch``; chunk j uses the j-th child of
-    ``SeedSequence(seed)``, so the result depends on (inputs, seed, batch) only, never on ``workers``.
-    Runs of fewer than ``small_run`` loan-scenario-years stay in this process.
+    ``SeedSequence(seed)``, so the result depends on (inputs, seed, batch) only, never on ``workers``
+    nor on where the chunks run (``executor``: ``None`` for this machine, else a
+    :class:`risk.executors.DaskExecutor`). Runs of fewer than ``small_run`` loan-scenario-years stay
+    in this process.
 
     ``progress(done, total)`` is called after each chunk with scenario counts.
     """
@@ -720,7 +762,15 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
     # starting worker processes costs about a second: small runs stay in this process (the figures
     # are the same either way)
     in_process = workers == 1 or len(sizes) == 1 or n_scenarios * prep.n_loans * prep.horizon < small_run
-    if in_process:
+    if executor is not None:
+        for j, chunk, peak, used in executor.run_chunks(prep, seeds, sizes):
+            results[j] = chunk
+            worker_peak = max(worker_peak, peak)
+            cpu += used
+            done += sizes[j]
+            if progress:
+                progress(done, n_scenarios)
+    elif in_process:
         for j, (child, size) in enumerate(zip(seeds, sizes)):
             results[j], used = _timed_chunk(prep, child, size)
             cpu += used
@@ -752,8 +802,48 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
             total += getattr(r, name)   # in chunk order: float sums identical for any worker count
         summed[name] = total
     return Simulation(n_scenarios=n_scenarios, seed=seed, batch=batch, horizon=prep.horizon, net0=prep.net0,
+                      shift=prep.shift,
                       seconds=time.perf_counter() - started, workers=workers,
                       peak_rss_mb=(_peak_rss_mb(), worker_peak), cpu_seconds=cpu, **joined, **summed)
+
+
+# --------------------------------------------------------------------------------------------------
+# M6b: the importance-sampling shift from a pilot run
+
+#: Spawn key of the pilot runs' stream (no chunk of a run reaches it).
+PILOT_STREAM = 1 << 41
+SHIFT_GRID = tuple(-0.25 * i for i in range(0, 21))
+
+
+def choose_shift(prep: Prepared, *, seed: int, pilot_scenarios: int = 1000, level: float = 0.999) -> float:
+    """M6b's automatic shift: for each ``mu`` of :data:`SHIFT_GRID` (0 to -5), a pilot of
+    ``pilot_scenarios`` scenarios drawn with G ~ N(mu, 1) estimates the fund payout's ``level``
+    quantile (weighted); the shift taken is the one whose sample median lies nearest to its own
+    estimate of that quantile, so the tail sits in the middle of the shifted sample. Pilots draw
+    from their own stream of the run's seed: the same inputs and seed give the same shift.
+
+    >>> prep = oracle_prepared(n_loans=100, pd=0.02, rho=0.2)
+    >>> choose_shift(prep, seed=1, pilot_scenarios=400) < 0
+    True
+    """
+    from risk.stress_stats import normalised_weights
+
+    pilot_seed = np.random.SeedSequence(seed, spawn_key=(PILOT_STREAM,))
+    best, best_gap = 0.0, math.inf
+    for mu in SHIFT_GRID:
+        chunk = run_chunk(dataclasses.replace(prep, shift=mu), pilot_seed, pilot_scenarios)
+        x = chunk.fund_payout.astype(np.float64)
+        w = normalised_weights(chunk.log_weight)
+        order = np.argsort(x, kind="stable")
+        cum = np.cumsum(w[order])
+        quantile = x[order][min(int(np.searchsorted(cum, level)), x.size - 1)]
+        median = float(np.median(x))
+        gap = abs(median - quantile) / max(quantile, 1.0)
+        if gap < best_gap:
+            best, best_gap = mu, gap
+        if median >= quantile:     # past the tail: larger shifts only move further away
+            break
+    return best
 
 
 # --------------------------------------------------------------------------------------------------
@@ -763,10 +853,10 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
 def oracle_book(n_loans: int, *, principal_fen: int = 100_000_000, sector: str = "other", pd: float | None = None,
                 maturity: dt.date = dt.date(2031, 1, 1)) -> Book:
     """M7: ``n_loans`` equal bullet loans, C = principal, no IP value, gz-2020 scheme 55, one sector."""
-    from fund.domain.policy import load_policy_file, shipped_policy_paths
+    from fund.domain.policy import shipped_policy
     from risk.portfolio import make_book
 
-    policy = next(load_policy_file(p) for p in shipped_policy_paths() if p.stem == "gz-2020")
+    policy = shipped_policy("gz-2020")
     cols = {
         "loan_id": [f"L{i}" for i in range(n_loans)], "bank": [0] * n_loans, "sector": [SECTORS.index(sector)] * n_loans,
         "policy": [0] * n_loans, "scheme": ["55"] * n_loans, "pd": [math.nan if pd is None else pd] * n_loans,

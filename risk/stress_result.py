@@ -16,7 +16,10 @@ import numpy as np
 
 from risk.engine import Inputs, Simulation
 from risk.scenario import SECTORS
-from risk.stress_stats import Estimate, Measures, mean_estimate, measures, proportion, required_start, to_jsonable
+from risk.stress_stats import (
+    Estimate, Measures, effective_sample_size, mean_estimate, measures, normalised_weights, proportion, required_start,
+    to_jsonable, weighted_mean, weighted_measures, weighted_proportion, weighted_required_start,
+)
 
 MEASURED = ("total_loss_fen", "fund_payout_fen", "bank_share_fen", "insurer_share_fen", "recoveries_fen")
 FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -54,6 +57,9 @@ class StressResult:
     by_sector: Mapping[str, Mapping[str, float]]
     inputs: Inputs | None = None
     notes: tuple[str, ...] = field(default=())
+    #: M6b: the global factor's shift (0: crude Monte Carlo) and the weights' effective sample size
+    sampling_shift: float = 0.0
+    effective_scenarios: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"scenario": self.scenario}
@@ -73,6 +79,8 @@ class StressResult:
             "n_scenarios": self.n_scenarios,
             "batch": self.batch,
             "workers": self.workers,
+            "sampling": {"method": "importance" if self.sampling_shift else "crude", "shift": self.sampling_shift,
+                         "effective_scenarios": self.effective_scenarios},
             "timing": {"seconds": round(self.seconds, 3),
                        "loan_scenario_years_per_second": self._rate()},
             "notes": list(self.notes),
@@ -87,8 +95,11 @@ class StressResult:
 
 def summarise(sim: Simulation, *, scenario_name: str, bank_names: tuple[str, ...], inputs: Inputs | None,
               deferred_today_fen: int = 0) -> StressResult:
-    """M5 figures of a simulation."""
+    """M5 figures of a simulation; under importance sampling (M6b) the self-normalised weighted
+    estimators of :mod:`risk.stress_stats`."""
     n = sim.n_scenarios
+    weighted = bool(sim.shift)
+    w = normalised_weights(sim.log_weight) if weighted else None
     samples = {
         "total_loss_fen": sim.total_loss, "fund_payout_fen": sim.fund_payout, "bank_share_fen": sim.bank_share,
         "insurer_share_fen": sim.insurer_share, "recoveries_fen": sim.recoveries,
@@ -97,6 +108,15 @@ def summarise(sim: Simulation, *, scenario_name: str, bank_names: tuple[str, ...
     for k in range(sim.horizon):
         payout = sim.payout_by_year[:, k]
         net = sim.net_by_year[:, k]
+        if weighted:
+            m = weighted_measures(payout, w, levels=("0.99",))
+            q = [weighted_measures(net, w, levels=(f"{a:g}",)).var[f"{a:g}"].value for a in FAN_QUANTILES]
+            years.append(YearFigures(
+                year=k + 1, fund_payout_mean_fen=m.mean, fund_payout_var99_fen=m.var["0.99"].value,
+                p_deferred_at_year_end=float(np.dot(w, net < 0)),
+                cash_quantiles_fen={f"p{int(round(a * 100)):02d}": float(v) for a, v in zip(FAN_QUANTILES, q)},
+            ))
+            continue
         q = np.quantile(net.astype(np.float64), FAN_QUANTILES)
         years.append(YearFigures(
             year=k + 1,
@@ -116,20 +136,57 @@ def summarise(sim: Simulation, *, scenario_name: str, bank_names: tuple[str, ...
                "expected_defaults": float(sim.defaults_by_sector[i] / n)}
         for i, name in enumerate(SECTORS)
     }
+    if weighted:
+        figures = {name: weighted_measures(x, w) for name, x in samples.items()}
+        p_deferral = weighted_proportion(sim.deferred_any_year, w)
+        p_cap = weighted_proportion(sim.cap_hit, w)
+        required = weighted_required_start(sim.required_net_start, w)
+        defaults = weighted_mean(sim.n_defaults, w)
+    else:
+        figures = {name: measures(x) for name, x in samples.items()}
+        p_deferral = proportion(int(sim.deferred_any_year.sum()), n)
+        p_cap = proportion(int(sim.cap_hit.sum()), n)
+        required = required_start(sim.required_net_start)
+        defaults = mean_estimate(sim.n_defaults)
+    notes = [
+        "required_fund_fen: the smallest cash today (with today's deferred compensation owed) that keeps "
+        "p_deferral under 1% in this sample",
+        "ES intervals: influence-function normal interval; VaR intervals: order-statistic binomial interval",
+        "A3 caps reset per simulated year (as-of anniversaries), not per calendar year",
+    ]
+    if weighted:
+        notes[1] = ("importance sampling (M6b): self-normalised weighted estimators; every interval from the "
+                    "estimator's influence function over the weighted sample; by-bank and by-sector figures weighted "
+                    "by the likelihood ratio")
     return StressResult(
         scenario=scenario_name, n_scenarios=n, seed=sim.seed, batch=sim.batch, workers=sim.workers,
         seconds=sim.seconds,
-        measures={name: measures(x) for name, x in samples.items()},
+        measures=figures,
         fund_payout_by_year=tuple(years),
-        p_deferral=proportion(int(sim.deferred_any_year.sum()), n),
-        p_bank_cap_hit=proportion(int(sim.cap_hit.sum()), n),
-        required_fund_fen=required_start(sim.required_net_start) + deferred_today_fen,
-        defaults_mean=mean_estimate(sim.n_defaults),
+        p_deferral=p_deferral,
+        p_bank_cap_hit=p_cap,
+        required_fund_fen=required + deferred_today_fen,
+        defaults_mean=defaults,
         by_bank=by_bank, by_sector=by_sector, inputs=inputs,
-        notes=(
-            "required_fund_fen: the smallest cash today (with today's deferred compensation owed) that keeps "
-            "p_deferral under 1% in this sample",
-            "ES intervals: influence-function normal interval; VaR intervals: order-statistic binomial interval",
-            "A3 caps reset per simulated year (as-of anniversaries), not per calendar year",
-        ),
+        notes=tuple(notes),
+        sampling_shift=float(sim.shift),
+        effective_scenarios=effective_sample_size(w) if weighted else float(n),
     )
+
+
+def convergence_points(sim: Simulation, figure: str, kind: str, level: str, *, points: int = 24) -> list[tuple]:
+    """``(n, estimate, low, high)`` of one figure's VaR or ES on the first ``n`` scenarios, for ``n``
+    on a geometric grid up to the whole run (the tail-convergence plot)."""
+    x = getattr(sim, figure)
+    total = sim.n_scenarios
+    start = min(total, 100)
+    grid = sorted({int(v) for v in np.geomspace(start, total, points)} | {total})
+    out = []
+    for n in grid:
+        if sim.shift:
+            m = weighted_measures(x[:n], normalised_weights(sim.log_weight[:n]), levels=(level,))
+        else:
+            m = measures(x[:n], levels=(level,))
+        e = (m.es if kind == "es" else m.var)[level]
+        out.append((n, e.value, e.low, e.high))
+    return out

@@ -106,7 +106,7 @@ def test_demo_book_export_and_recession_run(session_factory, tmp_path):
     summary = json.loads(result.stdout)
     rows = list(csv.DictReader(book.open()))
     assert summary["loans"] == len(rows) > 0 and summary["as_of"] == "2026-10-31"
-    assert tuple(rows[0]) == PORTFOLIO_COLUMNS
+    assert tuple(rows[0]) == (*PORTFOLIO_COLUMNS, "drawdown_date")  # the optional column M1b takes terms from
     assert all(int(r["covered_fen"]) > 0 and 0 <= int(r["outstanding_fen"]) <= int(r["principal_fen"]) for r in rows)
     bank_rows = list(csv.DictReader(banks.open()))
     assert tuple(bank_rows[0]) == BANKS_COLUMNS
@@ -124,6 +124,7 @@ def test_demo_book_export_and_recession_run(session_factory, tmp_path):
     from_files = invoke("stress", "run", "--scenario", "recession", "--portfolio", book, "--banks", banks,
                         "--scenarios", 2000, "--seed", 3, "--as-of", "2026-10-31",
                         "--fund-cash-fen", summary["fund_cash_fen"], "--deferred-fen", summary["deferred_fen"],
-                        "--appropriation-fen", data["inputs"]["appropriation_fen"][1], "--json")
+                        "--appropriation-fen", data["inputs"]["appropriation_fen"][1],
+                        "--new-lending-fen", summary["new_lending_fen"], "--json")
     assert from_files.exit_code == 0, from_files.output
     assert json.loads(from_files.stdout)["total_loss_fen"] == data["total_loss_fen"]

@@ -15,18 +15,33 @@ app = typer.Typer(help="Monte Carlo stress tests (RULES section 8).", no_args_is
 
 
 def _progress_bar(label: str):
-    """A rich progress bar on stderr (stdout stays clean for --json); returns (context, callback)."""
+    """A rich progress bar on stderr (stdout stays clean for --json), shown from the first report
+    on (so an input error stays one line); returns (context, callback)."""
+    from contextlib import contextmanager
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=Console(stderr=True), transient=False)
     task = progress.add_task(label, total=None)
+    started = [False]
 
     def update(done: int, total: int) -> None:
+        if not started[0]:
+            progress.start()
+            started[0] = True
         progress.update(task, completed=done, total=total)
 
-    return progress, update
+    @contextmanager
+    def shown():
+        try:
+            yield progress
+        finally:
+            if started[0]:
+                progress.stop()
+
+    return shown(), update
 
 
 @app.command("scenarios", help="List the shipped scenarios, one line each.")
@@ -45,65 +60,206 @@ def _default_as_of() -> dt.date:
     return get_settings().business_date or today_in_china()
 
 
-@app.command("run", help="Run a stress scenario on the book (the database's, or --portfolio CSV).")
-@handle_errors
-def run(
-    scenario: str = typer.Option(..., "--scenario", help="A shipped scenario name or a scenario .toml file."),
-    portfolio: Path = typer.Option(None, "--portfolio", help="Portfolio CSV; without it, the database's live covered loans."),
-    banks: Path = typer.Option(None, "--banks", help="Banks CSV (bank, policy, in_pool_lending_fen, cap_used_fen)."),
-    policy: str = typer.Option(None, "--policy", help="Policy id for portfolio rows without one."),
-    n_scenarios: int = typer.Option(..., "--scenarios", help="Number of scenarios."),
-    seed: int = typer.Option(..., "--seed", help="Seed (same seed and inputs: same figures)."),
-    as_of: str = typer.Option(None, "--as-of", help="As-of date YYYY-MM-DD (default: the business date)."),
-    horizon: int = typer.Option(None, "--horizon", help="Years (default: the scenario's)."),
-    fund_cash_fen: int = typer.Option(None, "--fund-cash-fen", help="Pool cash today (default: the ledger's, or 0 with --portfolio)."),
-    deferred_fen: int = typer.Option(None, "--deferred-fen", help="Deferred compensation today (default: the ledger's, or 0)."),
-    appropriation_fen: int = typer.Option(None, "--appropriation-fen", help="Yearly appropriation (default: the active policies'; a scenario's own wins)."),
-    workers: int = typer.Option(1, "--workers", help="Worker processes (the figures do not depend on it)."),
-    batch: int = typer.Option(2048, "--batch", help="Scenarios per chunk (bounds memory; part of the seed's meaning)."),
-    out: Path = typer.Option(None, "--out", help="Directory for result.json, PNG plots and report.md."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
-) -> None:
+def _scenario(name_or_file: str):
     from fund.errors import DomainError
-    from fund.services import stress as service
     from risk.scenario import ScenarioError
     from simulations.library import resolve_scenario
 
     try:
-        chosen = resolve_scenario(scenario)
+        return resolve_scenario(name_or_file)
     except ScenarioError as exc:
         raise DomainError("bad_scenario", str(exc), field="scenario") from None
-    if portfolio is not None:
-        date = parse_date(as_of, "as_of") if as_of else _default_as_of()
-        book, cap_base = service.load_book(portfolio, banks, service.shipped_policies(), policy)
-        ledger, active = None, None
-    else:
-        from fund.cli.common import transaction
-        from fund.services.common import business_date
 
-        with transaction() as session:
-            date = parse_date(as_of, "as_of") if as_of else business_date(session)
-            inputs = service.database_inputs(session, date, default_policy=policy, banks=banks)
-        book, cap_base, ledger, active = inputs.book, inputs.cap_base, inputs.ledger, inputs.active_policies
-    request = service.StressRequest(
-        scenario=chosen, n_scenarios=n_scenarios, seed=seed, as_of=date, horizon=horizon, fund_cash_fen=fund_cash_fen,
+
+def _database():
+    from fund.cli.common import session_factory
+
+    return session_factory()
+
+
+def _request(scenario, n_scenarios, seed, as_of, horizon, fund_cash_fen, deferred_fen, appropriation_fen, workers,
+             batch, new_lending_fen, executor, portfolio):
+    from fund.services import stress as service
+
+    date = parse_date(as_of, "as_of") if as_of else (_default_as_of() if portfolio is not None else None)
+    return service.StressRequest(
+        scenario=scenario, n_scenarios=n_scenarios, seed=seed, as_of=date, horizon=horizon, fund_cash_fen=fund_cash_fen,
         deferred_fen=deferred_fen, appropriation_fen=appropriation_fen, workers=workers, batch=batch,
+        new_lending_fen=new_lending_fen, executor=executor,
     )
+
+
+_PORTFOLIO = typer.Option(None, "--portfolio", help="Portfolio CSV; without it, the database's live covered loans.")
+_BANKS = typer.Option(None, "--banks", help="Banks CSV (bank, policy, in_pool_lending_fen, cap_used_fen).")
+_POLICY = typer.Option(None, "--policy", help="Policy id for portfolio rows without one.")
+_SCENARIOS = typer.Option(..., "--scenarios", help="Number of scenarios.")
+_SEED = typer.Option(..., "--seed", help="Seed (same seed and inputs: same figures).")
+_AS_OF = typer.Option(None, "--as-of", help="As-of date YYYY-MM-DD (default: the business date).")
+_HORIZON = typer.Option(None, "--horizon", help="Years (default: the scenario's).")
+_CASH = typer.Option(None, "--fund-cash-fen", help="Pool cash today (default: the ledger's, or 0 with --portfolio).")
+_DEFERRED = typer.Option(None, "--deferred-fen", help="Deferred compensation today (default: the ledger's, or 0).")
+_APPROPRIATION = typer.Option(None, "--appropriation-fen",
+                              help="Yearly appropriation (default: the active policies'; a scenario's own wins).")
+_WORKERS = typer.Option(1, "--workers", help="Worker processes (the figures do not depend on it).")
+_BATCH = typer.Option(2048, "--batch", help="Scenarios per chunk (bounds memory; part of the seed's meaning).")
+_NEW_LENDING = typer.Option(None, "--new-lending-fen",
+                            help="M1b yearly new covered lending V (default: the scenario's, else the database's "
+                                 "last 12 months; a portfolio file gets 0).")
+_EXECUTOR = typer.Option(None, "--executor", help="local (default) or dask://HOST:PORT (a Dask scheduler).")
+
+
+@app.command("run", help="Run a stress scenario on the book (the database's, or --portfolio CSV); a database run "
+                         "is stored with its inputs (ipfund stress runs).")
+@handle_errors
+def run(
+    scenario: str = typer.Option(..., "--scenario", help="A shipped scenario name or a scenario .toml file."),
+    portfolio: Path = _PORTFOLIO, banks: Path = _BANKS, policy: str = _POLICY, n_scenarios: int = _SCENARIOS,
+    seed: int = _SEED, as_of: str = _AS_OF, horizon: int = _HORIZON, fund_cash_fen: int = _CASH,
+    deferred_fen: int = _DEFERRED, appropriation_fen: int = _APPROPRIATION, workers: int = _WORKERS,
+    batch: int = _BATCH, new_lending_fen: int = _NEW_LENDING, executor: str = _EXECUTOR,
+    out: Path = typer.Option(None, "--out", help="Directory for result.json, PNG plots and report.md."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+) -> None:
+    from fund.services import stress as service
+
+    chosen = _scenario(scenario)
+    request = _request(chosen, n_scenarios, seed, as_of, horizon, fund_cash_fen, deferred_fen, appropriation_fen,
+                       workers, batch, new_lending_fen, executor, portfolio)
     service.check_request(request)
-    fund = service.fund_position(request, book, ledger=ledger, active_policies=active)
     progress, update = _progress_bar(f"stress {chosen.name}")
     with progress:
-        result, sim = service.run_stress(request, book, cap_base, fund, progress=update)
+        outcome = service.run(None if portfolio is not None else _database(), request, portfolio=portfolio,
+                              banks=banks, policy=policy, progress=update)
     if out is not None:
         from simulations.report import write_outputs
 
-        paths = write_outputs(result, sim, out)
+        paths = write_outputs(outcome.result, outcome.sim, out)
         if not as_json:
             typer.echo(f"wrote {', '.join(str(p) for p in paths)}", err=True)
     if as_json:
-        print_json(result.to_dict())
+        print_json(outcome.result.to_dict())
     else:
-        _print_summary(result)
+        _print_summary(outcome.result)
+        if outcome.run_id is not None:
+            typer.echo(f"stored as stress run {outcome.run_id}", err=True)
+
+
+@app.command("compare", help="Several scenarios on the same book, seed and batch (common random numbers): one "
+                             "table of every headline figure with intervals, overlaid exceedance curves, a report.")
+@handle_errors
+def compare(
+    scenario: list[str] = typer.Option(..., "--scenario", help="A scenario (name or .toml); give two or more."),
+    portfolio: Path = _PORTFOLIO, banks: Path = _BANKS, policy: str = _POLICY, n_scenarios: int = _SCENARIOS,
+    seed: int = _SEED, as_of: str = _AS_OF, horizon: int = _HORIZON, fund_cash_fen: int = _CASH,
+    deferred_fen: int = _DEFERRED, appropriation_fen: int = _APPROPRIATION, workers: int = _WORKERS,
+    batch: int = _BATCH, new_lending_fen: int = _NEW_LENDING, executor: str = _EXECUTOR,
+    out: Path = typer.Option(None, "--out", help="Directory for comparison.json, report.md, exceedance_overlay.png."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON on stdout."),
+) -> None:
+    from fund.services import stress as service
+
+    chosen = [_scenario(s) for s in scenario]
+    request = _request(chosen[0], n_scenarios, seed, as_of, horizon, fund_cash_fen, deferred_fen, appropriation_fen,
+                       workers, batch, new_lending_fen, executor, portfolio)
+    progress, update = _progress_bar("stress compare")
+    with progress:
+        comparison = service.compare(None if portfolio is not None else _database(), chosen, request,
+                                     portfolio=portfolio, banks=banks, policy=policy, progress=update)
+    _finish_comparison(comparison, out, as_json)
+
+
+@app.command("sweep", help="One scenario with one key over several values, on common random numbers "
+                           "(e.g. --key pd_multiplier --values 1,1.5,2).")
+@handle_errors
+def sweep(
+    scenario: str = typer.Option(..., "--scenario", help="A shipped scenario name or a scenario .toml file."),
+    key: str = typer.Option(..., "--key", help="A scenario key, dotted for tables: collateral.value_multiplier."),
+    values: str = typer.Option(..., "--values", help="Comma-separated values (TOML literals: 1.5, \"stop\")."),
+    portfolio: Path = _PORTFOLIO, banks: Path = _BANKS, policy: str = _POLICY, n_scenarios: int = _SCENARIOS,
+    seed: int = _SEED, as_of: str = _AS_OF, horizon: int = _HORIZON, fund_cash_fen: int = _CASH,
+    deferred_fen: int = _DEFERRED, appropriation_fen: int = _APPROPRIATION, workers: int = _WORKERS,
+    batch: int = _BATCH, new_lending_fen: int = _NEW_LENDING, executor: str = _EXECUTOR,
+    out: Path = typer.Option(None, "--out", help="Directory for comparison.json, report.md, exceedance_overlay.png."),
+    as_json: bool = typer.Option(False, "--json", help="Print the sweep as JSON on stdout."),
+) -> None:
+    from fund.services import stress as service
+
+    chosen = _scenario(scenario)
+    request = _request(chosen, n_scenarios, seed, as_of, horizon, fund_cash_fen, deferred_fen, appropriation_fen,
+                       workers, batch, new_lending_fen, executor, portfolio)
+    progress, update = _progress_bar(f"stress sweep {key}")
+    with progress:
+        comparison = service.sweep(None if portfolio is not None else _database(), chosen, key,
+                                   [v.strip() for v in values.split(",") if v.strip()], request,
+                                   portfolio=portfolio, banks=banks, policy=policy, progress=update)
+    _finish_comparison(comparison, out, as_json)
+
+
+def _finish_comparison(comparison, out: Path | None, as_json: bool) -> None:
+    from fund.services import stress as service
+
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, content in service.comparison_outputs(comparison).items():
+            (out / name).write_bytes(content)
+        if not as_json:
+            typer.echo(f"wrote {out}/comparison.json, report.md, exceedance_overlay.png", err=True)
+    if as_json:
+        print_json(comparison.to_dict())
+    else:
+        typer.echo(service.comparison_report(comparison))
+
+
+@app.command("runs", help="Stored stress runs, newest first (API and CLI), with their inputs.")
+@handle_errors
+def runs(
+    status: str = typer.Option(None, "--status", help="queued, running, done or failed."),
+    scenario: str = typer.Option(None, "--scenario", help="Only runs of this scenario name."),
+    origin: str = typer.Option(None, "--origin", help="api or cli."),
+    label: str = typer.Option(None, "--label", help="Only the runs of this comparison or sweep."),
+    since: str = typer.Option(None, "--since", help="Created on or after YYYY-MM-DD (UTC)."),
+    until: str = typer.Option(None, "--until", help="Created on or before YYYY-MM-DD (UTC)."),
+    limit: int = typer.Option(50, "--limit", help="At most this many (1..200)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    from dataclasses import asdict
+
+    from fund.services import stress as service
+
+    found = service.list_runs(_database(), status=status, scenario=scenario, origin=origin, label=label,
+                              since=parse_date(since, "since") if since else None,
+                              until=parse_date(until, "until") if until else None, limit=limit)
+    if as_json:
+        print_json([asdict(r) for r in found])
+        return
+    for r in found:
+        typer.echo(f"{r.id:>6}  {r.status:<8} {r.origin:<4} {r.scenario:<24} {r.n_scenarios:>9,} scenarios  seed {r.seed:<8} "
+                   f"as of {r.as_of.isoformat()}  {r.label or ''}")
+
+
+@app.command("runner", help="Run queued API stress runs under leases until stopped (or --until-idle).")
+@handle_errors
+def runner(
+    until_idle: bool = typer.Option(False, "--until-idle", help="Stop when nothing is waiting."),
+    executor: str = _EXECUTOR,
+) -> None:
+    import time
+
+    from fund.services.stress_runner import StressRunner
+    from fund.settings import get_settings
+
+    settings = get_settings()
+    worker = StressRunner(_database(), lease_seconds=settings.stress_lease_seconds,
+                          executor=executor or (None if settings.stress_executor == "local" else settings.stress_executor))
+    if until_idle:
+        typer.echo(f"ran {worker.run_until_idle()} stress runs")
+        return
+    worker.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        worker.stop()
 
 
 def _print_summary(result) -> None:
@@ -143,11 +299,13 @@ def export_portfolio(
         date = parse_date(as_of, "as_of") if as_of else business_date(session)
         export = service.export_portfolio(session, date)
         cash, deferred = service.fund_position_from_ledger(session)
+        new_lending = service.new_lending_default(session, date)
     banks_path = banks_out or out.with_name("banks.csv")
     n_loans = write_portfolio_csv(export.portfolio, out)
     n_banks = write_banks_csv(export.banks, banks_path)
     summary = {"as_of": date.isoformat(), "loans": n_loans, "bank_policy_rows": n_banks, "portfolio": str(out),
-               "banks": str(banks_path), "fund_cash_fen": cash, "deferred_fen": deferred}
+               "banks": str(banks_path), "fund_cash_fen": cash, "deferred_fen": deferred,
+               "new_lending_fen": new_lending}
     if as_json:
         print_json(summary)
     else:
