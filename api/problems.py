@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException, SerializationException, Validatio
 from litestar.openapi.datastructures import ResponseSpec
 
 from fund.errors import DomainError
+from fund.services.audit import current_request_id
 from schemas.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX, FieldError, Problem
 
 log = logging.getLogger("ipfund.api")
@@ -67,6 +68,7 @@ def problem(
         code=code,
         field=field,
         errors=list(errors),
+        request_id=current_request_id(),
     )
 
 
@@ -173,7 +175,7 @@ def on_http_error(request: Request, exc: HTTPException) -> Response[bytes]:
 
 
 def on_unexpected_error(request: Request, exc: Exception) -> Response[bytes]:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unexpected error on %s %s (request_id=%s)", request.method, request.url.path, current_request_id(), exc_info=exc)
     return problem_response(
         problem(500, "internal_error", "an unexpected error occurred; it has been logged", instance=request.url.path)
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fund.domain.money import BP_ONE, MAX_SINGLE_AMOUNT_FEN
+from fund.domain.money import BP_ONE, MAX_SINGLE_AMOUNT_FEN, check_amount
 from fund.domain.policy import SCHEME_PARTIES
 from risk.kernels import INT64_MAX, NO_CAP, capped_running_sum, mul_div_floor
 
@@ -45,15 +45,6 @@ def _int(name: str, value: object) -> int:
         return operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
-
-
-def _amount(name: str, value: object, *, minimum: int = 0) -> int:
-    amount = _int(name, value)
-    if amount < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {amount}")
-    if amount > MAX_SINGLE_AMOUNT_FEN:
-        raise ValueError(f"{name} must be at most {MAX_SINGLE_AMOUNT_FEN} fen, got {amount}")
-    return amount
 
 
 def _check_scheme(ratios_bp: Mapping[str, object]) -> dict[str, int]:
@@ -86,15 +77,15 @@ def _check_claim_inputs(
     insurer_limit_fen: object,
 ) -> tuple[int, int, int, dict[str, int], int | None]:
     """All checks of A2's inputs in one place; returns them as plain ints."""
-    principal = _amount("principal_fen", principal_fen, minimum=1)
-    loss = _amount("loss_fen", loss_fen, minimum=1)
-    covered = _amount("covered_fen", covered_fen)
+    principal = check_amount("principal_fen", principal_fen, minimum=1)
+    loss = check_amount("loss_fen", loss_fen, minimum=1)
+    covered = check_amount("covered_fen", covered_fen)
     if loss > principal:
         raise ValueError(f"loss_fen ({loss}) must not exceed principal_fen ({principal})")
     if covered > principal:
         raise ValueError(f"covered_fen ({covered}) must not exceed principal_fen ({principal})")
     ratios = _check_scheme(ratios_bp)
-    limit = None if insurer_limit_fen is None else _amount("insurer_limit_fen", insurer_limit_fen)
+    limit = None if insurer_limit_fen is None else check_amount("insurer_limit_fen", insurer_limit_fen)
     return loss, covered, principal, ratios, limit
 
 
@@ -412,8 +403,8 @@ def _check_recovery_inputs(
     cum_before = _int("cum_before_net_fen", cum_before_net_fen)
     if cum_before < 0:
         raise ValueError(f"cum_before_net_fen must be >= 0, got {cum_before}")
-    net = _amount("net_fen", net_fen)
-    loss = _amount("loss_fen", loss_fen, minimum=1)
+    net = check_amount("net_fen", net_fen)
+    loss = check_amount("loss_fen", loss_fen, minimum=1)
     if not isinstance(shares, Mapping):
         raise ValueError(f"shares must be a mapping party -> fen, got {shares!r}")
     checked: dict[str, int] = {}

@@ -31,3 +31,4 @@ class Problem(OutModel):
     code: str = Field(description="stable machine-readable code")
     field: str | None
     errors: list[FieldError] = Field(description="every fault found (per batch item by index, or per field)")
+    request_id: str | None = Field(default=None, description="the request's X-Request-ID: the audit record and the server's log line name it too")

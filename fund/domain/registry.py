@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fund.domain.dates import add_years, check_event_date, check_input_date
-from fund.domain.money import BP_ONE, MAX_SINGLE_AMOUNT_FEN, apply_bp
+from fund.domain.money import BP_ONE, apply_bp, check_amount
 from fund.domain.policy import IP_KINDS, Policy
 from fund.errors import DomainError
 
@@ -102,18 +102,11 @@ def _refuse(code: str, message: str, field_name: str) -> DomainError:
     return DomainError(code, message, field=field_name)
 
 
-def _check_amount(value: int, field_name: str, *, positive: bool = False) -> None:
-    if value < 0 or (positive and value == 0):
-        raise _refuse("invalid_amount", f"{field_name} must be {'> 0' if positive else '>= 0'} fen, got {value}", field_name)
-    if value > MAX_SINGLE_AMOUNT_FEN:
-        raise _refuse("amount_too_large", f"{field_name} must be at most 10^12 fen, got {value}", field_name)
-
-
 def check_application(app: LoanApplication, business_date: dt.date) -> None:
     """Refusals of RULES section 3 that need no database, in one place; raises DomainError."""
     if app.principal_fen <= 0:
         raise _refuse("invalid_principal", f"principal_fen must be > 0, got {app.principal_fen}", "principal_fen")
-    _check_amount(app.principal_fen, "principal_fen", positive=True)
+    check_amount("principal_fen", app.principal_fen, minimum=1)
     if not 1 <= app.ip_share_bp <= BP_ONE:
         raise _refuse("invalid_ip_share", f"ip_share_bp must be 1..10000, got {app.ip_share_bp}", "ip_share_bp")
     if app.contract_rate_bp < 1:
@@ -126,7 +119,7 @@ def check_application(app: LoanApplication, business_date: dt.date) -> None:
     if app.borrower.sector not in SECTORS:
         raise _refuse("invalid_sector", f"borrower.sector must be one of {', '.join(SECTORS)}", "borrower.sector")
     if app.insurer_limit_fen is not None:
-        _check_amount(app.insurer_limit_fen, "insurer_limit_fen")
+        check_amount("insurer_limit_fen", app.insurer_limit_fen)
     if not app.assets:
         raise _refuse("no_pledged_asset", "a loan must pledge at least one IP asset", "assets")
     seen_assets: set[tuple[str, str]] = set()
@@ -138,7 +131,7 @@ def check_application(app: LoanApplication, business_date: dt.date) -> None:
             raise _refuse(
                 "invalid_legal_status", f"{where}.legal_status must be one of {', '.join(LEGAL_STATUSES)}", f"{where}.legal_status"
             )
-        _check_amount(asset.appraised_value_fen, f"{where}.appraised_value_fen")
+        check_amount(f"{where}.appraised_value_fen", asset.appraised_value_fen)
         key = (asset.kind, asset.number)
         if key in seen_assets:
             raise _refuse("duplicate_asset", f"{where} is pledged twice in this loan", f"{where}.number")
@@ -178,8 +171,8 @@ def check_schedule(app: LoanApplication) -> None:
     total = 0
     for i, inst in enumerate(app.schedule):
         where = f"schedule[{i}]"
-        _check_amount(inst.principal_due_fen, f"{where}.principal_due_fen")
-        _check_amount(inst.interest_due_fen, f"{where}.interest_due_fen")
+        check_amount(f"{where}.principal_due_fen", inst.principal_due_fen)
+        check_amount(f"{where}.interest_due_fen", inst.interest_due_fen)
         if inst.due_date in dates:
             raise _refuse("schedule_mismatch", f"{where}: two installments fall due on {inst.due_date}", f"{where}.due_date")
         if not app.drawdown_date <= inst.due_date <= app.maturity_date:

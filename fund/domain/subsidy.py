@@ -19,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 
 from fund.domain.dates import add_months
-from fund.domain.money import BP_ONE, MAX_SINGLE_AMOUNT_FEN
+from fund.domain.money import BP_ONE, check_amount
 from risk.kernels import capped_running_sum, mul_div_floor
 
 # S1 reasons, in the order they are reported.
@@ -83,7 +83,7 @@ def subsidy_amount(interest_fen: int, *, ip_share_bp: int, contract_rate_bp: int
     >>> subsidy_amount(3_875_000, ip_share_bp=6_000, contract_rate_bp=520, lpr_bp=345, markup_bp=4_000, ratio_bp=5_000)
     1079783
     """
-    _check_int("interest_fen", interest_fen, 0, MAX_SINGLE_AMOUNT_FEN)
+    check_amount("interest_fen", interest_fen)
     factor = subsidy_factor(ip_share_bp=ip_share_bp, contract_rate_bp=contract_rate_bp, lpr_bp=lpr_bp,
                             markup_bp=markup_bp, ratio_bp=ratio_bp)
     return floor_times(interest_fen, factor)

@@ -20,7 +20,6 @@ from ``BEGIN IMMEDIATE``. So two approvals never use the same cap room or the sa
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -32,7 +31,7 @@ from fund.adapters.models.claims import BankCapUsage, Claim, ClaimEvent, ClaimRe
 from fund.adapters.models.ledger import Deferral, JournalEntry, Posting
 from fund.adapters.models.registry import Institution, Loan
 from fund.domain import claim as rules
-from fund.domain.money import MAX_SINGLE_AMOUNT_FEN
+from fund.domain.money import check_amount
 from fund.domain.policy import Policy, PolicyError
 from fund.errors import Conflict, DomainError, NotFound
 from fund.services import ledger
@@ -49,21 +48,6 @@ READ_ALL_KINDS = ("fund_manager", "auditor")
 # ---------------------------------------------------------------------------------------------
 # input checking, access, and the one transition skeleton
 # ---------------------------------------------------------------------------------------------
-
-
-def _fen(name: str, value: object, *, minimum: int) -> int:
-    """A single amount entered (RULES section 0): an int from ``minimum`` to 10^12 fen."""
-    if isinstance(value, bool):
-        raise DomainError("invalid_amount", f"{name} must be an integer number of fen, got {value!r}", field=name)
-    try:
-        amount = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise DomainError("invalid_amount", f"{name} must be an integer number of fen, got {value!r}", field=name) from None
-    if amount < minimum:
-        raise DomainError("invalid_amount", f"{name} must be >= {minimum} fen, got {amount}", field=name)
-    if amount > MAX_SINGLE_AMOUNT_FEN:
-        raise DomainError("amount_too_large", f"{name} must be at most 10^12 fen, got {amount}", field=name)
-    return amount
 
 
 def _visible(stmt, actor: Actor):
@@ -163,7 +147,7 @@ def file_claim(session: Session, bank: Actor, loan_id: int, loss_fen: int, busin
     """A1: the bank files a claim for principal loss ``loss_fen`` on its ``active`` loan with
     ``C > 0``, on the business date, within the window, one live claim per loan."""
     step = _authorise(bank, "filed")
-    loss = _fen("loss_fen", loss_fen, minimum=1)
+    loss = check_amount("loss_fen", loss_fen, minimum=1)
     loan = loan_for(session, bank, loan_id, lock=True)
     live = session.scalar(select(Claim.id).where(Claim.loan_id == loan.id, Claim.status.in_(rules.LIVE_STATUSES)))
     if live is not None:
@@ -208,7 +192,7 @@ def lower_loss(session: Session, bank: Actor, claim_id: int, loss_fen: int, busi
     """The bank lowers ``L`` of its filed claim (A1: approval waits until ``L`` is at most the
     outstanding principal)."""
     step = _authorise(bank, "loss_lowered")
-    loss = _fen("loss_fen", loss_fen, minimum=1)
+    loss = check_amount("loss_fen", loss_fen, minimum=1)
     claim, _ = _open(session, bank, claim_id, step, business_date)
     rules.check_lowered(claim.loss_fen, loss)
     before = claim.loss_fen
@@ -325,8 +309,8 @@ def record_recovery(session: Session, bank: Actor, claim_id: int, gross_fen: int
     by A5 (cumulative); the fund's part is an inflow to the compensation pool (A4: it settles
     deferred compensation first), credited to ``income:recovery``."""
     step = _authorise(bank, "recovery")
-    gross = _fen("gross_fen", gross_fen, minimum=1)
-    costs = _fen("costs_fen", costs_fen, minimum=0)
+    gross = check_amount("gross_fen", gross_fen, minimum=1)
+    costs = check_amount("costs_fen", costs_fen)
     net = rules.check_net(gross, costs)
     claim, _ = _open(session, bank, claim_id, step, business_date)
     parts = allocation.recovery_increment(claim.recovered_net_fen, net, claim.loss_fen, claim.shares())
