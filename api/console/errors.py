@@ -179,3 +179,18 @@ VOCABULARY: dict[str, str] = {
     "invention_patent": N_("invention_patent"), "utility_model": N_("utility_model"), "design_patent": N_("design_patent"),
     "trademark": N_("trademark"), "copyright": N_("copyright"), "software_copyright": N_("software_copyright"),
 }
+
+VOCABULARY.update({
+    # sectors
+    "next_generation_it": N_("next_generation_it"), "new_energy_vehicles": N_("new_energy_vehicles"),
+    "biomedicine_health": N_("biomedicine_health"), "new_materials_chemicals": N_("new_materials_chemicals"),
+    "rail_transit": N_("rail_transit"), "energy_environment": N_("energy_environment"),
+    "intelligent_equipment": N_("intelligent_equipment"), "satellite_beidou": N_("satellite_beidou"), "other": N_("other"),
+    # report sections and columns
+    "by_coverage": N_("by_coverage"), "by_bank": N_("by_bank"), "by_sector": N_("by_sector"), "by_policy": N_("by_policy"),
+    "by_status": N_("by_status"), "by_district": N_("by_district"), "by_ip_kind": N_("by_ip_kind"),
+    "count": N_("count"), "name": N_("name"), "principal_fen": N_("principal_fen"), "covered_fen": N_("covered_fen"),
+    "outstanding_fen": N_("outstanding_fen"), "loans": N_("loans"), "live_covered_fen": N_("live_covered_fen"),
+    # legal status of IP
+    "valid": N_("valid"), "pending": N_("pending"), "lapsed": N_("lapsed"), "invalidated": N_("invalidated"), "expired": N_("expired"),
+})

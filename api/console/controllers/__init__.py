@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from api.console.controllers.admin import AdminController
 from api.console.controllers.auth import AuthController
+from api.console.controllers.bank import BankController
 from api.console.controllers.claims import ClaimsController, ProposalsController
 from api.console.controllers.dashboard import DashboardController
+from api.console.controllers.ledger import AuditController, LedgerController
 from api.console.controllers.loans import LoansController
+from api.console.controllers.reports import ReportsController
+from api.console.controllers.stress import StressController
+from api.console.controllers.subsidies import SubsidiesController
 
 CONTROLLERS: list[type] = [
     AuthController,
@@ -13,4 +19,11 @@ CONTROLLERS: list[type] = [
     ClaimsController,
     ProposalsController,
     LoansController,
+    SubsidiesController,
+    StressController,
+    ReportsController,
+    LedgerController,
+    AuditController,
+    AdminController,
+    BankController,
 ]
