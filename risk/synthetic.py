@@ -13,17 +13,10 @@ import math
 import numpy as np
 
 from fund.domain.dates import add_months
-from fund.domain.policy import IP_KINDS, Policy, load_policy_file, shipped_policy_paths
+from fund.domain.policy import IP_KINDS, shipped_policy
 from risk.allocation import UNLIMITED
 from risk.portfolio import Book, make_book
 from risk.scenario import SECTORS
-
-
-def shipped_policy(policy_id: str) -> Policy:
-    for path in shipped_policy_paths():
-        if path.stem == policy_id:
-            return load_policy_file(path)
-    raise ValueError(f"no shipped policy {policy_id!r}")
 
 
 def synthetic_book(n_loans: int, *, seed: int = 0, as_of: dt.date = dt.date(2026, 1, 1), n_banks: int = 12,

@@ -8,10 +8,9 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
-from fund.domain.policy import shipped_policy_paths
 from fund.domain.registry import AssetIn, BorrowerIn, InstallmentIn, LoanApplication
 from fund.services.common import add_institution
-from fund.services.policies import activate_policy, load_policy
+from fund.services.policies import load_shipped_policies
 from fund.services.reference import make_patent_number, make_uscc, seed_reference_data
 from fund.services.registry import Actor
 
@@ -31,10 +30,7 @@ INSTITUTIONS = [
 def setup_reference(session: Session, active: tuple[str, ...] = ("gz-2020", "gz-2023")) -> dict[str, Actor]:
     """Ledger accounts, LPR, the shipped policies (``active`` activated) and the test institutions."""
     seed_reference_data(session)
-    for path in shipped_policy_paths():
-        load_policy(session, path)
-    for policy_id in active:
-        activate_policy(session, policy_id)
+    load_shipped_policies(session, activate=active)
     return {code: Actor.of(add_institution(session, code, name, kind)) for code, name, kind in INSTITUTIONS}
 
 

@@ -125,10 +125,9 @@ class LoanMaker:
 def _prepare_database(url: str) -> str:
     """Migrate, seed the policies and one bank; returns a new API key of that bank."""
     from fund.adapters.db import make_engine, make_session_factory, unit_of_work, upgrade
-    from fund.domain.policy import shipped_policy_paths
     from fund.services.common import add_institution
     from fund.services.keys import create_key
-    from fund.services.policies import activate_policy, load_policy
+    from fund.services.policies import load_shipped_policies
     from fund.services.reference import seed_reference_data
 
     engine = make_engine(url)
@@ -136,10 +135,7 @@ def _prepare_database(url: str) -> str:
         upgrade(engine)
         with unit_of_work(make_session_factory(engine)) as session:
             seed_reference_data(session)
-            for path in shipped_policy_paths():
-                load_policy(session, path)
-            for policy_id in ("gz-2020", "gz-2023"):
-                activate_policy(session, policy_id)
+            load_shipped_policies(session, activate=("gz-2020", "gz-2023"))
             add_institution(session, BANK_CODE, "Benchmark Bank", "bank")
             return create_key(session, BANK_CODE, label="bench").key
     finally:

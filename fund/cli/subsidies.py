@@ -220,14 +220,12 @@ def load_synthetic_book(
     from fund.adapters.models.registry import Institution, StoredPolicy
     from fund.domain.dates import add_months
     from fund.services.common import add_institution
-    from fund.services.policies import activate_policy, get_policy, load_policy
-    from fund.domain.policy import shipped_policy_paths
+    from fund.services.policies import activate_policy, get_policy, load_shipped_policies
     from fund.services.reference import make_patent_number, make_uscc, seed_reference_data
 
     seed_reference_data(session)
     if session.get(StoredPolicy, policy_id) is None:
-        for path in shipped_policy_paths():
-            load_policy(session, path)
+        load_shipped_policies(session)
     activate_policy(session, policy_id)
     policy = get_policy(session, policy_id)
     bank_ids = [add_institution(session, f"SYN-BANK{i}", f"Synthetic Bank {i}", "bank").id for i in range(1, 4)]

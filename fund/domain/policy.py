@@ -251,6 +251,32 @@ def shipped_policy_paths() -> list[Path]:
     return sorted((Path(__file__).resolve().parent.parent / "policies").glob("*.toml"))
 
 
+@lru_cache(maxsize=1)
+def _shipped() -> tuple[Policy, ...]:
+    return tuple(load_policy_file(path) for path in shipped_policy_paths())
+
+
+def shipped_policies() -> dict[str, Policy]:
+    """The policies shipped with the project (``fund/policies/*.toml``) by id, read once.
+
+    >>> sorted(shipped_policies())
+    ['bj-zgc-2024', 'gz-2020', 'gz-2023']
+    """
+    return {policy.id: policy for policy in _shipped()}
+
+
+def shipped_policy(policy_id: str) -> Policy:
+    """One shipped policy by id; ``PolicyError`` (a ``ValueError``) when none has that id.
+
+    >>> shipped_policy("gz-2023").valid_from.year
+    2023
+    """
+    found = shipped_policies().get(policy_id)
+    if found is None:
+        raise PolicyError(f"no shipped policy {policy_id!r}")
+    return found
+
+
 @lru_cache(maxsize=64)
 def policy_from_json(document_json: str) -> Policy:
     """Rebuild a stored policy from its stored canonical document (cached: policies are immutable)."""

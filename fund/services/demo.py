@@ -38,12 +38,12 @@ from fund.domain.dates import add_months
 from fund.domain.identifiers import USCC_ALPHABET
 from fund.domain.lpr import shipped_lpr_table
 from fund.domain.money import BP_ONE, apply_bp
-from fund.domain.policy import Policy, load_policy_file, policy_in_force, shipped_policy_paths
+from fund.domain.policy import Policy, policy_in_force, shipped_policies
 from fund.domain.registry import SECTORS, AssetIn, BorrowerIn, InstallmentIn, LoanApplication, RepaymentIn
 from fund.errors import Conflict, DomainError
 from fund.services.common import BUSINESS_DATE_KEY, add_institution, get_setting, set_setting
 from fund.services.ledger import appropriate
-from fund.services.policies import activate_policy, load_policy
+from fund.services.policies import load_shipped_policies
 from fund.services.reference import make_patent_number, make_uscc, seed_reference_data
 from fund.services.registry import Actor, BatchRefused, cancel_loan, record_repayments, register_loans
 from risk.valuation import load_assumptions
@@ -712,7 +712,7 @@ def build_demo_book(seed: int, *, scale: float = 1.0, business_date: dt.date = D
     """
     seed, scale = _check_arguments(seed, scale)
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    policies = sorted((load_policy_file(p) for p in shipped_policy_paths() if p.stem in DEMO_POLICIES), key=lambda p: p.valid_from)
+    policies = sorted((p for p in shipped_policies().values() if p.id in DEMO_POLICIES), key=lambda p: p.valid_from)
     n_enterprises = max(len(SECTORS) * 2, round(ENTERPRISES * scale))
     n_clusters = _scaled(QUOTA_CLUSTERS / ENTERPRISES, n_enterprises)
     n_loans = max(n_enterprises + 2 * n_clusters, round(LOANS * scale))
@@ -814,10 +814,7 @@ def _setup(session: Session, book: DemoBook) -> None:
     """Business date, reference data, policies, institutions and appropriations: one transaction."""
     set_setting(session, BUSINESS_DATE_KEY, book.business_date.isoformat())
     seed_reference_data(session)
-    for path in shipped_policy_paths():
-        load_policy(session, path)
-    for policy_id in DEMO_POLICIES:
-        activate_policy(session, policy_id)
+    load_shipped_policies(session, activate=DEMO_POLICIES)
     ids = {spec.code: add_institution(session, spec.code, spec.name, spec.kind).id for spec in book.institutions}
     for a in book.appropriations:
         appropriate(session, pool=a.pool, amount_fen=a.amount_fen, policy_id=a.policy_id, business_date=a.on,

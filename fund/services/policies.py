@@ -16,6 +16,7 @@ from fund.domain.policy import (
     policy_document_json,
     policy_from_json,
     policy_in_force,
+    shipped_policies,
 )
 from fund.errors import Conflict, DomainError, NotFound
 
@@ -28,6 +29,15 @@ def load_policy(session: Session, path: Path) -> tuple[StoredPolicy, bool]:
     except PolicyError as exc:
         raise DomainError("invalid_policy", str(exc), field="policy") from None
     return store_policy(session, policy)
+
+
+def load_shipped_policies(session: Session, *, activate: tuple[str, ...] = ()) -> list[StoredPolicy]:
+    """Store every shipped policy (a no-op for those stored already) and activate the ``activate`` ids
+    in the order given; the stored rows by id."""
+    rows = [store_policy(session, policy)[0] for policy in shipped_policies().values()]
+    for policy_id in activate:
+        activate_policy(session, policy_id)
+    return rows
 
 
 def store_policy(session: Session, policy: Policy) -> tuple[StoredPolicy, bool]:
