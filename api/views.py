@@ -58,7 +58,7 @@ def loan_out(session: Session, loan: Loan) -> LoanOut:
     installments = session.scalars(select(Installment).where(Installment.loan_id == loan.id).order_by(Installment.due_date))
     return LoanOut(
         **_summary_fields(loan, codes[loan.bank_id], enterprise.credit_code),
-        borrower_name=enterprise.name,
+        borrower_name=loan.borrower_name,  # as this loan's bank reported it
         contract_rate_bp=loan.contract_rate_bp,
         pd_bp=loan.pd_bp,
         ip_share_bp=loan.ip_share_bp,

@@ -123,11 +123,10 @@ def test_every_ineligibility_reason_the_window_allows(book, policies):
     while day <= LAST_DRAWDOWN:
         assert any(p.in_force(day) for p in policies.values()), day
         day += dt.timedelta(days=1)
-    first_registration = {}
     reasons = Counter()
-    for loan in book.loans:  # master data are set by a borrower's first registration
+    for loan in book.loans:  # RULES revision 2: each loan's own borrower data decide (not the first registration's)
         a = loan.application
-        facts = first_registration.setdefault(a.borrower.credit_code, BorrowerFacts(a.borrower.registered_on, a.borrower.is_sme, a.borrower.clean_credit))
+        facts = BorrowerFacts(a.borrower.registered_on, a.borrower.is_sme, a.borrower.clean_credit)
         policy = next(p for p in policies.values() if p.in_force(a.drawdown_date))
         reasons.update(decide_eligibility(a, policy, facts).reasons)
     assert set(reasons) == {"not_sme", "registered_too_recently", "bad_credit_record", "no_eligible_asset_in_force"}

@@ -17,7 +17,8 @@ from fund.domain.registry import SECTORS
 from fund.errors import DomainError
 from fund.services.common import BUSINESS_DATE_KEY, get_setting
 from fund.services.ledger import balances, check_ledger
-from fund.services.registry import register_loan
+from fund.services.borrowers import borrower_differences_in
+from fund.services.registry import Actor, register_loan
 from fund.services.reports import _earliest_unpaid, portfolio_report
 from tests.factories import application, setup_reference
 
@@ -37,7 +38,12 @@ def snapshot(session_factory):
 def expected_statuses(book):
     out = {}
     for loan in book.loans:
-        repaid = sum(p.principal_fen for p in loan.repayments) == loan.application.principal_fen
+        # RULES revision 2: repaid when every installment is paid in full, principal and interest
+        paid: dict = {}
+        for p in loan.repayments:
+            principal, interest = paid.get(p.due_date, (0, 0))
+            paid[p.due_date] = (principal + p.principal_fen, interest + p.interest_fen)
+        repaid = all(paid.get(i.due_date, (0, 0)) == (i.principal_due_fen, i.interest_due_fen) for i in loan.application.schedule)
         out[loan.bank_code, loan.application.contract_no] = "cancelled" if loan.cancelled else ("repaid" if repaid else "active")
     return out
 
@@ -146,7 +152,13 @@ def test_full_default_book(session_factory):
     # Every ineligibility reason but no_active_policy: gz-2020 and gz-2023 leave no gap in the window.
     assert set(report["ineligible_reasons"]) == {"not_sme", "registered_too_recently", "bad_credit_record", "no_eligible_asset_in_force"}
     assert set(report["by_policy"]) == {"gz-2020", "gz-2023"}
-    assert {"borrower_quota_exhausted", "pledge_rate_exceeded", "borrower_data_differs"} <= set(report["flagged"]["by_flag"])
+    # RULES revision 2: no loan is flagged because another bank reported its borrower otherwise; the fund
+    # manager's report of borrowers whose data differ between banks lists them instead
+    assert {"borrower_quota_exhausted", "pledge_rate_exceeded"} <= set(report["flagged"]["by_flag"])
+    assert "borrower_data_differs" not in report["flagged"]["by_flag"]
+    with unit_of_work(session_factory) as s:
+        differences = borrower_differences_in(s, Actor.of(s.scalar(select(Institution).where(Institution.kind == "fund_manager"))))
+    assert differences and {f for d in differences for f in d.fields} == {"district"}
     assert report["by_status"]["repaid"]["count"] > 1500 and report["by_status"]["cancelled"]["count"] >= 5
     assert claimable >= 40 and report["past_due"]["by_days"]["91+"] >= 40 and 50_000 <= repayments <= 70_000 and late > 1000
     assert cash == 4_000_000_000 + 4 * 5_000_000_000

@@ -123,18 +123,42 @@ def test_ineligible_loan_uses_no_quota(session_factory, actors):
     assert loan.covered_fen == 1_000_000_000
 
 
-def test_borrower_master_data_is_not_overwritten(session_factory, actors):
-    from fund.adapters.models.registry import Enterprise, EnterpriseReport
+def test_each_loan_keeps_its_own_banks_borrower_data(session_factory, actors):
+    # RULES revision 2: eligibility uses the loan's own borrower data (revision 1 used the master data
+    # of the first registration and flagged the second bank's loan borrower_data_differs); a bank never
+    # learns what another bank reported; the fund manager gets the differences.
+    from fund.errors import Forbidden
+    from fund.services.borrowers import borrower_differences_in
+    from fund.services.reports import loan_detail
 
-    register(session_factory, actors["BANK1"], application())
+    first = register(session_factory, actors["BANK1"], application())
     loan = register(session_factory, actors["BANK2"], application(borrower=borrower(1, name="Other name", is_sme=False)))
-    assert "borrower_data_differs" in loan.flags
-    assert loan.coverage == "eligible"  # the master data (SME) decides
+    assert loan.coverage == "ineligible" and loan.ineligible_reasons == ["not_sme"]  # its own report decides
+    assert "borrower_data_differs" not in loan.flags and loan.flags == []
+    assert (loan.borrower_name, loan.borrower_is_sme) == ("Other name", False)
     with unit_of_work(session_factory) as s:
-        ent = s.query(Enterprise).one()
-        assert ent.name == "Enterprise 1" and ent.is_sme
-        reports = s.query(EnterpriseReport).order_by(EnterpriseReport.id).all()
-        assert [r.conflicts for r in reports] == [[], ["is_sme", "name"]]
+        assert s.get(type(first), first.id).coverage == "eligible"
+        assert loan_detail(s, loan.id)["borrower"]["name"] == "Other name"
+        assert loan_detail(s, first.id)["borrower"]["name"] == "Enterprise 1"
+        [difference] = borrower_differences_in(s, actors["FM"])
+        assert difference.credit_code == uscc(1) and difference.fields == ("name", "is_sme")
+        assert [(r.bank, r.loan_id, r.name, r.is_sme) for r in difference.reports] == [
+            ("BANK1", first.id, "Enterprise 1", True), ("BANK2", loan.id, "Other name", False)]
+        assert len(borrower_differences_in(s, actors["AUD"])) == 1
+        with pytest.raises(Forbidden):
+            borrower_differences_in(s, actors["BANK1"])
+
+
+def test_one_banks_own_differing_reports_are_not_a_difference_between_banks(session_factory, actors):
+    from fund.services.borrowers import borrower_differences_in
+
+    register(session_factory, actors["BANK1"], application(borrower=borrower(3, district="Tianhe"), borrower_n=3))
+    register(session_factory, actors["BANK1"], application(borrower=borrower(3, district="Yuexiu"), borrower_n=3))
+    register(session_factory, actors["BANK2"], application(borrower=borrower(4), borrower_n=4))
+    register(session_factory, actors["BANK2"], application(borrower=borrower(3, district="Tianhe"), borrower_n=3))
+    with unit_of_work(session_factory) as s:
+        [difference] = borrower_differences_in(s, actors["FM"])
+        assert difference.fields == ("district",) and len(difference.reports) == 3  # BANK1's Yuexiu vs BANK2's Tianhe
 
 
 def test_a_pilot_credit_code_needs_the_fund_managers_allowance(session_factory, actors):

@@ -179,3 +179,32 @@ def show_loan(
     console.print(events)
     late = sum(1 for r in loan["repayments"] if r["past_due_at_payment"])
     console.print(f"{len(loan['repayments'])} repayments recorded, {late} made while an installment was past due (--json lists them)")
+
+
+@report_app.command("borrowers", help="Borrowers whose data differ between banks (fund manager, auditor): the fields and each bank's report, loan by loan (docs/rules.md section 3).")
+@handle_errors
+def borrowers(
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    as_code: str = typer.Option(None, "--as", metavar="CODE", help="Read as this institution (default: the fund manager)."),
+) -> None:
+    from dataclasses import asdict
+
+    from fund.cli.common import actor_for, fund_manager_actor
+    from fund.services.borrowers import BORROWER_FIELDS, borrower_differences_in
+
+    actor = actor_for(as_code) if as_code else fund_manager_actor()
+    with transaction() as session:
+        differences = borrower_differences_in(session, actor)
+    if as_json:
+        print_json([asdict(d) for d in differences])
+        return
+    if not differences:
+        console.print("no borrower is reported differently by two banks")
+        return
+    for difference in differences:
+        table = Table(title=f"{difference.credit_code}: {', '.join(difference.fields)} differ")
+        for heading in ("bank", "loan", "contract", *BORROWER_FIELDS):
+            table.add_column(heading)
+        for r in difference.reports:
+            table.add_row(r.bank, str(r.loan_id), r.contract_no, *(str(r.value(f)) for f in BORROWER_FIELDS))
+        console.print(table)

@@ -36,16 +36,6 @@ class BorrowerIn:
     is_sme: bool
     clean_credit: bool
 
-    def master_data(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "district": self.district,
-            "sector": self.sector,
-            "registered_on": self.registered_on.isoformat(),
-            "is_sme": self.is_sme,
-            "clean_credit": self.clean_credit,
-        }
-
 
 @dataclass(frozen=True)
 class AssetIn:
@@ -201,7 +191,8 @@ def check_scheme_parties(app: LoanApplication, policy: Policy) -> None:
 
 @dataclass(frozen=True)
 class BorrowerFacts:
-    """The borrower's master data as the fund holds it (set by its first registration)."""
+    """The borrower data eligibility looks at: this loan's own, as its bank reported it (RULES
+    section 3), never another bank's report."""
 
     registered_on: dt.date
     is_sme: bool

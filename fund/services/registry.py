@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, lazyload
 from fund.adapters.models.registry import (
     BorrowerQuota,
     Enterprise,
-    EnterpriseReport,
     Installment,
     Institution,
     IpAsset,
@@ -245,7 +244,7 @@ def register_loans(
         raise BatchRefused(sorted(errors.items()))
     ready: list[tuple[LoanApplication, str | None]] = [(app, reason) for app, reason in zip(items, reasons) if app is not None]
 
-    enterprises, conflicts = _borrowers(session, bank, ready)
+    enterprises = _borrowers(session, bank, ready)
     assets = _insert_assets(session, [a for app, _ in ready for a in app.assets], existing_assets)
     # Where writers run side by side (PostgreSQL) another transaction may have pledged an asset since
     # the check above: the asset rows are now locked, so a second look is final.
@@ -261,7 +260,8 @@ def register_loans(
     for app, _ in ready:
         enterprise = enterprises[app.borrower.credit_code]
         policy = policy_in_force(policies, app.drawdown_date)
-        decision = decide_eligibility(app, policy, BorrowerFacts(enterprise.registered_on, enterprise.is_sme, enterprise.clean_credit))
+        # this loan's own borrower data, as its bank reported it (RULES section 3)
+        decision = decide_eligibility(app, policy, BorrowerFacts(app.borrower.registered_on, app.borrower.is_sme, app.borrower.clean_credit))
         decisions.append((policy, decision))
         if decision.eligible and policy is not None and policy.borrower_annual_quota_fen is not None:
             quota_keys.add((enterprise.id, policy.id, app.drawdown_date.year))
@@ -275,14 +275,15 @@ def register_loans(
         if quota is not None:
             quota.used_fen += coverage.quota_used_fen
         flags = list(coverage.flags)
-        if conflicts[app.borrower.credit_code, len(loan_rows)]:
-            flags.append("borrower_data_differs")
         if _pledge_rate_exceeded(coverage.ip_part_fen, app.assets):
             flags.append("pledge_rate_exceeded")
         if reason is not None:
             flags.append("pilot_credit_code")
         loan_rows.append(dict(
             bank_id=bank.institution_id, contract_no=app.contract_no, enterprise_id=enterprise.id,
+            borrower_name=app.borrower.name, borrower_district=app.borrower.district, borrower_sector=app.borrower.sector,
+            borrower_registered_on=app.borrower.registered_on, borrower_is_sme=app.borrower.is_sme,
+            borrower_clean_credit=app.borrower.clean_credit,
             principal_fen=app.principal_fen, contract_rate_bp=app.contract_rate_bp, pd_bp=app.pd_bp,
             drawdown_date=app.drawdown_date, maturity_date=app.maturity_date, ip_share_bp=app.ip_share_bp,
             scheme_code=app.scheme_code, policy_id=policy.id if policy else None,
@@ -303,11 +304,6 @@ def register_loans(
     ])
     bulk_insert(session, LoanAsset, [
         dict(loan_id=loan_id, asset_id=assets[(a.kind, a.number)].id) for loan_id, (app, _) in zip(loan_ids, ready) for a in app.assets
-    ])
-    bulk_insert(session, EnterpriseReport, [
-        dict(enterprise_id=enterprises[app.borrower.credit_code].id, institution_id=bank.institution_id, loan_id=loan_id,
-             data=app.borrower.master_data(), conflicts=conflicts[app.borrower.credit_code, n])
-        for n, (loan_id, (app, _)) in enumerate(zip(loan_ids, ready))
     ])
     bulk_insert(session, LoanEvent, [
         dict(loan_id=loan_id, event="registered", from_status=None, to_status="active", actor_id=bank.institution_id,
@@ -350,9 +346,9 @@ def _busy_asset_ids(session: Session, asset_ids: list[int]) -> set[int]:
     ))
 
 
-def _borrowers(session: Session, bank: Actor, ready) -> tuple[dict[str, Enterprise], dict[tuple[str, int], list[str]]]:
-    """Enterprises by credit code (the first registration sets the master data), and for each item
-    the fields in which its report differs from the master data."""
+def _borrowers(session: Session, bank: Actor, ready) -> dict[str, Enterprise]:
+    """Enterprises by credit code, created by their first registration. What another bank reported
+    about a borrower is never compared with this bank's report here: each loan keeps its own."""
     first_reports: dict[str, tuple] = {}
     for app, reason in ready:
         first_reports.setdefault(app.borrower.credit_code, (app.borrower, reason))
@@ -369,14 +365,7 @@ def _borrowers(session: Session, bank: Actor, ready) -> tuple[dict[str, Enterpri
         existing = {e.credit_code: e for e in session.scalars(
             select(Enterprise).where(Enterprise.credit_code.in_(codes)).execution_options(populate_existing=True)
         )}
-    conflicts: dict[tuple[str, int], list[str]] = {}
-    for n, (app, _) in enumerate(ready):
-        e = existing[app.borrower.credit_code]
-        master = {"name": e.name, "district": e.district, "sector": e.sector, "registered_on": e.registered_on.isoformat(),
-                  "is_sme": e.is_sme, "clean_credit": e.clean_credit}
-        reported = app.borrower.master_data()
-        conflicts[app.borrower.credit_code, n] = sorted(k for k in master if master[k] != reported[k])
-    return existing, conflicts
+    return existing
 
 
 def _insert_assets(session: Session, assets_in: list[AssetIn], existing: dict[tuple[str, str], IpAsset]) -> dict[tuple[str, str], IpAsset]:

@@ -48,7 +48,6 @@ NOT_OUTSTANDING_STATUSES = ("cancelled", "closed")
 PAST_DUE_BUCKETS = (("1-30", 1, 30), ("31-90", 31, 90), ("91+", 91, None))
 # Words for the flags the registry sets that REASON_TEXT does not cover (yet).
 _EXTRA_TEXT = {
-    "borrower_data_differs": "this bank reported borrower data that differ from the master data set by the first registration",
     "pilot_credit_code": "the borrower's credit code fails its check digit (an early pilot code, registered by the fund manager with a reason)",
 }
 
@@ -100,15 +99,14 @@ def portfolio_report(session: Session, as_of: dt.date | None = None) -> dict[str
     policy_key = func.coalesce(Loan.policy_id, literal(NO_POLICY, String))
     grouped = session.execute(
         select(
-            Institution.code, Enterprise.sector, policy_key, Loan.coverage, Loan.status,
+            Institution.code, Loan.borrower_sector, policy_key, Loan.coverage, Loan.status,
             func.count(Loan.id), func.sum(Loan.principal_fen), func.sum(covered), func.sum(outstanding),
             func.sum(case((Loan.status.in_(LIVE_STATUSES), Loan.covered_fen), else_=0)),
         )
         .join(Institution, Institution.id == Loan.bank_id)
-        .join(Enterprise, Enterprise.id == Loan.enterprise_id)
         .outerjoin(repaid, repaid.c.loan_id == Loan.id)
         .where(in_book)
-        .group_by(Institution.code, Enterprise.sector, policy_key, Loan.coverage, Loan.status)
+        .group_by(Institution.code, Loan.borrower_sector, policy_key, Loan.coverage, Loan.status)
     ).all()
 
     banks = session.execute(select(Institution.code, Institution.name).where(Institution.kind == "bank").order_by(Institution.code)).all()
@@ -278,7 +276,7 @@ def list_loan_summaries(
         raise DomainError("invalid_after_id", f"after_id must be an integer >= 0, got {after_id!r}", field="after_id")
     stmt = (
         select(
-            Loan.id, Institution.code, Loan.contract_no, Enterprise.credit_code, Enterprise.name, Enterprise.sector,
+            Loan.id, Institution.code, Loan.contract_no, Enterprise.credit_code, Loan.borrower_name, Loan.borrower_sector,
             Loan.drawdown_date, Loan.maturity_date, Loan.principal_fen, Loan.covered_fen,
             (Loan.principal_fen - Loan.principal_repaid_fen), Loan.policy_id, Loan.scheme_code, Loan.coverage,
             Loan.status, Loan.flags,
@@ -356,9 +354,10 @@ def loan_detail(session: Session, loan_id: int, as_of: dt.date | None = None) ->
         "bank": _institution(session, loan.bank_id),
         "contract_no": loan.contract_no,
         "borrower": {
-            "credit_code": enterprise.credit_code, "name": enterprise.name, "district": enterprise.district,
-            "sector": enterprise.sector, "registered_on": enterprise.registered_on, "is_sme": enterprise.is_sme,
-            "clean_credit": enterprise.clean_credit,
+            # as this loan's bank reported it (RULES section 3), never another bank's report
+            "credit_code": enterprise.credit_code, "name": loan.borrower_name, "district": loan.borrower_district,
+            "sector": loan.borrower_sector, "registered_on": loan.borrower_registered_on, "is_sme": loan.borrower_is_sme,
+            "clean_credit": loan.borrower_clean_credit,
         },
         "principal_fen": loan.principal_fen,
         "contract_rate_bp": loan.contract_rate_bp,

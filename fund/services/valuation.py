@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fund.adapters.db import unit_of_work
-from fund.adapters.models.registry import Enterprise, Institution, IpAsset, Loan, LoanAsset
+from fund.adapters.models.registry import Institution, IpAsset, Loan, LoanAsset
 from fund.adapters.models.valuation import AssetValuation
 from fund.domain.money import BP_ONE
 from fund.domain.status import LIVE_STATUSES, RELEASED_STATUSES
@@ -383,9 +383,8 @@ def collateral_summary(session: Session, as_of: dt.date | None = None) -> dict[s
     """
     assumptions = load_assumptions()
     loans = session.execute(
-        select(Loan.id, Institution.code, Enterprise.sector, Loan.covered_fen)
+        select(Loan.id, Institution.code, Loan.borrower_sector, Loan.covered_fen)
         .join(Institution, Institution.id == Loan.bank_id)
-        .join(Enterprise, Enterprise.id == Loan.enterprise_id)
         .where(Loan.status.in_(LIVE_STATUSES), Loan.covered_fen > 0)
         .order_by(Loan.id)
     ).all()

@@ -62,6 +62,10 @@ class LprRate(Base):
 
 
 class Enterprise(Base):
+    """A borrower, by its credit code. Its other columns hold the first registration's report; they
+    decide nothing and are never shown to a bank: each loan carries its own bank's report of the
+    borrower (``Loan.borrower_*``, RULES section 3)."""
+
     __tablename__ = "enterprises"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     credit_code: Mapped[str] = mapped_column(String(18), unique=True)
@@ -73,20 +77,6 @@ class Enterprise(Base):
     clean_credit: Mapped[bool] = mapped_column(Boolean)
     credit_code_override_reason: Mapped[str | None] = mapped_column(String(500))
     first_reported_by: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
-    created_at: Mapped[dt.datetime] = created_at_column()
-
-
-class EnterpriseReport(Base):
-    """What one bank reported about a borrower; ``conflicts`` lists fields that differ from the
-    master data set by the first registration (a flagged report)."""
-
-    __tablename__ = "enterprise_reports"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
-    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
-    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    conflicts: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = created_at_column()
 
 
@@ -113,6 +103,13 @@ class Loan(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
     contract_no: Mapped[str] = mapped_column(String(64))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    # the borrower as this loan's bank reported it: eligibility uses these (RULES section 3)
+    borrower_name: Mapped[str] = mapped_column(String(200))
+    borrower_district: Mapped[str] = mapped_column(String(64))
+    borrower_sector: Mapped[str] = mapped_column(String(32))
+    borrower_registered_on: Mapped[dt.date] = mapped_column(Date)
+    borrower_is_sme: Mapped[bool] = mapped_column(Boolean)
+    borrower_clean_credit: Mapped[bool] = mapped_column(Boolean)
     principal_fen: Mapped[int] = mapped_column(Fen)
     contract_rate_bp: Mapped[int] = mapped_column(Integer)
     pd_bp: Mapped[int | None] = mapped_column(Integer)
