@@ -101,34 +101,45 @@ def test_fund_manager_runs_a_month_once(sub_api):
     assert api.get("/api/v1/subsidy-runs/999999", who="FM").status_code == 404
 
 
+def _lines(response):
+    """The line rows of a statement CSV answer (English headers), total rows left out."""
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeff")
+    return [r for r in csv.DictReader(io.StringIO(text[1:])) if r["No."].isdigit()]
+
+
 def test_statements_as_csv_and_xlsx_and_a_bank_sees_only_its_loans(sub_api):
+    # issue 13 changed the statement's columns (people's headers, yuan beside fen); same facts checked
     from openpyxl import load_workbook
 
     api = sub_api
     loans = _book(api)
     run = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who="FM").json()
     url = run["statement_url"]
+    en = {"lang": "en"}
 
-    everything = api.get(url, who="FM")
+    everything = api.get(url, who="FM", params=en)
     assert everything.status_code == 200 and everything.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(everything.text)))
-    assert {r["loan_id"] for r in rows} == {str(loans["BANK1"].id), str(loans["BANK2"].id)}
+    rows = _lines(everything)
+    assert {r["Loan"] for r in rows} == {str(loans["BANK1"].id), str(loans["BANK2"].id)}
 
-    mine = list(csv.DictReader(io.StringIO(api.get(url, who="BANK2").text)))
-    assert [r["loan_id"] for r in mine] == [str(loans["BANK2"].id)]
-    assert (mine[0]["lpr_bp"], mine[0]["rate_used_bp"], mine[0]["amount_fen"], mine[0]["capped"]) == ("345", "345", "771274", "false")
+    mine = _lines(api.get(url, who="BANK2", params=en))
+    assert [r["Loan"] for r in mine] == [str(loans["BANK2"].id)]
+    assert (mine[0]["LPR (bp)"], mine[0]["Rate used (bp)"], mine[0]["Subsidy (fen)"], mine[0]["Capped"]) == ("345", "345", "771274", "no")
     other = api.get(url, who="BANK2", params={"bank": "BANK1"})
     assert other.status_code == 403 and problem_of(other)["code"] == "forbidden"
-    by_bank = list(csv.DictReader(io.StringIO(api.get(url, who="AUD", params={"bank": "BANK1"}).text)))
-    assert [r["loan_id"] for r in by_bank] == [str(loans["BANK1"].id)]
-    by_enterprise = api.get(url, who="FM", params={"enterprise": borrower(902).credit_code})
-    assert [r["loan_id"] for r in csv.DictReader(io.StringIO(by_enterprise.text))] == [str(loans["BANK2"].id)]
+    by_bank = _lines(api.get(url, who="AUD", params={"bank": "BANK1", **en}))
+    assert [r["Loan"] for r in by_bank] == [str(loans["BANK1"].id)]
+    by_enterprise = api.get(url, who="FM", params={"enterprise": borrower(902).credit_code, **en})
+    assert [r["Loan"] for r in _lines(by_enterprise)] == [str(loans["BANK2"].id)]
 
-    xlsx = api.get(url, who="BANK1", params={"format": "xlsx"})
+    xlsx = api.get(url, who="BANK1", params={"format": "xlsx", **en})
     assert xlsx.status_code == 200 and "spreadsheetml" in xlsx.headers["content-type"]
     assert "attachment" in xlsx.headers["content-disposition"]
     book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
-    sheet = list(book["lines"].iter_rows(values_only=True))
-    assert len(sheet) == 2 and dict(zip(sheet[0], sheet[1]))["amount_fen"] == 1_736_201
+    sheet = list(book["Lines"].iter_rows(values_only=True))
+    at = next(k for k, r in enumerate(sheet) if r and r[0] == "No.")
+    assert dict(zip(sheet[at], sheet[at + 1]))["Subsidy (fen)"] == 1_736_201
+    assert sheet[at + 2][0] == "Total"  # one line of BANK1's, then the total row
     assert api.get(url, who="BANK1", params={"format": "pdf"}).status_code == 422
     assert api.get(url, who="FM", params={"colour": "red"}).status_code == 422

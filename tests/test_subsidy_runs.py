@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from decimal import Decimal
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +25,6 @@ from fund.services.registry import move_status, record_repayment, register_loan
 from fund.services.subsidies import (
     ledger_violations,
     run_month,
-    statement_bytes,
     statement_rows,
     statement_scope,
 )
@@ -337,8 +337,18 @@ def test_the_ledger_check_catches_a_run_whose_lines_do_not_match_its_entry(sessi
                            "VALUES (999999, 999, 1, 1, 'gz-2023', 2024, 1, 345, 3450000, 0, 0, false)"))
 
 
+def _csv_lines(text):
+    """The line rows of a statement CSV (English headers), total rows left out."""
+    assert text.startswith("\ufeff")
+    return [r for r in csv.DictReader(io.StringIO(text[1:])) if r["No."].isdigit()]
+
+
 def test_statements_csv_xlsx_and_what_a_bank_sees(session_factory):
+    # issue 13 changed the statement: people's headers (English with lang="en"), yuan beside fen,
+    # paid and deferred per line, totals; the same facts are checked as before
     from openpyxl import load_workbook
+
+    from fund.services.statements import subsidy_statement
 
     actors = reference(session_factory)
     mine = loan_with_interest(session_factory, actors["BANK1"], 3_875_000)
@@ -349,17 +359,18 @@ def test_statements_csv_xlsx_and_what_a_bank_sees(session_factory):
     repay(session_factory, actors["BANK2"], theirs, dt.date(2024, 4, 15), dt.date(2024, 4, 15), 3_875_000)
     result = run(session_factory, actors, "2024-04")
     with unit_of_work(session_factory) as s:
-        everything = statement_bytes(s, statement_scope(s, actors["FM"], month="2024-04"), "csv").decode()
-        rows = list(csv.DictReader(io.StringIO(everything)))
-        assert [r["bank"] for r in rows] == ["BANK1", "BANK2"]
+        everything = subsidy_statement(s, actors["FM"], month="2024-04", lang="en").to_bytes("csv", lang="en").decode()
+        rows = _csv_lines(everything)
+        assert [r["Bank"] for r in rows] == ["BANK1", "BANK2"]
         first = rows[0]
-        assert (first["loan_id"], first["installment_due"], first["paid_on"], first["interest_fen"], first["lpr_bp"],
-                first["rate_used_bp"], first["amount_fen"], first["capped"]) == (
-            str(mine.id), "2024-04-15", "2024-04-15", "3875000", "345", "345", "1736201", "false")
+        assert (first["Loan"], first["Due"], first["Paid on"], first["Interest (fen)"], first["LPR (bp)"],
+                first["Rate used (bp)"], first["Subsidy (fen)"], first["Capped"]) == (
+            str(mine.id), "2024-04-15", "2024-04-15", "3875000", "345", "345", "1736201", "no")
+        assert first["Subsidy (yuan)"] == "17362.01"
         # gz-2023 caps the rate at the LPR: 345 bp of the 520 contract rate
-        assert rows[1]["rate_used_bp"] == "345" and rows[1]["contract_rate_bp"] == "520"
-        bank_view = statement_bytes(s, statement_scope(s, actors["BANK2"], run_id=result.run_id), "csv").decode()
-        assert [r["loan_id"] for r in csv.DictReader(io.StringIO(bank_view))] == [str(theirs.id)]
+        assert rows[1]["Rate used (bp)"] == "345" and rows[1]["Contract rate (bp)"] == "520"
+        bank_view = subsidy_statement(s, actors["BANK2"], run_id=result.run_id, lang="en").to_bytes("csv", lang="en").decode()
+        assert [r["Loan"] for r in _csv_lines(bank_view)] == [str(theirs.id)]
         with pytest.raises(Forbidden):
             statement_scope(s, actors["BANK2"], run_id=result.run_id, bank_code="BANK1")
         with pytest.raises(Forbidden):
@@ -367,34 +378,37 @@ def test_statements_csv_xlsx_and_what_a_bank_sees(session_factory):
         by_enterprise = list(statement_rows(s, statement_scope(s, actors["AUD"], run_id=result.run_id,
                                                                 enterprise_code=borrower(2).credit_code)))
         assert [r.loan_id for r in by_enterprise] == [theirs.id]
-        data = statement_bytes(s, statement_scope(s, actors["FM"], run_id=result.run_id, bank_code="BANK1"), "xlsx")
+        data = subsidy_statement(s, actors["FM"], run_id=result.run_id, bank_code="BANK1", lang="en").to_bytes("xlsx", lang="en")
     book = load_workbook(io.BytesIO(data), read_only=True)
-    sheet_rows = list(book["lines"].iter_rows(values_only=True))
-    header, (line,) = sheet_rows[0], sheet_rows[1:]
+    sheet_rows = [r for r in book["Lines"].iter_rows(values_only=True)]
+    at = next(k for k, r in enumerate(sheet_rows) if r and r[0] == "No.")
+    header, line = sheet_rows[at], sheet_rows[at + 1]
     record = dict(zip(header, line))
-    assert (record["loan_id"], record["amount_fen"], record["capped"], record["enterprise_name"]) == (mine.id, 1_736_201, False, "Enterprise 1")
-    summary = dict(book["summary"].iter_rows(values_only=True))
-    assert summary["amount_fen"] == 1_736_201 and summary["lines"] == 1
+    assert (record["Loan"], record["Subsidy (fen)"], record["Capped"], record["Enterprise"]) == (mine.id, 1_736_201, "no", "Enterprise 1")
+    by_bank = list(book["Totals by bank"].iter_rows(values_only=True))
+    head = next(k for k, r in enumerate(by_bank) if r and r[0] == "Bank")
+    bank1 = dict(zip(by_bank[head], by_bank[head + 1]))
+    assert (bank1["Bank"], bank1["Subsidy (fen)"], Decimal(str(bank1["Subsidy (yuan)"]))) == ("BANK1", 1_736_201, Decimal("17362.01"))
 
 
 def test_xlsx_statements_continue_on_a_new_sheet_before_the_row_limit():
-    from decimal import Decimal
-
     from openpyxl import load_workbook
 
-    from fund.services.subsidies import StatementRow, write_statement_xlsx
+    from fund.services.statements import SUBSIDY_LAYOUT, TitleBlock, write_xlsx
 
-    rows = [StatementRow("2024-04", 1, k, "BANK1", k, f"C-{k}", "91440100000000001X", "E", "gz-2023", dt.date(2024, 4, 15),
-                         dt.date(2024, 4, 15), 100, 385, 10_000, 345, Decimal("345"), 44, 40 + k, k == 4)
+    rows = [(k, "BANK1", k, f"C-{k}", "91440100000000001X", "E", "gz-2023", dt.date(2024, 4, 15), dt.date(2024, 4, 15),
+             100, 385, 10_000, 345, Decimal("345"), 44, 40 + k, 40 + k, 0, k == 4)
             for k in range(1, 6)]
+    title = TitleBlock("Fund", "test", "2024-04", "gz-2023", dt.datetime(2026, 1, 1), "FM", dt.date(2026, 10, 31))
     data = io.BytesIO()
-    assert write_statement_xlsx(rows, data, rows_per_sheet=2) == 5
+    assert write_xlsx(SUBSIDY_LAYOUT, title, rows, data, lang="en", lines_per_sheet=2).lines == 5
     book = load_workbook(io.BytesIO(data.getvalue()), read_only=True)
-    assert book.sheetnames == ["lines", "lines 2", "lines 3", "summary"]
-    counts = [len(list(book[name].iter_rows(values_only=True))) - 1 for name in book.sheetnames[:3]]
+    assert book.sheetnames == ["Lines", "Lines 2", "Lines 3", "Totals by bank", "Totals by enterprise"]
+    counts = [sum(1 for r in book[name].iter_rows(values_only=True) if r and isinstance(r[0], int))
+              for name in book.sheetnames[:3]]
     assert counts == [2, 2, 1]
-    summary = dict(book["summary"].iter_rows(values_only=True))
-    assert (summary["lines"], summary["capped lines"], summary["amount_fen"]) == (5, 1, 215)
+    (total,) = [r for r in book["Totals by bank"].iter_rows(values_only=True) if r and r[0] == "Total"]
+    assert 215 in total  # the subsidy's fen: 41 + 42 + 43 + 44 + 45
 
 
 def test_a_run_takes_nothing_paid_after_the_business_date(session_factory):

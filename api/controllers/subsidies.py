@@ -14,6 +14,7 @@ from api.auth import READERS, Role, allow
 from api.deps import Caller, Db
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
 from fund.adapters.db import unit_of_work
+from fund.services import statements
 from fund.services import subsidies as service
 from fund.services.common import business_date
 from schemas.common import MAX_ID
@@ -104,37 +105,40 @@ class SubsidyController(Controller):
                                                    description="only this bank's loans (a bank may name only itself)")] = None,
         enterprise: Annotated[str | None, QueryParameter(min_length=18, max_length=18, pattern=r"^[0-9A-Z]{18}$",
                                                          description="only this enterprise (unified social credit code)")] = None,
+        lang: Annotated[Literal["zh", "en"], QueryParameter(description="headers in Chinese (default) or English")] = "zh",
     ) -> Response:
-        """The run's lines in S3 order with loan, enterprise, installment, interest, contract rate, LPR,
-        rate used, amount before and after the cap and the capped flag. A bank gets only its own
-        loans' lines (naming another bank is 403). CSV streams; XLSX has a `summary` sheet."""
-        with unit_of_work(db) as session:
-            scope = service.statement_scope(session, actor, run_id=run_id, bank_code=bank, enterprise_code=enterprise)
-            month = scope.run.month
-            if fmt == "xlsx":
-                content = service.statement_bytes(session, scope, "xlsx")
-        name = "-".join(p for p in ("subsidy", month, scope.bank_code, enterprise) if p)
-        if fmt == "xlsx":
-            return Response(content=content, media_type=XLSX,
-                            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-        return Stream(_csv_chunks(db, actor, run_id, scope.bank_code, enterprise), media_type=CSV,
-                      headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+        """The run's lines in S3 order: bank, loan, enterprise, installment, interest, contract rate, LPR,
+        rate used, the subsidy before and after the cap, the part paid and the part deferred (yuan
+        with two decimals beside the exact fen), and the capped flag; totals per bank, per enterprise
+        and in all. A bank gets only its own loans' lines (naming another bank is 403). XLSX: title
+        block, frozen header, filter, print setup, signature block, totals sheets. CSV: UTF-8 with a
+        BOM, the same columns, total rows after the lines; it streams."""
+        return statement_response(db, lambda session: statements.subsidy_statement(
+            session, actor, run_id=run_id, bank_code=bank, enterprise_code=enterprise, lang=lang), fmt, lang)
 
 
-def _csv_chunks(db, actor, run_id: int, bank: str | None, enterprise: str | None, lines_per_chunk: int = 5_000):
-    """The CSV in pieces, read in one transaction (the scope was checked before the answer started)."""
-    import csv
-    import io
+def statement_response(db, build, fmt: str, lang: str) -> Response:
+    """A statement as a download: XLSX written (streamed) to a spooled temporary file, then sent; CSV
+    streamed as it is written. ``build(session)`` checks who may read what
+    before the answer starts."""
+    import tempfile
 
     with unit_of_work(db) as session:
-        scope = service.statement_scope(session, actor, run_id=run_id, bank_code=bank, enterprise_code=enterprise)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(service.STATEMENT_COLUMNS)
-        for count, row in enumerate(service.statement_rows(session, scope), start=1):
-            writer.writerow([service.statement_text(v) for v in row.values()])
-            if count % lines_per_chunk == 0:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue().encode()
+        statement = build(session)  # refusals (403, 404) happen here, before any byte is sent
+        name = statement.filename
+        if fmt == "xlsx":
+            spool = tempfile.SpooledTemporaryFile(max_size=16 * 2**20)
+            statement.write("xlsx", spool, lang=lang)
+    headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
+    if fmt == "xlsx":
+        spool.seek(0)
+        with spool:
+            return Response(content=spool.read(), media_type=XLSX, headers=headers)
+    return Stream(_csv_chunks(db, build, lang), media_type=CSV, headers=headers)
+
+
+def _csv_chunks(db, build, lang: str):
+    """The CSV in pieces, read in a transaction of its own."""
+    with unit_of_work(db) as session:
+        for piece in build(session).csv_pieces(lang=lang):
+            yield piece.encode("utf-8")

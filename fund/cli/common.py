@@ -3,6 +3,7 @@ errors as one plain line, JSON output, the acting institution."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -130,3 +131,43 @@ def money_table(*columns: str, money: tuple[str, ...] = (), title: str | None = 
         else:
             table.add_column(name, overflow="fold")
     return table
+
+
+@contextlib.contextmanager
+def progress_bar(description: str):
+    """A rich progress bar on stderr (drawn only on a terminal); yields a ``(stage, done, total)``
+    callback as the services take it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True, disable=not err_console.is_terminal,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(f"{description}: {stage}", total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
+
+        yield update
+
+
+def write_statement_file(build, fmt: str, out, lang: str) -> None:
+    """Build a statement in one transaction (``build(session) -> Statement``) and write it to ``out``
+    with a progress bar; print what was written, the total in yuan."""
+    from fund.services.statements import FORMATS
+
+    if fmt not in FORMATS:
+        fail(f"--format must be xlsx or csv, got {fmt!r}")
+    with transaction() as session:
+        statement = build(session)
+        with progress_bar(statement.filename) as progress:
+            if fmt == "csv":
+                with open(out, "w", encoding="utf-8", newline="") as handle:
+                    written = statement.write("csv", handle, lang=lang, progress=progress)
+            else:
+                written = statement.write("xlsx", str(out), lang=lang, progress=progress)
+    amounts = dict(zip([c.key for c in statement.layout.columns if c.kind == "money"], written.totals_fen))
+    shown = ", ".join(f"{key} {yuan_text(fen)}" for key, fen in amounts.items())
+    typer.echo(f"{written.lines:,} lines written to {out}; totals: {shown}")

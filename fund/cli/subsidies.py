@@ -157,30 +157,26 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
                       f"{r.total_fen:>16} fen  paid {r.paid_fen}  deferred {r.deferred_fen}")
 
 
-@app.command("statement", help="Write a run's statement (all lines, one bank's or one enterprise's) as CSV or XLSX.")
+@app.command("statement", help="Write a run's statement (all lines, one bank's or one enterprise's) as XLSX or CSV: title "
+                               "block, headers in Chinese (--lang en: English), yuan and exact fen, paid and deferred per line, "
+                               "totals per bank, per enterprise and in all.")
 @handle_errors
 def statement(
     run_id: int | None = typer.Option(None, "--run", help="Run id."),
     month: str | None = typer.Option(None, "--month", help="Or the run's month, YYYY-MM."),
     bank: str | None = typer.Option(None, "--bank", help="Only this bank's loans (institution code)."),
     enterprise: str | None = typer.Option(None, "--enterprise", help="Only this enterprise (unified social credit code)."),
-    fmt: str = typer.Option(..., "--format", help="csv or xlsx."),
+    fmt: str = typer.Option(..., "--format", help="xlsx or csv."),
     out: Path = typer.Option(..., "--out", help="File to write."),
+    lang: str = typer.Option("zh", "--lang", help="zh (default) or en."),
     as_code: str | None = typer.Option(None, "--as", help="Read as this institution (a bank sees only its own loans); default the fund manager."),
 ) -> None:
-    from fund.services.subsidies import statement_rows, statement_scope, write_statement_csv, write_statement_xlsx
+    from fund.cli.common import write_statement_file
+    from fund.services.statements import subsidy_statement
 
-    if fmt not in ("csv", "xlsx"):
-        fail(f"--format must be csv or xlsx, got {fmt!r}")
     actor = actor_for(as_code) if as_code else fund_manager_actor()
-    with transaction() as session:
-        scope = statement_scope(session, actor, run_id=run_id, month=month, bank_code=bank, enterprise_code=enterprise)
-        if fmt == "csv":
-            with out.open("w", encoding="utf-8", newline="") as handle:
-                count = write_statement_csv(statement_rows(session, scope), handle)
-        else:
-            count = write_statement_xlsx(statement_rows(session, scope), str(out), title=scope.title)
-    typer.echo(f"{count} lines of {scope.title} written to {out}")
+    write_statement_file(lambda session: subsidy_statement(session, actor, run_id=run_id, month=month, bank_code=bank,
+                                                           enterprise_code=enterprise, lang=lang), fmt, out, lang)
 
 
 # ---- a synthetic book and the benchmark ----------------------------------------------------------

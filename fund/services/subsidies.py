@@ -13,17 +13,15 @@ journal entry. Nothing is committed here: a run that dies before the caller comm
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from sqlalchemy import and_, case, func, or_, select
@@ -35,7 +33,7 @@ from fund.adapters.models.registry import Enterprise, Installment, Institution, 
 from fund.adapters.models.subsidies import SubsidyLine, SubsidyRun
 from fund.domain.dates import month_bounds
 from fund.domain.money import BP_ONE
-from fund.domain.statements import paid_in_order
+from fund.domain.statements import paid_in_order, paid_part
 from fund.domain.subsidy import (
     CapState,
     enterprise_cap_in_order,
@@ -705,7 +703,7 @@ def ledger_violations(session: Session) -> list[Violation]:
 STATEMENT_COLUMNS = (
     "month", "run_id", "repayment_id", "bank", "loan_id", "contract_no", "enterprise_credit_code", "enterprise_name",
     "policy_id", "installment_due", "paid_on", "interest_fen", "contract_rate_bp", "ip_share_bp", "lpr_bp",
-    "rate_used_bp", "computed_fen", "amount_fen", "capped",
+    "rate_used_bp", "computed_fen", "amount_fen", "capped", "paid_fen", "deferred_fen", "bank_name",
 )
 
 
@@ -730,6 +728,9 @@ class StatementRow:
     computed_fen: int
     amount_fen: int
     capped: bool
+    paid_fen: int = 0  # paid so far: lines take the run's paid total in S3 order (fund.domain.statements)
+    deferred_fen: int = 0
+    bank_name: str = ""
 
     def values(self) -> tuple:
         return tuple(getattr(self, name) for name in STATEMENT_COLUMNS)
@@ -769,13 +770,43 @@ def statement_scope(
     return StatementScope(run, bank_code, enterprise_code)
 
 
+def statement_line_count(session: Session, scope: StatementScope) -> int:
+    """How many lines the scope's statement holds (for progress bars)."""
+    line, loan, ent, bank = SubsidyLine, Loan, Enterprise, Institution
+    stmt = select(func.count()).select_from(line).where(line.run_id == scope.run.id)
+    if scope.bank_code is not None:
+        stmt = stmt.join(loan, loan.id == line.loan_id).join(bank, bank.id == loan.bank_id).where(bank.code == scope.bank_code)
+    if scope.enterprise_code is not None:
+        stmt = stmt.join(ent, ent.id == line.enterprise_id).where(ent.credit_code == scope.enterprise_code)
+    return int(session.scalar(stmt) or 0)
+
+
+def run_paid_total(session: Session, run: SubsidyRun) -> int:
+    """What the run has paid so far: its paid part plus what inflows settled of its deferral since."""
+    settled = session.scalar(select(func.coalesce(func.sum(Deferral.settled_fen), 0))
+                             .where(Deferral.pool == "subsidy", Deferral.ref_type == "subsidy_run", Deferral.ref_id == run.id))
+    return run.paid_fen + int(settled or 0)
+
+
 def statement_rows(session: Session, scope: StatementScope, *, batch: int = 10_000) -> Iterator[StatementRow]:
-    """The scope's lines in run order (the S3 order), streamed."""
+    """The scope's lines in run order (the S3 order), streamed, each with its paid and deferred part
+    (the run's paid total taken by its lines in S3 order, over the whole run: a bank's statement shows
+    the same parts as the fund's)."""
     line, loan, ent, rep, inst, bank = SubsidyLine, Loan, Enterprise, Repayment, Installment, Institution
+    s3_order = (rep.paid_on, line.loan_id, line.repayment_id)
+    before = (func.sum(line.amount_fen).over(order_by=s3_order) - line.amount_fen).label("before_fen")
+    ranked = (
+        select(line.repayment_id.label("repayment_id"), before)
+        .join(rep, rep.id == line.repayment_id)
+        .where(line.run_id == scope.run.id)
+        .subquery()
+    )
+    paid_total = run_paid_total(session, scope.run)
     stmt = (
         select(line.repayment_id, bank.code, loan.id, loan.contract_no, ent.credit_code, ent.name, line.policy_id, inst.due_date,
                rep.paid_on, line.interest_fen, loan.contract_rate_bp, loan.ip_share_bp, line.lpr_bp, line.rate_used_bp_e4,
-               line.computed_fen, line.amount_fen, line.capped)
+               line.computed_fen, line.amount_fen, line.capped, ranked.c.before_fen, bank.name)
+        .join(ranked, ranked.c.repayment_id == line.repayment_id)
         .join(loan, loan.id == line.loan_id)
         .join(bank, bank.id == loan.bank_id)
         .join(ent, ent.id == line.enterprise_id)
@@ -791,73 +822,8 @@ def statement_rows(session: Session, scope: StatementScope, *, batch: int = 10_0
     month, run_id = scope.run.month, scope.run.id
     for row in session.execute(stmt.execution_options(yield_per=batch)):
         (repayment_id, bank_code, loan_id, contract_no, code, name, policy_id, due, paid_on, interest, contract_rate,
-         share, lpr, rate_e4, computed, amount, capped) = row
-        yield StatementRow(month, run_id, repayment_id, bank_code, loan_id, contract_no, code, name, policy_id, due, paid_on,
-                           interest, contract_rate, share, lpr, Decimal(rate_e4) / BP_ONE, computed, amount, bool(capped))
-
-
-def statement_text(value: Any) -> str:
-    """A statement value as CSV text: dates ISO, flags true/false, rates as exact decimals."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    return str(value)
-
-
-def write_statement_csv(rows: Iterable[StatementRow], out: IO[str]) -> int:
-    """CSV with a header line; money in fen, rates in bp. Returns the number of lines written."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(STATEMENT_COLUMNS)
-    count = 0
-    for row in rows:
-        writer.writerow([statement_text(v) for v in row.values()])
-        count += 1
-    return count
-
-
-XLSX_ROWS_PER_SHEET = 1_000_000  # a worksheet holds at most 1,048,576 rows
-
-
-def write_statement_xlsx(rows: Iterable[StatementRow], out: IO[bytes] | str, *, title: str = "subsidy statement",
-                         rows_per_sheet: int = XLSX_ROWS_PER_SHEET) -> int:
-    """XLSX (openpyxl, streamed): sheets ``lines``, ``lines 2``, ... of at most ``rows_per_sheet`` lines
-    each (a worksheet holds 1,048,576 rows), then sheet ``summary`` with the totals."""
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = None
-    count = interest = computed = amount = capped = 0
-    for row in rows:
-        if count % rows_per_sheet == 0:
-            sheet = book.create_sheet("lines" if count == 0 else f"lines {count // rows_per_sheet + 1}")
-            sheet.append(list(STATEMENT_COLUMNS))
-        sheet.append(list(row.values()))
-        count += 1
-        interest += row.interest_fen
-        computed += row.computed_fen
-        amount += row.amount_fen
-        capped += row.capped
-    if sheet is None:
-        book.create_sheet("lines").append(list(STATEMENT_COLUMNS))
-    summary = book.create_sheet("summary")
-    for label, value in (("statement", title), ("lines", count), ("capped lines", capped), ("interest_fen", interest),
-                         ("computed_fen", computed), ("amount_fen", amount)):
-        summary.append([label, value])
-    book.save(out)
-    return count
-
-
-def statement_bytes(session: Session, scope: StatementScope, fmt: str) -> bytes:
-    """The whole statement in memory (for downloads): ``csv`` or ``xlsx``."""
-    if fmt == "csv":
-        text = io.StringIO()
-        write_statement_csv(statement_rows(session, scope), text)
-        return text.getvalue().encode("utf-8")
-    if fmt == "xlsx":
-        data = io.BytesIO()
-        write_statement_xlsx(statement_rows(session, scope), data, title=scope.title)
-        return data.getvalue()
-    raise DomainError("invalid_format", f"format must be csv or xlsx, got {fmt!r}", field="format")
+         share, lpr, rate_e4, computed, amount, capped, before_fen, bank_name) = row
+        paid = paid_part(int(before_fen), amount, paid_total)
+        yield StatementRow(month, run_id, repayment_id, bank_code, loan_id, contract_no, code, name, policy_id, _as_date(due),
+                           _as_date(paid_on), interest, contract_rate, share, lpr, Decimal(rate_e4) / BP_ONE, computed, amount,
+                           bool(capped), paid, amount - paid, bank_name)
