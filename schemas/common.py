@@ -50,6 +50,22 @@ def _no_surrogates(value: Any) -> Any:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError("must be valid Unicode text") from None
+        return storable_text(value)
+    return value
+
+
+def storable_text(value: str) -> str:
+    """The one check of text a person or a bank enters: refused when it holds a character that XML
+    (so no XLSX statement) cannot hold, such as U+FFFF, so that it can never break a file later.
+
+    >>> storable_text("ok")
+    'ok'
+    """
+    from fund.domain.statements import xml_unsafe_position
+
+    at = xml_unsafe_position(value)
+    if at is not None:
+        raise ValueError(f"holds U+{ord(value[at]):04X} at position {at + 1}, which a statement file cannot hold")
     return value
 
 
