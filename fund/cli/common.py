@@ -134,23 +134,32 @@ def money_table(*columns: str, money: tuple[str, ...] = (), title: str | None = 
 
 
 @contextlib.contextmanager
-def progress_bar(description: str):
-    """A rich progress bar on stderr (drawn only on a terminal); yields a ``(stage, done, total)``
-    callback as the services take it."""
+def progress_bar(description: str, *, enabled: bool = True):
+    """The one progress bar of the CLI: rich, on stderr (stdout stays clean for --json), drawn only on
+    a terminal and only from the first report on (a command refused before its work starts prints
+    its one error line and no bar). Yields a ``(stage, done, total)`` callback as the services take
+    it, one bar a stage; a one-stage service's ``(done, total)`` callback is
+    ``functools.partial(update, stage)``. ``total`` 0 means not known yet."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(
+    bar = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True, disable=not err_console.is_terminal,
-    ) as bar:
-        tasks: dict[str, Any] = {}
+        console=err_console, transient=True, disable=not (enabled and err_console.is_terminal),
+    )
+    tasks: dict[str, Any] = {}
 
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(f"{description}: {stage}", total=total or None)
-            bar.update(tasks[stage], completed=done, total=total or None)
+    def update(stage: str, done: int, total: int) -> None:
+        if not bar.disable and not bar.live.is_started:
+            bar.start()
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(f"{description}: {stage}" if stage else description, total=total or None)
+        bar.update(tasks[stage], completed=done, total=total or None)
 
+    try:
         yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 def write_statement_file(build, fmt: str, out, lang: str) -> None:

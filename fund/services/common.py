@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -51,6 +52,18 @@ def institution_by_code(session: Session, code: str, *, kinds: tuple[str, ...] |
             "wrong_institution_kind", f"institution {code} is a {inst.kind}, expected {' or '.join(kinds)}", field=field
         )
     return inst
+
+
+def institution_codes(session: Session, ids: Iterable[int | None] | None = None) -> dict[int, str]:
+    """Institution codes by id: of the ``ids`` given (None among them is skipped), or of every
+    institution when ``ids`` is None."""
+    statement = select(Institution.id, Institution.code)
+    if ids is not None:
+        wanted = {i for i in ids if i is not None}
+        if not wanted:
+            return {}
+        statement = statement.where(Institution.id.in_(wanted))
+    return dict(session.execute(statement).all())
 
 
 def add_institution(session: Session, code: str, name: str, kind: str) -> Institution:
