@@ -124,7 +124,6 @@ def test_demo_book_export_and_recession_run(session_factory, tmp_path):
     from_files = invoke("stress", "run", "--scenario", "recession", "--portfolio", book, "--banks", banks,
                         "--scenarios", 2000, "--seed", 3, "--as-of", "2026-10-31",
                         "--fund-cash-fen", summary["fund_cash_fen"], "--deferred-fen", summary["deferred_fen"],
-                        "--appropriation-fen", data["inputs"]["appropriation_fen"][1],
-                        "--new-lending-fen", summary["new_lending_fen"], "--json")
+                        "--appropriation-fen", data["inputs"]["appropriation_fen"][1], "--json")
     assert from_files.exit_code == 0, from_files.output
     assert json.loads(from_files.stdout)["total_loss_fen"] == data["total_loss_fen"]
