@@ -565,6 +565,7 @@ def record_repayments(
         past_due = _past_due(schedule_of[loan.id], paid_on)
         rows.append(dict(
             loan_id=loan.id, installment_id=inst.id, paid_on=paid_on, principal_fen=principal_fen,
+            # S1 looks at the status just before the payment: one that completes the loan still sees active
             interest_fen=interest_fen, loan_status_at_payment=loan.status, past_due_at_payment=past_due,
             recorded_by=bank.institution_id,
         ))

@@ -184,7 +184,7 @@ class Repayment(Base):
     paid_on: Mapped[dt.date] = mapped_column(Date, index=True)
     principal_fen: Mapped[int] = mapped_column(Fen)
     interest_fen: Mapped[int] = mapped_column(Fen)
-    loan_status_at_payment: Mapped[str] = mapped_column(String(16))
+    loan_status_at_payment: Mapped[str] = mapped_column(String(16))  # just before this payment (S1)
     past_due_at_payment: Mapped[bool] = mapped_column(Boolean)
     recorded_by: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
     created_at: Mapped[dt.datetime] = created_at_column()
