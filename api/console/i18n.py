@@ -29,7 +29,6 @@ HERE = Path(__file__).resolve().parent
 TRANSLATIONS_DIR = HERE / "translations"
 CATALOGUE_LOCALE = {"zh": "zh_CN"}
 PO_FILE = TRANSLATIONS_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po"
-POT_FILE = TRANSLATIONS_DIR / "messages.pot"
 
 
 def N_(message: str) -> str:
@@ -65,7 +64,7 @@ def extract_catalog():
     options = {"**/templates/**.html": {"extensions": "", "trimmed": "true"}}
     catalog = Catalog(project="ipfund-console", charset="utf-8")
     for filename, lineno, message, comments, context in extract_from_dir(
-        str(HERE), method_map, options, keywords={"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)},
+        str(HERE), method_map, options, keywords={"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "say": (2,), "page": (3,), "refusal_page": (3,)},
         strip_comment_tags=True,
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
@@ -88,12 +87,11 @@ def untranslated(language: str = "zh") -> list[str]:
 
 
 def update_catalogue() -> list[str]:
-    """Re-extract the message ids, merge them into the Chinese .po (translations kept), write both."""
+    """Re-extract the message ids and merge them into the Chinese .po (translations kept); returns those
+    still untranslated."""
     from babel.messages.pofile import write_po
 
     template = extract_catalog()
-    with POT_FILE.open("wb") as handle:
-        write_po(handle, template, omit_header=True, sort_output=True, no_location=True)
     with PO_FILE.open("rb") as handle:
         po = read_po(handle, locale="zh_CN")
     po.update(template, no_fuzzy_matching=True)

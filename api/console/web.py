@@ -132,6 +132,12 @@ def flash(request: Request, message: str, kind: str = "ok") -> None:
     request.session[SESSION_FLASH] = messages
 
 
+def say(request: Request, message: str, values: dict[str, Any] | None = None, kind: str = "ok") -> None:
+    """Flash ``message`` (a message id, translated here; ``%(name)s`` filled from ``values``)."""
+    text = translator(language_of(request)).gettext(message)
+    flash(request, text % values if values else text, kind)
+
+
 def _take_flash(request: Request) -> list[dict[str, str]]:
     if "session" not in request.scope:
         return []
@@ -216,9 +222,20 @@ def page(request: Request, template: str, title: str, *, status_code: int = 200,
         "error_text": lambda code, message=None: error_text(code, message, language),
         "quote": quote,
         "role_names": ROLE_NAMES,
+        "word": lambda code: _word(code, _),
     }
     base.update(context)
     return Template(template_name=template, context=base, status_code=status_code)
+
+
+def _word(code: object, gettext_) -> str:
+    """A stored code (a status, an event, a reason...) in words of the page's language."""
+    from api.console.errors import VOCABULARY
+
+    if code is None:
+        return ""
+    label = VOCABULARY.get(str(code))
+    return gettext_(label) if label else str(code)
 
 
 def redirect(path: str, **query: Any) -> Redirect:

@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 
 from api.console.controllers.common import Form, audited_step, text
-from api.console.web import actor, allow, db, flash, gettext, page, redirect
+from api.console.web import say, actor, allow, db, flash, gettext, page, redirect
 from fund.errors import DomainError
 
 
@@ -43,7 +43,7 @@ class AdminController(Controller):
                                  login=text(data, "login", limit=64) or "", display_name=text(data, "display_name", limit=100) or "",
                                  roles=roles, password=str(data.get("password") or ""),
                                  language=data.get("language") if data.get("language") in ("zh", "en") else "zh")
-        flash(request, gettext(request)("User %(login)s added.") % {"login": person.login})
+        say(request, "User %(login)s added.", {"login": person.login})
         return redirect("/admin")
 
     @post("/users/{login:str}/disable", sync_to_thread=True, status_code=303, **allow("admin"))
@@ -51,7 +51,7 @@ class AdminController(Controller):
         from fund.services import people
 
         people.disable_user(db(request), actor(request), login)
-        flash(request, gettext(request)("User %(login)s disabled.") % {"login": login})
+        say(request, "User %(login)s disabled.", {"login": login})
         return redirect("/admin")
 
     @post("/users/{login:str}/password", sync_to_thread=True, status_code=303, **allow("admin"))
@@ -59,7 +59,7 @@ class AdminController(Controller):
         from fund.services import people
 
         people.reset_password(db(request), actor(request), login, str(data.get("password") or ""))
-        flash(request, gettext(request)("Password of %(login)s set.") % {"login": login})
+        say(request, "Password of %(login)s set.", {"login": login})
         return redirect("/admin")
 
     @post("/keys", sync_to_thread=True, status_code=200, **allow("admin"))
@@ -85,5 +85,5 @@ class AdminController(Controller):
 
         audited_step(request, "key.revoke", f"key:{prefix}",
                      lambda session: keys.revoke_key(session, prefix, now=dt.datetime.now(dt.timezone.utc)))
-        flash(request, gettext(request)("Key %(prefix)s revoked.") % {"prefix": prefix})
+        say(request, "Key %(prefix)s revoked.", {"prefix": prefix})
         return redirect("/admin")

@@ -11,7 +11,7 @@ from litestar.response import Redirect, Response, Template
 from api.console.controllers.common import Form, Multipart, audited_step, text
 from api.console.controllers.claims import document_response
 from api.console.controllers.loans import loan_view, search
-from api.console.web import actor, allow, db, flash, form_fen, gettext, page, redirect
+from api.console.web import say, actor, allow, db, flash, form_fen, gettext, page, redirect
 from fund.errors import DomainError
 
 
@@ -57,7 +57,7 @@ class BankController(Controller):
             return claim.id
 
         claim_id = audited_step(request, "claim.file", f"loan:{loan_id}", work)
-        flash(request, gettext(request)("Claim filed with %(n)s documents.") % {"n": len(documents)})
+        say(request, "Claim filed with %(n)s documents.", {"n": len(documents)})
         return redirect(f"/bank/claims/{claim_id}")
 
     @get("/claims", sync_to_thread=True, **allow("staff"))
@@ -99,7 +99,7 @@ class BankController(Controller):
             raise DomainError("missing_document", "choose a document to attach", field="documents")
         audited_step(request, "claim.attach", f"claim:{claim_id}",
                      lambda session: [claim_documents.attach(session, who, claim_id, n, c) for n, c in documents])
-        flash(request, gettext(request)("Documents attached."))
+        say(request, "Documents attached.")
         return redirect(f"/bank/claims/{claim_id}")
 
     @post("/claims/{claim_id:int}/{step:str}", sync_to_thread=True, status_code=303, **allow("staff"))

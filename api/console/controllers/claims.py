@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Response, Template
 
 from api.console.controllers.common import Form, int_or, text
-from api.console.web import READERS, actor, allow, db, flash, gettext, page, page_window, redirect
+from api.console.web import say, READERS, actor, allow, db, flash, gettext, page, page_window, redirect
 from fund.errors import DomainError
 
 CLAIM_STATUSES = ("filed", "approved", "rejected", "withdrawn", "closed")
@@ -89,7 +89,7 @@ class ProposalsController(Controller):
         from fund.services import proposals
 
         view = proposals.sign_off(db(request), actor(request), proposal_id)
-        flash(request, gettext(request)("Signed off and done."))
+        say(request, "Signed off and done.")
         return _back(data, view)
 
     @post("/{proposal_id:int}/decline", sync_to_thread=True, status_code=303, **allow("approver"))
@@ -97,7 +97,7 @@ class ProposalsController(Controller):
         from fund.services import proposals
 
         view = proposals.decline(db(request), actor(request), proposal_id, text(data, "reason") or "")
-        flash(request, gettext(request)("Declined."))
+        say(request, "Declined.")
         return _back(data, view)
 
     @post("/{proposal_id:int}/withdraw", sync_to_thread=True, status_code=303, **allow("officer"))
@@ -105,7 +105,7 @@ class ProposalsController(Controller):
         from fund.services import proposals
 
         view = proposals.withdraw(db(request), actor(request), proposal_id)
-        flash(request, gettext(request)("Withdrawn."))
+        say(request, "Withdrawn.")
         return _back(data, view)
 
 

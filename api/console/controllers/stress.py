@@ -12,7 +12,7 @@ from litestar.response import Redirect, Response, Template
 
 from api.console.controllers.common import Form, int_or
 from api.console.i18n import N_
-from api.console.web import READERS, actor, allow, db, flash, gettext, page, redirect
+from api.console.web import say, READERS, actor, allow, db, flash, gettext, page, redirect
 from fund.errors import DomainError
 
 MEASURES = ("total_loss_fen", "fund_payout_fen", "bank_share_fen", "insurer_share_fen", "recoveries_fen")
@@ -161,7 +161,7 @@ class StressController(Controller):
                         seed=data.get("seed"), error=error_text(exc.code, exc.message, language_of(request)),
                         error_field=exc.field)
         start_runner(db(request))
-        flash(request, gettext(request)("The stress run is queued."))
+        say(request, "The stress run is queued.")
         return redirect(f"/stress/runs/{run_id}")
 
     @get("/runs/{run_id:int}", sync_to_thread=True, **allow(*READERS))

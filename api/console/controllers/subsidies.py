@@ -10,7 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Response, Template
 
 from api.console.controllers.common import Form
-from api.console.web import READERS, actor, allow, db, flash, gettext, language_of, page, redirect
+from api.console.web import say, READERS, actor, allow, db, flash, gettext, language_of, page, redirect
 from fund.errors import DomainError
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -78,7 +78,7 @@ class SubsidiesController(Controller):
 
         month = _month(str(data.get("month") or "")) or ""
         proposals.propose(db(request), actor(request), "subsidy_run", {"month": month})
-        flash(request, gettext(request)("The month's run is proposed. Another person signs it off."))
+        say(request, "The month's run is proposed. Another person signs it off.")
         return redirect("/subsidies", month=month)
 
     @get("/runs/{run_id:int}/statement", sync_to_thread=True, **allow("officer", "approver", "reader", "staff"))
