@@ -36,18 +36,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import BEARER_SCHEME, ROLES_OPT
 from api.console import TEMPLATE_CONFIG as CONSOLE_TEMPLATES, install_console
-from api.controllers.audit import AuditController
 from api.controllers.claims import CONTROLLERS as CLAIMS_CONTROLLERS
 from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.pilot_codes import PilotCodeController
-from api.controllers.proposals import ProposalController
 from api.controllers.reports import MeController, ReportController
 from api.controllers.stress import StressController
 from api.controllers.subsidies import SubsidyController
-from api.controllers.users import UserController
 from api.controllers.valuation import ValuationController
 from api.deps import DEPENDENCIES
-from api.request_id import RequestIdMiddleware
 from api.problems import EXCEPTION_HANDLERS
 from schemas.problems import PROBLEM_MEDIA_TYPE
 from fund.errors import DomainError
@@ -67,9 +63,6 @@ CONTROLLERS: list[type] = [
     StressController,
     SubsidyController,
     *CLAIMS_CONTROLLERS,
-    UserController,
-    ProposalController,
-    AuditController,
 ]
 
 DESCRIPTION = """\
@@ -221,7 +214,6 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
         route_handlers=[api, health],
         template_config=CONSOLE_TEMPLATES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestIdMiddleware],  # X-Request-ID (api/request_id.py)
         openapi_config=openapi,
         plugins=[PydanticPlugin(validate_strict=True)],
         request_max_body_size=max_body,
