@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fund.adapters.models.registry import Enterprise, Installment, Institution, Loan, Repayment
+from fund.adapters.models.registry import Enterprise, Installment, Loan, Repayment
+from fund.services.common import institution_codes
 from fund.services.registry import loan_assets
 from schemas.loans import (
     AssetOut,
@@ -20,13 +21,6 @@ from schemas.loans import (
     RepaymentOut,
     reason,
 )
-
-
-def _institution_codes(session: Session, ids: set[int]) -> dict[int, str]:
-    ids = {i for i in ids if i is not None}
-    if not ids:
-        return {}
-    return dict(session.execute(select(Institution.id, Institution.code).where(Institution.id.in_(ids))).all())
 
 
 def _credit_codes(session: Session, ids: set[int]) -> dict[int, str]:
@@ -44,7 +38,7 @@ def _summary_fields(loan: Loan, bank_code: str, credit_code: str) -> dict:
 
 
 def loan_summaries(session: Session, loans: Sequence[Loan]) -> list[LoanSummary]:
-    banks = _institution_codes(session, {loan.bank_id for loan in loans})
+    banks = institution_codes(session, {loan.bank_id for loan in loans})
     borrowers = _credit_codes(session, {loan.enterprise_id for loan in loans}) if loans else {}
     # Built from stored rows: no validation needed (model_construct is ~5x cheaper per loan).
     return [LoanSummary.model_construct(**_summary_fields(loan, banks[loan.bank_id], borrowers[loan.enterprise_id]))
@@ -52,7 +46,7 @@ def loan_summaries(session: Session, loans: Sequence[Loan]) -> list[LoanSummary]
 
 
 def loan_out(session: Session, loan: Loan) -> LoanOut:
-    codes = _institution_codes(session, {loan.bank_id, loan.insurer_id, loan.appraiser_id})
+    codes = institution_codes(session, {loan.bank_id, loan.insurer_id, loan.appraiser_id})
     enterprise = session.get(Enterprise, loan.enterprise_id)
     assert enterprise is not None
     installments = session.scalars(select(Installment).where(Installment.loan_id == loan.id).order_by(Installment.due_date))

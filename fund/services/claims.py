@@ -35,6 +35,7 @@ from fund.domain.money import check_amount
 from fund.domain.policy import Policy, PolicyError
 from fund.errors import Conflict, DomainError, NotFound
 from fund.services import ledger
+from fund.services.common import institution_codes
 from fund.services.policies import get_policy
 from fund.services.registry import Actor, earliest_unpaid_due, loan_for, move_status
 
@@ -378,13 +379,6 @@ def claim_deferral(session: Session, claim_id: int) -> Deferral | None:
     return session.scalar(select(Deferral).where(Deferral.ref_type == "claim", Deferral.ref_id == claim_id))
 
 
-def _codes(session: Session, ids: set[int | None]) -> dict[int, str]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    return dict(session.execute(select(Institution.id, Institution.code).where(Institution.id.in_(wanted))).all())
-
-
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     """A stored timestamp as an aware UTC datetime (SQLite keeps CURRENT_TIMESTAMP, UTC, naive)."""
     if moment is None or moment.tzinfo is not None:
@@ -398,7 +392,7 @@ def claim_document(session: Session, claim: Claim, *, detail: bool = True) -> di
     events = claim_events(session, claim.id) if detail else []
     recoveries = claim_recoveries(session, claim.id) if detail else []
     deferral = claim_deferral(session, claim.id) if claim.deferred_fen else None
-    codes = _codes(session, {claim.bank_id, claim.insurer_id, claim.appraiser_id, claim.filed_by, claim.decided_by,
+    codes = institution_codes(session, {claim.bank_id, claim.insurer_id, claim.appraiser_id, claim.filed_by, claim.decided_by,
                              claim.closed_by, *(e.actor_id for e in events), *(r.reported_by for r in recoveries)})
     approved = claim.fund_fen is not None
     document = {

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 import risk.allocation as allocation
 from fund.adapters.models.claims import BankCapUsage, Claim
 from fund.adapters.models.ledger import Deferral
-from fund.adapters.models.registry import Institution, Loan
+from fund.adapters.models.registry import Loan
 from fund.domain.money import BP_ONE
 from fund.domain.status import LIVE_STATUSES
 from fund.services import ledger
+from fund.services.common import institution_codes
 from fund.services.claims import DECIDED_STATUSES, in_pool_lending
 from fund.services.policies import get_policy
 
@@ -98,7 +99,7 @@ class FundReport:
 
 def fund_report(session: Session, as_of: dt.date) -> FundReport:
     """The report as of the business date ``as_of``."""
-    codes = dict(session.execute(select(Institution.id, Institution.code)).all())
+    codes = institution_codes(session)
     pools = tuple(
         PoolLine(pool, balance.cash_fen, balance.deferred_fen, ledger.appropriated_fen(session, pool))
         for pool in ledger.POOLS

@@ -79,7 +79,9 @@ def export_portfolio(session: Session, as_of: dt.date) -> Export:
         select(Loan).where(Loan.status.in_(LIVE_STATUSES), Loan.covered_fen > 0, Loan.drawdown_date <= as_of,
                            Loan.policy_id.is_not(None)).order_by(Loan.id)
     ).all()
-    codes = dict(session.execute(select(Institution.id, Institution.code)).all())
+    from fund.services.common import institution_codes
+
+    codes = institution_codes(session)
     loan_ids = [loan.id for loan in loans]
     repaid = dict(session.execute(
         select(Repayment.loan_id, func.coalesce(func.sum(Repayment.principal_fen), 0))
