@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ import numpy as np
 from fund.domain.money import yuan
 from risk.engine import Simulation
 from risk.stress_result import MEASURED, StressResult
+
+#: matplotlib's pyplot is not thread-safe: runners in one process draw one figure set at a time
+_DRAWING = threading.RLock()
 
 PLOTS = ("loss_histogram.png", "exceedance.png", "fund_cash_fan.png", "tail_convergence.png")
 
@@ -229,10 +233,11 @@ def markdown_report(result: StressResult) -> str:
 def render_outputs(result: StressResult, sim: Simulation) -> dict[str, bytes]:
     """Every output file of a run, in memory: ``{name: content}``."""
     files = {"result.json": (json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n").encode("utf-8")}
-    files[PLOTS[0]] = plot_loss_histogram(sim, result)
-    files[PLOTS[1]] = plot_exceedance(sim, result)
-    files[PLOTS[2]] = plot_cash_fan(sim, result)
-    files[PLOTS[3]] = plot_tail_convergence(sim, result)
+    with _DRAWING:
+        files[PLOTS[0]] = plot_loss_histogram(sim, result)
+        files[PLOTS[1]] = plot_exceedance(sim, result)
+        files[PLOTS[2]] = plot_cash_fan(sim, result)
+        files[PLOTS[3]] = plot_tail_convergence(sim, result)
     files["report.md"] = markdown_report(result).encode("utf-8")
     return files
 
@@ -250,6 +255,11 @@ def write_outputs(result: StressResult, sim: Simulation, out_dir: str | Path) ->
 def plot_exceedance_overlay(runs: list[tuple[StressResult, Simulation]]) -> bytes:
     """Each scenario's fund payout exceedance curve (solid) and gross loss (dotted) on one plot,
     with each fund payout's 99.9% VaR marked: a comparison at a glance."""
+    with _DRAWING:
+        return _exceedance_overlay(runs)
+
+
+def _exceedance_overlay(runs: list[tuple[StressResult, Simulation]]) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     floor = 1.0
