@@ -1,0 +1,197 @@
+"""The web console over HTTP (no browser): every page for every role and a refusal for the others,
+sign-in (wrong password, lockout), the session cookie and store, CSRF, no URL of another host, the
+catalogue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+
+import pytest
+from litestar.testing import TestClient
+
+from tests.console_support import PASSWORD, csrf_token, prepare_demo, sign_in
+
+PAGES = ("/console/dashboard", "/console/claims", "/console/proposals", "/console/loans", "/console/loans/1",
+         "/console/subsidies", "/console/stress", "/console/stress/scenarios/baseline", "/console/reports",
+         "/console/ledger", "/console/audit", "/console/admin", "/console/bank/loans", "/console/bank/claims",
+         "/console/bank/statements")
+SEES = {
+    "t.officer": {"/console/dashboard", "/console/claims", "/console/proposals", "/console/loans", "/console/loans/1",
+                  "/console/subsidies", "/console/stress", "/console/stress/scenarios/baseline", "/console/reports",
+                  "/console/ledger", "/console/audit"},
+    "t.admin": {"/console/dashboard", "/console/audit", "/console/admin"},
+    "t.bank": {"/console/bank/loans", "/console/bank/claims", "/console/bank/statements"},
+    "t.auditor": {"/console/dashboard", "/console/claims", "/console/proposals", "/console/loans", "/console/loans/1",
+                  "/console/subsidies", "/console/stress", "/console/stress/scenarios/baseline", "/console/reports",
+                  "/console/ledger", "/console/audit"},
+}
+SEES["t.approver"] = SEES["t.officer"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return prepare_demo(tmp_path_factory.mktemp("console") / "demo.sqlite3")
+
+
+@pytest.fixture(scope="module")
+def app(demo, tmp_path_factory):
+    from api.app import create_app
+    from fund.adapters.db import make_engine, make_session_factory
+    from tests.console_support import use_cheap_hasher
+
+    path = tmp_path_factory.mktemp("console-app") / "copy.sqlite3"
+    shutil.copy(demo["url"].removeprefix("sqlite:///"), path)
+    use_cheap_hasher()
+    engine = make_engine(f"sqlite:///{path}")
+    yield create_app(make_session_factory(engine))
+    engine.dispose()
+
+
+def test_every_page_for_every_role_and_a_refusal_for_the_others(app):
+    for login, allowed in SEES.items():
+        with TestClient(app) as client:
+            assert sign_in(client, login).status_code == 303
+            for path in PAGES:
+                answer = client.get(path)
+                expected = 200 if path in allowed else 403
+                assert answer.status_code == expected, (login, path, answer.status_code)
+                assert "text/html" in answer.headers["content-type"]
+                if expected == 403:
+                    assert 'class="flash error"' in answer.text
+
+
+def test_pages_need_a_signed_in_person(app):
+    with TestClient(app) as client:
+        answer = client.get("/console/dashboard", follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/console/login?next=")
+
+
+def test_wrong_password_then_the_lockout(app):
+    from fund.adapters.db import unit_of_work
+    from fund.services import people
+    from fund.services.common import institution_by_code
+
+    with unit_of_work(app.state.session_factory) as session:
+        people.create_person(session, institution_by_code(session, "FM-GZ"), "t.locked", "Lock Test", ("officer",), PASSWORD)
+    with TestClient(app) as client:
+        wrong = sign_in(client, "t.locked", "not-the-password-at-all")
+        assert wrong.status_code == 401 and "登录名或密码错误" in wrong.text
+        for _ in range(5):
+            answer = sign_in(client, "t.locked", "not-the-password-at-all")
+        assert answer.status_code == 423 and "锁定" in answer.text
+        assert sign_in(client, "t.locked", PASSWORD).status_code == 423  # locked even with the right password
+
+
+def test_the_session_cookie_is_httponly_samesite_and_on_the_console_only(app):
+    with TestClient(app) as client:
+        answer = sign_in(client, "t.officer")
+        cookies = answer.headers.get_list("set-cookie")
+        session = [c for c in cookies if c.startswith("ipfund_console=")]
+        assert session, cookies
+        flags = session[-1].lower()
+        assert "httponly" in flags and "samesite=strict" in flags and "path=/console" in flags and "max-age=1800" in flags
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_the_api_is_exempt(app):
+    with TestClient(app) as client:
+        answer = client.post("/console/login", data={"login": "t.officer", "password": PASSWORD})
+        assert answer.status_code == 403 and "表单已过期" in answer.text
+        page = client.get("/console/login")
+        forged = client.post("/console/login", data={"login": "t.officer", "password": PASSWORD, "_csrf_token": "0" * 64})
+        assert forged.status_code == 403
+        good = client.post("/console/login", data={"login": "t.officer", "password": PASSWORD,
+                                                    "_csrf_token": csrf_token(page.text)}, follow_redirects=False)
+        assert good.status_code == 303
+        api = client.post("/api/v1/loans", json={})  # no CSRF check: the bearer key guards the API
+        assert api.status_code == 401
+
+
+def test_two_workers_share_the_sessions_in_the_database(demo, app):
+    from api.app import create_app
+
+    other = create_app(app.state.session_factory)  # a second worker over the same database
+    with TestClient(app) as first, TestClient(other) as second:
+        sign_in(first, "t.auditor")
+        second.cookies.update(first.cookies)
+        assert second.get("/console/dashboard").status_code == 200
+
+
+def test_a_session_idles_out(app):
+    import anyio
+
+    from api.console import IDLE_TIMEOUT_SECONDS, SESSION_CONFIG
+    from api.console.store import DatabaseStore
+    from fund.adapters.db import unit_of_work
+    from fund.adapters.models.console import ConsoleSession
+
+    assert IDLE_TIMEOUT_SECONDS == 1800 and SESSION_CONFIG.renew_on_access and SESSION_CONFIG.max_age == 1800
+    store = DatabaseStore(app.state.session_factory)
+    anyio.run(store.set, "k1", b"v", 1800)
+    assert anyio.run(store.get, "k1", 1800) == b"v"
+    with unit_of_work(app.state.session_factory) as session:
+        session.get(ConsoleSession, "k1").expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    assert anyio.run(store.get, "k1", 1800) is None
+    with TestClient(app) as client:
+        sign_in(client, "t.auditor")
+        with unit_of_work(app.state.session_factory) as session:
+            for row in session.query(ConsoleSession):
+                row.expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+        assert client.get("/console/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_english_is_remembered_per_person(app):
+    with TestClient(app) as client:
+        sign_in(client, "t.officer")
+        assert "总览" in client.get("/console/dashboard").text
+        page = client.get("/console/dashboard")
+        client.post("/console/language", data={"language": "en", "next": "/console/dashboard", "_csrf_token": csrf_token(page.text)})
+        assert "Dashboard" in client.get("/console/dashboard").text
+    with TestClient(app) as client:  # a new session: the person's choice is kept
+        sign_in(client, "t.officer")
+        assert "<h1>Dashboard</h1>" in client.get("/console/dashboard").text
+
+
+URL = re.compile(r"""(?:https?:)?//[A-Za-z0-9.-]+""")
+ASSET = re.compile(r"""(?:href|src)="(/console/static/[^"]+)\"""")
+
+
+def test_no_page_or_asset_names_another_host(app):
+    seen_assets: set[str] = set()
+    for login in ("t.officer", "t.admin", "t.bank"):
+        with TestClient(app) as client:
+            sign_in(client, login)
+            for path in ("/console/login", *PAGES):
+                answer = client.get(path)
+                if answer.status_code != 200:
+                    continue
+                assert not URL.findall(answer.text.replace("http://www.w3.org/2000/svg", "")), (path, URL.findall(answer.text))
+                seen_assets.update(ASSET.findall(answer.text))
+            for asset in sorted(seen_assets):
+                answer = client.get(asset)
+                assert answer.status_code == 200, asset
+                body = answer.text.replace("http://www.w3.org/2000/svg", "")
+                assert not URL.findall(body), (asset, URL.findall(body))
+    assert {"/console/static/console.css", "/console/static/print.css"} <= seen_assets
+
+
+def test_the_chinese_catalogue_translates_every_message_id():
+    from api.console.i18n import untranslated
+
+    assert untranslated("zh") == []
+
+
+def test_every_domain_error_code_has_a_message():
+    import pathlib
+
+    from api.console.errors import ERROR_MESSAGES
+
+    pattern = re.compile(r"""(?:DomainError|Forbidden|NotFound|Conflict|Unauthorized|DatabaseNotReady|BatchRefused|_refuse)\(\s*\n?\s*["']([a-z][a-z0-9_]+)["']""")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    codes = set()
+    for folder in ("fund", "risk", "api"):
+        for path in (root / folder).rglob("*.py"):
+            codes.update(pattern.findall(path.read_text(encoding="utf-8")))
+    missing = sorted(codes - set(ERROR_MESSAGES))
+    assert not missing, f"codes without a console message (api/console/errors.py): {missing}"
