@@ -66,7 +66,7 @@ CONTROLLERS: list[type] = [
 ]
 
 DESCRIPTION = """\
-The API banks, the fund manager and auditors integrate with (RULES.md is the specification).
+The API banks, the fund manager and auditors integrate with (the rules it applies: docs/rules.md, by section).
 
 * **Authentication**: `Authorization: Bearer <key>`, one key per institution
   (`ipfund keys create --institution CODE`). No key, an unknown or a revoked key: 401. The role follows

@@ -44,7 +44,7 @@ STATUS_MEANING = {
     413: "the body is larger than the limit (`body_too_large`)",
     503: "the report is not available in this version (`report_unavailable`)",
     422: "the request breaks a limit or a rule: `validation_error` (the schema: type, length, range, unknown field; "
-    "`errors` lists each field; `unknown_parameter` for a query parameter the endpoint does not take), a rule of RULES.md (`invalid_uscc`, `invalid_patent_number`, `schedule_mismatch`, ...), "
+    "`errors` lists each field; `unknown_parameter` for a query parameter the endpoint does not take), a rule of docs/rules.md (`invalid_uscc`, `invalid_patent_number`, `schedule_mismatch`, ...), "
     "`batch_refused` (`errors` lists every refused item by `index`), or `idempotency_key_reused` "
     "(the Idempotency-Key was first used with another body)",
 }

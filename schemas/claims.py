@@ -1,5 +1,5 @@
 """Claims, recoveries, appropriations, the journal and the fund report as sent and answered by the
-API (RULES sections 4 and 6). Amounts are integer fen (``*_fen``), rates integer bp (``*_bp``),
+API (docs/rules.md sections 4 and 6). Amounts are integer fen (``*_fen``), rates integer bp (``*_bp``),
 dates ``YYYY-MM-DD``; every computed amount carries the ``policy_id`` that produced it.
 
 >>> from schemas.claims import RecoveryIn

@@ -1,5 +1,5 @@
 """Loans, their schedule, pledged assets, coverage decision and repayments, as sent and answered by
-the API (RULES section 3). Amounts are integer fen (``*_fen``), rates integer bp (``*_bp``), dates
+the API (docs/rules.md section 3). Amounts are integer fen (``*_fen``), rates integer bp (``*_bp``), dates
 ``YYYY-MM-DD``.
 
 >>> from schemas.loans import InstallmentIn
@@ -58,7 +58,7 @@ class BorrowerIn(StrictModel):
     credit_code: CreditCode
     name: EnterpriseName
     district: District
-    sector: Sector = Field(description="key industry (RULES section 8)")
+    sector: Sector = Field(description="key industry (docs/rules.md section 8)")
     registered_on: IsoDate = Field(description="date registered in the city")
     is_sme: bool = Field(description="small or medium-sized enterprise")
     clean_credit: bool = Field(description="no bad credit record")
@@ -110,7 +110,7 @@ class InstallmentIn(StrictModel):
 
 
 class LoanIn(StrictModel):
-    """A loan registration (RULES section 3). Refused outright (nothing stored) when the schedule does
+    """A loan registration (docs/rules.md section 3). Refused outright (nothing stored) when the schedule does
     not add up to the principal, an asset is pledged on another open loan, an identifier is invalid,
     the contract number is already registered by this bank, and the other cases of section 3."""
 

@@ -1,4 +1,4 @@
-"""Pilot credit codes the fund manager allows (RULES I1)."""
+"""Pilot credit codes the fund manager allows (docs/rules.md section 9 (I1))."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Subsidy previews, monthly statistics and payment instructions as the API answers them (amounts
-in integer fen; RULES sections 5, 6 and 13).
+in integer fen; docs/rules.md sections 5, 6 and 13).
 
 >>> PreviewOut.model_fields["total_fen"].description
 'the sum of the lines a run would write now'

@@ -1,4 +1,4 @@
-"""Request and response models of the stress-test endpoints (rule M, RULES section 8)."""
+"""Request and response models of the stress-test endpoints (rule M, docs/rules.md section 8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Subsidy runs (rule S4, RULES section 5) as sent and answered by the API. Amounts are integer fen.
+"""Subsidy runs (rule S4, docs/rules.md section 5) as sent and answered by the API. Amounts are integer fen.
 
 >>> from schemas.subsidies import SubsidyRunIn
 >>> SubsidyRunIn.model_validate({"month": "2026-09"}, strict=True).month

@@ -1,4 +1,4 @@
-"""Request and response models of the valuation endpoints (rule V, RULES section 7)."""
+"""Request and response models of the valuation endpoints (rule V, docs/rules.md section 7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How people read figures on the console (RULES section 0, display): yuan with two decimals and
+"""How people read figures on the console (docs/rules.md section 0, display): yuan with two decimals and
 thousands separators; summary tiles in 万元 (ten thousand yuan) with two decimals, the exact yuan on the
 same page; rates in percent. Files and the API keep exact fen.
 

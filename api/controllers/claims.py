@@ -1,4 +1,4 @@
-"""Claims (RULES section 4), appropriations, the journal and the fund report (section 6).
+"""Claims (docs/rules.md section 4), appropriations, the journal and the fund report (section 6).
 
 A claim belongs to its loan: a bank files, lowers, withdraws, reports recoveries on and closes the
 claims of its own loans under ``/loans/{loan_id}/claims``; the fund manager approves or rejects them
@@ -132,7 +132,7 @@ class LoanClaimController(Controller):
           response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS))
     def withdraw(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
                  claim_id: ClaimId) -> Response[ClaimOut]:
-        """Withdraw a filed claim; the loan is `active` again (`repaid` when no principal is left) and may
+        """Withdraw a filed claim; the loan is `active` again (`repaid` when every installment is paid in full) and may
         be claimed again within the window. No body."""
         return self._act(request, actor, idempotency_key, loan_id, claim_id, None,
                          lambda s, day: claims_service.withdraw_claim(s, actor, claim_id, day))

@@ -1,4 +1,4 @@
-"""Loans (RULES section 3): a bank registers, reads, repays and cancels its own loans; the fund manager
+"""Loans (docs/rules.md section 3): a bank registers, reads, repays and cancels its own loans; the fund manager
 and auditors read all of them. Another bank's loan is 404 for every method, as if it did not exist."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pilot credit codes (RULES I1): the fund manager allows an early pilot code that fails its check
+"""Pilot credit codes (docs/rules.md section 9 (I1)): the fund manager allows an early pilot code that fails its check
 character, with a stated reason; banks can then register loans naming it (flagged)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Stress tests (rule M, RULES section 8): the fund manager starts one (202 with its id); the stress
+"""Stress tests (rule M, docs/rules.md section 8): the fund manager starts one (202 with its id); the stress
 runner (fund/services/stress_runner.py) runs it under a lease in the database, bounded in size;
 anyone allowed lists runs, polls one's status and progress and fetches its JSON result and plots.
 

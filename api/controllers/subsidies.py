@@ -1,4 +1,4 @@
-"""Interest-subsidy runs (rule S4, RULES section 5): the fund manager runs a month; the fund manager
+"""Interest-subsidy runs (rule S4, docs/rules.md section 5): the fund manager runs a month; the fund manager
 and auditors read runs; statements download as CSV or XLSX, a bank's holding only its own loans' lines."""
 
 from __future__ import annotations

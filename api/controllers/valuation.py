@@ -1,4 +1,4 @@
-"""Valuation (rule V, RULES section 7): the fund manager values one asset, or a batch, from the inputs
+"""Valuation (rule V, docs/rules.md section 7): the fund manager values one asset, or a batch, from the inputs
 sent. Nothing is stored but the idempotent answer; the book's valuations come from registration and
 ``ipfund value revalue``."""
 

@@ -1,4 +1,4 @@
-"""`ipfund claims`: default claims, approvals, recoveries (RULES section 4); `ipfund fund`:
+"""`ipfund claims`: default claims, approvals, recoveries (docs/rules.md section 4); `ipfund fund`:
 appropriations to the pools. Every command runs as of the business date; ``--as CODE`` names the
 acting institution (the bank for its own claims; the fund manager by default elsewhere)."""
 
@@ -18,7 +18,7 @@ from fund.cli.common import (
 )
 from fund.domain.money import yuan
 
-app = typer.Typer(help="Default claims, approvals, recoveries (RULES section 4).", no_args_is_help=True)
+app = typer.Typer(help="Default claims, approvals, recoveries (docs/rules.md section 4).", no_args_is_help=True)
 fund_app = typer.Typer(help="Fund pools: appropriations.", no_args_is_help=True)
 
 AS_BANK = typer.Option(..., "--as", metavar="CODE", help="The bank acting (its institution code).")
@@ -72,7 +72,7 @@ def lower(claim_id: int, loss_fen: int = typer.Option(..., "--loss-fen"), as_cod
         typer.echo(_line(claim_document(session, lower_loss(session, bank, claim_id, loss_fen, day), detail=False)))
 
 
-@app.command("withdraw", help="Withdraw a filed claim; the loan goes back to active (repaid when no principal is left).")
+@app.command("withdraw", help="Withdraw a filed claim; the loan goes back to active (repaid when every installment is paid in full).")
 @handle_errors
 def withdraw(claim_id: int, as_code: str = AS_BANK, note: str = typer.Option(None, "--note")) -> None:
     from fund.services.claims import claim_document, withdraw_claim

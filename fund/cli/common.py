@@ -104,7 +104,7 @@ def fund_manager_actor():
         return Actor.of(inst)
 
 
-# ---- money a person reads (RULES section 0: yuan with two decimals and separators; JSON keeps fen) ----
+# ---- money a person reads (docs/rules.md section 0: yuan with two decimals and separators; JSON keeps fen) ----
 
 
 def yuan_text(fen: int) -> str:

@@ -9,7 +9,7 @@ from fund.cli.common import console, handle_errors, parse_date, print_json, sess
 
 db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
 business_app = typer.Typer(help="The business date the rules run as of.", no_args_is_help=True)
-pilot_app = typer.Typer(help="Early pilot credit codes that fail their check (RULES I1): the fund manager allows them.", no_args_is_help=True)
+pilot_app = typer.Typer(help="Early pilot credit codes that fail their check (docs/rules.md section 9 (I1)): the fund manager allows them.", no_args_is_help=True)
 institutions_app = typer.Typer(help="Institutions: banks, insurers, guarantors, appraisers, fund manager, auditors.", no_args_is_help=True)
 
 

@@ -1,4 +1,4 @@
-"""`ipfund ledger`: the fund's double-entry ledger (RULES section 6); also `ipfund report fund`."""
+"""`ipfund ledger`: the fund's double-entry ledger (docs/rules.md section 6); also `ipfund report fund`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fund.cli.common import console, current_business_date, handle_errors, print
 from fund.cli.registry import report_app
 from fund.domain.money import yuan
 
-app = typer.Typer(help="The fund's double-entry ledger (RULES section 6).", no_args_is_help=True)
+app = typer.Typer(help="The fund's double-entry ledger (docs/rules.md section 6).", no_args_is_help=True)
 
 
 @app.command("check", help="Check every invariant of rule L; exits 1 naming each broken one (and its entry).")

@@ -6,7 +6,7 @@ import typer
 
 from fund.cli.common import console, current_business_date, handle_errors, parse_date, print_json, transaction
 
-app = typer.Typer(help="The 1-year LPR table (RULES section 2).", no_args_is_help=True)
+app = typer.Typer(help="The 1-year LPR table (docs/rules.md section 2).", no_args_is_help=True)
 
 
 @app.command("list", help="List publications and checked_through.")

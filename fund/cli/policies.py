@@ -9,7 +9,7 @@ import typer
 
 from fund.cli.common import console, handle_errors, print_json, transaction
 
-app = typer.Typer(help="Policies as data (RULES section 2): immutable documents, activated by the fund manager.", no_args_is_help=True)
+app = typer.Typer(help="Policies as data (docs/rules.md section 2): immutable documents, activated by the fund manager.", no_args_is_help=True)
 
 
 @app.command("load", help="Store policy files (default: the shipped ones). The same file again is a no-op; a changed file under a stored id is refused.")

@@ -1,4 +1,4 @@
-"""`ipfund stress`: Monte Carlo stress tests (RULES section 8)."""
+"""`ipfund stress`: Monte Carlo stress tests (docs/rules.md section 8)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 
 from fund.cli.common import fail, handle_errors, parse_date, print_json
 
-app = typer.Typer(help="Monte Carlo stress tests (RULES section 8).", no_args_is_help=True)
+app = typer.Typer(help="Monte Carlo stress tests (docs/rules.md section 8).", no_args_is_help=True)
 
 
 def _progress_bar(label: str):

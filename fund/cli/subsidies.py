@@ -1,4 +1,4 @@
-"""`ipfund subsidies`: Monthly interest-subsidy runs (RULES section 5): run a month, list runs, write
+"""`ipfund subsidies`: Monthly interest-subsidy runs (docs/rules.md section 5): run a month, list runs, write
 statements, and a benchmark over a synthetic book of 1.2 million repayments."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from fund.cli.common import (
 )
 from fund.domain.money import yuan
 
-app = typer.Typer(help="Monthly interest-subsidy runs (RULES section 5).", no_args_is_help=True)
+app = typer.Typer(help="Monthly interest-subsidy runs (docs/rules.md section 5).", no_args_is_help=True)
 
 DEFAULT_BENCH_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

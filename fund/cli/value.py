@@ -1,4 +1,4 @@
-"""`ipfund value`: Collateral valuation (RULES section 7)."""
+"""`ipfund value`: Collateral valuation (docs/rules.md section 7)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from fund.cli.common import (
 )
 from fund.domain.money import yuan
 
-app = typer.Typer(help="Collateral valuation (RULES section 7).", no_args_is_help=True)
+app = typer.Typer(help="Collateral valuation (docs/rules.md section 7).", no_args_is_help=True)
 
 
 @app.callback()
 def _group() -> None:
-    """Collateral valuation (RULES section 7)."""
+    """Collateral valuation (docs/rules.md section 7)."""
 
 
 def _date(option: str, text: str | None) -> dt.date | None:
