@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Litestar, Request, Router, get
+from litestar import Litestar, Request, Response, Router, get
+from litestar.exceptions import HTTPException, SerializationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.plugins.pydantic import PydanticPlugin
@@ -36,15 +37,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import BEARER_SCHEME, ROLES_OPT
 from api.console import TEMPLATE_CONFIG as CONSOLE_TEMPLATES, install_console
+from api.controllers.audit import AuditController
 from api.controllers.claims import CONTROLLERS as CLAIMS_CONTROLLERS
 from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.pilot_codes import PilotCodeController
+from api.controllers.proposals import ProposalController
 from api.controllers.reports import MeController, ReportController
 from api.controllers.stress import StressController
 from api.controllers.subsidies import SubsidyController
+from api.controllers.users import UserController
 from api.controllers.valuation import ValuationController
 from api.deps import DEPENDENCIES
-from api.problems import EXCEPTION_HANDLERS
+from api.openapi import add_documented_answers
+from api.problems import EXCEPTION_HANDLERS, MalformedJson
 from schemas.problems import PROBLEM_MEDIA_TYPE
 from fund.errors import DomainError
 from fund.settings import get_settings
@@ -63,6 +68,9 @@ CONTROLLERS: list[type] = [
     StressController,
     SubsidyController,
     *CLAIMS_CONTROLLERS,
+    UserController,
+    ProposalController,
+    AuditController,
 ]
 
 DESCRIPTION = """\
@@ -144,8 +152,9 @@ def _finish_openapi(app: Litestar) -> None:
                 operation["x-roles"] = names
                 operation["description"] = (operation.get("description", "").rstrip() + f"\n\n**Roles:** {', '.join(names)}.").strip()
                 responses = operation["responses"]
+                add_documented_answers(operation, handler.opt, handler.status_code)
                 if "requestBody" in operation:  # any body may be malformed or too large
-                    for status in (400, 413):
+                    for status in (400, 413, 415):
                         responses.setdefault(str(status), _problem_response(status))
                 for status, response in responses.items():  # every error answer is problem details
                     if int(status) >= 400 and PROBLEM_MEDIA_TYPE not in response.get("content", {}):
@@ -170,6 +179,39 @@ def _query_parameters(app: Litestar) -> dict[tuple[str, str], frozenset[str]]:
     }
 
 
+JSON_MEDIA_TYPE = "application/json"
+
+
+async def check_request(request: Request) -> None:
+    """Checks of every ``/api/v1`` request after the key guard, before its parameters and body are
+    parsed: the query parameters (:func:`refuse_unknown_query_parameters`) and the body
+    (:func:`refuse_undeclared_or_unreadable_json`)."""
+    await refuse_undeclared_or_unreadable_json(request)
+    await refuse_unknown_query_parameters(request)
+
+
+async def refuse_undeclared_or_unreadable_json(request: Request) -> None:
+    """A handler taking a JSON body refuses a body sent as anything but ``application/json`` (415
+    ``unsupported_media_type``: a form or a text is never guessed to be JSON), and JSON nested too
+    deeply to decode (400 ``malformed_json``, instead of a ``RecursionError``). A POST without a body
+    (``/cancel``) needs no ``Content-Type``."""
+    handler = request.scope.get("route_handler")
+    if handler is None or "data" not in getattr(handler, "parsed_fn_signature").parameters:
+        return
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != JSON_MEDIA_TYPE:
+        raise HTTPException(
+            status_code=415,
+            detail=f"the body must be sent as {JSON_MEDIA_TYPE}, not {media_type or 'without a Content-Type'}",
+        )
+    try:
+        await request.json()  # decoded once: the body parameter reuses it
+    except RecursionError:
+        raise MalformedJson(detail="the body is not valid JSON: nested too deeply") from None
+    except SerializationException as exc:
+        raise MalformedJson(detail="the body is not valid JSON") from exc
+
+
 async def refuse_unknown_query_parameters(request: Request) -> None:
     """Unknown query parameters are refused (422), like unknown body fields: a misspelt filter must not
     silently widen a list. Runs after the key guard, before validation."""
@@ -190,7 +232,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
     settings = get_settings()
     max_body = max_body_bytes or settings.api_max_body_bytes
     api = Router(path=API_PREFIX, route_handlers=CONTROLLERS, dependencies=DEPENDENCIES,
-                 before_request=refuse_unknown_query_parameters)
+                 before_request=check_request)
     openapi = OpenAPIConfig(
         title="ipfund API",
         version=API_VERSION,
@@ -219,11 +261,34 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
         request_max_body_size=max_body,
         debug=False,
     )
+    _complete_options_answers(app)
     app.state.session_factory = session_factory or _default_session_factory()
     install_console(app)  # the web console under /console/ (api/console)
     _finish_openapi(app)
     app.state.query_parameters = _query_parameters(app)
     return app
+
+
+def _complete_options_answers(app: Litestar) -> None:
+    """``OPTIONS`` answers list every method of the path. Litestar's automatic answer lists only the
+    methods of the controller that declared the path first (``GET`` of ``/loans`` without its
+    ``POST``): each route's automatic OPTIONS handler is given the route's whole method set."""
+    from litestar.routes import HTTPRoute
+
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        allow_header = ", ".join(sorted(route.methods))
+        for handler in route.route_handlers:
+            if handler.http_methods == {"OPTIONS"} and not handler.include_in_schema:
+                handler._fn = _options_answer(allow_header)  # the automatic handler's own function, replaced
+
+
+def _options_answer(allow_header: str):
+    def options_handler(scope: Any) -> Response:
+        return Response(content=None, status_code=204, headers={"Allow": allow_header}, media_type="text/plain")
+
+    return options_handler
 
 
 def routes_with_roles(app: Litestar) -> list[tuple[str, str, tuple[Any, ...]]]:

@@ -5,12 +5,15 @@ A POST handler declares ``idempotency_key: IdempotencyKeyHeader`` and hands its 
 ``(status, response model)``. The key is claimed in its own committed transaction first; the work
 and its stored answer commit together. The same key with the same body replays the first answer
 (with ``Idempotent-Replayed: true``), with another body is 422, while the first still runs is 409.
+While the work runs, a heartbeat keeps the claim alive; a claim whose process died is taken over by a
+retry within seconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +33,7 @@ from fund.services.idempotency import (
     StoredAnswer,
     claim_key,
     complete,
+    keep_alive,
     purge_expired,
     release,
     request_fingerprint,
@@ -38,8 +42,13 @@ from fund.services.registry import Actor
 from fund.settings import get_settings
 from schemas.problems import PROBLEM_MEDIA_TYPE
 
+log = logging.getLogger("ipfund.api")
 REPLAYED_HEADER = "Idempotent-Replayed"
 PURGE_EVERY_SECONDS = 600
+# A run in progress refreshes its key's heartbeat this often; a key silent for STALE_AFTER belonged to a
+# process that died, and a retry takes it over (so a retry after a crash succeeds within ~6 seconds).
+HEARTBEAT_EVERY_SECONDS = 2.0
+STALE_AFTER = dt.timedelta(seconds=6)
 
 IdempotencyKeyHeader = Annotated[
     str,
@@ -93,6 +102,59 @@ def _maybe_purge(session_factory) -> None:
         _purge_lock.release()
 
 
+class _Heartbeat:
+    """One daemon thread per process refreshing the heartbeat of every run in flight (one short
+    transaction per database every ``HEARTBEAT_EVERY_SECONDS``); it sleeps while nothing runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[int, tuple[object, Claim]] = {}
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, session_factory, claim: Claim) -> int:
+        with self._lock:
+            token = id(claim)
+            self._runs[token] = (session_factory, claim)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._beat, name="idempotency-heartbeat", daemon=True)
+                self._thread.start()
+            self._wake.set()
+            return token
+
+    def remove(self, token: int) -> None:
+        with self._lock:
+            self._runs.pop(token, None)
+
+    def _beat(self) -> None:
+        last = time.monotonic()
+        while True:
+            if not self._wake.is_set():
+                self._wake.wait()
+                last = time.monotonic()
+            time.sleep(min(HEARTBEAT_EVERY_SECONDS, 0.25))  # short naps: a changed period takes effect at once
+            if time.monotonic() - last < HEARTBEAT_EVERY_SECONDS:
+                continue
+            last = time.monotonic()
+            with self._lock:
+                runs = list(self._runs.values())
+                if not runs:
+                    self._wake.clear()
+                    continue
+            by_database: dict[int, tuple[object, list[Claim]]] = {}
+            for session_factory, claim in runs:
+                by_database.setdefault(id(session_factory), (session_factory, []))[1].append(claim)
+            for session_factory, claims in by_database.values():
+                try:
+                    with unit_of_work(session_factory) as session:
+                        keep_alive(session, claims, now=_now())
+                except Exception:  # noqa: BLE001  (a missed beat is retried; the run itself decides its fate)
+                    log.warning("idempotency heartbeat failed", exc_info=True)
+
+
+_heartbeat = _Heartbeat()
+
+
 def _send(answer: StoredAnswer, *, replayed: bool) -> Response[bytes]:
     headers = {REPLAYED_HEADER: "true"} if replayed else {}
     return Response(content=answer.body.encode(), status_code=answer.status_code, media_type=answer.media_type, headers=headers)
@@ -107,7 +169,8 @@ def run_idempotent(request: Request, actor: Actor, key: str, body: BaseModel | N
     fingerprint = request_fingerprint(request.method, path, _canonical_body(body))
     with unit_of_work(session_factory) as session:
         claimed = claim_key(
-            session, actor.institution_id, key, fingerprint, now=_now(), ttl=dt.timedelta(hours=settings.idempotency_ttl_hours)
+            session, actor.institution_id, key, fingerprint, now=_now(), ttl=dt.timedelta(hours=settings.idempotency_ttl_hours),
+            stale_after=STALE_AFTER,
         )
     if isinstance(claimed, StoredAnswer):
         return _send(claimed, replayed=True)
@@ -115,6 +178,14 @@ def run_idempotent(request: Request, actor: Actor, key: str, body: BaseModel | N
 
 
 def _run(request: Request, session_factory, claim: Claim, work: Work) -> Response[bytes]:
+    beat = _heartbeat.add(session_factory, claim)
+    try:
+        return _run_claimed(request, session_factory, claim, work)
+    finally:
+        _heartbeat.remove(beat)
+
+
+def _run_claimed(request: Request, session_factory, claim: Claim, work: Work) -> Response[bytes]:
     try:
         with unit_of_work(session_factory) as session:
             status, model = work(session)

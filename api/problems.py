@@ -35,7 +35,8 @@ HTTP_CODES = {
 
 # What each documented error status means, for the OpenAPI description of every endpoint.
 STATUS_MEANING = {
-    400: "the body is not valid JSON (`malformed_json`)",
+    400: "the body is not valid JSON, or nested too deeply to read (`malformed_json`)",
+    415: "the body is not sent as `application/json` (`unsupported_media_type`)",
     401: "no API key, or an unknown or revoked one (`missing_credentials`, `invalid_api_key`, `api_key_revoked`)",
     403: "the caller's role may not call this endpoint (`role_not_allowed`)",
     404: "no such record, or one the caller may not see (another bank's loan is 404, exactly as if it did not exist)",
@@ -162,13 +163,21 @@ def on_validation_error(request: Request, exc: ValidationException) -> Response[
     )
 
 
+class MalformedJson(HTTPException):
+    """A body that cannot be decoded as JSON (400 ``malformed_json``)."""
+
+    status_code = 400
+
+
 def on_http_error(request: Request, exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
     if status >= 500:
         return on_unexpected_error(request, exc)
     code = HTTP_CODES.get(status, "client_error")
     detail = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
-    if status == 400 and isinstance(exc.__cause__, SerializationException):
+    if isinstance(exc, MalformedJson):
+        code = "malformed_json"
+    elif status == 400 and isinstance(exc.__cause__, SerializationException):
         code, detail = "malformed_json", "the body is not valid JSON"
     headers = dict(exc.headers or {})
     return problem_response(problem(status, code, detail, instance=request.url.path), headers)

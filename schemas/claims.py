@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.common import FenAmount, IsoDate, OutModel, PositiveFen, StrictModel, text
+from schemas.common import FenAmount, IsoDate, OutModel, PositiveFen, StrictModel, Timestamp, text
 
 ClaimStatus = Literal["filed", "withdrawn", "rejected", "approved", "closed"]
 Pool = Literal["compensation", "subsidy"]
@@ -133,7 +133,7 @@ class ClaimEventOut(OutModel):
     to_status: str
     by: str | None
     business_date: dt.date
-    at: dt.datetime
+    at: Timestamp
     note: str | None
     entry_id: int | None
 

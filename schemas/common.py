@@ -18,7 +18,8 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WrapSerializer
+from pydantic_core import PydanticCustomError
 
 from fund.domain.money import MAX_SINGLE_AMOUNT_FEN
 
@@ -31,9 +32,10 @@ DEFAULT_PAGE_SIZE = 100
 # Text: no control characters (they cannot be stored in PostgreSQL and are never meant).
 _TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+EARLIEST_DATE = dt.date(1900, 1, 1)
 
 
-def _iso_date(value: Any) -> Any:
+def _iso_date_any_year(value: Any) -> Any:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     if isinstance(value, str) and _ISO_DATE.fullmatch(value):
@@ -42,6 +44,19 @@ def _iso_date(value: Any) -> Any:
         except ValueError:
             raise ValueError(f"{value!r} is not a calendar date") from None
     raise ValueError("must be a date written YYYY-MM-DD")
+
+
+def _iso_date(value: Any) -> Any:
+    return _not_before_1900(_iso_date_any_year(value))
+
+
+def _not_before_1900(value: dt.date) -> dt.date:
+    # docs/rules.md section 0: a date before 1900-01-01 is refused as input (the rules refuse it too; here it
+    # is refused before any rule runs, so that no date arithmetic ever sees year 1).
+    if value < EARLIEST_DATE:
+        raise PydanticCustomError("date_before_1900", "{date} is before 1900-01-01: dates before 1900 are refused",
+                                  {"date": value.isoformat()})
+    return value
 
 
 def _no_surrogates(value: Any) -> Any:
@@ -81,7 +96,10 @@ class OutModel(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
 
-IsoDate = Annotated[dt.date, BeforeValidator(_iso_date), Field(description="ISO 8601 date, YYYY-MM-DD")]
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date), Field(description="ISO 8601 date, YYYY-MM-DD, from 1900-01-01")]
+# A date the rules check (a loan's, a repayment's): one before 1900 is refused by the rules with the
+# others of its item, so that a batch names every refused item (``batch_refused``).
+RuleDate = Annotated[dt.date, BeforeValidator(_iso_date_any_year), Field(description="ISO 8601 date, YYYY-MM-DD, from 1900-01-01")]
 
 
 def text(max_length: int, description: str, *, min_length: int = 1, pattern: str = _TEXT_PATTERN) -> Any:
@@ -100,3 +118,30 @@ PositiveFen = Annotated[
     int, Field(ge=1, le=MAX_SINGLE_AMOUNT_FEN, description="amount in fen (1 yuan = 100 fen), 1..10^12")
 ]
 RecordId = Annotated[int, Field(ge=1, le=MAX_ID, description=f"record id, 1..{MAX_ID}")]
+
+
+def _with_offset(value: dt.datetime) -> dt.datetime:
+    # Stored times are UTC; SQLite hands them back without their offset.
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+
+
+class _OffsetAware:
+    """Marks the one timestamp type (a test finds every answer's timestamps are of it)."""
+
+    offset_aware = True
+
+
+Timestamp = Annotated[
+    dt.datetime,
+    AfterValidator(_with_offset),
+    WrapSerializer(lambda value, serialize: serialize(_with_offset(value))),
+    _OffsetAware(),
+    Field(description="RFC 3339 timestamp with its offset (stored in UTC), e.g. 2026-10-31T08:15:00Z"),
+]
+"""A point in time in an answer, always written with its offset.
+
+>>> class Stamped(OutModel):
+...     at: Timestamp
+>>> Stamped.model_construct(at=dt.datetime(2026, 10, 31, 8, 15)).model_dump_json()
+'{"at":"2026-10-31T08:15:00Z"}'
+"""

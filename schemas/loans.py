@@ -19,7 +19,7 @@ from fund.domain import registry as domain
 from schemas.common import (
     MAX_BATCH_ITEMS,
     FenAmount,
-    IsoDate,
+    RuleDate as IsoDate,  # the registry refuses dates before 1900 item by item
     OutModel,
     PositiveFen,
     RecordId,

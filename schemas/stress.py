@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from schemas.common import IsoDate, OutModel, StrictModel, text
+from schemas.common import IsoDate, OutModel, StrictModel, Timestamp, text
 
 MAX_FUND_FEN = 10**16
 
@@ -43,9 +43,9 @@ class StressRunOut(OutModel):
     seed: int
     as_of: dt.date
     progress: StressProgressOut
-    created_at: dt.datetime | None
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
+    created_at: Timestamp | None
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
     seconds: float | None
     error: str | None
     result_url: str | None

@@ -13,8 +13,9 @@ The protocol, for one request carrying key ``K`` of institution ``I``:
    answer (``complete`` in a new transaction). When it fails unexpectedly, ``release`` deletes the
    row so the request can be retried.
 
-An in-progress row older than ``stale_after`` belonged to a process that died; a new request takes
-it over by giving it a new ``attempt`` token. ``complete`` only succeeds for the attempt that owns the
+While the work runs, its process refreshes the row's ``alive_at`` (``keep_alive``, every few
+seconds); an in-progress row silent for ``stale_after`` belonged to a process that died, and a new
+request takes it over by giving it a new ``attempt`` token. ``complete`` only succeeds for the attempt that owns the
 row, so a slow first run cannot also complete it. Rows are kept ``ttl`` (at least 24 hours).
 
 >>> request_fingerprint("POST", "/api/v1/loans", b'{"a":1}') == request_fingerprint("POST", "/api/v1/loans", b'{"a":1}')
@@ -26,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -97,7 +99,7 @@ def claim_key(
     _check(key, now, ttl)
     attempt = secrets.token_hex(16)
     fresh = dict(request_hash=fingerprint, state="in_progress", attempt=attempt, status_code=None, media_type=None,
-                 response_body=None, started_at=now, expires_at=now + ttl)
+                 response_body=None, started_at=now, alive_at=now, expires_at=now + ttl)
     row = None
     while row is None:  # again only if the row we collided with was deleted (released or purged) meanwhile
         inserted = session.execute(
@@ -122,8 +124,8 @@ def claim_key(
             field="Idempotency-Key",
         )
     if row.state == "in_progress":
-        if _aware(row.started_at) <= now - stale_after:
-            _take(session, row, dict(attempt=attempt, started_at=now))
+        if _aware(row.alive_at or row.started_at) <= now - stale_after:
+            _take(session, row, dict(attempt=attempt, started_at=now, alive_at=now))
             return Claim(row.id, attempt)
         raise Conflict(
             "idempotency_key_in_use", "the first request with this Idempotency-Key is still running: retry later",
@@ -152,6 +154,21 @@ def complete(session: Session, claim: Claim, answer: StoredAnswer) -> None:
             "idempotency_key_in_use", "another run took over this Idempotency-Key: retry to get its answer",
             field="Idempotency-Key",
         )
+
+
+def keep_alive(session: Session, claims: Iterable[Claim], *, now: dt.datetime) -> int:
+    """The heartbeat of runs still working: refresh ``alive_at`` of these in-progress claims (those
+    taken over or completed meanwhile are left alone); returns how many rows it refreshed."""
+    refreshed = 0
+    for claim in claims:
+        refreshed += session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == claim.record_id, IdempotencyKey.attempt == claim.attempt,
+                   IdempotencyKey.state == "in_progress")
+            .values(alive_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return refreshed
 
 
 def release(session: Session, claim: Claim) -> None:

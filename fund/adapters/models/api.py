@@ -28,7 +28,7 @@ class ApiKey(Base):
 class IdempotencyKey(Base):
     """One ``Idempotency-Key`` of one institution: the request it was first used with (``request_hash``)
     and, once done, the answer to replay. ``attempt`` names the run that owns an in-progress key, so a
-    run taken over after a crash cannot also complete it."""
+    run taken over after a crash cannot also complete it; ``alive_at`` is that run's heartbeat."""
 
     __tablename__ = "idempotency_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -41,6 +41,9 @@ class IdempotencyKey(Base):
     media_type: Mapped[str | None] = mapped_column(String(64))
     response_body: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # The owning run's last sign of life (its process refreshes it while the run lasts); an in-progress
+    # key whose run has been silent too long belonged to a process that died.
+    alive_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     __table_args__ = (
         UniqueConstraint("institution_id", "key", name="uq_idempotency_keys_institution_key"),
