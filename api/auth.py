@@ -19,7 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 from api.problems import problem_responses
 from fund.adapters.db import unit_of_work
 from fund.errors import Forbidden
-from fund.services.keys import Authenticated, authenticate
+from fund.services.keys import Authenticated, Unauthorized, authenticate
 from fund.services.registry import Actor
 
 BEARER_SCHEME = "BearerAuth"
@@ -57,15 +57,25 @@ def _bearer(connection: ASGIConnection) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _lookup(connection: ASGIConnection, token: str | None) -> Authenticated:
+def _lookup(connection: ASGIConnection, token: str | None) -> Actor:
+    """The caller: the key's institution, and the person when the key was issued to one (the fund
+    manager's keys act as their person, so rule G applies to them as to a signed-in person)."""
+    from fund.services.people import person_actor, person_of_key
+
     with unit_of_work(connection.app.state.session_factory) as session:
-        return authenticate(session, token)
+        who: Authenticated = authenticate(session, token)
+        person = person_of_key(session, who.key_prefix)
+    if person is None:
+        return Actor(who.institution_id, who.code, who.kind, key_prefix=who.key_prefix)
+    if not person.active:
+        raise Unauthorized("user_disabled", f"the key's person {person.login} is disabled", field="Authorization")
+    return person_actor(person, key_prefix=who.key_prefix)
 
 
 async def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """Guard of every ``/api/v1`` endpoint: a valid key, and a role the endpoint allows."""
     who = await anyio.to_thread.run_sync(_lookup, connection, _bearer(connection))
-    connection.state.actor = Actor(who.institution_id, who.code, who.kind)
+    connection.state.actor = who
     connection.state.key_prefix = who.key_prefix
     allowed = handler.opt.get(ROLES_OPT) or ()
     if role_of(who.kind) not in allowed:

@@ -296,17 +296,22 @@ def bootstrap(db: SessionFactory, login: str, display_name: str, password: str, 
         return person
 
 
+def add_user_in(session: Session, actor: Actor, *, institution: str, login: str, display_name: str,
+                roles: Iterable[str], password: str, language: str = "zh") -> Person:
+    """Session-level: an admin adds a staff user to an institution."""
+    _require_admin(actor)
+    return create_person(session, institution_by_code(session, institution), login, display_name, roles, password,
+                         language=language)
+
+
 def add_user(db: SessionFactory, actor: Actor, *, institution: str, login: str, display_name: str,
              roles: Iterable[str], password: str, language: str = "zh") -> Person:
     """An admin adds a staff user to an institution."""
     roles = tuple(roles)
-
-    def work(session: Session) -> Person:
-        _require_admin(actor)
-        return create_person(session, institution_by_code(session, institution), login, display_name, roles, password,
-                             language=language)
-
-    return audit.audited(db, actor, "user.add", f"user:{(login or '').strip().lower()[:64]}", work,
+    return audit.audited(db, actor, "user.add", f"user:{(login or '').strip().lower()[:64]}",
+                         lambda session: add_user_in(session, actor, institution=institution, login=login,
+                                                     display_name=display_name, roles=roles, password=password,
+                                                     language=language),
                          detail=lambda p: {"institution": p.institution_code, "roles": list(p.roles)})
 
 
@@ -321,32 +326,38 @@ def list_users(db: SessionFactory, actor: Actor, *, institution: str | None = No
         return [_view(r, i) for r, i in session.execute(stmt.order_by(Institution.code, PersonRow.login))]
 
 
-def disable_user(db: SessionFactory, actor: Actor, login: str) -> Person:
-    """An admin disables a user (kept, never deleted: the audit trail names them)."""
-    def work(session: Session) -> Person:
-        _require_admin(actor)
-        row, inst = _row(session, login, lock=True)
-        if row.id == actor.person_id:
-            raise DomainError("cannot_disable_self", "an admin does not disable their own login", field="login")
-        row.active = False
-        session.flush()
-        return _view(row, inst)
+def disable_user_in(session: Session, actor: Actor, login: str) -> Person:
+    """Session-level: an admin disables a user (kept, never deleted: the audit trail names them)."""
+    _require_admin(actor)
+    row, inst = _row(session, login, lock=True)
+    if row.id == actor.person_id:
+        raise DomainError("cannot_disable_self", "an admin does not disable their own login", field="login")
+    row.active = False
+    session.flush()
+    return _view(row, inst)
 
-    return audit.audited(db, actor, "user.disable", f"user:{(login or '').strip().lower()[:64]}", work)
+
+def disable_user(db: SessionFactory, actor: Actor, login: str) -> Person:
+    """An admin disables a user."""
+    return audit.audited(db, actor, "user.disable", f"user:{(login or '').strip().lower()[:64]}",
+                         lambda session: disable_user_in(session, actor, login))
+
+
+def reset_password_in(session: Session, actor: Actor, login: str, new_password: str) -> Person:
+    """Session-level: an admin sets a new password (and lifts a lock)."""
+    _require_admin(actor)
+    row, inst = _row(session, login, lock=True)
+    row.password_hash = _hasher.hash(check_password(new_password, login=row.login))
+    row.password_changed_at = audit.utc_now()
+    row.failed_sign_ins, row.first_failed_at, row.locked_until = 0, None, None
+    session.flush()
+    return _view(row, inst)
 
 
 def reset_password(db: SessionFactory, actor: Actor, login: str, new_password: str) -> Person:
     """An admin sets a new password (and lifts a lock)."""
-    def work(session: Session) -> Person:
-        _require_admin(actor)
-        row, inst = _row(session, login, lock=True)
-        row.password_hash = _hasher.hash(check_password(new_password, login=row.login))
-        row.password_changed_at = audit.utc_now()
-        row.failed_sign_ins, row.first_failed_at, row.locked_until = 0, None, None
-        session.flush()
-        return _view(row, inst)
-
-    return audit.audited(db, actor, "user.reset_password", f"user:{(login or '').strip().lower()[:64]}", work)
+    return audit.audited(db, actor, "user.reset_password", f"user:{(login or '').strip().lower()[:64]}",
+                         lambda session: reset_password_in(session, actor, login, new_password))
 
 
 def change_password(db: SessionFactory, login: str, old_password: str, new_password: str) -> Person:
