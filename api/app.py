@@ -48,6 +48,7 @@ from api.controllers.subsidies import SubsidyController
 from api.controllers.users import UserController
 from api.controllers.valuation import ValuationController
 from api.deps import DEPENDENCIES
+from api.request_id import RequestIdMiddleware
 from api.openapi import add_documented_answers
 from api.problems import EXCEPTION_HANDLERS, MalformedJson
 from schemas.problems import PROBLEM_MEDIA_TYPE
@@ -256,6 +257,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
         route_handlers=[api, health],
         template_config=CONSOLE_TEMPLATES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[RequestIdMiddleware],  # X-Request-ID (api/request_id.py)
         openapi_config=openapi,
         plugins=[PydanticPlugin(validate_strict=True)],
         request_max_body_size=max_body,
