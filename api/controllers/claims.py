@@ -27,6 +27,7 @@ from fund.services import claims as claims_service
 from fund.services import ledger
 from fund.services.common import business_date
 from fund.services.fund_report import fund_report
+from fund.services.paging import keyset_page
 from fund.services.registry import Actor, loan_for
 from schemas.claims import (
     AppropriationIn,
@@ -202,11 +203,9 @@ class ClaimController(Controller):
         recoveries and events. A bank sees its own claims; an insurer, guarantor or appraiser the claims
         on loans naming it; the fund manager and auditors all."""
         with unit_of_work(db) as session:
-            claims = claims_service.list_claims(session, actor, status=status, loan_id=loan_id, bank_code=bank,
-                                                after_id=after_id, limit=limit + 1)
-            more = len(claims) > limit
-            claims = claims[:limit]
-            return ClaimPage(items=[claim_out(session, c) for c in claims], next_after_id=claims[-1].id if more else None)
+            page = keyset_page(lambda n: claims_service.list_claims(session, actor, status=status, loan_id=loan_id, bank_code=bank,
+                                                                    after_id=after_id, limit=n), limit)
+            return ClaimPage(items=[claim_out(session, c) for c in page.items], next_after_id=page.next_after_id)
 
 
 class FundController(Controller):
@@ -248,11 +247,9 @@ class LedgerController(Controller):
         """Journal entries in id order, each with its cause, policy, reference and postings (debit
         positive, credit negative), a bounded page at a time."""
         with unit_of_work(db) as session:
-            lines = ledger.journal(session, after_id=after_id, limit=limit + 1, cause=cause)
-        more = len(lines) > limit
-        lines = lines[:limit]
-        return JournalPage(items=[JournalEntryOut.model_validate(line.as_dict()) for line in lines],
-                           next_after_id=lines[-1].id if more else None)
+            page = keyset_page(lambda n: ledger.journal(session, after_id=after_id, limit=n, cause=cause), limit)
+        return JournalPage(items=[JournalEntryOut.model_validate(line.as_dict()) for line in page.items],
+                           next_after_id=page.next_after_id)
 
     @get("/check", sync_to_thread=True, summary="Check the ledger's invariants", **allow(Role.AUDITOR, Role.FUND_MANAGER))
     def check(self, db: Db) -> LedgerCheckOut:

@@ -23,6 +23,7 @@ from fund.domain.registry import RepaymentIn as Payment
 from fund.errors import DomainError, NotFound
 from fund.services import registry
 from fund.services.common import business_date
+from fund.services.paging import keyset_page
 from fund.services.registry import Actor
 from schemas.common import DEFAULT_PAGE_SIZE, MAX_ID, MAX_PAGE_SIZE
 from schemas.loans import (
@@ -123,13 +124,11 @@ class LoanController(Controller):
         if actor.kind == "bank" and bank is not None and bank != actor.code:
             return LoanPage(items=[], next_after_id=None)
         with unit_of_work(db) as session:
-            loans = registry.list_loans(
+            page = keyset_page(lambda n: registry.list_loans(
                 session, actor, status=status, coverage=coverage, drawdown_from=drawdown_from, drawdown_to=drawdown_to,
-                bank_code=bank, after_id=after_id, limit=limit + 1,
-            )
-            more = len(loans) > limit
-            loans = loans[:limit]
-            return LoanPage(items=loan_summaries(session, loans), next_after_id=loans[-1].id if more else None)
+                bank_code=bank, after_id=after_id, limit=n,
+            ), limit)
+            return LoanPage(items=loan_summaries(session, page.items), next_after_id=page.next_after_id)
 
     @get("/{loan_id:int}", sync_to_thread=True, summary="Read one loan", **allow(Role.BANK, *READERS, errors=[404]))
     def read(self, actor: Caller, db: Db, loan_id: LoanId) -> LoanOut:

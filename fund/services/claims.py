@@ -36,6 +36,7 @@ from fund.domain.policy import Policy, PolicyError
 from fund.errors import Conflict, DomainError, NotFound
 from fund.services import ledger
 from fund.services.common import institution_codes
+from fund.services.paging import after
 from fund.services.policies import get_policy
 from fund.services.registry import Actor, earliest_unpaid_due, loan_for, move_status
 
@@ -357,14 +358,14 @@ def close_claim(session: Session, bank: Actor, claim_id: int, business_date: dt.
 def list_claims(session: Session, actor: Actor, *, status: str | None = None, bank_code: str | None = None,
                 loan_id: int | None = None, after_id: int = 0, limit: int = 100) -> list[Claim]:
     """Claims ``actor`` may read, by id, keyset-paginated (``after_id``)."""
-    stmt = _visible(select(Claim).where(Claim.id > after_id), actor)
+    stmt = _visible(select(Claim), actor)
     if status is not None:
         stmt = stmt.where(Claim.status == status)
     if loan_id is not None:
         stmt = stmt.where(Claim.loan_id == loan_id)
     if bank_code is not None:
         stmt = stmt.join(Institution, Institution.id == Claim.bank_id).where(Institution.code == bank_code)
-    return list(session.scalars(stmt.order_by(Claim.id).limit(limit)))
+    return list(session.scalars(after(stmt, Claim.id, after_id, limit)))
 
 
 def claim_events(session: Session, claim_id: int) -> list[ClaimEvent]:

@@ -28,6 +28,7 @@ from fund.adapters.models.ledger import Account, Deferral, DeferralSettlement, J
 from fund.domain.money import MAX_SINGLE_AMOUNT_FEN
 from fund.errors import DomainError, Forbidden, NotFound
 from fund.services.common import for_update
+from fund.services.paging import after
 from risk.allocation import pay_from_cash, settle_inflow
 
 POOLS = ("compensation", "subsidy")
@@ -305,17 +306,14 @@ class JournalLine:
 def journal(session: Session, *, after_id: int = 0, limit: int | None = None, cause: str | None = None,
             ref_type: str | None = None, ref_id: int | None = None) -> list[JournalLine]:
     """Entries in id order (keyset: ``after_id``), each with its postings (debits first)."""
-    stmt = select(JournalEntry).where(JournalEntry.id > after_id)
+    stmt = select(JournalEntry)
     if cause is not None:
         stmt = stmt.where(JournalEntry.cause == cause)
     if ref_type is not None:
         stmt = stmt.where(JournalEntry.ref_type == ref_type)
     if ref_id is not None:
         stmt = stmt.where(JournalEntry.ref_id == ref_id)
-    stmt = stmt.order_by(JournalEntry.id)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    entries = list(session.scalars(stmt))
+    entries = list(session.scalars(after(stmt, JournalEntry.id, after_id, limit)))
     postings: dict[int, list[tuple[str, int]]] = {e.id: [] for e in entries}
     if entries:
         rows = session.execute(

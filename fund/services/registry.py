@@ -39,6 +39,7 @@ from fund.domain.registry import (
 )
 from fund.domain.status import RELEASED_STATUSES, next_status
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
+from fund.services.paging import after
 from fund.services.policies import active_policies
 
 
@@ -687,7 +688,7 @@ def list_loans(
     limit: int = 100,
 ) -> list[Loan]:
     """Loans the actor may see, by id, keyset-paginated (``after_id``)."""
-    stmt = select(Loan).where(Loan.id > after_id)
+    stmt = select(Loan)
     if actor.kind == "bank":
         stmt = stmt.where(Loan.bank_id == actor.institution_id)
     elif actor.kind not in ("fund_manager", "auditor"):
@@ -705,7 +706,7 @@ def list_loans(
         conditions.append(Loan.drawdown_date <= drawdown_to)
     if conditions:
         stmt = stmt.where(and_(*conditions))
-    return list(session.scalars(stmt.order_by(Loan.id).limit(limit)))
+    return list(session.scalars(after(stmt, Loan.id, after_id, limit)))
 
 
 def loan_assets(session: Session, loan_id: int) -> list[IpAsset]:

@@ -26,6 +26,7 @@ from sqlalchemy import String, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from fund.adapters.dialect import json_array_elements
+from fund.services.paging import after, check_after_id
 from fund.adapters.models.registry import (
     Enterprise,
     Installment,
@@ -272,9 +273,8 @@ def list_loan_summaries(
         raise DomainError("invalid_coverage", f"coverage must be one of {', '.join(COVERAGES)}", field="coverage")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
         raise DomainError("invalid_limit", f"limit must be 1..10000, got {limit!r}", field="limit")
-    if isinstance(after_id, bool) or not isinstance(after_id, int) or after_id < 0:
-        raise DomainError("invalid_after_id", f"after_id must be an integer >= 0, got {after_id!r}", field="after_id")
-    stmt = (
+    check_after_id(after_id)
+    stmt = after(
         select(
             Loan.id, Institution.code, Loan.contract_no, Enterprise.credit_code, Loan.borrower_name, Loan.borrower_sector,
             Loan.drawdown_date, Loan.maturity_date, Loan.principal_fen, Loan.covered_fen,
@@ -282,10 +282,8 @@ def list_loan_summaries(
             Loan.status, Loan.flags,
         )
         .join(Institution, Institution.id == Loan.bank_id)
-        .join(Enterprise, Enterprise.id == Loan.enterprise_id)
-        .where(Loan.id > after_id)
-        .order_by(Loan.id)
-        .limit(limit)
+        .join(Enterprise, Enterprise.id == Loan.enterprise_id),
+        Loan.id, after_id, limit,
     )
     if bank_code is not None:
         bank = institution_by_code(session, bank_code, kinds=("bank",), field="bank")
