@@ -14,9 +14,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from fund.domain import vocabulary
 from schemas.common import FenAmount, IsoDate, OutModel, PositiveFen, StrictModel, Timestamp, text
 
-ClaimStatus = Literal["filed", "withdrawn", "rejected", "approved", "closed"]
+ClaimStatus = Literal[vocabulary.CLAIM_STATUS_VALUES]  # type: ignore[valid-type]  (fund.domain.vocabulary)
 Pool = Literal["compensation", "subsidy"]
 Cause = Literal["appropriation", "claim_approval", "deferral_settlement", "recovery", "subsidy_run", "correction"]
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from fund.domain import registry as domain
+from fund.domain import vocabulary
 from schemas.common import (
     MAX_BATCH_ITEMS,
     FenAmount,
@@ -27,14 +28,12 @@ from schemas.common import (
     text,
 )
 
-IpKind = Literal["invention_patent", "utility_model", "design_patent", "trademark", "geographical_indication", "ic_layout"]
-Sector = Literal[
-    "next_generation_it", "new_energy_vehicles", "biomedicine_health", "new_materials_chemicals", "rail_transit",
-    "energy_environment", "intelligent_equipment", "satellite_beidou", "other",
-]
-LegalStatus = Literal["valid", "pending", "lapsed", "invalidated", "expired"]
-LoanStatus = Literal["active", "repaid", "cancelled", "claimed", "compensated", "closed"]
-CoverageValue = Literal["eligible", "ineligible"]
+# The domain's vocabularies (fund.domain.vocabulary), as the plain strings the API carries.
+IpKind = Literal[vocabulary.IP_KIND_VALUES]  # type: ignore[valid-type]
+Sector = Literal[vocabulary.SECTOR_VALUES]  # type: ignore[valid-type]
+LegalStatus = Literal[vocabulary.LEGAL_STATUS_VALUES]  # type: ignore[valid-type]
+LoanStatus = Literal[vocabulary.LOAN_STATUS_VALUES]  # type: ignore[valid-type]
+CoverageValue = Literal[vocabulary.COVERAGE_VALUES]  # type: ignore[valid-type]
 
 MAX_ASSETS_PER_LOAN = 50
 MAX_INSTALLMENTS = 600  # 50 years of monthly installments

@@ -26,16 +26,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fund.domain.vocabulary import CLAIM_STATUS_VALUES, DECIDED_CLAIM_STATUSES, LIVE_CLAIM_STATUSES, InstitutionKind
 from fund.errors import Conflict, DomainError, Forbidden
 
-STATUSES = ("filed", "withdrawn", "rejected", "approved", "closed")
+STATUSES = CLAIM_STATUS_VALUES
 #: A loan carries at most one claim in these statuses.
-LIVE_STATUSES = ("filed", "approved")
+LIVE_STATUSES = LIVE_CLAIM_STATUSES
 #: Claims whose allocation stands (approved, then perhaps closed).
-DECIDED_STATUSES = ("approved", "closed")
+DECIDED_STATUSES = DECIDED_CLAIM_STATUSES
 
-BANK = "bank"
-FUND_MANAGER = "fund_manager"
+BANK = InstitutionKind.BANK.value
+FUND_MANAGER = InstitutionKind.FUND_MANAGER.value
 #: The longest note or reason a step keeps.
 MAX_NOTE_LENGTH = 500
 

@@ -16,16 +16,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from fund.domain.money import BP_ONE
+from fund.domain.vocabulary import IP_KIND_VALUES, IpKind
 
-IP_KINDS = (
-    "invention_patent",
-    "utility_model",
-    "design_patent",
-    "trademark",
-    "geographical_indication",
-    "ic_layout",
-)
-PATENT_KINDS = ("invention_patent", "utility_model", "design_patent")
+IP_KINDS = IP_KIND_VALUES
+PATENT_KINDS = (IpKind.INVENTION_PATENT.value, IpKind.UTILITY_MODEL.value, IpKind.DESIGN_PATENT.value)
 SCHEME_PARTIES = ("fund", "bank", "insurer", "appraiser")
 APPROPRIATION_KINDS = ("yearly", "once", "none")
 

@@ -10,20 +10,11 @@ from typing import Any
 from fund.domain.dates import add_years, check_event_date, check_input_date
 from fund.domain.money import BP_ONE, apply_bp, check_amount
 from fund.domain.policy import IP_KINDS, Policy
+from fund.domain.vocabulary import LEGAL_STATUS_VALUES, SECTOR_VALUES
 from fund.errors import DomainError
 
-SECTORS = (
-    "next_generation_it",
-    "new_energy_vehicles",
-    "biomedicine_health",
-    "new_materials_chemicals",
-    "rail_transit",
-    "energy_environment",
-    "intelligent_equipment",
-    "satellite_beidou",
-    "other",
-)
-LEGAL_STATUSES = ("valid", "pending", "lapsed", "invalidated", "expired")
+SECTORS = SECTOR_VALUES
+LEGAL_STATUSES = LEGAL_STATUS_VALUES
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from fund.domain.vocabulary import LIVE_LOAN_STATUSES, LOAN_STATUS_VALUES, RELEASED_LOAN_STATUSES
 from fund.errors import Conflict
 
-STATUSES = ("active", "repaid", "cancelled", "claimed", "compensated", "closed")
+STATUSES = LOAN_STATUS_VALUES
 EVENTS = ("all_repaid", "cancel", "claim_filed", "claim_withdrawn", "claim_rejected", "claim_approved", "claim_closed")
 
 _MOVES: dict[tuple[str, str], str] = {
@@ -18,8 +19,8 @@ _MOVES: dict[tuple[str, str], str] = {
 }
 
 # A pledged asset is free again once its loan is in one of these.
-RELEASED_STATUSES = ("repaid", "cancelled", "closed")
-LIVE_STATUSES = ("active", "claimed")
+RELEASED_STATUSES = RELEASED_LOAN_STATUSES
+LIVE_STATUSES = LIVE_LOAN_STATUSES
 
 
 def next_status(status: str, event: str, *, paid_in_full: bool = False) -> str:

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 from fund.adapters.dialect import for_update  # noqa: F401  (services have imported it from here)
 from fund.adapters.models.registry import Institution, SystemSetting
 from fund.domain.dates import check_input_date, today_in_china
+from fund.domain.vocabulary import INSTITUTION_KIND_VALUES
 from fund.errors import DomainError, NotFound
 from fund.settings import get_settings
 
-INSTITUTION_KINDS = ("bank", "insurer", "guarantor", "appraiser", "fund_manager", "auditor")
+INSTITUTION_KINDS = INSTITUTION_KIND_VALUES
 BUSINESS_DATE_KEY = "business_date"
 
 

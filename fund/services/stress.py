@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fund.domain.policy import Policy, shipped_policies  # noqa: F401  (the CLI reads the shipped policies from here)
+from fund.domain.status import LIVE_STATUSES
 from fund.errors import DomainError
 from risk.engine import DEFAULT_BATCH, Simulation, choose_shift, prepare, simulate
 from risk.executors import executor_for
@@ -34,7 +35,6 @@ from risk.scenario import Scenario, ScenarioError, parse_scenario, scenario_docu
 from risk.stress_result import MEASURED, StressResult, summarise
 from risk.stress_stats import LEVELS
 
-LIVE_STATUSES = ("active", "claimed")
 MAX_SCENARIOS = 10_000_000
 
 

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from fund.adapters.models.base import Base, Fen, created_at_column
 
-from fund.domain.claim import LIVE_STATUSES as LIVE_CLAIM_STATUSES  # noqa: F401  (a loan carries at most one claim in these)
-from fund.domain.claim import STATUSES as CLAIM_STATUSES  # noqa: F401
+from fund.domain.vocabulary import CLAIM_STATUS_VALUES as CLAIM_STATUSES  # noqa: F401
+from fund.domain.vocabulary import LIVE_CLAIM_STATUSES  # noqa: F401  (a loan carries at most one claim in these)
 _LIVE_WHERE = "status in ('filed','approved')"
 
 
