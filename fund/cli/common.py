@@ -118,19 +118,79 @@ def yuan_text(fen: int) -> str:
     return f"{yuan(fen)} yuan"
 
 
-def money_table(*columns: str, money: tuple[str, ...] = (), title: str | None = None):
-    """A rich table whose money columns (named in ``money``) are right-aligned and never cut or
-    folded: at a narrow terminal the text columns wrap instead (``overflow="fold"``) and the money
-    columns keep their width. Cells are given already formatted (``fund.domain.money.yuan``)."""
-    from rich.table import Table
+class MoneyTable:
+    """A table for people that never cuts a number: money (given in fen, shown in yuan with
+    separators) and other numbers are right-aligned and never wrapped; text columns fold. When even
+    the numbers do not fit the terminal (at 80 columns, say), each row is printed as a block of
+    ``name: value`` lines instead of a squeezed table.
 
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, expand=False)
-    for name in columns:
-        if name in money:
-            table.add_column(f"{name} (yuan)", justify="right", no_wrap=True, overflow="ignore", min_width=4)
-        else:
-            table.add_column(name, overflow="fold")
-    return table
+    >>> t = MoneyTable("bank", "amount", money=("amount",), title="t")
+    >>> t.add_row("BANK1", 123456)
+    >>> t.cells[0]
+    ['BANK1', '1,234.56']
+    """
+
+    def __init__(self, *columns: str, money: tuple[str, ...] = (), numbers: tuple[str, ...] = (), title: str | None = None):
+        self.columns = columns
+        self.money = set(money)
+        self.numeric = set(money) | set(numbers)
+        self.title = title
+        self.cells: list[list[str]] = []
+
+    def header(self, name: str) -> str:
+        return f"{name} (yuan)" if name in self.money else name
+
+    def add_row(self, *values: Any) -> None:
+        """Money as fen (int) or None; counts as int (shown with separators); ids and text as text."""
+        from fund.domain.money import yuan
+
+        row = []
+        for name, value in zip(self.columns, values):
+            if value is None:
+                row.append("")
+            elif name in self.money and isinstance(value, int):
+                row.append(yuan(value))
+            elif isinstance(value, int) and not isinstance(value, bool):
+                row.append(f"{value:,}")  # counts; pass ids as text
+            else:
+                row.append(str(value))
+        self.cells.append(row)
+
+    def _needed_width(self) -> int:
+        from rich.cells import cell_len
+
+        width = 0
+        for k, name in enumerate(self.columns):
+            longest = max([cell_len(self.header(name))] + [cell_len(r[k]) for r in self.cells])
+            width += (longest if name in self.numeric else min(longest, 6)) + 3
+        return width + 1
+
+    def print(self, out: Console | None = None) -> None:
+        from rich.table import Table
+
+        out = out or console
+        if self.title:
+            out.print(self.title)
+        if self._needed_width() > out.width:
+            for row in self.cells:
+                for name, cell in zip(self.columns, row):
+                    if cell:
+                        out.print(f"  {self.header(name)}: {cell}", overflow="fold")
+                out.print("")
+            return
+        table = Table(show_edge=False, pad_edge=False)
+        for name in self.columns:
+            if name in self.numeric:
+                table.add_column(self.header(name), justify="right", no_wrap=True)
+            else:
+                table.add_column(name, overflow="fold")
+        for row in self.cells:
+            table.add_row(*row)
+        out.print(table)
+
+
+def money_table(*columns: str, money: tuple[str, ...] = (), numbers: tuple[str, ...] = (), title: str | None = None) -> MoneyTable:
+    return MoneyTable(*columns, money=money, numbers=numbers, title=title)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from fund.cli import (
     lpr,
     policies,
     registry,
+    statements,
     stress,
     subsidies,
     value,
@@ -39,6 +40,8 @@ app.add_typer(value.app, name="value")
 app.add_typer(stress.app, name="stress")
 app.add_typer(keys.app, name="keys")
 app.add_typer(bench.app, name="bench")
+app.add_typer(statements.app, name="statements")
+statements.register(registry.report_app)
 
 
 if __name__ == "__main__":  # pragma: no cover

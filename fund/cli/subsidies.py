@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import platform
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from fund.cli.common import (
     fund_manager_actor,
     handle_errors,
     print_json,
+    progress_bar,
     transaction,
 )
 from fund.domain.money import yuan
@@ -32,25 +32,6 @@ from fund.domain.money import yuan
 app = typer.Typer(help="Monthly interest-subsidy runs (docs/rules.md section 5).", no_args_is_help=True)
 
 DEFAULT_BENCH_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def _progress_bar(description: str):
-    """A rich progress bar on stderr (only on a terminal); yields the service's progress callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True, disable=not err_console.is_terminal,
-    ) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(f"{description}: {stage}", total=total or None)
-            bar.update(tasks[stage], completed=done, total=total or None)
-
-        yield update
 
 
 def _result_dict(result) -> dict:
@@ -81,7 +62,7 @@ def run(
 
     actor = fund_manager_actor()
     business_date = current_business_date()
-    with _progress_bar(f"subsidy run {month}") as progress:
+    with progress_bar(f"subsidy run {month}") as progress:
         with transaction() as session:
             result = run_month(session, month, business_date, actor=actor, progress=progress)
     if as_json:
@@ -117,7 +98,7 @@ def preview(
 
     actor = fund_manager_actor()
     business_date = current_business_date()
-    with _progress_bar(f"subsidy preview {month}") as progress:
+    with progress_bar(f"subsidy preview {month}") as progress:
         with transaction() as session:
             result = preview_month(session, month, business_date, actor=actor, progress=progress)
     if as_json:
@@ -133,11 +114,12 @@ def preview(
                   f"deferred {yuan_text(result.deferred_fen)}")
     if shown and result.lines:
         table = money_table("repayment", "loan", "paid on", "interest", "subsidy", "paid", "deferred", "capped",
-                            money=("interest", "subsidy", "paid", "deferred"), title=f"first {min(shown, result.line_count)} lines")
+                            money=("interest", "subsidy", "paid", "deferred"), numbers=("repayment", "loan"),
+                            title=f"first {min(shown, result.line_count):,} lines (S3 order)")
         for ln in result.lines[:shown]:
-            table.add_row(str(ln.repayment_id), str(ln.loan_id), ln.paid_on.isoformat(), yuan(ln.interest_fen),
-                          yuan(ln.amount_fen), yuan(ln.paid_fen), yuan(ln.deferred_fen), "yes" if ln.capped else "")
-        console.print(table)
+            table.add_row(str(ln.repayment_id), str(ln.loan_id), ln.paid_on.isoformat(), ln.interest_fen, ln.amount_fen,
+                          ln.paid_fen, ln.deferred_fen, "yes" if ln.capped else "")
+        table.print()
 
 
 @app.command("list", help="List subsidy runs.")

@@ -85,6 +85,7 @@ class Layout:
     bank_key: str | None = None
     enterprise_key: str | None = None
     enterprise_name_key: str | None = None
+    totals: bool = True  # False: a table of figures, whose money columns do not add up
 
     def name(self, lang: str) -> str:
         return self.name_zh if lang == "zh" else self.name_en
@@ -247,15 +248,16 @@ def csv_pieces(layout: Layout, rows: Iterable[tuple], *, lang: str = "zh", total
         cells: list[str] = []
         for value, kind in zip(row, kinds):
             if kind == MONEY:
-                cells += [yuan(value).replace(",", ""), str(value)]
+                cells += ["", ""] if value is None else [yuan(value).replace(",", ""), str(value)]
             else:
                 cells.append(_text_value(value, kind, lang))
         writer.writerow(cells)
-        totals.add([row[k] for k in money], *_keys(layout, row, b, e, n))
+        totals.add([row[k] or 0 for k in money], *_keys(layout, row, b, e, n))
         if totals.lines % lines_per_piece == 0:
             yield buffer.take()
-    for labels, values in _total_rows(layout, totals, lang):
-        writer.writerow(_total_cells(layout, labels, values, text=True))
+    if layout.totals:
+        for labels, values in _total_rows(layout, totals, lang):
+            writer.writerow(_total_cells(layout, labels, values, text=True))
     yield buffer.take()
 
 
@@ -374,6 +376,10 @@ def write_xlsx(layout: Layout, title: TitleBlock, rows: Iterable[tuple], out: IO
         k = 0
         for value, kind in zip(row, kinds):
             cell = template[k]
+            if kind == MONEY and value is None:
+                out_row += [None, None]
+                k += 2
+                continue
             if kind == MONEY:
                 cell.value = _yuan_decimal(value)
                 out_row.append(cell)
@@ -399,14 +405,15 @@ def write_xlsx(layout: Layout, title: TitleBlock, rows: Iterable[tuple], out: IO
             k += 1
         sheet.append(out_row)
         in_sheet += 1
-        totals.add([row[j] for j in money], *_keys(layout, row, b, e, n))
+        totals.add([row[j] or 0 for j in money], *_keys(layout, row, b, e, n))
         if totals.lines % 10_000 == 0:
             report("write", totals.lines, total)
 
     # The total row and the signature block under the lines of the last sheet.
-    sheet.append([styled(sheet, c, font=bold, number_format="#,##0.00" if isinstance(c, Decimal) else None)
-                  if c is not None else None
-                  for c in _total_cells(layout, {0: word("total", lang)}, totals.all, text=False)])
+    if layout.totals:
+        sheet.append([styled(sheet, c, font=bold, number_format="#,##0.00" if isinstance(c, Decimal) else None)
+                      if c is not None else None
+                      for c in _total_cells(layout, {0: word("total", lang)}, totals.all, text=False)])
     _finish_lines(sheet, header_row, in_sheet, len(headers))
     sheet.append([])
     sheet.append([styled(sheet, word("sign_prepared", lang), font=bold), None, None,
@@ -694,3 +701,27 @@ def compensation_statement(session, actor, *, start: dt.date, end: dt.date, bank
 
 def _date(value: Any) -> dt.date:
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+MONTHLY_LAYOUT = Layout(
+    "知识产权质押融资风险补偿基金月度统计", "Monthly statistics of the IP pledge-financing fund",
+    (
+        Column("period", "期间", "Period", TEXT, 10),
+        Column("figure", "项目", "Figure", TEXT, 40),
+        Column("breakdown", "分项", "Breakdown", TEXT, 24),
+        Column("count", "笔数", "Count", INT, 9),
+        Column("amount", "金额", "Amount", MONEY),
+    ),
+    totals=False,
+)
+
+
+def monthly_statement(session, actor, month: str, *, lang: str = "zh") -> Statement:
+    """The monthly statistics (RULES 13) as a statement: one row per figure."""
+    from fund.services.monthly import figure_rows, monthly_statistics
+
+    _check_lang(lang)
+    stats = monthly_statistics(session, actor, month)
+    rows = figure_rows(stats, lang)
+    title = _title(session, actor, MONTHLY_LAYOUT.name(lang), month, "-")
+    return Statement(MONTHLY_LAYOUT, title, iter(rows), len(rows), f"monthly-{month}")

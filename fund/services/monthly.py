@@ -1,0 +1,505 @@
+"""Monthly statistics for the city's IP bureau (RULES section 13, rule R; the seed's measure 24): for
+a month and cumulatively since the fund began, and at the month's end.
+
+Definitions (where RULES is silent, the project's reading):
+
+* A loan counts in the month of its **drawdown** (the lending the bureau follows; the registration
+  date is the system's), under its bank, its borrower's sector and district as its bank reported
+  them, and the IP kind of its most valuable pledged asset (highest appraised value, then the lowest
+  asset id, as in M1). Cancelled loans are left out (a cancelled loan never lent). ``covered_fen`` is C.
+* **Enterprises served**: distinct borrowers of the counted loans with ``C > 0``.
+* **Claims**: filed by filing date (the loss claimed); approved by decision date (the fund's share);
+  rejected by decision date (the loss claimed).
+* **Paid** means instructed: money that left a pool's cash in the period (at approval or a run,
+  and when an inflow settled a deferral), with the part the custodian has confirmed beside it;
+  **deferred** is what is still owed from the deferrals at the period's end.
+* Month-end figures (pools, leverage, past due) are computed from dated records, not from current
+  statuses: a loan is *live* at the month's end when it was drawn by then, is not cancelled, had no
+  claim approved by then, and some installment was not paid in full by then. Past due: live loans
+  with an installment due before the month's last day ``d`` and not paid in full by ``d``, by
+  ``d - m`` (``m`` the earliest such due date, as in A1): 1-30, 31-90, 91-365, over 365 days, with
+  the principal outstanding at ``d``.
+* Leverage: C of loans live at the month's end / appropriations to the compensation pool dated by then.
+
+Every figure is one grouped SQL query; Python only rolls up grouped rows.
+
+>>> # with unit_of_work(factory) as session:
+>>> #     stats = monthly_statistics(session, actor, "2026-09"); stats.month.lending.total.covered_fen
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from sqlalchemy import and_, case, func, literal, literal_column, or_, select
+from sqlalchemy.orm import Session
+
+from fund.adapters.models.claims import Claim, ClaimRecovery
+from fund.adapters.models.ledger import Deferral, DeferralSettlement, JournalEntry, Posting
+from fund.adapters.models.registry import Installment, Institution, IpAsset, Loan, LoanAsset, Repayment
+from fund.adapters.models.subsidies import SubsidyRun
+from fund.domain.dates import month_bounds
+from fund.errors import DomainError, Forbidden
+
+FUND_BEGAN = dt.date(1900, 1, 1)  # "since the fund began": every dated record counts
+PAST_DUE_BUCKETS = (("1-30", 1, 30), ("31-90", 31, 90), ("91-365", 91, 365), ("over 365", 366, None))
+POOLS = ("compensation", "subsidy")
+
+
+@dataclass(frozen=True)
+class Lent:
+    """Loans and their principal and covered principal C."""
+
+    loans: int = 0
+    principal_fen: int = 0
+    covered_fen: int = 0
+
+
+@dataclass(frozen=True)
+class Lending:
+    total: Lent
+    by_bank: dict[str, Lent]
+    by_sector: dict[str, Lent]
+    by_district: dict[str, Lent]
+    by_ip_kind: dict[str, Lent]
+    enterprises_served: int
+
+
+@dataclass(frozen=True)
+class Counted:
+    count: int = 0
+    amount_fen: int = 0
+
+
+@dataclass(frozen=True)
+class Claims:
+    filed: Counted  # the loss claimed
+    approved: Counted  # the fund's approved share
+    rejected: Counted  # the loss claimed
+
+
+@dataclass(frozen=True)
+class Paid:
+    """What a pool owed for a cause: ``paid_fen`` instructed (left cash) in the period, of which
+    ``confirmed_fen`` confirmed by the custodian; ``deferred_fen`` still owed at the period's end."""
+
+    granted_fen: int = 0
+    paid_fen: int = 0
+    confirmed_fen: int = 0
+    deferred_fen: int = 0
+
+
+@dataclass(frozen=True)
+class Recoveries:
+    count: int = 0
+    gross_fen: int = 0
+    net_fen: int = 0
+    fund_fen: int = 0
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    """One period's figures: the month, or everything up to its end."""
+
+    start: dt.date
+    end: dt.date
+    lending: Lending
+    claims: Claims
+    compensation_by_bank: dict[str, Paid]
+    compensation: Paid
+    recoveries: Recoveries
+    interest_subsidies: Paid
+    fee_subsidies: Paid
+
+
+@dataclass(frozen=True)
+class PoolAtEnd:
+    cash_fen: int
+    in_transit_fen: int
+    deferred_fen: int
+    payable_fen: int
+
+
+@dataclass(frozen=True)
+class PastDue:
+    loans: int = 0
+    outstanding_fen: int = 0
+
+
+@dataclass(frozen=True)
+class Leverage:
+    live_covered_fen: int
+    appropriated_fen: int
+
+    @property
+    def ratio_e4(self) -> int | None:
+        """Leverage times 10^4, floored (None before any appropriation)."""
+        return None if not self.appropriated_fen else self.live_covered_fen * 10_000 // self.appropriated_fen
+
+    def text(self) -> str:
+        """``12.34x`` (floored to two decimals) or ``-``."""
+        r = self.ratio_e4
+        return "-" if r is None else f"{r // 10_000:,}.{r % 10_000 // 100:02d}x"
+
+
+@dataclass(frozen=True)
+class MonthlyStatistics:
+    """The month's statistics (RULES 13): ``month`` and ``cumulative`` periods, and month-end figures."""
+
+    month_key: str
+    business_date: dt.date
+    month: PeriodFigures
+    cumulative: PeriodFigures
+    pools: dict[str, PoolAtEnd]
+    leverage: Leverage
+    past_due: dict[str, PastDue]
+    notes: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict:
+        """JSON-ready (amounts in fen, dates ISO)."""
+        data = asdict(self)
+        data["leverage"]["ratio_e4"] = self.leverage.ratio_e4
+        data["this_month"] = data.pop("month")
+        data["month"] = data.pop("month_key")
+        return _iso(data)
+
+
+def _iso(value):
+    if isinstance(value, dict):
+        return {k: _iso(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_iso(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def monthly_statistics(session: Session, actor, month: str) -> MonthlyStatistics:
+    """The statistics of ``month`` (``YYYY-MM``), read as of the business date; the fund manager and
+    auditors read them."""
+    from fund.services.common import business_date
+
+    if actor.kind not in ("fund_manager", "auditor"):
+        raise Forbidden("forbidden", "only the fund manager and auditors read the monthly statistics")
+    try:
+        first, last = month_bounds(month)
+    except ValueError as exc:
+        raise DomainError("invalid_month", str(exc), field="month") from None
+    today = business_date(session)
+    if first > today:
+        raise DomainError("month_after_business_date", f"month {month} starts after the business date {today}", field="month")
+    end = min(last, today)
+    return MonthlyStatistics(
+        month, today, _period(session, first, end, month_key=(month, month)), _period(session, FUND_BEGAN, end, month_key=(None, month)),
+        {pool: _pool_at(session, pool, end) for pool in POOLS}, _leverage(session, end), _past_due(session, end),
+        ("fee subsidies (S6): none are recorded by this version",),
+    )
+
+
+# ---- one period -----------------------------------------------------------------------------------
+
+
+def _period(session: Session, start: dt.date, end: dt.date, *, month_key: tuple[str | None, str]) -> PeriodFigures:
+    comp_by_bank = _compensation_by_bank(session, start, end)
+    return PeriodFigures(
+        start, end, _lending(session, start, end), _claims(session, start, end), comp_by_bank,
+        _sum_paid(comp_by_bank.values()), _recoveries(session, start, end),
+        _subsidies(session, start, end, month_key), Paid(),
+    )
+
+
+def _sum_paid(items: Iterable[Paid]) -> Paid:
+    items = list(items)
+    return Paid(sum(p.granted_fen for p in items), sum(p.paid_fen for p in items), sum(p.confirmed_fen for p in items),
+                sum(p.deferred_fen for p in items))
+
+
+def _top_asset_kind():
+    """Per loan, the kind of its most valuable asset (highest appraised value, then lowest id)."""
+    rank = func.row_number().over(partition_by=LoanAsset.loan_id,
+                                  order_by=(IpAsset.appraised_value_fen.desc(), IpAsset.id)).label("rank")
+    ranked = (select(LoanAsset.loan_id.label("loan_id"), IpAsset.kind.label("kind"), rank)
+              .join(IpAsset, IpAsset.id == LoanAsset.asset_id).subquery("ranked_assets"))
+    return select(ranked.c.loan_id, ranked.c.kind).where(ranked.c.rank == 1).subquery("top_asset")
+
+
+def _lending(session: Session, start: dt.date, end: dt.date) -> Lending:
+    top = _top_asset_kind()
+    bank = Institution
+    kind = func.coalesce(top.c.kind, literal_column("'none'"))  # no bound parameter: GROUP BY must repeat it exactly
+    rows = session.execute(
+        select(bank.code, Loan.borrower_sector, Loan.borrower_district, kind,
+               func.count(Loan.id), func.sum(Loan.principal_fen), func.sum(Loan.covered_fen))
+        .join(bank, bank.id == Loan.bank_id)
+        .outerjoin(top, top.c.loan_id == Loan.id)
+        .where(Loan.drawdown_date.between(start, end), Loan.status != "cancelled")
+        .group_by(bank.code, Loan.borrower_sector, Loan.borrower_district, kind)
+    ).all()
+    maps: list[dict[str, list[int]]] = [{}, {}, {}, {}]
+    total = [0, 0, 0]
+    for code, sector, district, kind, count, principal, covered in rows:
+        figures = (int(count), int(principal or 0), int(covered or 0))
+        for m, key in zip(maps, (code, sector, district, kind)):
+            acc = m.setdefault(key, [0, 0, 0])
+            for k in range(3):
+                acc[k] += figures[k]
+        for k in range(3):
+            total[k] += figures[k]
+    served = session.scalar(
+        select(func.count(func.distinct(Loan.enterprise_id)))
+        .where(Loan.drawdown_date.between(start, end), Loan.status != "cancelled", Loan.covered_fen > 0)
+    )
+    as_lent = [{k: Lent(*v) for k, v in sorted(m.items())} for m in maps]
+    return Lending(Lent(*total), *as_lent, int(served or 0))
+
+
+def _claims(session: Session, start: dt.date, end: dt.date) -> Claims:
+    filed = session.execute(select(func.count(Claim.id), func.coalesce(func.sum(Claim.loss_fen), 0))
+                            .where(Claim.filed_on.between(start, end))).one()
+    approved = session.execute(select(func.count(Claim.id), func.coalesce(func.sum(Claim.fund_fen), 0))
+                               .where(Claim.fund_fen.is_not(None), Claim.decided_on.between(start, end))).one()
+    rejected = session.execute(select(func.count(Claim.id), func.coalesce(func.sum(Claim.loss_fen), 0))
+                               .where(Claim.status == "rejected", Claim.decided_on.between(start, end))).one()
+    return Claims(*(Counted(int(c), int(a)) for c, a in (filed, approved, rejected)))
+
+
+def _cash_out(session: Session, pool: str, start: dt.date, end: dt.date, direct_ref: str):
+    """(ref id, fen) of money that left the pool's cash for a cause in the period: credits to cash by
+    the cause's own entries (``ref_type == direct_ref``) and by settlements of its deferrals."""
+    cash = f"pool:{pool}:cash"
+    direct = session.execute(
+        select(JournalEntry.ref_id, -func.sum(Posting.amount_fen))
+        .join(Posting, Posting.entry_id == JournalEntry.id)
+        .where(JournalEntry.ref_type == direct_ref, JournalEntry.cause != "recovery", Posting.account_code == cash,
+               Posting.amount_fen < 0, JournalEntry.business_date.between(start, end))
+        .group_by(JournalEntry.ref_id)
+    ).all()
+    settled = session.execute(
+        select(Deferral.ref_id, func.sum(DeferralSettlement.amount_fen))
+        .join(DeferralSettlement, DeferralSettlement.deferral_id == Deferral.id)
+        .join(JournalEntry, JournalEntry.id == DeferralSettlement.entry_id)
+        .where(Deferral.pool == pool, Deferral.ref_type == direct_ref, JournalEntry.business_date.between(start, end))
+        .group_by(Deferral.ref_id)
+    ).all()
+    out: dict[int, int] = {}
+    for ref_id, fen in [*direct, *settled]:
+        out[ref_id] = out.get(ref_id, 0) + int(fen or 0)
+    return out
+
+
+def _open_deferred(session: Session, pool: str, ref_type: str, end: dt.date) -> dict[int, int]:
+    """Per ref id, what its deferrals still owed at ``end`` (deferred by then, less settlements by then)."""
+    settled = (
+        select(DeferralSettlement.deferral_id, func.sum(DeferralSettlement.amount_fen).label("fen"))
+        .join(JournalEntry, JournalEntry.id == DeferralSettlement.entry_id)
+        .where(JournalEntry.business_date <= end)
+        .group_by(DeferralSettlement.deferral_id).subquery("settled_by_end")
+    )
+    rows = session.execute(
+        select(Deferral.ref_id, func.sum(Deferral.amount_fen - func.coalesce(settled.c.fen, 0)))
+        .outerjoin(settled, settled.c.deferral_id == Deferral.id)
+        .where(Deferral.pool == pool, Deferral.ref_type == ref_type, Deferral.business_date <= end)
+        .group_by(Deferral.ref_id)
+    ).all()
+    return {ref_id: int(fen or 0) for ref_id, fen in rows}
+
+
+def _confirmed(session: Session, pool: str, ref_type: str, start: dt.date, end: dt.date) -> dict[int, int]:
+    """Per ref id, the payments of the period the custodian confirmed (none before payment instructions exist)."""
+    try:
+        from fund.services.payments import confirmed_by_ref
+    except ImportError:
+        return {}
+    return confirmed_by_ref(session, pool, ref_type, start, end)
+
+
+def _compensation_by_bank(session: Session, start: dt.date, end: dt.date) -> dict[str, Paid]:
+    bank_of = dict(session.execute(select(Claim.id, Institution.code).join(Institution, Institution.id == Claim.bank_id)).all())
+    granted = dict(session.execute(
+        select(Claim.id, Claim.fund_fen).where(Claim.fund_fen.is_not(None), Claim.decided_on.between(start, end))).all())
+    paid = _cash_out(session, "compensation", start, end, "claim")
+    confirmed = _confirmed(session, "compensation", "claim", start, end)
+    deferred = _open_deferred(session, "compensation", "claim", end)
+    out: dict[str, list[int]] = {}
+    for source, slot in ((granted, 0), (paid, 1), (confirmed, 2), (deferred, 3)):
+        for claim_id, fen in source.items():
+            if fen:
+                out.setdefault(bank_of.get(claim_id, "?"), [0, 0, 0, 0])[slot] += int(fen)
+    return {code: Paid(*v) for code, v in sorted(out.items())}
+
+
+def _recoveries(session: Session, start: dt.date, end: dt.date) -> Recoveries:
+    row = session.execute(
+        select(func.count(ClaimRecovery.id), func.coalesce(func.sum(ClaimRecovery.gross_fen), 0),
+               func.coalesce(func.sum(ClaimRecovery.net_fen), 0), func.coalesce(func.sum(ClaimRecovery.fund_fen), 0))
+        .where(ClaimRecovery.business_date.between(start, end))
+    ).one()
+    return Recoveries(*(int(v) for v in row))
+
+
+def _subsidies(session: Session, start: dt.date, end: dt.date, month_key: tuple[str | None, str]) -> Paid:
+    low, high = month_key
+    runs = select(func.coalesce(func.sum(SubsidyRun.total_fen), 0)).where(SubsidyRun.month <= high)
+    if low is not None:
+        runs = runs.where(SubsidyRun.month >= low)
+    granted = int(session.scalar(runs) or 0)
+    paid = sum(_cash_out(session, "subsidy", start, end, "subsidy_run").values())
+    confirmed = sum(_confirmed(session, "subsidy", "subsidy_run", start, end).values())
+    deferred = sum(_open_deferred(session, "subsidy", "subsidy_run", end).values())
+    return Paid(granted, paid, confirmed, deferred)
+
+
+# ---- at the month's end ---------------------------------------------------------------------------
+
+
+def _balances_at(session: Session, end: dt.date) -> dict[str, int]:
+    return {code: int(fen or 0) for code, fen in session.execute(
+        select(Posting.account_code, func.sum(Posting.amount_fen))
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(JournalEntry.business_date <= end)
+        .group_by(Posting.account_code)
+    ).all()}
+
+
+def _pool_at(session: Session, pool: str, end: dt.date) -> PoolAtEnd:
+    b = _balances_at(session, end)
+    return PoolAtEnd(b.get(f"pool:{pool}:cash", 0), b.get(f"pool:{pool}:in_transit", 0),
+                     -b.get(f"liability:{pool}_deferred", 0), -b.get(f"liability:{pool}_payable", 0))
+
+
+def _paid_by(end: dt.date):
+    return (
+        select(Repayment.installment_id, func.sum(Repayment.principal_fen).label("principal_fen"),
+               func.sum(Repayment.interest_fen).label("interest_fen"))
+        .where(Repayment.paid_on <= end).group_by(Repayment.installment_id).subquery("paid_by_end")
+    )
+
+
+def _unpaid_installments(end: dt.date, *, due_before: bool):
+    """Per loan, the earliest due date of an installment not paid in full by ``end`` (only those due
+    before ``end`` when ``due_before``)."""
+    paid = _paid_by(end)
+    stmt = (
+        select(Installment.loan_id, func.min(Installment.due_date).label("due_date"))
+        .outerjoin(paid, paid.c.installment_id == Installment.id)
+        .where(or_(func.coalesce(paid.c.principal_fen, 0) < Installment.principal_due_fen,
+                   func.coalesce(paid.c.interest_fen, 0) < Installment.interest_due_fen))
+        .group_by(Installment.loan_id)
+    )
+    if due_before:
+        stmt = stmt.where(Installment.due_date < end)
+    return stmt.subquery("earliest_unpaid" if due_before else "any_unpaid")
+
+
+def _live_at(end: dt.date):
+    """Conditions of a loan live at ``end`` (drawn, not cancelled, no claim approved by then, and
+    something unpaid by then), with the subquery of loans with something unpaid."""
+    unpaid = _unpaid_installments(end, due_before=False)
+    approved = select(Claim.loan_id).where(Claim.fund_fen.is_not(None), Claim.decided_on <= end)
+    return unpaid, and_(Loan.drawdown_date <= end, Loan.status != "cancelled", Loan.id.not_in(approved))
+
+
+def _leverage(session: Session, end: dt.date) -> Leverage:
+    unpaid, live = _live_at(end)
+    covered = session.scalar(select(func.coalesce(func.sum(Loan.covered_fen), 0)).join(unpaid, unpaid.c.loan_id == Loan.id).where(live))
+    appropriated = session.scalar(
+        select(func.coalesce(func.sum(Posting.amount_fen), 0)).join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(JournalEntry.cause == "appropriation", Posting.account_code == "pool:compensation:cash",
+               JournalEntry.business_date <= end)
+    )
+    return Leverage(int(covered or 0), int(appropriated or 0))
+
+
+def _past_due(session: Session, end: dt.date) -> dict[str, PastDue]:
+    unpaid, live = _live_at(end)
+    earliest = _unpaid_installments(end, due_before=True)
+    repaid = (select(Repayment.loan_id, func.sum(Repayment.principal_fen).label("fen"))
+              .where(Repayment.paid_on <= end).group_by(Repayment.loan_id).subquery("repaid_by_end"))
+    bucket = case(
+        *[((earliest.c.due_date >= end - dt.timedelta(days=high)) if high is not None else (literal(True)), name)
+          for name, low, high in PAST_DUE_BUCKETS],
+        else_="over 365",
+    ).label("bucket")
+    rows = session.execute(
+        select(bucket, func.count(Loan.id), func.coalesce(func.sum(Loan.principal_fen - func.coalesce(repaid.c.fen, 0)), 0))
+        .join(unpaid, unpaid.c.loan_id == Loan.id)
+        .join(earliest, earliest.c.loan_id == Loan.id)
+        .outerjoin(repaid, repaid.c.loan_id == Loan.id)
+        .where(live)
+        .group_by(bucket)
+    ).all()
+    found = {name: PastDue(int(n), int(fen)) for name, n, fen in rows}
+    return {name: found.get(name, PastDue()) for name, _, _ in PAST_DUE_BUCKETS}
+
+
+# ---- as a table (CLI, XLSX, CSV) ------------------------------------------------------------------
+
+_LABELS = {
+    "lending": ("贷款发放", "Loans drawn"), "covered": ("其中：覆盖本金", "of which covered principal"),
+    "by_bank": ("按银行", "by bank"), "by_sector": ("按行业", "by sector"), "by_district": ("按区", "by district"),
+    "by_ip_kind": ("按知识产权类型", "by IP kind"), "served": ("服务企业数", "Enterprises served"),
+    "filed": ("理赔申请", "Claims filed"), "approved": ("理赔批准（基金分担）", "Claims approved (fund share)"),
+    "rejected": ("理赔驳回", "Claims rejected"), "comp_granted": ("风险补偿：批准", "Compensation approved"),
+    "comp_paid": ("风险补偿：已支付", "Compensation paid"), "comp_confirmed": ("风险补偿：托管行已确认", "Compensation confirmed"),
+    "comp_deferred": ("风险补偿：递延（期末）", "Compensation deferred (at the end)"), "recoveries": ("追偿（净额）", "Recoveries (net)"),
+    "recoveries_fund": ("追偿：基金部分", "Recoveries: the fund's part"), "sub_granted": ("贴息：核定", "Interest subsidies granted"),
+    "sub_paid": ("贴息：已支付", "Interest subsidies paid"), "sub_confirmed": ("贴息：托管行已确认", "Interest subsidies confirmed"),
+    "sub_deferred": ("贴息：递延（期末）", "Interest subsidies deferred (at the end)"),
+    "fee_granted": ("费用补贴：核定", "Fee subsidies granted"), "fee_paid": ("费用补贴：已支付", "Fee subsidies paid"),
+    "fee_deferred": ("费用补贴：递延（期末）", "Fee subsidies deferred (at the end)"),
+    "month": ("本月", "month"), "cumulative": ("累计", "cumulative"), "month_end": ("月末", "month end"),
+    "cash": ("现金", "cash"), "in_transit": ("在途", "in transit"), "deferred": ("递延负债", "deferred liability"),
+    "payable": ("应付", "payable"), "pool": ("资金池", "pool"), "past_due": ("逾期贷款", "Loans past due"),
+    "days": ("天", "days"), "leverage_covered": ("放大倍数：在贷覆盖本金", "Leverage: live covered principal"),
+    "leverage_appropriated": ("放大倍数：补偿池拨款", "Leverage: appropriated to the compensation pool"),
+    "leverage": ("放大倍数", "Leverage"),
+}
+
+
+def label(key: str, lang: str) -> str:
+    return _LABELS[key][0 if lang == "zh" else 1]
+
+
+def figure_rows(stats: MonthlyStatistics, lang: str = "zh") -> list[tuple[str, str, str, int | None, int | None]]:
+    """The statistics as rows of (period, figure, breakdown, count, amount in fen): what the CLI
+    table, the XLSX and the CSV show."""
+    rows: list[tuple[str, str, str, int | None, int | None]] = []
+    for key, period in (("month", stats.month), ("cumulative", stats.cumulative)):
+        p = label(key, lang)
+        lend = period.lending
+        rows.append((p, label("lending", lang), "", lend.total.loans, lend.total.principal_fen))
+        rows.append((p, label("covered", lang), "", None, lend.total.covered_fen))
+        for group in ("by_bank", "by_sector", "by_district", "by_ip_kind"):
+            for name, lent in getattr(lend, group).items():
+                rows.append((p, f"{label('covered', lang)} {label(group, lang)}", name, lent.loans, lent.covered_fen))
+        rows.append((p, label("served", lang), "", lend.enterprises_served, None))
+        for name in ("filed", "approved", "rejected"):
+            c = getattr(period.claims, name)
+            rows.append((p, label(name, lang), "", c.count, c.amount_fen))
+        for bank, paid in period.compensation_by_bank.items():
+            rows += [(p, label("comp_granted", lang), bank, None, paid.granted_fen), (p, label("comp_paid", lang), bank, None, paid.paid_fen),
+                     (p, label("comp_confirmed", lang), bank, None, paid.confirmed_fen),
+                     (p, label("comp_deferred", lang), bank, None, paid.deferred_fen)]
+        c = period.compensation
+        rows += [(p, label("comp_granted", lang), "", None, c.granted_fen), (p, label("comp_paid", lang), "", None, c.paid_fen),
+                 (p, label("comp_confirmed", lang), "", None, c.confirmed_fen), (p, label("comp_deferred", lang), "", None, c.deferred_fen)]
+        r = period.recoveries
+        rows += [(p, label("recoveries", lang), "", r.count, r.net_fen), (p, label("recoveries_fund", lang), "", None, r.fund_fen)]
+        s = period.interest_subsidies
+        rows += [(p, label("sub_granted", lang), "", None, s.granted_fen), (p, label("sub_paid", lang), "", None, s.paid_fen),
+                 (p, label("sub_confirmed", lang), "", None, s.confirmed_fen), (p, label("sub_deferred", lang), "", None, s.deferred_fen)]
+        f = period.fee_subsidies
+        rows += [(p, label("fee_granted", lang), "", None, f.granted_fen), (p, label("fee_paid", lang), "", None, f.paid_fen),
+                 (p, label("fee_deferred", lang), "", None, f.deferred_fen)]
+    end = label("month_end", lang)
+    for pool, at in stats.pools.items():
+        for name in ("cash", "in_transit", "deferred", "payable"):
+            rows.append((end, f"{label('pool', lang)} {pool}: {label(name, lang)}", "", None, getattr(at, name + "_fen")))
+    rows += [(end, label("leverage_covered", lang), "", None, stats.leverage.live_covered_fen),
+             (end, label("leverage_appropriated", lang), "", None, stats.leverage.appropriated_fen),
+             (end, label("leverage", lang), stats.leverage.text(), None, None)]
+    for bucket, due in stats.past_due.items():
+        rows.append((end, label("past_due", lang), f"{bucket} {label('days', lang)}", due.loans, due.outstanding_fen))
+    return rows
