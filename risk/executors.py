@@ -12,7 +12,6 @@ in chunk order, so the figures are the same wherever the chunks run (RULES M6).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -32,33 +31,24 @@ class DaskExecutor:
 
         from risk.engine import _worker_chunk_with
 
-        client = _client(self.address)
-        shared = client.scatter(prep, broadcast=True, hash=False)
-        futures = {client.submit(_worker_chunk_with, shared, j, seed, size, pure=False): j
-                   for j, (seed, size) in enumerate(zip(seeds, sizes))}
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            client.cancel(list(futures))
-
-
-_clients: dict[str, object] = {}
-_clients_lock = threading.Lock()
+        with _client(self.address) as client:
+            shared = client.scatter(prep, broadcast=True, hash=False)
+            futures = [client.submit(_worker_chunk_with, shared, j, seed, size, pure=False)
+                       for j, (seed, size) in enumerate(zip(seeds, sizes))]
+            try:
+                for future in as_completed(futures, loop=client.loop):
+                    yield future.result()
+            finally:
+                client.cancel(futures)
 
 
 def _client(address: str):
-    """One Dask client per scheduler address in this process (connecting takes a while)."""
+    """A client of the scheduler for one run (closed with it)."""
     try:
         from distributed import Client
     except ImportError:
         raise ValueError("the dask executor needs dask[distributed]: pip install 'ipfund[dask]'") from None
-    with _clients_lock:
-        client = _clients.get(address)
-        if client is None or client.status not in ("running", "connecting"):
-            client = Client(address, set_as_default=False, timeout=30)
-            _clients[address] = client
-        return client
+    return Client(address, set_as_default=False, timeout=30)
 
 
 def executor_for(spec: str | None) -> DaskExecutor | None:

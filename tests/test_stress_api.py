@@ -32,6 +32,8 @@ API_MATRIX = {
     ("POST", "/api/v1/stress-runs"): Endpoint(
         frozenset({FM}), lambda api, loan: ("POST", "/api/v1/stress-runs", {"json": {**START, "scenarios": 20}}), 202,
         needs_loan=True),
+    ("GET", "/api/v1/stress-runs"): Endpoint(
+        frozenset({FM, AUDITOR}), lambda api, loan: ("GET", "/api/v1/stress-runs", {"params": {"limit": 5}}), 200),
     ("GET", "/api/v1/stress-runs/{run_id}"): Endpoint(
         frozenset({FM, AUDITOR}), lambda api, loan: ("GET", f"/api/v1/stress-runs/{_finished_run(api)}", {}), 200),
     ("GET", "/api/v1/stress-runs/{run_id}/result"): Endpoint(
@@ -129,3 +131,42 @@ def test_at_most_four_runs_pending(demo_api):
                                   requested_by=demo_api.actors["FM"].institution_id))
     full = demo_api.post("/api/v1/stress-runs", START, who="FM")
     assert full.status_code == 409 and problem_of(full)["code"] == "stress_queue_full"
+
+
+def test_runs_are_listed_with_filters(demo_api):
+    api = demo_api
+    done_id = _finished_run(api)
+    queued = api.post("/api/v1/stress-runs", {**START, "scenarios": 50}, who="FM").json()["id"]
+    _wait(api, queued)
+    listed = api.get("/api/v1/stress-runs", who="AUD").json()
+    assert [item["id"] for item in listed["items"]][:2] == [queued, done_id] and listed["next_before_id"] is None
+    item = listed["items"][0]
+    assert item["origin"] == "api" and item["attempts"] == 1 and item["request"]["scenario"]["name"] == "recession"
+    only = api.get("/api/v1/stress-runs", who="FM", params={"scenario": "baseline"}).json()["items"]
+    assert [i["id"] for i in only] == [done_id]
+    page = api.get("/api/v1/stress-runs", who="FM", params={"limit": 1}).json()
+    assert len(page["items"]) == 1 and page["next_before_id"] == queued
+    rest = api.get("/api/v1/stress-runs", who="FM", params={"before_id": page["next_before_id"]}).json()["items"]
+    assert [i["id"] for i in rest] == [done_id]
+    assert api.get("/api/v1/stress-runs", who="FM", params={"status": "lost"}).status_code in (400, 422)
+
+
+def test_api_run_on_a_dask_cluster_gives_the_local_result(demo_api, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    from fund.settings import reset_settings_cache
+
+    api = demo_api
+    body = {**START, "scenarios": 300}
+    local = _wait(api, api.post("/api/v1/stress-runs", body, who="FM").json()["id"])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  protocol="tcp") as cluster:
+        monkeypatch.setenv("IPFUND_STRESS_EXECUTOR", "dask://" + cluster.scheduler_address)
+        reset_settings_cache()
+        api.client.app.state.stress_runner = None     # a runner with the new setting
+        remote = _wait(api, api.post("/api/v1/stress-runs", body, who="FM").json()["id"])
+    reset_settings_cache()
+    assert local["status"] == remote["status"] == "done"
+    a = api.get(local["result_url"], who="FM").json()
+    b = api.get(remote["result_url"], who="FM").json()
+    a.pop("timing"), b.pop("timing")
+    assert a == b
