@@ -15,7 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
-from fund.errors import DomainError
+from fund.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized, Unavailable
 from fund.services.audit import current_request_id
 from schemas.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX, FieldError, Problem
 
@@ -86,17 +86,37 @@ def item_field(index: int, field: str | None) -> str:
     return f"items[{index}].{field}" if field else f"items[{index}]"
 
 
+#: The HTTP status of each kind of refusal (``fund.errors``); any other DomainError is 422.
+STATUS_OF_ERROR: Mapping[type[DomainError], int] = {
+    Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, Unavailable: 503,
+}
+
+
+def status_of(exc: DomainError) -> int:
+    """The HTTP status answering a refusal: its nearest kind's, else 422.
+
+    >>> from fund.errors import DatabaseNotReady
+    >>> status_of(DatabaseNotReady("database_not_migrated", "run ipfund db upgrade")), status_of(DomainError("x", "y"))
+    (503, 422)
+    """
+    for kind in type(exc).__mro__:
+        status = STATUS_OF_ERROR.get(kind)
+        if status is not None:
+            return status
+    return 422
+
+
 def domain_problem(exc: DomainError, instance: str, *, status: int | None = None) -> Problem:
     """The problem for a refusal; a batch refusal lists every refused item by index."""
     items: list[tuple[int, DomainError]] = list(getattr(exc, "items", None) or [])
     errors = [
         FieldError(code=e.code, message=e.message, field=item_field(i, e.field), index=i) for i, e in items
     ]
-    return problem(status or exc.status_code, exc.code, exc.message, instance=instance, field=exc.field, errors=errors)
+    return problem(status or status_of(exc), exc.code, exc.message, instance=instance, field=exc.field, errors=errors)
 
 
 def on_domain_error(request: Request, exc: DomainError) -> Response[bytes]:
-    headers = {"WWW-Authenticate": 'Bearer realm="ipfund"'} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": 'Bearer realm="ipfund"'} if status_of(exc) == 401 else None
     return problem_response(domain_problem(exc, request.url.path), headers)
 
 

@@ -1,12 +1,17 @@
-"""The one error type of the rules and services: a stable code, a message and the field at fault."""
+"""The one error type of the rules and services: a stable code, a message and the field at fault.
+
+The kinds below say what went wrong, never how an entrypoint answers it: the API maps each kind to
+an HTTP status (``api/problems.py``), the CLI prints the message and exits 1.
+
+>>> str(Conflict("claim_exists", "loan 7 already has claim 3 open", field="loan_id"))
+'loan 7 already has claim 3 open'
+"""
 
 from __future__ import annotations
 
 
 class DomainError(Exception):
     """A refusal under the rules. ``code`` is stable and machine-readable."""
-
-    status_code = 422
 
     def __init__(self, code: str, message: str, field: str | None = None, **extra: object) -> None:
         super().__init__(message)
@@ -20,16 +25,24 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
-    status_code = 404
+    """The record does not exist, or the actor may not know that it does."""
 
 
 class Conflict(DomainError):
-    status_code = 409
+    """The record's current state refuses the request (a status, a duplicate, a race lost)."""
 
 
 class Forbidden(DomainError):
-    status_code = 403
+    """The actor may not do this."""
 
 
-class DatabaseNotReady(DomainError):
-    status_code = 503
+class Unauthorized(DomainError):
+    """No usable credentials."""
+
+
+class Unavailable(DomainError):
+    """The system cannot answer now (a missing part, a database not ready)."""
+
+
+class DatabaseNotReady(Unavailable):
+    """The database is not migrated to the code's head."""

@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, NotFoundException, PermissionDeni
 from litestar.response import Redirect, Template
 
 from api.console.web import NotSignedIn, RoleRefused, language_of, page, url
+from api.problems import status_of
 from fund.errors import DomainError
 
 log = logging.getLogger("ipfund.console")
@@ -71,7 +72,7 @@ def _http(request: Request, exc: HTTPException) -> Response:
 def _domain(request: Request, exc: DomainError) -> Response:
     from api.console.web import error_text
 
-    status = exc.status_code if exc.status_code in (403, 404, 409, 422) else 422
+    status = status_of(exc) if status_of(exc) in (403, 404, 409, 422) else 422
     title = {403: "Not allowed", 404: "Not found", 409: "Refused", 422: "Refused"}[status]
     return _with_headers(refusal_page(request, status, title, error_text(exc.code, exc.message, language_of(request))))
 

@@ -11,12 +11,12 @@ from litestar.params import QueryParameter
 from api.auth import READERS, Role, allow, role_of
 from api.deps import Caller, Db
 from fund.adapters.db import unit_of_work
-from fund.errors import DomainError
+from fund.errors import Unavailable
 from schemas.reports import Me
 
 
-class ReportUnavailable(DomainError):
-    status_code = 503
+class ReportUnavailable(Unavailable):
+    """The report cannot be built in this installation (503)."""
 
 
 class MeController(Controller):

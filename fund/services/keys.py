@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from fund.adapters.models.api import ApiKey
 from fund.adapters.models.registry import Institution
-from fund.errors import DomainError, NotFound
+from fund.errors import DomainError, NotFound, Unauthorized  # noqa: F401  (api.auth imports Unauthorized from here)
 from fund.services.common import institution_by_code
 
 KEY_SCHEME = "ipf"
@@ -34,12 +34,6 @@ SECRET_BYTES = 32
 MAX_KEY_LENGTH = 128
 MAX_LABEL_LENGTH = 100
 _KEY_RE = re.compile(rf"^({KEY_SCHEME}_[{PREFIX_ALPHABET}]{{{PREFIX_LENGTH}}})_[A-Za-z0-9_-]{{43}}$")
-
-
-class Unauthorized(DomainError):
-    """No usable credentials (the API answers 401)."""
-
-    status_code = 401
 
 
 @dataclass(frozen=True)
