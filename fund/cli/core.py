@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from sqlalchemy import select
 
-from fund.cli.common import console, handle_errors, parse_date, print_json, session_factory, transaction
+from fund.cli.common import console, handle_errors, parse_date, print_json, progress_bar, session_factory, transaction
 
 db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
 business_app = typer.Typer(help="The business date the rules run as of.", no_args_is_help=True)
@@ -63,7 +63,8 @@ def demo(
 ) -> None:
     from fund.services.demo import load_demo
 
-    summary = load_demo(session_factory(), seed=seed, if_empty=if_empty, progress=True)
+    with progress_bar("demo book") as bar:
+        summary = load_demo(session_factory(), seed=seed, if_empty=if_empty, progress=bar)
     typer.echo(summary)
 
 

@@ -5,43 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import typer
 
-from fund.cli.common import fail, handle_errors, parse_date, print_json
+from fund.cli.common import fail, handle_errors, parse_date, print_json, progress_bar
 
 app = typer.Typer(help="Monte Carlo stress tests (docs/rules.md section 8).", no_args_is_help=True)
-
-
-def _progress_bar(label: str):
-    """A rich progress bar on stderr (stdout stays clean for --json), shown from the first report
-    on (so an input error stays one line); returns (context, callback)."""
-    from contextlib import contextmanager
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=Console(stderr=True), transient=False)
-    task = progress.add_task(label, total=None)
-    started = [False]
-
-    def update(done: int, total: int) -> None:
-        if not started[0]:
-            progress.start()
-            started[0] = True
-        progress.update(task, completed=done, total=total)
-
-    @contextmanager
-    def shown():
-        try:
-            yield progress
-        finally:
-            if started[0]:
-                progress.stop()
-
-    return shown(), update
 
 
 @app.command("scenarios", help="List the shipped scenarios, one line each.")
@@ -126,10 +97,9 @@ def run(
     request = _request(chosen, n_scenarios, seed, as_of, horizon, fund_cash_fen, deferred_fen, appropriation_fen,
                        workers, batch, new_lending_fen, executor, portfolio)
     service.check_request(request)
-    progress, update = _progress_bar(f"stress {chosen.name}")
-    with progress:
+    with progress_bar(f"stress {chosen.name}") as bar:
         outcome = service.run(None if portfolio is not None else _database(), request, portfolio=portfolio,
-                              banks=banks, policy=policy, progress=update)
+                              banks=banks, policy=policy, progress=partial(bar, ""))
     if out is not None:
         from simulations.report import write_outputs
 
@@ -161,10 +131,9 @@ def compare(
     chosen = [_scenario(s) for s in scenario]
     request = _request(chosen[0], n_scenarios, seed, as_of, horizon, fund_cash_fen, deferred_fen, appropriation_fen,
                        workers, batch, new_lending_fen, executor, portfolio)
-    progress, update = _progress_bar("stress compare")
-    with progress:
+    with progress_bar("stress compare") as bar:
         comparison = service.compare(None if portfolio is not None else _database(), chosen, request,
-                                     portfolio=portfolio, banks=banks, policy=policy, progress=update)
+                                     portfolio=portfolio, banks=banks, policy=policy, progress=partial(bar, ""))
     _finish_comparison(comparison, out, as_json)
 
 
@@ -187,11 +156,10 @@ def sweep(
     chosen = _scenario(scenario)
     request = _request(chosen, n_scenarios, seed, as_of, horizon, fund_cash_fen, deferred_fen, appropriation_fen,
                        workers, batch, new_lending_fen, executor, portfolio)
-    progress, update = _progress_bar(f"stress sweep {key}")
-    with progress:
+    with progress_bar(f"stress sweep {key}") as bar:
         comparison = service.sweep(None if portfolio is not None else _database(), chosen, key,
                                    [v.strip() for v in values.split(",") if v.strip()], request,
-                                   portfolio=portfolio, banks=banks, policy=policy, progress=update)
+                                   portfolio=portfolio, banks=banks, policy=policy, progress=partial(bar, ""))
     _finish_comparison(comparison, out, as_json)
 
 
@@ -330,10 +298,9 @@ def bench(
 
     if loans < 1 or n_scenarios < 1 or reference_scenarios < 1 or not 1 <= horizon <= 30 or not 1 <= workers <= 64:
         fail("loans, scenarios, reference scenarios and workers must be >= 1, horizon 1..30")
-    progress, update = _progress_bar("bench engine")
-    with progress:
+    with progress_bar("bench engine") as bar:
         result = run_bench(n_loans=loans, horizon=horizon, n_scenarios=n_scenarios,
-                           reference_scenarios=reference_scenarios, workers=workers, seed=seed, progress=update)
+                           reference_scenarios=reference_scenarios, workers=workers, seed=seed, progress=partial(bar, ""))
     if as_json:
         print_json(result.to_dict())
         return

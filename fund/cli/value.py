@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 import typer
@@ -11,7 +12,7 @@ from rich.table import Table
 from fund.cli.common import (
     console,
     current_business_date,
-    err_console,
+    progress_bar,
     handle_errors,
     parse_date,
     print_json,
@@ -117,26 +118,12 @@ def revalue(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Revalue every pledged asset that carries valuation inputs (set-based, one transaction)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from fund.services.valuation import revalue_book
 
     date = _date("--as-of", as_of) or current_business_date()
     factory = session_factory()
-    bar = Progress(TextColumn("valuing assets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=err_console, transient=True, disable=as_json)
-    task = bar.add_task("revalue", total=None)
-
-    def advance(done: int, total: int) -> None:
-        if not bar.live.is_started:  # shown once the checks have passed, so an error stays one line
-            bar.start()
-        bar.update(task, completed=done, total=total)
-
-    try:
-        result = revalue_book(factory, date, progress=advance, quality=quality)
-    finally:
-        if bar.live.is_started:
-            bar.stop()
+    with progress_bar("valuing assets", enabled=not as_json) as bar:
+        result = revalue_book(factory, date, progress=partial(bar, ""), quality=quality)
     if as_json:
         print_json(result.as_dict())
         return

@@ -870,24 +870,11 @@ def _write_batch(session: Session, banks: dict[str, Actor], batch: Sequence[Demo
             cancel_loan(session, banks[loan.bank_code], loan_id, business_date)
 
 
-def _progress(enabled: bool, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
-    if not enabled:
-        return (lambda n: None), (lambda: None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn("demo book: loans"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True)
-    bar.start()
-    task = bar.add_task("loans", total=total)
-    return (lambda n: bar.advance(task, n)), bar.stop
-
-
 def load_demo(
     session_factory: sessionmaker[Session],
     seed: int,
     if_empty: bool = False,
-    progress: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
     *,
     scale: float = 1.0,
 ) -> str:
@@ -897,7 +884,8 @@ def load_demo(
     stopped (each batch of loans is one transaction), with or without ``if_empty``. A database
     holding another seed's (or scale's) demo book, or loans that are not the demo's, is refused
     with ``Conflict("database_not_empty")``; with ``if_empty=True`` it is left alone and the summary
-    says so. ``progress`` shows a progress bar on stderr. ``scale`` (0, 1] shrinks the book for tests.
+    says so. ``progress(stage, done, total)`` hears of each batch of loans written (the CLI draws a
+    bar with it). ``scale`` (0, 1] shrinks the book for tests.
 
     Loans go through ``register_loans`` (the registry's rules, a bank's batch at a time, each
     borrower's loans in drawdown order); repayments through :func:`record_repayments`.
@@ -917,15 +905,14 @@ def load_demo(
         banks = {i.code: Actor.of(i) for i in session.scalars(select(Institution).where(Institution.kind == "bank"))}
         done = {(code, contract) for code, contract in session.execute(select(Institution.code, Loan.contract_no).join(Institution, Institution.id == Loan.bank_id))}
     pending = [loan for loan in book.loans if (loan.bank_code, loan.application.contract_no) not in done]
-    advance, stop = _progress(progress, len(book.loans))
-    advance(len(book.loans) - len(pending))
-    try:
-        for batch in _batches(pending, LOANS_PER_TRANSACTION):
-            with unit_of_work(session_factory) as session:
-                _write_batch(session, banks, batch, book.business_date)
-            advance(len(batch))
-    finally:
-        stop()
+    report = progress or (lambda stage, done, total: None)
+    written = len(book.loans) - len(pending)
+    report("loans", written, len(book.loans))
+    for batch in _batches(pending, LOANS_PER_TRANSACTION):
+        with unit_of_work(session_factory) as session:
+            _write_batch(session, banks, batch, book.business_date)
+        written += len(batch)
+        report("loans", written, len(book.loans))
     with unit_of_work(session_factory) as session:
         _set_marker(session, seed, scale, "loaded")
         return _summary(session, seed)
