@@ -31,7 +31,7 @@ from typing import Any
 from litestar import Litestar, Request, Response, Router, get
 from litestar.exceptions import HTTPException, SerializationException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.openapi.spec import Components, ExternalDocumentation, SecurityScheme, Tag
 from litestar.plugins.pydantic import PydanticPlugin
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +49,7 @@ from api.controllers.users import UserController
 from api.controllers.valuation import ValuationController
 from api.deps import DEPENDENCIES
 from api.request_id import RequestIdMiddleware
+from api.docs import DOCS_HANDLERS, ERRORS_PATH, asset_router, render_plugins
 from api.openapi import add_documented_answers
 from api.problems import EXCEPTION_HANDLERS, MalformedJson
 from schemas.problems import PROBLEM_MEDIA_TYPE
@@ -86,7 +87,8 @@ The API banks, the fund manager and auditors integrate with (the rules it applie
   dates strings; unknown fields are refused.
 * **Idempotency**: every POST requires an `Idempotency-Key` header (see the parameter).
 * **Errors** are RFC 9457 problem details (`application/problem+json`) with a stable `code`, the `field`
-  at fault, and `errors` listing every fault (batch items by `index`).
+  at fault, and `errors` listing every fault (batch items by `index`). Every `code`, with its status, its
+  meaning and what to do: [/docs/errors](/docs/errors) (JSON: `/docs/errors.json`).
 * **Limits**: request body at most {max_body} bytes (413 beyond); batches 1..1000 items; pages 1..500
   loans (keyset: `after_id`); text fields bounded as documented per field (422 beyond).
 * Another bank's loan is 404 for every method, exactly as if it did not exist.
@@ -239,6 +241,8 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
         version=API_VERSION,
         description=DESCRIPTION.format(max_body=max_body),
         path="/schema",
+        render_plugins=render_plugins(),  # Swagger UI from our own assets: the docs work without internet
+        external_docs=ExternalDocumentation(url=ERRORS_PATH, description="every error code: HTTP status, meaning, what to do"),
         create_examples=False,
         use_handler_docstrings=True,
         components=Components(
@@ -254,7 +258,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
         ],
     )
     app = Litestar(
-        route_handlers=[api, health],
+        route_handlers=[api, health, asset_router(), *DOCS_HANDLERS],
         template_config=CONSOLE_TEMPLATES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[RequestIdMiddleware],  # X-Request-ID (api/request_id.py)
