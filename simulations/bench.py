@@ -14,8 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import multiprocessing
-import os
-import platform
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import special
 
+from fund.adapters.machine import machine_info
 from risk.engine import DEFAULT_BATCH, prepare, simulate
 from risk.portfolio import FundPosition, default_cap_base
 from risk.scenario import SECTORS, parse_scenario
@@ -56,20 +55,6 @@ class BenchResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def machine_info() -> dict:
-    model = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu_model": model, "logical_cpus": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "platform": platform.platform()}
 
 
 def _dense_chunk(args) -> float:
@@ -149,7 +134,7 @@ def run_bench(*, n_loans: int = 10_000, horizon: int = 5, n_scenarios: int = 100
     }
     rate = n_scenarios * units / engine_seconds
     return BenchResult(
-        machine=machine_info(),
+        machine=machine_info("numpy"),
         inputs={"loans": n_loans, "horizon_years": horizon, "scenarios": n_scenarios, "workers": workers,
                 "batch": batch, "seed": seed, "reference_scenarios": reference_scenarios,
                 "scenario": "baseline parameters (rho 0.15, beta 0.5, Gaussian)", "groups": prep.n_groups},

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -301,22 +300,10 @@ def measure(base: str, key: str, *, backend: str, loans: int, batch_size: int, s
 
 
 def machine_info(postgres_url: str | None) -> dict[str, str]:
-    import sqlite3
+    """The machine (``fund.adapters.machine``) and, given a server, its PostgreSQL version."""
+    from fund.adapters.machine import machine_info as read_machine
 
-    import litestar
-    import sqlalchemy
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    memory = ""
-    if Path("/proc/meminfo").exists():
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f"{kb / 1024 / 1024:.1f} GiB"
-    info = {
-        "cpu": cpu, "cores": str(os.cpu_count()), "memory": memory, "os": platform.platform(),
-        "python": platform.python_version(), "litestar": ".".join(map(str, tuple(litestar.__version__)[:3])) if hasattr(litestar, "__version__") else "",
-        "sqlalchemy": sqlalchemy.__version__, "sqlite": sqlite3.sqlite_version,
-    }
+    info = read_machine("litestar", "sqlalchemy", "sqlite")
     if postgres_url:
         try:
             from sqlalchemy import text

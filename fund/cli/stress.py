@@ -305,7 +305,7 @@ def bench(
         print_json(result.to_dict())
         return
     m, i = result.machine, result.inputs
-    typer.echo(f"machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs, Python {m['python']}, numpy {m['numpy']}")
+    typer.echo(f"machine: {m['cpu']}, {m['logical_cores']} logical CPUs, Python {m['python']}, numpy {m['numpy']}")
     typer.echo(f"inputs: {i['loans']:,} loans, {i['horizon_years']} years, {i['scenarios']:,} scenarios, "
                f"{i['workers']} workers, batch {i['batch']}, seed {i['seed']}, {i['groups']} default groups; "
                f"{result.mean_defaults_per_scenario:.1f} defaults per scenario")

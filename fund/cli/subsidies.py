@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -314,32 +313,6 @@ def _bulk(connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -
     cursor.close()
 
 
-def _machine() -> dict[str, str]:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
-    import sqlite3
-    import sqlalchemy
-
-    return {
-        "cpu": cpu, "logical cores": str(os.cpu_count()), "memory": memory,
-        "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version, "sqlalchemy": sqlalchemy.__version__,
-    }
-
-
 def _bench_one(url: str, *, loans: int, seed: int, month: str, business_date: dt.date) -> dict:
     from fund.adapters.db import make_engine, make_session_factory, unit_of_work, upgrade
     from fund.services.ledger import appropriate, check_ledger
@@ -417,7 +390,9 @@ def bench(
     if loans < 1:
         fail("--loans must be >= 1")
     month, business_date = "2025-12", dt.date(2026, 1, 31)  # drawdowns in 2024: every installment falls due by 2025-12
-    machine = _machine()
+    from fund.adapters.machine import machine_info
+
+    machine = machine_info("sqlite", "sqlalchemy")
     outcomes = []
     if backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(dir=sqlite_dir) as folder:
