@@ -330,6 +330,7 @@ def claim_page(db: SessionFactory, actor: Actor, claim_id: int) -> ClaimPage:
         loan = session.get(Loan, claim.loan_id)
         enterprise = session.get(Enterprise, loan.enterprise_id)
         documents = tuple(claim_documents.list_documents(session, actor, claim_id))
+        borrower, contract_no = enterprise.name, loan.contract_no  # read before the savepoint expires them
         approval_now = None
         if claim.status == "filed" and actor.kind == "fund_manager":
             savepoint = session.begin_nested()
@@ -346,4 +347,4 @@ def claim_page(db: SessionFactory, actor: Actor, claim_id: int) -> ClaimPage:
         from fund.services.proposals import list_proposals
 
         proposals = tuple(list_proposals(db, actor, target=f"claim:{claim_id}"))
-    return ClaimPage(document, enterprise.name, loan.contract_no, documents, proposals, approval_now)
+    return ClaimPage(document, borrower, contract_no, documents, proposals, approval_now)

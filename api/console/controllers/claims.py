@@ -110,7 +110,10 @@ class ProposalsController(Controller):
 
 
 def _back(data, view) -> Redirect:
+    """Back to the page the form was on (a console path only)."""
+    from api.console.web import PREFIX
+
     target = str(data.get("back") or "")
-    if target.startswith("/") and not target.startswith("//"):
-        return redirect(target)
+    if target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
+        return Redirect(path=target, status_code=303)
     return redirect("/proposals")
