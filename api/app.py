@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import BEARER_SCHEME, ROLES_OPT
 from api.console import TEMPLATE_CONFIG as CONSOLE_TEMPLATES, install_console
 from api.controllers.audit import AuditController
+from api.controllers.borrowers import BorrowerController
 from api.controllers.claims import CONTROLLERS as CLAIMS_CONTROLLERS
 from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.pilot_codes import PilotCodeController
@@ -70,6 +71,7 @@ CONTROLLERS: list[type] = [
     StressController,
     SubsidyController,
     *CLAIMS_CONTROLLERS,
+    BorrowerController,
     UserController,
     ProposalController,
     AuditController,
