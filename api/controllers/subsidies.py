@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from api.auth import READERS, Role, allow
 from api.deps import Caller, Db
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
+from api.openapi import documented
 from fund.adapters.db import unit_of_work
 from fund.services import statements
 from fund.services import subsidies as service
@@ -41,7 +42,9 @@ class SubsidyController(Controller):
     tags = ["subsidies"]
 
     @post("/", status_code=201, sync_to_thread=True, summary="Run a month's interest subsidies (rule S4)",
-          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=(409,)))
+          response_headers=[REPLAYED_RESPONSE_HEADER],
+          **documented(allow(Role.FUND_MANAGER, errors=(409,)),
+                       also_answers={200: "OK: the month had been run already; the existing run (nothing changes)"}))
     def run(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader,
             data: JSONBody[SubsidyRunIn]) -> Response[SubsidyRunOut]:
         """Run `month` as of the business date: every eligible repayment paid by the month's last day
@@ -97,7 +100,7 @@ class SubsidyController(Controller):
             return _out(service.RunResult.of(service.find_run(session, run_id=run_id), created=False), None)
 
     @get("/{run_id:int}/statement", sync_to_thread=True, summary="A subsidy run's statement (CSV or XLSX)",
-         media_type=CSV, **allow(Role.BANK, *READERS, errors=(404,)))
+         media_type=CSV, **documented(allow(Role.BANK, *READERS, errors=(404,)), media_types=(CSV, XLSX)))
     def statement(
         self, actor: Caller, db: Db, run_id: RunId,
         fmt: Annotated[Literal["csv", "xlsx"], QueryParameter(name="format", description="csv (default) or xlsx")] = "csv",
