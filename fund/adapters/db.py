@@ -154,6 +154,20 @@ def require_head(engine: Engine) -> None:
         )
 
 
+def server_version(url: str) -> str:
+    """The database server's version (PostgreSQL's ``server_version``; SQLite's library version)."""
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                return str(connection.execute(text("show server_version")).scalar())
+            return str(connection.execute(text("select sqlite_version()")).scalar())
+    finally:
+        engine.dispose()
+
+
 @contextmanager
 def scratch_postgres_database(server_url: str, prefix: str = "ipfund_scratch") -> Iterator[str]:
     """A new, empty database on the PostgreSQL server of ``server_url`` (for benchmarks); its URL is

@@ -67,6 +67,19 @@ def institution_codes(session: Session, ids: Iterable[int | None] | None = None)
     return dict(session.execute(statement).all())
 
 
+def list_institutions(session: Session) -> list[Institution]:
+    """Every institution, by code."""
+    return list(session.scalars(select(Institution).order_by(Institution.code)))
+
+
+def fund_manager(session: Session) -> Institution:
+    """The fund manager institution (the first one registered), for what the fund manager runs."""
+    inst = session.scalar(select(Institution).where(Institution.kind == "fund_manager").order_by(Institution.id))
+    if inst is None:
+        raise DomainError("no_fund_manager", "no fund manager institution: add one with `ipfund institutions add`")
+    return inst
+
+
 def add_institution(session: Session, code: str, name: str, kind: str) -> Institution:
     if kind not in INSTITUTION_KINDS:
         raise DomainError("invalid_institution_kind", f"kind must be one of {', '.join(INSTITUTION_KINDS)}", field="kind")

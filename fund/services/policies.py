@@ -64,6 +64,14 @@ def store_policy(session: Session, policy: Policy) -> tuple[StoredPolicy, bool]:
     return row, True
 
 
+def stored_policy(session: Session, policy_id: str) -> StoredPolicy:
+    """The stored row of a policy (document, hash, active flag); NotFound when none has the id."""
+    row = session.get(StoredPolicy, policy_id)
+    if row is None:
+        raise NotFound("unknown_policy", f"no stored policy {policy_id!r}", field="policy_id")
+    return row
+
+
 def get_policy(session: Session, policy_id: str) -> Policy:
     row = session.get(StoredPolicy, policy_id)
     if row is None:

@@ -138,6 +138,11 @@ def allow_pilot_code(session: Session, actor: Actor, credit_code: str, reason: s
     return row
 
 
+def list_pilot_codes(session: Session) -> list[PilotCodeAllowance]:
+    """The allowed pilot credit codes, by code."""
+    return list(session.scalars(select(PilotCodeAllowance).order_by(PilotCodeAllowance.credit_code)))
+
+
 class BatchRefused(DomainError):
     """A batch with one or more refused items: nothing of it is written. ``items`` lists
     ``(index, DomainError)`` for every item at fault."""
