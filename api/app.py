@@ -51,7 +51,8 @@ from api.controllers.valuation import ValuationController
 from api.deps import DEPENDENCIES
 from api.request_id import RequestIdMiddleware
 from api.docs import DOCS_HANDLERS, ERRORS_PATH, asset_router, render_plugins
-from api.openapi import add_documented_answers
+from api.openapi import add_documented_answers, add_examples
+from schemas.examples import REQUEST_EXAMPLES
 from api.problems import EXCEPTION_HANDLERS, MalformedJson
 from schemas.problems import PROBLEM_MEDIA_TYPE
 from fund.errors import DomainError
@@ -169,6 +170,7 @@ def _finish_openapi(app: Litestar) -> None:
     if models:
         _, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
         components.update(definitions.get("$defs", {}))
+    add_examples(schema, REQUEST_EXAMPLES)
 
 
 def _query_parameters(app: Litestar) -> dict[tuple[str, str], frozenset[str]]:

@@ -15,6 +15,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.problems import HTTP_CODES
+from tests.test_api_support import api  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,3 +123,35 @@ def test_the_error_catalogue_lists_every_code_of_the_source(client):
     page = client.get("/docs/errors")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert all(f"<code>{code}</code>" in page.text for code in listed)
+
+
+def test_every_operation_has_request_and_answer_examples(client):
+    document = client.get("/schema/openapi.json").json()
+    missing = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                if "example" not in content:
+                    missing.append(f"{method} {path} request {media}")
+            for status, response in operation["responses"].items():
+                for media, content in response.get("content", {}).items():
+                    if "json" in media and "example" not in content:
+                        missing.append(f"{method} {path} {status} {media}")
+            assert any(s.startswith("2") and r.get("content") for s, r in operation["responses"].items()) \
+                or "204" in operation["responses"] or method == "get", (method, path)
+    assert not missing, missing
+    loans = document["paths"]["/api/v1/loans"]["post"]
+    assert loans["requestBody"]["content"]["application/json"]["example"]["borrower"]["credit_code"]
+    problem = loans["responses"]["409"]["content"]["application/problem+json"]["example"]
+    assert problem["status"] == 409 and problem["code"]
+
+
+def test_the_hand_written_examples_are_accepted(api):
+    from schemas.examples import LOAN, REPAYMENT
+
+    loan = api.post("/api/v1/loans", LOAN)
+    assert loan.status_code == 201, loan.text
+    repaid = api.post(f"/api/v1/loans/{loan.json()['id']}/repayments", REPAYMENT)
+    assert repaid.status_code == 201, repaid.text
