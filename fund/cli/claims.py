@@ -1,6 +1,9 @@
 """`ipfund claims`: default claims, approvals, recoveries (docs/rules.md section 4); `ipfund fund`:
-appropriations to the pools. Every command runs as of the business date; ``--as CODE`` names the
-acting institution (the bank for its own claims; the fund manager by default elsewhere)."""
+appropriations to the pools and their reversals (section 6). Every command runs as of the business
+date and acts as a person: ``--user LOGIN`` (the password from a prompt or ``IPFUND_PASSWORD``), a
+bank's staff for its own claims. Approving or rejecting a claim and appropriating are decisions of
+rule G1 (section 11): the command makes a proposal, which an approver signs off with ``ipfund
+proposals approve``. Reading commands read as ``--user`` or, without it, as the fund manager."""
 
 from __future__ import annotations
 
@@ -8,26 +11,24 @@ import typer
 from rich.table import Table
 
 from fund.cli.common import (
-    actor_for,
     console,
     current_business_date,
-    fund_manager_actor,
     handle_errors,
+    parse_date,
     print_json,
+    reader_actor,
     transaction,
+    user_actor,
+    user_option,
 )
+from fund.cli.proposals import propose_and_print
 from fund.domain.money import yuan
 
 app = typer.Typer(help="Default claims, approvals, recoveries (docs/rules.md section 4).", no_args_is_help=True)
-fund_app = typer.Typer(help="Fund pools: appropriations.", no_args_is_help=True)
+fund_app = typer.Typer(help="Fund pools: appropriations and their reversals (proposals of rule G1).", no_args_is_help=True)
 
-AS_BANK = typer.Option(..., "--as", metavar="CODE", help="The bank acting (its institution code).")
-AS_READER = typer.Option(None, "--as", metavar="CODE", help="Read as this institution (default: the fund manager).")
-AS_MANAGER = typer.Option(None, "--as", metavar="CODE", help="The fund manager acting (default: the first one).")
-
-
-def _manager(code: str | None):
-    return actor_for(code) if code else fund_manager_actor()
+AS_USER = user_option()
+AS_READER = user_option(required=False)
 
 
 def _show(claim_id: int, actor, as_json: bool) -> None:
@@ -53,69 +54,56 @@ def _line(document: dict) -> str:
 def file(
     loan_id: int = typer.Argument(..., help="The loan's id."),
     loss_fen: int = typer.Option(..., "--loss-fen", help="Principal loss L claimed, in fen."),
-    as_code: str = AS_BANK,
+    user: str = AS_USER,
 ) -> None:
     from fund.services.claims import claim_document, file_claim
 
-    bank, day = actor_for(as_code), current_business_date()
+    bank, day = user_actor(user), current_business_date()
     with transaction() as session:
         typer.echo(_line(claim_document(session, file_claim(session, bank, loan_id, loss_fen, day), detail=False)))
 
 
 @app.command("lower", help="Lower the loss of a filed claim (approval waits while L exceeds the outstanding principal).")
 @handle_errors
-def lower(claim_id: int, loss_fen: int = typer.Option(..., "--loss-fen"), as_code: str = AS_BANK) -> None:
+def lower(claim_id: int, loss_fen: int = typer.Option(..., "--loss-fen"), user: str = AS_USER) -> None:
     from fund.services.claims import claim_document, lower_loss
 
-    bank, day = actor_for(as_code), current_business_date()
+    bank, day = user_actor(user), current_business_date()
     with transaction() as session:
         typer.echo(_line(claim_document(session, lower_loss(session, bank, claim_id, loss_fen, day), detail=False)))
 
 
 @app.command("withdraw", help="Withdraw a filed claim; the loan goes back to active (repaid when every installment is paid in full).")
 @handle_errors
-def withdraw(claim_id: int, as_code: str = AS_BANK, note: str = typer.Option(None, "--note")) -> None:
+def withdraw(claim_id: int, user: str = AS_USER, note: str = typer.Option(None, "--note")) -> None:
     from fund.services.claims import claim_document, withdraw_claim
 
-    bank, day = actor_for(as_code), current_business_date()
+    bank, day = user_actor(user), current_business_date()
     with transaction() as session:
         typer.echo(_line(claim_document(session, withdraw_claim(session, bank, claim_id, day, note), detail=False)))
 
 
-@app.command("approve", help="Approve a filed claim: A2 split, A3 bank cap, A4 payment from the compensation pool.")
+@app.command("approve", help="Propose a filed claim's approval (officer): the A2 split, A3 cap and A4 payment as computed "
+                               "now are stored; an approver signs it off (ipfund proposals approve).")
 @handle_errors
 def approve(
     claim_id: int,
-    as_code: str | None = AS_MANAGER,
+    user: str = AS_USER,
     note: str = typer.Option(None, "--note"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    from fund.services.claims import approve_claim, claim_document
-
-    manager, day = _manager(as_code), current_business_date()
-    with transaction() as session:
-        document = claim_document(session, approve_claim(session, manager, claim_id, day, note))
-    if as_json:
-        print_json(document)
-        return
-    typer.echo(_line(document))
-    payment = document["payment"]
-    typer.echo(f"paid {payment['paid_at_approval_fen']} fen, deferred {payment['deferred_at_approval_fen']} fen "
-               f"(entry {payment['entry_id']})")
+    propose_and_print(user, "claim_approval", {"claim_id": claim_id, "note": note}, as_json=as_json)
 
 
-@app.command("reject", help="Reject a filed claim with a stated reason.")
+@app.command("reject", help="Propose a filed claim's rejection with a stated reason (officer); an approver signs it off.")
 @handle_errors
 def reject(
     claim_id: int,
     reason: str = typer.Option(..., "--reason", help="Why (stored with the claim)."),
-    as_code: str | None = AS_MANAGER,
+    user: str = AS_USER,
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    from fund.services.claims import claim_document, reject_claim
-
-    manager, day = _manager(as_code), current_business_date()
-    with transaction() as session:
-        typer.echo(_line(claim_document(session, reject_claim(session, manager, claim_id, reason, day), detail=False)))
+    propose_and_print(user, "claim_rejection", {"claim_id": claim_id, "reason": reason}, as_json=as_json)
 
 
 @app.command("recover", help="Report a recovery on an approved claim (A5): gross amount and disposal costs.")
@@ -124,12 +112,12 @@ def recover(
     claim_id: int,
     gross_fen: int = typer.Option(..., "--gross-fen"),
     costs_fen: int = typer.Option(0, "--costs-fen"),
-    as_code: str = AS_BANK,
+    user: str = AS_USER,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     from fund.services.claims import record_recovery
 
-    bank, day = actor_for(as_code), current_business_date()
+    bank, day = user_actor(user), current_business_date()
     with transaction() as session:
         r = record_recovery(session, bank, claim_id, gross_fen, costs_fen, day)
         parts = {"net_fen": r.net_fen, "fund_fen": r.fund_fen, "insurer_fen": r.insurer_fen,
@@ -143,10 +131,10 @@ def recover(
 
 @app.command("close", help="Close an approved claim (recovery finished); the loan becomes closed.")
 @handle_errors
-def close(claim_id: int, as_code: str = AS_BANK, note: str = typer.Option(None, "--note")) -> None:
+def close(claim_id: int, user: str = AS_USER, note: str = typer.Option(None, "--note")) -> None:
     from fund.services.claims import claim_document, close_claim
 
-    bank, day = actor_for(as_code), current_business_date()
+    bank, day = user_actor(user), current_business_date()
     with transaction() as session:
         typer.echo(_line(claim_document(session, close_claim(session, bank, claim_id, day, note), detail=False)))
 
@@ -154,7 +142,7 @@ def close(claim_id: int, as_code: str = AS_BANK, note: str = typer.Option(None, 
 @app.command("list", help="List the claims the institution may read.")
 @handle_errors
 def list_(
-    as_code: str | None = AS_READER,
+    user: str | None = AS_READER,
     status: str = typer.Option(None, "--status", help="filed, withdrawn, rejected, approved or closed."),
     bank: str = typer.Option(None, "--bank", help="Only this bank's claims."),
     after_id: int = typer.Option(0, "--after-id"),
@@ -163,7 +151,7 @@ def list_(
 ) -> None:
     from fund.services.claims import claim_document, list_claims
 
-    actor = _manager(as_code)
+    actor = reader_actor(user)
     with transaction() as session:
         rows = [claim_document(session, c, detail=False)
                 for c in list_claims(session, actor, status=status, bank_code=bank, after_id=after_id, limit=limit)]
@@ -183,8 +171,8 @@ def list_(
 
 @app.command("show", help="Show one claim: allocation, cap trace, payment, recoveries and its events.")
 @handle_errors
-def show(claim_id: int, as_code: str | None = AS_READER, as_json: bool = typer.Option(False, "--json")) -> None:
-    _show(claim_id, _manager(as_code), as_json)
+def show(claim_id: int, user: str | None = AS_READER, as_json: bool = typer.Option(False, "--json")) -> None:
+    _show(claim_id, reader_actor(user), as_json)
 
 
 def _print_claim(d: dict) -> None:
@@ -215,26 +203,49 @@ def _print_claim(d: dict) -> None:
         console.print(f"  {e['business_date']} {e['event']:<12} by {e['by']:<8}{entry} {e['note'] or ''}")
 
 
-@fund_app.command("appropriate", help="Record an appropriation to a pool; it settles deferred amounts first (A4, S5).")
+@fund_app.command("appropriate", help="Propose an appropriation to a pool (officer): date received, policy and the funding "
+                                       "document's reference (unique while not reversed). Signed off, it settles deferred "
+                                       "amounts first (A4, S5).")
 @handle_errors
 def appropriate(
     pool: str = typer.Option(..., "--pool", help="compensation or subsidy"),
     amount_fen: int = typer.Option(..., "--amount-fen"),
+    reference: str = typer.Option(..., "--reference", help="The funding document's reference (拨款文号)."),
+    received_on: str = typer.Option(None, "--received-on", help="Date received, YYYY-MM-DD (default: the business date)."),
     policy: str = typer.Option(None, "--policy", help="The policy the appropriation is made under."),
     memo: str = typer.Option(None, "--memo"),
-    as_code: str | None = AS_MANAGER,
+    user: str = AS_USER,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    from fund.services.ledger import record_appropriation
+    received = parse_date(received_on, "received_on") if received_on else current_business_date()
+    propose_and_print(user, "appropriation", {"pool": pool, "amount_fen": amount_fen, "reference": reference,
+                                              "received_on": received.isoformat(), "policy_id": policy, "memo": memo},
+                      as_json=as_json)
 
-    manager, day = _manager(as_code), current_business_date()
+
+@fund_app.command("reverse", help="Propose the reversal of an appropriation's entry, with a reason (officer): once, while "
+                                   "the pool's cash covers it.")
+@handle_errors
+def reverse(
+    appropriation_id: int = typer.Argument(..., help="The appropriation's id (ipfund fund appropriations)."),
+    reason: str = typer.Option(..., "--reason"),
+    user: str = AS_USER,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    propose_and_print(user, "appropriation_reversal", {"appropriation_id": appropriation_id, "reason": reason}, as_json=as_json)
+
+
+@fund_app.command("appropriations", help="List appropriations with their references; reversed ones say so.")
+@handle_errors
+def appropriations_list(pool: str = typer.Option(None, "--pool"), as_json: bool = typer.Option(False, "--json")) -> None:
+    from fund.services.appropriations import list_appropriations
+
     with transaction() as session:
-        inflow = record_appropriation(session, manager, pool=pool, amount_fen=amount_fen, policy_id=policy,
-                                      business_date=day, memo=memo)
+        rows = list_appropriations(session, pool=pool)
     if as_json:
-        print_json({"entry_id": inflow.entry_id, "settled_fen": inflow.settled_fen, "to_cash_fen": inflow.to_cash_fen,
-                    "settlements": [{"deferral_id": s.deferral_id, "ref_type": s.ref_type, "ref_id": s.ref_id,
-                                     "amount_fen": s.amount_fen, "entry_id": s.entry_id} for s in inflow.settlements]})
+        print_json([r.as_dict() for r in rows])
         return
-    typer.echo(f"appropriated {amount_fen} fen to {pool} (entry {inflow.entry_id}): settled {inflow.settled_fen} fen deferred, "
-               f"{inflow.to_cash_fen} fen to cash")
+    for r in rows:
+        state = f"reversed (entry {r.reversal_entry_id}: {r.reversal_reason})" if r.reversed else "live"
+        console.print(f"{r.id:>4}  {r.pool:<12} {yuan(r.amount_fen):>20}  received {r.received_on}  {r.reference}  "
+                      f"{r.policy_id or '-'}  entry {r.entry_id}  {state}", markup=False)

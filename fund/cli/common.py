@@ -92,16 +92,11 @@ def actor_for(code: str):
 
 def fund_manager_actor():
     """The fund manager institution (the first one), for commands the fund manager runs."""
-    from sqlalchemy import select
-
-    from fund.adapters.models.registry import Institution
+    from fund.services.common import fund_manager
     from fund.services.registry import Actor
 
     with transaction() as session:
-        inst = session.scalar(select(Institution).where(Institution.kind == "fund_manager").order_by(Institution.id))
-        if inst is None:
-            raise DomainError("no_fund_manager", "no fund manager institution: add one with `ipfund institutions add`")
-        return Actor.of(inst)
+        return Actor.of(fund_manager(session))
 
 
 # ---- money a person reads (docs/rules.md section 0: yuan with two decimals and separators; JSON keeps fen) ----
@@ -240,3 +235,36 @@ def write_statement_file(build, fmt: str, out, lang: str) -> None:
     amounts = dict(zip([c.key for c in statement.layout.columns if c.kind == "money"], written.totals_fen))
     shown = ", ".join(f"{key} {yuan_text(fen)}" for key, fen in amounts.items())
     typer.echo(f"{written.lines:,} lines written to {out}; totals: {shown}")
+
+
+# ---- acting as a person (docs/rules.md section 1 and 11): --user LOGIN, password from a prompt or IPFUND_PASSWORD ----
+
+PASSWORD_ENV = "IPFUND_PASSWORD"
+
+
+def user_option(required: bool = True):
+    """The ``--user LOGIN`` option of a command that acts as a person (``IPFUND_USER`` works too)."""
+    return typer.Option(... if required else None, "--user", envvar="IPFUND_USER", metavar="LOGIN",
+                        help=f"Your login; the password is asked for (or taken from {PASSWORD_ENV}).")
+
+
+def password_for(login: str, *, env: str = PASSWORD_ENV, confirm: bool = False) -> str:
+    import os
+
+    return os.environ.get(env) or typer.prompt(f"password for {login}", hide_input=True, confirmation_prompt=confirm)
+
+
+def user_actor(login: str):
+    """Sign ``login`` in (a failed sign-in is an audit record and counts towards the lockout) and return
+    the person as the services' actor. One CLI call is one request id in the audit trail."""
+    from fund.services.audit import bind_request_id, current_request_id, new_request_id
+    from fund.services.people import authenticate, person_actor
+
+    if current_request_id() is None:
+        bind_request_id(new_request_id())
+    return person_actor(authenticate(session_factory(), login, password_for(login)))
+
+
+def reader_actor(login: str | None):
+    """Who reads: the person when ``--user`` is given, else the fund manager institution."""
+    return user_actor(login) if login else fund_manager_actor()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fund.cli import (
+    audit,
     bench,
     claims,
     core,
@@ -12,10 +13,12 @@ from fund.cli import (
     ledger,
     lpr,
     policies,
+    proposals,
     registry,
     statements,
     stress,
     subsidies,
+    users,
     value,
 )
 
@@ -39,6 +42,9 @@ app.add_typer(subsidies.app, name="subsidies")
 app.add_typer(value.app, name="value")
 app.add_typer(stress.app, name="stress")
 app.add_typer(keys.app, name="keys")
+app.add_typer(users.app, name="users")
+app.add_typer(proposals.app, name="proposals")
+app.add_typer(audit.app, name="audit")
 app.add_typer(bench.app, name="bench")
 app.add_typer(statements.app, name="statements")
 statements.register(registry.report_app)
