@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from schemas.common import OutModel, StrictModel, text
+from schemas.common import OutModel, StrictModel, Timestamp, text
 
 Login = text(64, "login: 2..64 of lower-case letters, digits, '.', '_', '-'", min_length=2)
 DisplayName = text(100, "the person's name as others read it")
@@ -45,7 +45,7 @@ class UserOut(OutModel):
     roles: list[str]
     language: str
     active: bool
-    locked_until: dt.datetime | None
+    locked_until: Timestamp | None
 
 
 class UserList(OutModel):
@@ -87,7 +87,7 @@ class ProposalOut(OutModel):
     proposed_by: str
     proposed_by_name: str
     proposed_on: dt.date
-    proposed_at: dt.datetime
+    proposed_at: Timestamp
     note: str | None
     decided_by: str | None
     decided_by_name: str | None
@@ -102,7 +102,7 @@ class ProposalPage(OutModel):
 
 class AuditOut(OutModel):
     id: int
-    at: dt.datetime
+    at: Timestamp
     business_date: dt.date | None
     institution: str | None
     login: str | None
