@@ -21,14 +21,12 @@ from api.auth import READERS, Role, allow
 from api.deps import Caller, Db
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
 from fund.adapters.db import unit_of_work
-from fund.adapters.models.claims import Claim
-from fund.errors import NotFound
 from fund.services import claims as claims_service
 from fund.services import ledger
 from fund.services.common import business_date
 from fund.services.fund_report import fund_report
 from fund.services.paging import keyset_page
-from fund.services.registry import Actor, loan_for
+from fund.services.registry import Actor
 from schemas.claims import (
     AppropriationIn,
     AppropriationOut,
@@ -58,24 +56,8 @@ Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description=f"page
 POST_ERRORS = (400, 404, 409, 413)
 
 
-def _claim_of_loan(session: Session, actor: Actor, loan_id: int, claim_id: int) -> Claim:
-    """The claim ``claim_id`` of loan ``loan_id`` as the caller may see it: the loan first (another
-    bank's is ``loan_not_found``), then the claim, which must be that loan's."""
-    loan_for(session, actor, loan_id)
-    claim = claims_service.claim_for(session, actor, claim_id)
-    if claim.loan_id != loan_id:
-        raise NotFound("claim_not_found", f"loan {loan_id} has no claim {claim_id}", field="claim_id")
-    return claim
-
-
-def claim_out(session: Session, claim: Claim) -> ClaimOut:
-    return ClaimOut.model_validate(claims_service.claim_document(session, claim))
-
-
-def recovery_out(session: Session, claim: Claim, recovery_id: int) -> RecoveryOut:
-    document = claims_service.claim_document(session, claim)
-    (row,) = [r for r in document["recoveries"] if r["id"] == recovery_id]
-    return RecoveryOut.model_validate(row)
+def claim_out(document: dict) -> ClaimOut:
+    return ClaimOut.model_validate(document)
 
 
 class LoanClaimController(Controller):
@@ -92,33 +74,25 @@ class LoanClaimController(Controller):
         and the loan must have no other open claim (409 `claim_exists`)."""
 
         def work(session: Session):
-            claim = claims_service.file_claim(session, actor, loan_id, data.loss_fen, business_date(session))
-            return 201, claim_out(session, claim)
+            return 201, claim_out(claims_service.file(session, actor, loan_id, data.loss_fen))
 
         return run_idempotent(request, actor, idempotency_key, data, work)
 
     @get("/", sync_to_thread=True, summary="The claims of a loan", **allow(Role.BANK, *READERS, errors=[404]))
     def list_for_loan(self, actor: Caller, db: Db, loan_id: LoanId) -> ClaimPage:
         """Every claim filed on the loan (withdrawn and rejected ones included), oldest first."""
-        with unit_of_work(db) as session:
-            loan_for(session, actor, loan_id)
-            claims = claims_service.list_claims(session, actor, loan_id=loan_id, limit=MAX_PAGE_SIZE)
-            return ClaimPage(items=[claim_out(session, c) for c in claims], next_after_id=None)
+        documents = claims_service.claims_of_loan(db, actor, loan_id, limit=MAX_PAGE_SIZE)
+        return ClaimPage(items=[claim_out(d) for d in documents], next_after_id=None)
 
     @get("/{claim_id:int}", sync_to_thread=True, summary="Read one claim", **allow(Role.BANK, *READERS, errors=[404]))
     def read(self, actor: Caller, db: Db, loan_id: LoanId, claim_id: ClaimId) -> ClaimOut:
         """A claim with its allocation (A2), cap trace (A3: in-pool lending, cap, already used, room, cut),
         payment (A4: paid, deferred, settled since), recoveries (A5) and every step with who and when."""
-        with unit_of_work(db) as session:
-            return claim_out(session, _claim_of_loan(session, actor, loan_id, claim_id))
+        return claim_out(claims_service.show(db, actor, claim_id, loan_id=loan_id))
 
-    def _act(self, request: Request, actor: Actor, key: str, loan_id: int, claim_id: int, data, action) -> Response[ClaimOut]:
-        def work(session: Session):
-            _claim_of_loan(session, actor, loan_id, claim_id)
-            claim = action(session, business_date(session))
-            return 200, claim_out(session, claim)
-
-        return run_idempotent(request, actor, key, data, work)
+    def _act(self, request: Request, actor: Actor, key: str, data, use_case) -> Response[ClaimOut]:
+        """One claim use case, run in the idempotency record's transaction (``use_case(session)``)."""
+        return run_idempotent(request, actor, key, data, lambda session: (200, claim_out(use_case(session))))
 
     @post("/{claim_id:int}/loss", status_code=200, sync_to_thread=True, summary="Lower the loss of a filed claim",
           response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS))
@@ -126,8 +100,8 @@ class LoanClaimController(Controller):
               claim_id: ClaimId, data: JSONBody[LossIn]) -> Response[ClaimOut]:
         """Lower `loss_fen` of a filed claim (approval is refused while it exceeds the outstanding
         principal)."""
-        return self._act(request, actor, idempotency_key, loan_id, claim_id, data,
-                         lambda s, day: claims_service.lower_loss(s, actor, claim_id, data.loss_fen, day))
+        return self._act(request, actor, idempotency_key, data,
+                         lambda s: claims_service.lower(s, actor, claim_id, data.loss_fen, loan_id=loan_id))
 
     @post("/{claim_id:int}/withdraw", status_code=200, sync_to_thread=True, summary="Withdraw a filed claim",
           response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS))
@@ -135,8 +109,8 @@ class LoanClaimController(Controller):
                  claim_id: ClaimId) -> Response[ClaimOut]:
         """Withdraw a filed claim; the loan is `active` again (`repaid` when every installment is paid in full) and may
         be claimed again within the window. No body."""
-        return self._act(request, actor, idempotency_key, loan_id, claim_id, None,
-                         lambda s, day: claims_service.withdraw_claim(s, actor, claim_id, day))
+        return self._act(request, actor, idempotency_key, None,
+                         lambda s: claims_service.withdraw(s, actor, claim_id, loan_id=loan_id))
 
     @post("/{claim_id:int}/approve", status_code=200, sync_to_thread=True, summary="Approve a filed claim",
           response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=POST_ERRORS))
@@ -146,16 +120,16 @@ class LoanClaimController(Controller):
         the loan's insurance limit, A3 cuts the fund's share to the bank's room for (policy, year), A4
         pays it from the compensation pool and defers what cash cannot cover. Refused (422
         `loss_exceeds_outstanding`) while the loss exceeds the outstanding principal. No body."""
-        return self._act(request, actor, idempotency_key, loan_id, claim_id, None,
-                         lambda s, day: claims_service.approve_claim(s, actor, claim_id, day))
+        return self._act(request, actor, idempotency_key, None,
+                         lambda s: claims_service.approve(s, actor, claim_id, loan_id=loan_id))
 
     @post("/{claim_id:int}/reject", status_code=200, sync_to_thread=True, summary="Reject a filed claim",
           response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=POST_ERRORS))
     def reject(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
                claim_id: ClaimId, data: JSONBody[RejectIn]) -> Response[ClaimOut]:
         """Reject a filed claim with a stated reason; the loan is `active` again."""
-        return self._act(request, actor, idempotency_key, loan_id, claim_id, data,
-                         lambda s, day: claims_service.reject_claim(s, actor, claim_id, data.reason, day))
+        return self._act(request, actor, idempotency_key, data,
+                         lambda s: claims_service.reject(s, actor, claim_id, data.reason, loan_id=loan_id))
 
     @post("/{claim_id:int}/recoveries", status_code=201, sync_to_thread=True, summary="Report a recovery",
           response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS))
@@ -166,11 +140,8 @@ class LoanClaimController(Controller):
         to the compensation pool (settling deferred compensation first)."""
 
         def work(session: Session):
-            _claim_of_loan(session, actor, loan_id, claim_id)
-            recovery = claims_service.record_recovery(session, actor, claim_id, data.gross_fen, data.costs_fen,
-                                                      business_date(session))
-            claim = claims_service.claim_for(session, actor, claim_id)
-            return 201, RecoveryPosted(recovery=recovery_out(session, claim, recovery.id), claim=claim_out(session, claim))
+            posted = claims_service.recover(session, actor, claim_id, data.gross_fen, data.costs_fen, loan_id=loan_id)
+            return 201, RecoveryPosted(recovery=RecoveryOut.model_validate(posted.recovery), claim=claim_out(posted.claim))
 
         return run_idempotent(request, actor, idempotency_key, data, work)
 
@@ -179,8 +150,8 @@ class LoanClaimController(Controller):
     def close(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
               claim_id: ClaimId) -> Response[ClaimOut]:
         """Close an approved claim (recovery finished); the loan becomes `closed`. No body."""
-        return self._act(request, actor, idempotency_key, loan_id, claim_id, None,
-                         lambda s, day: claims_service.close_claim(s, actor, claim_id, day))
+        return self._act(request, actor, idempotency_key, None,
+                         lambda s: claims_service.close(s, actor, claim_id, loan_id=loan_id))
 
 
 class ClaimController(Controller):
@@ -202,10 +173,9 @@ class ClaimController(Controller):
         """Claims by id, a bounded page at a time, each with its allocation, cap trace, payment,
         recoveries and events. A bank sees its own claims; an insurer, guarantor or appraiser the claims
         on loans naming it; the fund manager and auditors all."""
-        with unit_of_work(db) as session:
-            page = keyset_page(lambda n: claims_service.list_claims(session, actor, status=status, loan_id=loan_id, bank_code=bank,
-                                                                    after_id=after_id, limit=n), limit)
-            return ClaimPage(items=[claim_out(session, c) for c in page.items], next_after_id=page.next_after_id)
+        page = keyset_page(lambda n: claims_service.claims_page(db, actor, status=status, loan_id=loan_id, bank_code=bank,
+                                                                after_id=after_id, limit=n), limit, key=lambda d: d["id"])
+        return ClaimPage(items=[claim_out(d) for d in page.items], next_after_id=page.next_after_id)
 
 
 class FundController(Controller):

@@ -2,8 +2,13 @@
 withdraws it; the fund manager approves it (A2 split, A3 cap, A4 payment) or rejects it with a
 reason; the bank reports recoveries (A5) and closes the claim.
 
-Each function runs inside the caller's transaction (``unit_of_work``) and takes the business date
-as an argument. Loan statuses move only through ``registry.move_status``; every step of a claim
+The use cases (``file``, ``lower``, ``withdraw``, ``approve``, ``reject``, ``recover``, ``close``,
+``show``, ``claims_page``) take the session factory, run one transaction and read the business date
+inside it; the CLI, the API and the console call them. Each is a session-level step
+(``file_claim``, ``approve_claim``, ...) run as of the business date: those run inside the caller's
+transaction and take the business date as an argument, for services that compose them (a
+proposal's sign-off). Every step goes through one skeleton: authorise the actor, lock the claim,
+check the move (``fund.domain.claim``), store, move the loan, log the event. Loan statuses move only through ``registry.move_status``; every step of a claim
 is a ``claim_events`` row (who, which business date, the journal entry it posted). All the
 arithmetic of rule A is ``risk.allocation``; this module fetches its inputs, stores its outputs
 (the whole allocation and the cap trace, under the loan's policy id) and posts to the ledger.
@@ -35,7 +40,8 @@ from fund.domain.money import check_amount
 from fund.domain.policy import Policy, PolicyError
 from fund.errors import Conflict, DomainError, NotFound
 from fund.services import ledger
-from fund.services.common import institution_codes
+from fund.services.common import SessionFactory, institution_codes, within
+from fund.services.common import business_date as read_business_date
 from fund.services.paging import after
 from fund.services.policies import get_policy
 from fund.services.registry import Actor, earliest_unpaid_due, loan_for, move_status
@@ -445,6 +451,108 @@ def claim_document(session: Session, claim: Claim, *, detail: bool = True) -> di
             for r in recoveries
         ]
     return document
+
+
+# ---------------------------------------------------------------------------------------------
+# the use cases: one per step, each one transaction that reads the business date inside it
+# ---------------------------------------------------------------------------------------------
+
+
+def claim_of_loan(session: Session, actor: Actor, loan_id: int, claim_id: int, *, lock: bool = False) -> Claim:
+    """The claim ``claim_id`` of loan ``loan_id`` as ``actor`` may see it: the loan first (another
+    bank's is ``loan_not_found``), then the claim, which must be that loan's."""
+    loan_for(session, actor, loan_id)
+    claim = claim_for(session, actor, claim_id, lock=lock)
+    if claim.loan_id != loan_id:
+        raise NotFound("claim_not_found", f"loan {loan_id} has no claim {claim_id}", field="claim_id")
+    return claim
+
+
+def _of_loan(session: Session, actor: Actor, loan_id: int | None, claim_id: int) -> None:
+    if loan_id is not None:
+        claim_of_loan(session, actor, loan_id, claim_id)
+
+
+def file(db: SessionFactory | Session, bank: Actor, loan_id: int, loss_fen: int) -> dict:
+    """A1 as of the business date: :func:`file_claim`; returns the claim's document."""
+    with within(db) as session:
+        return claim_document(session, file_claim(session, bank, loan_id, loss_fen, read_business_date(session)))
+
+
+def lower(db: SessionFactory | Session, bank: Actor, claim_id: int, loss_fen: int, *, loan_id: int | None = None) -> dict:
+    """:func:`lower_loss` as of the business date (``loan_id``: the claim must be that loan's)."""
+    with within(db) as session:
+        _of_loan(session, bank, loan_id, claim_id)
+        return claim_document(session, lower_loss(session, bank, claim_id, loss_fen, read_business_date(session)))
+
+
+def withdraw(db: SessionFactory | Session, bank: Actor, claim_id: int, *, note: str | None = None, loan_id: int | None = None) -> dict:
+    """:func:`withdraw_claim` as of the business date."""
+    with within(db) as session:
+        _of_loan(session, bank, loan_id, claim_id)
+        return claim_document(session, withdraw_claim(session, bank, claim_id, read_business_date(session), note))
+
+
+def approve(db: SessionFactory | Session, manager: Actor, claim_id: int, *, note: str | None = None, loan_id: int | None = None) -> dict:
+    """:func:`approve_claim` (A2, A3, A4) as of the business date."""
+    with within(db) as session:
+        _of_loan(session, manager, loan_id, claim_id)
+        return claim_document(session, approve_claim(session, manager, claim_id, read_business_date(session), note))
+
+
+def reject(db: SessionFactory | Session, manager: Actor, claim_id: int, reason: str, *, loan_id: int | None = None) -> dict:
+    """:func:`reject_claim` as of the business date."""
+    with within(db) as session:
+        _of_loan(session, manager, loan_id, claim_id)
+        return claim_document(session, reject_claim(session, manager, claim_id, reason, read_business_date(session)))
+
+
+@dataclass(frozen=True)
+class RecoveryPosted:
+    """One recovery as recorded (its row of the claim's document) and the claim after it."""
+
+    recovery: dict
+    claim: dict
+
+
+def recover(db: SessionFactory | Session, bank: Actor, claim_id: int, gross_fen: int, costs_fen: int = 0, *,
+            loan_id: int | None = None) -> RecoveryPosted:
+    """:func:`record_recovery` (A5) as of the business date."""
+    with within(db) as session:
+        _of_loan(session, bank, loan_id, claim_id)
+        recovery = record_recovery(session, bank, claim_id, gross_fen, costs_fen, read_business_date(session))
+        document = claim_document(session, claim_for(session, bank, claim_id))
+        (row,) = [r for r in document["recoveries"] if r["id"] == recovery.id]
+        return RecoveryPosted(recovery=row, claim=document)
+
+
+def close(db: SessionFactory | Session, bank: Actor, claim_id: int, *, note: str | None = None, loan_id: int | None = None) -> dict:
+    """:func:`close_claim` as of the business date."""
+    with within(db) as session:
+        _of_loan(session, bank, loan_id, claim_id)
+        return claim_document(session, close_claim(session, bank, claim_id, read_business_date(session), note))
+
+
+def show(db: SessionFactory | Session, actor: Actor, claim_id: int, *, loan_id: int | None = None) -> dict:
+    """One claim's document as ``actor`` may read it."""
+    with within(db) as session:
+        claim = claim_of_loan(session, actor, loan_id, claim_id) if loan_id is not None else claim_for(session, actor, claim_id)
+        return claim_document(session, claim)
+
+
+def claims_page(db: SessionFactory | Session, actor: Actor, *, status: str | None = None, bank_code: str | None = None,
+                loan_id: int | None = None, after_id: int = 0, limit: int = 100, detail: bool = True) -> list[dict]:
+    """The documents of the claims ``actor`` may read, by id from ``after_id``, filtered."""
+    with within(db) as session:
+        claims = list_claims(session, actor, status=status, bank_code=bank_code, loan_id=loan_id, after_id=after_id, limit=limit)
+        return [claim_document(session, c, detail=detail) for c in claims]
+
+
+def claims_of_loan(db: SessionFactory | Session, actor: Actor, loan_id: int, *, limit: int = 100) -> list[dict]:
+    """Every claim filed on a loan ``actor`` may see (another bank's is ``loan_not_found``), oldest first."""
+    with within(db) as session:
+        loan_for(session, actor, loan_id)
+        return [claim_document(session, c) for c in list_claims(session, actor, loan_id=loan_id, limit=limit)]
 
 
 # ---------------------------------------------------------------------------------------------

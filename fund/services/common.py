@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from fund.adapters.db import unit_of_work
 from fund.adapters.dialect import for_update  # noqa: F401  (services have imported it from here)
 from fund.adapters.models.registry import Institution, SystemSetting
 from fund.domain.dates import check_input_date, today_in_china
@@ -17,6 +19,23 @@ from fund.settings import get_settings
 
 INSTITUTION_KINDS = INSTITUTION_KIND_VALUES
 BUSINESS_DATE_KEY = "business_date"
+
+#: What a use case takes: the session factory (a use case is one transaction of its own).
+SessionFactory = sessionmaker[Session]
+
+
+@contextmanager
+def within(db: SessionFactory | Session) -> Iterator[Session]:
+    """The transaction a use case runs in: a new unit of work of the session factory ``db``, or,
+    when ``db`` is a session, the caller's own transaction (joined, not committed here): an
+    entrypoint that commits something with the work (the API's idempotency record) or a service
+    composing the use case (a proposal's sign-off) passes its session.
+    """
+    if isinstance(db, Session):
+        yield db
+        return
+    with unit_of_work(db) as session:
+        yield session
 
 
 def get_setting(session: Session, key: str) -> str | None:
