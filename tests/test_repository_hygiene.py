@@ -1,7 +1,8 @@
 """The repository names nothing outside itself: no file tracked by git mentions the specification's
 shared folder beside the checkout, or a rules file the repository does not hold (people read
 docs/rules.md), or an absolute folder of one particular machine (a home or work directory; /tmp in
-documentation). Fast: one pass over ``git ls-files``."""
+documentation), and documentation cites the rules as docs/rules.md. Fast: one pass over
+``git ls-files``."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ FORBIDDEN = (
 )
 DOC_ONLY = (
     ("an absolute temporary folder in documentation", re.compile(_NOT_AFTER + r"/tmp/")),
+    ("a section of a rules document people cannot find (write docs/rules.md section N)",
+     re.compile(r"\bRULES(?:'s?)? (?:sections? \d|\d|[A-Z]\d)")),
 )
 
 
@@ -77,6 +80,12 @@ def findings(name: str, text: str) -> list[str]:
 ])
 def test_the_patterns_flag_machine_paths(line):
     assert findings("any.py", line), line
+
+
+@pytest.mark.parametrize("line", ["# the policies' (RULES M1)", "see RULES section 7, V3", "notes: RULES 13"])
+def test_documentation_cites_docs_rules_md(line):
+    assert findings("scenario.toml", line) and findings("README.md", line)
+    assert findings("module.py", line) == []  # code may cite the rules by their letters
 
 
 @pytest.mark.parametrize("line", [
