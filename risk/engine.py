@@ -812,32 +812,41 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
 
 #: Spawn key of the pilot runs' stream (no chunk of a run reaches it).
 PILOT_STREAM = 1 << 41
-SHIFT_GRID = tuple(-0.5 * i for i in range(1, 9))
+SHIFT_GRID = tuple(round(-0.1 * i, 1) for i in range(1, 31))
 #: a pilot whose sample holds fewer scenarios at or beyond the quantile cannot judge its own variance
 MIN_TAIL_SCENARIOS = 30
+#: nor one whose weights leave less than this share of it effective (Kish): over H years the
+#: weights' log variance is H mu^2, so long horizons take small yearly shifts
+MIN_EFFECTIVE_SHARE = 0.1
 
 
 def choose_shift(prep: Prepared, *, seed: int, pilot_scenarios: int = 2000, level: str = "0.999") -> float:
-    """M6b's automatic shift. For each ``mu`` of :data:`SHIFT_GRID` (-0.5 to -4), a pilot of
+    """M6b's automatic shift. For each ``mu`` of :data:`SHIFT_GRID` (-0.1 to -3) whose weights can keep
+    :data:`MIN_EFFECTIVE_SHARE` of a sample effective (``exp(-H mu^2)``), a pilot of
     ``pilot_scenarios`` scenarios with G ~ N(mu, 1) estimates the fund payout's ``level`` ES and its
     interval (weighted); among the pilots holding at least :data:`MIN_TAIL_SCENARIOS` scenarios at or
-    beyond the quantile, the shift with the narrowest relative interval is taken: the tail moves
-    into the body of the shifted sample, as far as that still pays. Pilots draw from their own
-    stream of the run's seed: the same inputs and seed give the same shift. 0 when the fund never
-    pays in the pilots.
+    beyond the quantile and that effective share, the shift with the narrowest relative interval is
+    taken: the tail moves into the body of the shifted sample as far as that still pays. Pilots
+    draw from their own stream of the run's seed: the same inputs and seed give the same shift. 0
+    when no pilot qualifies (the fund never pays in them).
 
     >>> prep = oracle_prepared(n_loans=100, pd=0.02, rho=0.2, global_loading=1.0)
-    >>> choose_shift(prep, seed=1, pilot_scenarios=500) < 0
+    >>> choose_shift(prep, seed=1, pilot_scenarios=1000) < 0
     True
     """
-    from risk.stress_stats import normalised_weights, weighted_measures
+    from risk.stress_stats import effective_sample_size, normalised_weights, weighted_measures
 
     pilot_seed = np.random.SeedSequence(seed, spawn_key=(PILOT_STREAM,))
     best, best_width = 0.0, math.inf
     for mu in SHIFT_GRID:
+        if math.exp(-prep.horizon * mu * mu) < MIN_EFFECTIVE_SHARE:
+            break
         chunk = run_chunk(dataclasses.replace(prep, shift=mu), pilot_seed, pilot_scenarios)
         x = chunk.fund_payout
-        m = weighted_measures(x, normalised_weights(chunk.log_weight), levels=(level,))
+        w = normalised_weights(chunk.log_weight)
+        if effective_sample_size(w) < MIN_EFFECTIVE_SHARE * pilot_scenarios:
+            continue
+        m = weighted_measures(x, w, levels=(level,))
         quantile, es = m.var[level].value, m.es[level]
         if es.value <= 0 or int((x >= quantile).sum()) < MIN_TAIL_SCENARIOS:
             continue
