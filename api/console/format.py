@@ -10,6 +10,8 @@ same page; rates in percent. Files and the API keep exact fen.
 '1.23 m yuan'
 >>> percent(345)
 '3.45%'
+>>> times(5558, "zh")
+'0.55 倍'
 """
 
 from __future__ import annotations
@@ -48,6 +50,14 @@ def percent(bp: int | float | None, digits: int = 2) -> str:
     if bp is None:
         return "—"
     return f"{bp / 100:.{digits}f}%"
+
+
+def times(bp: int | None, language: str = "en") -> str:
+    """A multiple given in basis points (leverage), floored to two decimals: ``0.55×`` / ``0.55 倍``."""
+    if bp is None:
+        return "—"
+    text = _two_decimals(Fraction(int(bp), 10_000))
+    return f"{text} 倍" if language == "zh" else f"{text}×"
 
 
 def ratio(value: float | None, digits: int = 1) -> str:

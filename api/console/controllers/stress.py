@@ -11,6 +11,7 @@ from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Response, Template
 
 from api.console.controllers.common import Form, int_or
+from fund.adapters.db import unit_of_work
 from api.console.i18n import N_
 from api.console.web import say, READERS, actor, allow, db, flash, gettext, page, redirect
 from fund.errors import DomainError
@@ -124,10 +125,9 @@ class StressController(Controller):
 
     @post("/runs", sync_to_thread=True, status_code=303, **allow("officer", "approver"))
     def launch(self, request: Request, data: Form) -> Redirect | Template:
-        from api.controllers.stress import start_runner
-        from fund.adapters.db import unit_of_work
+        from api.controllers.stress import runner_of
         from fund.services import audit
-        from fund.services.stress import queue_run
+        from fund.services.stress import start_run
 
         base_name = str(data.get("base") or "baseline")
         scenario = _library().get(base_name)
@@ -146,11 +146,10 @@ class StressController(Controller):
             else:
                 document, name = None, base_name
 
-            def work(session):
-                return queue_run(session, who.institution_id, scenario_name=name, scenario_document=document,
-                                 n_scenarios=n_scenarios, seed=seed).id
-
-            run_id = audit.audited(db(request), who, "stress.run", None, work)
+            run_id = start_run(db(request), who, scenario_name=name, scenario_document=document, n_scenarios=n_scenarios,
+                               seed=seed).id
+            with unit_of_work(db(request)) as session:
+                audit.record(session, who, "stress.start", f"stress_run:{run_id}")
         except DomainError as exc:
             from api.console.web import error_text, language_of
 
@@ -160,7 +159,7 @@ class StressController(Controller):
                         fields=FIELDS, values=values, copy_name=data.get("name") or "", scenarios=data.get("scenarios"),
                         seed=data.get("seed"), error=error_text(exc.code, exc.message, language_of(request)),
                         error_field=exc.field)
-        start_runner(db(request))
+        runner_of(request, db(request))
         say(request, "The stress run is queued.")
         return redirect(f"/stress/runs/{run_id}")
 
@@ -168,9 +167,9 @@ class StressController(Controller):
     def run(self, request: Request, run_id: int) -> Template:
         run = _run(request, run_id)
         if run["status"] == "queued":
-            from api.controllers.stress import start_runner
+            from api.controllers.stress import runner_of
 
-            start_runner(db(request))
+            runner_of(request, db(request))
         return page(request, "stress_run.html", "Stress run", run=run, measures=MEASURES, measure_names=MEASURE_NAMES,
                     plots=PLOT_NAMES)
 
