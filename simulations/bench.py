@@ -52,6 +52,8 @@ class BenchResult:
     peak_memory_mb: dict
     mean_defaults_per_scenario: float
     targets: dict
+    importance_sampling: dict | None = None
+    large_book: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,13 +100,16 @@ def _pool_map(func, tasks, workers: int):
 
 
 def run_bench(*, n_loans: int = 10_000, horizon: int = 5, n_scenarios: int = 100_000, reference_scenarios: int = 10_000,
-              workers: int = 2, seed: int = 1, batch: int = DEFAULT_BATCH, progress=None) -> BenchResult:
+              workers: int = 2, seed: int = 1, batch: int = DEFAULT_BATCH, progress=None,
+              importance: bool = True, large_book_loans: int = 100_000, new_lending_fen: int = 0) -> BenchResult:
     as_of = dt.date(2026, 1, 1)
     book = synthetic_book(n_loans, seed=seed, as_of=as_of)
     scenario = parse_scenario({"name": "bench", "horizon_years": horizon})
     fund = FundPosition(cash_fen=10**13, deferred_fen=0, appropriation_fen=(5_000_000_000,) * horizon)
-    prep, _ = prepare(book, scenario, default_cap_base(book), fund, as_of=as_of, horizon=horizon)
-    units = n_loans * horizon
+    prep, _ = prepare(book, scenario, default_cap_base(book), fund, as_of=as_of, horizon=horizon,
+                      new_lending_fen=new_lending_fen, seed=seed)
+    # new lending (M1b) adds loans that live part of the horizon: count the years they can default
+    units = int((prep.ead > 0).sum()) if new_lending_fen else n_loans * horizon
 
     started = time.perf_counter()
     sim = simulate(prep, n_scenarios=n_scenarios, seed=seed, batch=batch, workers=workers, progress=progress)
@@ -149,5 +154,106 @@ def run_bench(*, n_loans: int = 10_000, horizon: int = 5, n_scenarios: int = 100
         peak_memory_mb=peak,
         mean_defaults_per_scenario=float(sim.n_defaults.mean()),
         targets={"rate_at_least": 1e8, "rate_met": rate >= 1e8, "memory_mb_below": 1536,
-                 "memory_met": peak["engine_total_upper_bound"] < 1536},
+                 "memory_met": peak["engine_total_upper_bound"] < 1536,
+                 "cpu_rate_vs_random_number_limit": (n_scenarios * units / max(sim.cpu_seconds, 1e-9))
+                 / (workers * 4 * per_task / max(normals_cpu, 1e-9)),
+                 "cpu_rate_vs_random_number_limit_at_least": 5.0},
+        importance_sampling=importance_sampling_bench(seed=seed) if importance else None,
+        large_book=large_book_bench(large_book_loans, seed=seed, workers=workers) if large_book_loans else None,
     )
+
+
+TARGET_RELATIVE_HALF_WIDTH = 0.02
+
+
+def _demo_recession_inputs(seed: int):
+    """The demo book (full scale) in a scratch SQLite database, and the recession scenario."""
+    import tempfile
+
+    from fund.adapters.db import make_engine, make_session_factory, upgrade
+    from fund.services import stress as service
+    from fund.services.demo import load_demo
+    from simulations.library import resolve_scenario
+
+    folder = tempfile.mkdtemp(prefix="ipfund-bench-")
+    engine = make_engine(f"sqlite:///{folder}/demo.sqlite3")
+    upgrade(engine)
+    db = make_session_factory(engine)
+    load_demo(db, seed=1)
+    request = service.StressRequest(scenario=resolve_scenario("recession"), n_scenarios=1, seed=seed)
+    request, inputs = service._resolve_inputs(db, request)
+    engine.dispose()
+    return service, request, inputs
+
+
+def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 20_000, weighted_scenarios: int = 5_000,
+                              verify_limit: int = 60_000) -> dict:
+    """M6b on the demo book's recession scenario: scenarios needed for a 2% relative 95% half-width
+    of the fund payout's 99.9% ES, crude against importance sampling (the half-width falls as
+    1/sqrt(n): ``n_needed = n (h / 0.02)^2``), the variance reduction factor, and a weighted run at
+    the scenarios it needs to check the width is reached."""
+    import dataclasses as dc
+
+    service, request, inputs = _demo_recession_inputs(seed)
+    scenario = request.scenario
+
+    def es999(n: int, importance: bool):
+        chosen = dc.replace(scenario, sampling=dc.replace(scenario.sampling, method="importance" if importance else "crude"))
+        started = time.perf_counter()
+        outcome = service.run_engine(dc.replace(request, scenario=chosen, n_scenarios=n), inputs)
+        e = outcome.result.measures["fund_payout_fen"].es["0.999"]
+        return e, outcome.result, time.perf_counter() - started
+
+    crude, crude_result, crude_seconds = es999(crude_scenarios, False)
+    weighted, weighted_result, weighted_seconds = es999(weighted_scenarios, True)
+    crude_rel = crude.half_width / crude.value
+    weighted_rel = weighted.half_width / weighted.value
+    needed_crude = math.ceil(crude_scenarios * (crude_rel / TARGET_RELATIVE_HALF_WIDTH) ** 2)
+    needed_weighted = math.ceil(weighted_scenarios * (weighted_rel / TARGET_RELATIVE_HALF_WIDTH) ** 2)
+    check = None
+    # the needed count is itself an estimate: the check runs 15% above it
+    check_scenarios = math.ceil(1.15 * needed_weighted)
+    if check_scenarios <= verify_limit:
+        e, _, seconds = es999(max(check_scenarios, 1), True)
+        check = {"scenarios": check_scenarios, "es_fen": e.value, "relative_half_width": e.half_width / e.value,
+                 "seconds": seconds, "met": e.half_width / e.value <= TARGET_RELATIVE_HALF_WIDTH}
+    return {
+        "book": f"demo book (seed 1) as of {request.as_of.isoformat()}, {inputs.book.size} live covered loans, "
+                f"new lending {crude_result.inputs.new_lending_fen} fen a year",
+        "scenario": "recession", "figure": "fund_payout_fen ES 0.999",
+        "target_relative_half_width": TARGET_RELATIVE_HALF_WIDTH,
+        "crude": {"scenarios": crude_scenarios, "es_fen": crude.value, "ci95": [crude.low, crude.high],
+                  "relative_half_width": crude_rel, "seconds": crude_seconds, "scenarios_needed": needed_crude},
+        "importance": {"scenarios": weighted_scenarios, "shift": weighted_result.sampling_shift,
+                       "effective_scenarios": weighted_result.effective_scenarios, "es_fen": weighted.value,
+                       "ci95": [weighted.low, weighted.high], "relative_half_width": weighted_rel,
+                       "seconds": weighted_seconds, "scenarios_needed": needed_weighted},
+        "variance_reduction": (crude_rel ** 2 * crude_scenarios) / (weighted_rel ** 2 * weighted_scenarios),
+        "scenarios_fewer_by": needed_crude / max(needed_weighted, 1),
+        "intervals_overlap": crude.low <= weighted.high and weighted.low <= crude.high,
+        "check_at_scenarios_needed": check,
+    }
+
+
+def large_book_bench(n_loans: int = 100_000, *, seed: int = 1, n_scenarios: int = 2_000, horizon: int = 5,
+                     workers: int = 2) -> dict:
+    """How time and memory grow with the book: a synthetic book of ``n_loans`` loans."""
+    as_of = dt.date(2026, 1, 1)
+    started = time.perf_counter()
+    book = synthetic_book(n_loans, seed=seed, as_of=as_of)
+    scenario = parse_scenario({"name": "bench", "horizon_years": horizon})
+    fund = FundPosition(cash_fen=10**13, deferred_fen=0, appropriation_fen=(5_000_000_000,) * horizon)
+    prep, _ = prepare(book, scenario, default_cap_base(book), fund, as_of=as_of, horizon=horizon)
+    prepare_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    sim = simulate(prep, n_scenarios=n_scenarios, seed=seed, workers=workers)
+    seconds = time.perf_counter() - started
+    units = n_loans * horizon * n_scenarios
+    main_peak, worker_peak = sim.peak_rss_mb
+    return {"loans": n_loans, "horizon_years": horizon, "scenarios": n_scenarios, "workers": workers,
+            "prepare_seconds": prepare_seconds, "seconds": seconds, "cpu_seconds": sim.cpu_seconds,
+            "loan_scenario_years_per_second": units / seconds,
+            "loan_scenario_years_per_cpu_second": units / max(sim.cpu_seconds, 1e-9),
+            "mean_defaults_per_scenario": float(sim.n_defaults.mean()),
+            "peak_memory_mb": {"main_process": main_peak, "largest_worker": worker_peak,
+                               "total_upper_bound": main_peak + (workers if workers > 1 else 0) * worker_peak}}
