@@ -42,6 +42,7 @@ from api.controllers.borrowers import BorrowerController
 from api.controllers.claims import CONTROLLERS as CLAIMS_CONTROLLERS
 from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.pilot_codes import PilotCodeController
+from api.controllers.reversals import RepaymentReversalController
 from api.controllers.proposals import ProposalController
 from api.controllers.reports import MeController, ReportController
 from api.controllers.stress import StressController
@@ -76,6 +77,7 @@ CONTROLLERS: list[type] = [
     UserController,
     ProposalController,
     AuditController,
+    RepaymentReversalController,
 ]
 
 DESCRIPTION = """\

@@ -119,3 +119,21 @@ class AuditOut(OutModel):
 class AuditPage(OutModel):
     items: list[AuditOut]
     next_after_id: int | None
+
+
+class RepaymentReversalIn(StrictModel):
+    """Why the repayment was recorded in error."""
+
+    reason: Reason
+
+
+class RepaymentReversalOut(OutModel):
+    id: int
+    repayment_id: int
+    loan_id: int
+    principal_fen: int
+    interest_fen: int
+    paid_on: dt.date
+    reason: str
+    reversed_on: dt.date
+    loan_status: str = Field(description="the loan's status after the reversal (a repaid loan is active again)")

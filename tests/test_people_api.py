@@ -59,7 +59,21 @@ API_MATRIX = {
     ("POST", "/api/v1/proposals/{proposal_id}/withdraw"): Endpoint(
         ONLY_FM, lambda api, loan: ("POST", f"/api/v1/proposals/{_proposal(api)}/withdraw", {}), 403),
     ("GET", "/api/v1/audit"): Endpoint(READERS, lambda api, loan: ("GET", "/api/v1/audit", {}), 200),
+    ("POST", "/api/v1/loans/{loan_id}/repayments/{repayment_id}/reverse"): Endpoint(
+        frozenset({"bank"}), lambda api, loan: ("POST", f"/api/v1/loans/{loan['id']}/repayments/{_repaid(api, loan)}/reverse",
+                                                {"json": {"reason": "entered twice"}}), 201, other_bank=404, needs_loan=True),
 }
+
+
+def _repaid(api, loan) -> int:
+    """A repayment of BANK1 on ``loan`` (recorded by the service)."""
+    import datetime as dt
+
+    from fund.services.registry import record_repayment
+
+    due = dt.date.fromisoformat(loan["schedule"][0]["due_date"])
+    with unit_of_work(api.session_factory) as session:
+        return record_repayment(session, api.actors["BANK1"], loan["id"], due, due, 0, 1, due).id
 
 
 def _personal_keys(api) -> dict[str, str]:
@@ -122,6 +136,20 @@ def test_a_disabled_persons_key_is_refused(api):
     people.disable_user(api.session_factory, api.staff["fm.admin"], "fm.officer")
     response = api.get("/api/v1/proposals", who=keys["fm.officer"])
     assert response.status_code == 401 and problem_of(response)["code"] == "user_disabled"
+
+
+def test_a_bank_reverses_a_repayment(api):
+    loan = api.register()
+    repayment_id = _repaid(api, loan)
+    url = f"/api/v1/loans/{loan['id']}/repayments/{repayment_id}/reverse"
+    done = api.post(url, {"reason": "entered twice"})
+    assert done.status_code == 201, done.text
+    assert (done.json()["repayment_id"], done.json()["interest_fen"], done.json()["loan_status"]) == (repayment_id, 1, "active")
+    again = api.post(url, {"reason": "entered twice"})
+    assert again.status_code == 409 and problem_of(again)["code"] == "already_reversed"
+    trail = api.get("/api/v1/audit", who="AUD", params={"target": f"repayment:{repayment_id}"}).json()["items"]
+    assert [(r["institution"], r["outcome"], r["error_code"]) for r in trail] == [("BANK1", "done", None),
+                                                                                  ("BANK1", "refused", "already_reversed")]
 
 
 def test_audit_paging_and_filters(api):

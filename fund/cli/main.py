@@ -15,6 +15,7 @@ from fund.cli import (
     policies,
     proposals,
     registry,
+    reversals,
     statements,
     stress,
     subsidies,
@@ -45,6 +46,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(proposals.app, name="proposals")
 app.add_typer(audit.app, name="audit")
+app.add_typer(reversals.app, name="repayments")
 app.add_typer(bench.app, name="bench")
 app.add_typer(statements.app, name="statements")
 statements.register(registry.report_app)

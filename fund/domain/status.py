@@ -6,7 +6,8 @@ from fund.domain.vocabulary import LIVE_LOAN_STATUSES, LOAN_STATUS_VALUES, RELEA
 from fund.errors import Conflict
 
 STATUSES = LOAN_STATUS_VALUES
-EVENTS = ("all_repaid", "cancel", "claim_filed", "claim_withdrawn", "claim_rejected", "claim_approved", "claim_closed")
+EVENTS = ("all_repaid", "cancel", "claim_filed", "claim_withdrawn", "claim_rejected", "claim_approved", "claim_closed",
+          "repayment_reversed")
 
 _MOVES: dict[tuple[str, str], str] = {
     ("active", "all_repaid"): "repaid",
@@ -16,6 +17,7 @@ _MOVES: dict[tuple[str, str], str] = {
     ("claimed", "claim_rejected"): "active",
     ("claimed", "claim_approved"): "compensated",
     ("compensated", "claim_closed"): "closed",
+    ("repaid", "repayment_reversed"): "active",
 }
 
 # A pledged asset is free again once its loan is in one of these.
