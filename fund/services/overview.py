@@ -28,7 +28,7 @@ SessionFactory = sessionmaker[Session]
 NEAR_CAP_SHARE = (8, 10)  # a bank is "near" its cap once it has used 80% of it
 MAX_PER_PAGE = 200
 LOAN_SORT_COLUMNS = {
-    "id": Loan.id, "bank": Institution.code, "contract": Loan.contract_no, "borrower": Enterprise.name,
+    "id": Loan.id, "bank": Institution.code, "contract": Loan.contract_no, "borrower": Loan.borrower_name,
     "drawdown": Loan.drawdown_date, "principal": Loan.principal_fen, "covered": Loan.covered_fen,
     "outstanding": Loan.principal_fen - Loan.principal_repaid_fen, "status": Loan.status, "coverage": Loan.coverage,
 }
@@ -198,7 +198,7 @@ def claims_queue(db: SessionFactory, actor: Actor, *, status: str | None = "file
             where.append(Institution.code == bank)
         documents = (select(func.count()).select_from(ClaimDocument).where(ClaimDocument.claim_id == Claim.id)
                      .correlate(Claim).scalar_subquery())
-        base = (select(Claim, Institution.code, Enterprise.name, Loan.contract_no, documents)
+        base = (select(Claim, Institution.code, Loan.borrower_name, Loan.contract_no, documents)
                 .join(Loan, Loan.id == Claim.loan_id).join(Institution, Institution.id == Claim.bank_id)
                 .join(Enterprise, Enterprise.id == Loan.enterprise_id).where(*where))
         total = session.scalar(select(func.count()).select_from(Claim).join(Institution, Institution.id == Claim.bank_id)
@@ -249,7 +249,7 @@ def search_loans(db: SessionFactory, actor: Actor, *, bank: str | None = None, b
             where.append(Institution.code == bank.strip())
         if borrower:
             text = borrower.strip()
-            where.append(or_(Enterprise.credit_code.startswith(text.upper()), Enterprise.name.contains(text)))
+            where.append(or_(Enterprise.credit_code.startswith(text.upper()), Loan.borrower_name.contains(text)))
         if contract:
             where.append(Loan.contract_no.startswith(contract.strip()))
         if status:
@@ -261,7 +261,7 @@ def search_loans(db: SessionFactory, actor: Actor, *, bank: str | None = None, b
         order = [column.desc() if descending else column.asc()]
         if key != "id":
             order.append(Loan.id.desc() if descending else Loan.id.asc())
-        stmt = joined(select(Loan.id, Institution.code, Loan.contract_no, Enterprise.credit_code, Enterprise.name,
+        stmt = joined(select(Loan.id, Institution.code, Loan.contract_no, Enterprise.credit_code, Loan.borrower_name,
                              Loan.drawdown_date, Loan.principal_fen, Loan.covered_fen,
                              Loan.principal_fen - Loan.principal_repaid_fen, Loan.status, Loan.coverage, Loan.policy_id)
                       .select_from(Loan)).where(*where).order_by(*order).offset((max(page, 1) - 1) * per_page).limit(per_page)
@@ -328,9 +328,9 @@ def claim_page(db: SessionFactory, actor: Actor, claim_id: int) -> ClaimPage:
         claim = claims.claim_for(session, actor, claim_id)
         document = claims.claim_document(session, claim)
         loan = session.get(Loan, claim.loan_id)
-        enterprise = session.get(Enterprise, loan.enterprise_id)
         documents = tuple(claim_documents.list_documents(session, actor, claim_id))
-        borrower, contract_no = enterprise.name, loan.contract_no  # read before the savepoint expires them
+        # the borrower as this loan's bank reported it (docs/rules.md section 3); read before the savepoint expires them
+        borrower, contract_no = loan.borrower_name, loan.contract_no
         approval_now = None
         if claim.status == "filed" and actor.kind == "fund_manager":
             savepoint = session.begin_nested()

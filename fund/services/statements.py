@@ -672,7 +672,7 @@ def compensation_statement(session, actor, *, start: dt.date, end: dt.date, bank
     )
     bank = Institution
     stmt = (
-        select(Claim.id, bank.code, Loan.id, Loan.contract_no, Enterprise.credit_code, Enterprise.name, Claim.policy_id,
+        select(Claim.id, bank.code, Loan.id, Loan.contract_no, Enterprise.credit_code, Loan.borrower_name, Claim.policy_id,
                Claim.decided_on, Claim.loss_fen, Claim.fund_fen, func.coalesce(open_deferred.c.open_fen, 0), Claim.fund_recovered_fen)
         .join(Loan, Loan.id == Claim.loan_id)
         .join(bank, bank.id == Claim.bank_id)

@@ -72,7 +72,7 @@ def export_portfolio(session: Session, as_of: dt.date) -> Export:
     A loan is ``bullet`` when one installment carries all its principal, else ``straight_line``.
     """
     from fund.adapters.models.claims import Claim
-    from fund.adapters.models.registry import Enterprise, Installment, Institution, IpAsset, Loan, LoanAsset, Repayment
+    from fund.adapters.models.registry import Installment, Institution, IpAsset, Loan, LoanAsset, Repayment
     from fund.adapters.models.valuation import AssetValuation
 
     loans = session.scalars(
@@ -88,7 +88,7 @@ def export_portfolio(session: Session, as_of: dt.date) -> Export:
         .where(Repayment.loan_id.in_(loan_ids), Repayment.paid_on <= as_of).group_by(Repayment.loan_id)
     ).all()) if loan_ids else {}
     sectors = dict(session.execute(
-        select(Loan.id, Enterprise.sector).join(Enterprise, Enterprise.id == Loan.enterprise_id).where(Loan.id.in_(loan_ids))
+        select(Loan.id, Loan.borrower_sector).where(Loan.id.in_(loan_ids))  # each loan's own report (docs/rules.md section 3)
     ).all()) if loan_ids else {}
     assets: dict[int, list[tuple[int, str, int]]] = {}
     if loan_ids:
