@@ -292,6 +292,11 @@ def bench(
                                             help="Scenarios for the dense reference and the random-number limit (rates compare)."),
     workers: int = typer.Option(2, "--workers"),
     seed: int = typer.Option(1, "--seed"),
+    new_lending_fen: int = typer.Option(200_000_000_000, "--new-lending-fen",
+                                        help="M1b yearly new covered lending on the synthetic book (0: none)."),
+    importance: bool = typer.Option(True, "--importance/--no-importance",
+                                    help="Measure importance sampling on the demo book's recession scenario."),
+    large_book_loans: int = typer.Option(100_000, "--large-book-loans", help="Loans of the large-book run (0: none)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     from simulations.bench import run_bench
@@ -300,7 +305,8 @@ def bench(
         fail("loans, scenarios, reference scenarios and workers must be >= 1, horizon 1..30")
     with progress_bar("bench engine") as bar:
         result = run_bench(n_loans=loans, horizon=horizon, n_scenarios=n_scenarios,
-                           reference_scenarios=reference_scenarios, workers=workers, seed=seed, progress=partial(bar, ""))
+                           reference_scenarios=reference_scenarios, workers=workers, seed=seed, progress=partial(bar, ""),
+                           importance=importance, large_book_loans=large_book_loans, new_lending_fen=new_lending_fen)
     if as_json:
         print_json(result.to_dict())
         return
@@ -321,4 +327,17 @@ def bench(
                f"engine total at most {pk['engine_total_upper_bound']:.0f} MB")
     t = result.targets
     typer.echo(f"targets: >= 100 M/s {'met' if t['rate_met'] else 'NOT met'}; "
-               f"< 1.5 GB {'met' if t['memory_met'] else 'NOT met'}")
+               f"< 1.5 GB {'met' if t['memory_met'] else 'NOT met'}; engine per CPU-second "
+               f"{t['cpu_rate_vs_random_number_limit']:.1f}x the random-number limit (target >= 5x)")
+    if result.importance_sampling:
+        s = result.importance_sampling
+        c, w = s["crude"], s["importance"]
+        typer.echo(f"importance sampling ({s['scenario']}, {s['figure']}, 2% relative half-width): crude needs "
+                   f"{c['scenarios_needed']:,} scenarios, weighted (shift {w['shift']}) {w['scenarios_needed']:,}: "
+                   f"{s['scenarios_fewer_by']:.1f}x fewer, variance reduction {s['variance_reduction']:.1f}; "
+                   f"intervals overlap: {s['intervals_overlap']}")
+    if result.large_book:
+        b = result.large_book
+        typer.echo(f"large book: {b['loans']:,} loans x {b['scenarios']:,} scenarios x {b['horizon_years']} years in "
+                   f"{b['seconds']:.1f} s ({b['loan_scenario_years_per_cpu_second'] / 1e6:.0f} M per CPU-second), "
+                   f"peak at most {b['peak_memory_mb']['total_upper_bound']:.0f} MB")
