@@ -17,6 +17,7 @@ from fund.cli.common import (
     parse_date,
     print_json,
     reader_actor,
+    session_factory,
     transaction,
     user_actor,
     user_option,
@@ -32,10 +33,9 @@ AS_READER = user_option(required=False)
 
 
 def _show(claim_id: int, actor, as_json: bool) -> None:
-    from fund.services.claims import claim_document, claim_for
+    from fund.services import claims
 
-    with transaction() as session:
-        document = claim_document(session, claim_for(session, actor, claim_id))
+    document = claims.show(session_factory(), actor, claim_id)
     if as_json:
         print_json(document)
     else:
@@ -56,31 +56,25 @@ def file(
     loss_fen: int = typer.Option(..., "--loss-fen", help="Principal loss L claimed, in fen."),
     user: str = AS_USER,
 ) -> None:
-    from fund.services.claims import claim_document, file_claim
+    from fund.services import claims
 
-    bank, day = user_actor(user), current_business_date()
-    with transaction() as session:
-        typer.echo(_line(claim_document(session, file_claim(session, bank, loan_id, loss_fen, day), detail=False)))
+    typer.echo(_line(claims.file(session_factory(), user_actor(user), loan_id, loss_fen)))
 
 
 @app.command("lower", help="Lower the loss of a filed claim (approval waits while L exceeds the outstanding principal).")
 @handle_errors
 def lower(claim_id: int, loss_fen: int = typer.Option(..., "--loss-fen"), user: str = AS_USER) -> None:
-    from fund.services.claims import claim_document, lower_loss
+    from fund.services import claims
 
-    bank, day = user_actor(user), current_business_date()
-    with transaction() as session:
-        typer.echo(_line(claim_document(session, lower_loss(session, bank, claim_id, loss_fen, day), detail=False)))
+    typer.echo(_line(claims.lower(session_factory(), user_actor(user), claim_id, loss_fen)))
 
 
 @app.command("withdraw", help="Withdraw a filed claim; the loan goes back to active (repaid when every installment is paid in full).")
 @handle_errors
 def withdraw(claim_id: int, user: str = AS_USER, note: str = typer.Option(None, "--note")) -> None:
-    from fund.services.claims import claim_document, withdraw_claim
+    from fund.services import claims
 
-    bank, day = user_actor(user), current_business_date()
-    with transaction() as session:
-        typer.echo(_line(claim_document(session, withdraw_claim(session, bank, claim_id, day, note), detail=False)))
+    typer.echo(_line(claims.withdraw(session_factory(), user_actor(user), claim_id, note=note)))
 
 
 @app.command("approve", help="Propose a filed claim's approval (officer): the A2 split, A3 cap and A4 payment as computed "
@@ -115,15 +109,12 @@ def recover(
     user: str = AS_USER,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    from fund.services.claims import record_recovery
+    from fund.services import claims
 
-    bank, day = user_actor(user), current_business_date()
-    with transaction() as session:
-        r = record_recovery(session, bank, claim_id, gross_fen, costs_fen, day)
-        parts = {"net_fen": r.net_fen, "fund_fen": r.fund_fen, "insurer_fen": r.insurer_fen,
-                 "appraiser_fen": r.appraiser_fen, "bank_fen": r.bank_fen, "entry_id": r.entry_id, "policy_id": r.policy_id}
+    r = claims.recover(session_factory(), user_actor(user), claim_id, gross_fen, costs_fen).recovery
+    parts = {key: r[key] for key in ("net_fen", "fund_fen", "insurer_fen", "appraiser_fen", "bank_fen", "entry_id", "policy_id")}
     if as_json:
-        print_json({"claim_id": claim_id, "recovery_id": r.id, **parts})
+        print_json({"claim_id": claim_id, "recovery_id": r["id"], **parts})
         return
     typer.echo(f"claim {claim_id}: net {parts['net_fen']} fen -> fund {parts['fund_fen']}, insurer {parts['insurer_fen']}, "
                f"appraiser {parts['appraiser_fen']}, bank {parts['bank_fen']}")
@@ -132,11 +123,9 @@ def recover(
 @app.command("close", help="Close an approved claim (recovery finished); the loan becomes closed.")
 @handle_errors
 def close(claim_id: int, user: str = AS_USER, note: str = typer.Option(None, "--note")) -> None:
-    from fund.services.claims import claim_document, close_claim
+    from fund.services import claims
 
-    bank, day = user_actor(user), current_business_date()
-    with transaction() as session:
-        typer.echo(_line(claim_document(session, close_claim(session, bank, claim_id, day, note), detail=False)))
+    typer.echo(_line(claims.close(session_factory(), user_actor(user), claim_id, note=note)))
 
 
 @app.command("list", help="List the claims the institution may read.")
@@ -149,12 +138,10 @@ def list_(
     limit: int = typer.Option(100, "--limit"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    from fund.services.claims import claim_document, list_claims
+    from fund.services import claims
 
-    actor = reader_actor(user)
-    with transaction() as session:
-        rows = [claim_document(session, c, detail=False)
-                for c in list_claims(session, actor, status=status, bank_code=bank, after_id=after_id, limit=limit)]
+    rows = claims.claims_page(session_factory(), reader_actor(user), status=status, bank_code=bank, after_id=after_id, limit=limit,
+                              detail=False)
     if as_json:
         print_json(rows)
         return
