@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import Role, allow
 from api.deps import Caller, Db
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
 from fund.adapters.db import unit_of_work
-from fund.adapters.models.registry import PilotCodeAllowance
 from fund.services.common import business_date
-from fund.services.registry import allow_pilot_code
+from fund.services.registry import allow_pilot_code, list_pilot_codes
 from schemas.pilot_codes import PilotCodeIn, PilotCodeList, PilotCodeOut
 
 POST_ERRORS = (400, 409, 413)
@@ -42,5 +40,5 @@ class PilotCodeController(Controller):
     def list_codes(self, actor: Caller, db: Db) -> PilotCodeList:
         """Every allowed pilot code with its reason and date."""
         with unit_of_work(db) as session:
-            rows = session.scalars(select(PilotCodeAllowance).order_by(PilotCodeAllowance.credit_code))
+            rows = list_pilot_codes(session)
             return PilotCodeList(items=[PilotCodeOut(credit_code=r.credit_code, reason=r.reason, allowed_on=r.allowed_on) for r in rows])

@@ -306,14 +306,9 @@ def machine_info(postgres_url: str | None) -> dict[str, str]:
     info = read_machine("litestar", "sqlalchemy", "sqlite")
     if postgres_url:
         try:
-            from sqlalchemy import text
+            from fund.adapters.db import server_version
 
-            from fund.adapters.db import make_engine
-
-            engine = make_engine(postgres_url)
-            with engine.connect() as connection:
-                info["postgresql"] = connection.execute(text("show server_version")).scalar()
-            engine.dispose()
+            info["postgresql"] = server_version(postgres_url)
         except Exception as exc:  # noqa: BLE001
             info["postgresql"] = f"unreachable ({exc.__class__.__name__})"
     return info

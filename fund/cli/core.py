@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from sqlalchemy import select
 
 from fund.cli.common import console, handle_errors, parse_date, print_json, progress_bar, session_factory, transaction
 
@@ -106,10 +105,10 @@ def institutions_add(
 @institutions_app.command("list", help="List institutions.")
 @handle_errors
 def institutions_list(as_json: bool = typer.Option(False, "--json")) -> None:
-    from fund.adapters.models.registry import Institution
+    from fund.services.common import list_institutions
 
     with transaction() as session:
-        rows = [{"code": i.code, "name": i.name, "kind": i.kind} for i in session.scalars(select(Institution).order_by(Institution.code))]
+        rows = [{"code": i.code, "name": i.name, "kind": i.kind} for i in list_institutions(session)]
     if as_json:
         print_json(rows)
         return
@@ -136,11 +135,10 @@ def pilot_allow(
 @pilot_app.command("list", help="List the allowed pilot credit codes.")
 @handle_errors
 def pilot_list(as_json: bool = typer.Option(False, "--json")) -> None:
-    from fund.adapters.models.registry import PilotCodeAllowance
+    from fund.services.registry import list_pilot_codes
 
     with transaction() as session:
-        rows = [{"credit_code": r.credit_code, "reason": r.reason, "allowed_on": r.allowed_on}
-                for r in session.scalars(select(PilotCodeAllowance).order_by(PilotCodeAllowance.credit_code))]
+        rows = [{"credit_code": r.credit_code, "reason": r.reason, "allowed_on": r.allowed_on} for r in list_pilot_codes(session)]
     if as_json:
         print_json(rows)
         return

@@ -44,13 +44,10 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
 @app.command("show", help="Print a stored policy document as JSON.")
 @handle_errors
 def show(policy_id: str) -> None:
-    from fund.adapters.models.registry import StoredPolicy
-    from fund.errors import NotFound
+    from fund.services.policies import stored_policy
 
     with transaction() as session:
-        row = session.get(StoredPolicy, policy_id)
-        if row is None:
-            raise NotFound("unknown_policy", f"no stored policy {policy_id!r}")
+        row = stored_policy(session, policy_id)
         print_json({"id": row.id, "active": row.active, "content_hash": row.content_hash, "document": json.loads(row.document)})
 
 
