@@ -803,7 +803,7 @@ def statement_rows(session: Session, scope: StatementScope, *, batch: int = 10_0
     )
     paid_total = run_paid_total(session, scope.run)
     stmt = (
-        select(line.repayment_id, bank.code, loan.id, loan.contract_no, ent.credit_code, ent.name, line.policy_id, inst.due_date,
+        select(line.repayment_id, bank.code, loan.id, loan.contract_no, ent.credit_code, loan.borrower_name, line.policy_id, inst.due_date,
                rep.paid_on, line.interest_fen, loan.contract_rate_bp, loan.ip_share_bp, line.lpr_bp, line.rate_used_bp_e4,
                line.computed_fen, line.amount_fen, line.capped, ranked.c.before_fen, bank.name)
         .join(ranked, ranked.c.repayment_id == line.repayment_id)
