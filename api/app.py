@@ -40,6 +40,7 @@ from api.console import TEMPLATE_CONFIG as CONSOLE_TEMPLATES, install_console
 from api.controllers.audit import AuditController
 from api.controllers.borrowers import BorrowerController
 from api.controllers.claims import CONTROLLERS as CLAIMS_CONTROLLERS
+from api.controllers.reference import CONTROLLERS as REFERENCE_CONTROLLERS
 from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.pilot_codes import PilotCodeController
 from api.controllers.reversals import RepaymentReversalController
@@ -73,6 +74,7 @@ CONTROLLERS: list[type] = [
     StressController,
     SubsidyController,
     *CLAIMS_CONTROLLERS,
+    *REFERENCE_CONTROLLERS,
     BorrowerController,
     UserController,
     ProposalController,
@@ -261,6 +263,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
             Tag(name="loans", description="loans: registration, reading, coverage, repayment, cancellation"),
             Tag(name="repayments", description="repayments in batches"),
             Tag(name="reports", description="reports for the fund manager and auditors"),
+            Tag(name="reference", description="the LPR table, policies and institutions"),
         ],
     )
     app = Litestar(
@@ -301,6 +304,12 @@ def _options_answer(allow_header: str):
         return Response(content=None, status_code=204, headers={"Allow": allow_header}, media_type="text/plain")
 
     return options_handler
+
+
+def api_routes() -> list[tuple[str, str, tuple[Any, ...]]]:
+    """``routes_with_roles`` of the API alone, without a database (for the tests' route lists)."""
+    return routes_with_roles(Litestar(route_handlers=[Router(path=API_PREFIX, route_handlers=CONTROLLERS, dependencies=DEPENDENCIES)],
+                                      openapi_config=None, debug=False))
 
 
 def routes_with_roles(app: Litestar) -> list[tuple[str, str, tuple[Any, ...]]]:
