@@ -53,7 +53,8 @@ from api.controllers.valuation import ValuationController
 from api.deps import DEPENDENCIES
 from api.request_id import RequestIdMiddleware
 from api.docs import DOCS_HANDLERS, ERRORS_PATH, asset_router, render_plugins
-from api.openapi import add_documented_answers, add_examples
+from api.conditional import conditional_get
+from api.openapi import add_conditional_read, add_documented_answers, add_examples
 from schemas.examples import REQUEST_EXAMPLES
 from api.problems import EXCEPTION_HANDLERS, MalformedJson
 from schemas.problems import PROBLEM_MEDIA_TYPE
@@ -163,6 +164,8 @@ def _finish_openapi(app: Litestar) -> None:
                 operation["description"] = (operation.get("description", "").rstrip() + f"\n\n**Roles:** {', '.join(names)}.").strip()
                 responses = operation["responses"]
                 add_documented_answers(operation, handler.opt, handler.status_code)
+                if method == "GET":
+                    add_conditional_read(operation)
                 if "requestBody" in operation:  # any body may be malformed or too large
                     for status in (400, 413, 415):
                         responses.setdefault(str(status), _problem_response(status))
@@ -243,7 +246,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
     settings = get_settings()
     max_body = max_body_bytes or settings.api_max_body_bytes
     api = Router(path=API_PREFIX, route_handlers=CONTROLLERS, dependencies=DEPENDENCIES,
-                 before_request=check_request)
+                 before_request=check_request, middleware=[conditional_get])
     openapi = OpenAPIConfig(
         title="ipfund API",
         version=API_VERSION,

@@ -129,3 +129,21 @@ def _example_code(status: int) -> str:
     return {400: "malformed_json", 401: "invalid_api_key", 403: "role_not_allowed", 404: "loan_not_found",
             409: "duplicate_contract", 413: "body_too_large", 415: "unsupported_media_type",
             422: "validation_error", 503: "database_not_migrated"}.get(status, "internal_error")
+
+
+def add_conditional_read(operation: dict[str, Any]) -> None:
+    """Document ``api.conditional`` on a GET answered with JSON: ``If-None-Match``, ``ETag``, 304."""
+    success = operation["responses"].get("200")
+    if success is None or not any("json" in media for media in success.get("content", {})):
+        return
+    etag = {"description": "a tag of this answer's body: send it back as If-None-Match", "schema": {"type": "string"}}
+    success.setdefault("headers", {})["ETag"] = etag
+    operation["responses"]["304"] = {"description": "Not Modified: the answer has not changed since the ETag named",
+                                     "headers": {"ETag": etag}}
+    parameters = operation.setdefault("parameters", [])
+    if not any(p.get("name") == "If-None-Match" for p in parameters):
+        parameters.append({
+            "name": "If-None-Match", "in": "header", "required": False,
+            "description": "the ETag of an answer read before: 304 without a body while it is unchanged",
+            "schema": {"type": "string", "maxLength": 1000},
+        })
