@@ -59,12 +59,30 @@ def serve(
 def demo(
     seed: int = typer.Option(1, help="Seed of the deterministic demo book."),
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing when the database already has loans."),
+    scale: float = typer.Option(1.0, "--scale", help="A smaller book, (0, 1] of the full one (quick looks and tests)."),
 ) -> None:
     from fund.services.demo import load_demo
+    from fund.services.demo_staff import staff_exists
 
+    factory = session_factory()
+    had_staff = staff_exists(factory)
     with progress_bar("demo book") as bar:
-        summary = load_demo(session_factory(), seed=seed, if_empty=if_empty, progress=bar)
+        summary = load_demo(factory, seed=seed, if_empty=if_empty, progress=bar, scale=scale)
     typer.echo(summary)
+    if not had_staff and staff_exists(factory):
+        _print_demo_staff(factory, seed)
+
+
+def _print_demo_staff(factory, seed: int) -> None:
+    """The demo's logins and passwords, printed this once and written to var/demo-credentials.txt."""
+    from fund.services.demo_staff import demo_users, write_credentials
+
+    users = demo_users(factory, seed)
+    path = write_credentials(users)
+    typer.echo(f"demo staff ({len(users)} people; passwords made from the seed, for the demo only; also in {path}):")
+    for u in users:
+        typer.echo(f"  {u.login:<18} {u.password}  {u.institution:<10} {','.join(u.roles)}")
+    typer.echo("act as one of them with --user LOGIN (the password is asked for, or set IPFUND_PASSWORD)")
 
 
 @business_app.command("show", help="Print the business date in force.")

@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fund.adapters.db import unit_of_work
+from fund.adapters.models.people import Appropriation as AppropriationRecord
 from fund.adapters.models.registry import Enterprise, Institution, Loan, Repayment
 from fund.domain.dates import add_months
 from fund.domain.identifiers import USCC_ALPHABET
@@ -42,6 +43,7 @@ from fund.domain.policy import Policy, policy_in_force, shipped_policies
 from fund.domain.registry import SECTORS, AssetIn, BorrowerIn, InstallmentIn, LoanApplication, RepaymentIn
 from fund.errors import Conflict, DomainError
 from fund.services.common import BUSINESS_DATE_KEY, add_institution, get_setting, set_setting
+from fund.services.demo_staff import create_demo_staff
 from fund.services.ledger import appropriate
 from fund.services.policies import load_shipped_policies
 from fund.services.reference import make_patent_number, make_uscc, seed_reference_data
@@ -817,8 +819,12 @@ def _setup(session: Session, book: DemoBook) -> None:
     load_shipped_policies(session, activate=DEMO_POLICIES)
     ids = {spec.code: add_institution(session, spec.code, spec.name, spec.kind).id for spec in book.institutions}
     for a in book.appropriations:
-        appropriate(session, pool=a.pool, amount_fen=a.amount_fen, policy_id=a.policy_id, business_date=a.on,
-                    actor_id=ids[FUND_MANAGER.code], memo=f"demo book: {a.pool} pool appropriation {a.on.year}")
+        inflow = appropriate(session, pool=a.pool, amount_fen=a.amount_fen, policy_id=a.policy_id, business_date=a.on,
+                             actor_id=ids[FUND_MANAGER.code], memo=f"demo book: {a.pool} pool appropriation {a.on.year}")
+        # each with its funding document's reference (docs/rules.md section 6)
+        reference = f"穗财demo〔{a.on.year}〕{a.pool}-{a.on:%m%d}号"
+        session.add(AppropriationRecord(entry_id=inflow.entry_id, pool=a.pool, amount_fen=a.amount_fen, policy_id=a.policy_id,
+                                        received_on=a.on, reference=reference, live_reference=reference))
     _set_marker(session, book.seed, book.scale, "loading")
 
 
@@ -914,6 +920,7 @@ def load_demo(
         written += len(batch)
         report("loans", written, len(book.loans))
     with unit_of_work(session_factory) as session:
+        create_demo_staff(session, seed)  # named people for every institution (fund.services.demo_staff)
         _set_marker(session, seed, scale, "loaded")
         return _summary(session, seed)
 
