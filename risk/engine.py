@@ -108,6 +108,12 @@ class Prepared:
     lag: int
     #: M6b: each year's global factor is drawn from N(shift, 1) (0: crude Monte Carlo)
     shift: float = 0.0
+    #: B2 in the simulation: ``base`` (H, N) covered loss of A2 per loan and year, ``line`` (H, C)
+    #: each cap group's suspension line (UNLIMITED: none), ``start_year`` (N,) the year a loan is
+    #: drawn in (M1b); None when no policy of the run has a line
+    base: np.ndarray | None = None
+    line: np.ndarray | None = None
+    start_year: np.ndarray | None = None
 
     @property
     def n_groups(self) -> int:
@@ -206,7 +212,7 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
     ``new_lending_fen``: M1b's ``V`` (the caller resolves the scenario's key or the database's
     default); ``seed``: the run's seed, from which the new loans are sampled (a stream no chunk
     uses). The scenario's ``[policy_override]`` is applied to every policy of the run."""
-    from risk.lending import draw_new_lending, override_policies
+    from risk.lending import draw_new_lending, override_policies, suspension_line_bp
     from risk.valuation import load_assumptions
 
     horizon = scenario.horizon_years if horizon is None else int(horizon)
@@ -260,6 +266,8 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
             insurer_limit_fen=book.insurer_limit_fen[cols],
         )
         fund_raw[rows, cols] = split.fund_fen
+        base_loss = np.zeros_like(ead)
+        base_loss[rows, cols] = split.base_fen
         insurer[rows, cols] = split.insurer_fen
         appraiser[rows, cols] = split.appraiser_fen
 
@@ -270,6 +278,7 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
         cap_group[i] = pair_index.setdefault((b, p), len(pair_index))
     bases = {(c.bank, c.policy): c for c in cap_base}
     room = np.empty((horizon, len(pair_index)), dtype=np.int64)
+    line = np.full((horizon, len(pair_index)), UNLIMITED, dtype=np.int64)
     # M1b: a new loan's C adds to its bank's in-pool lending from the year it is drawn
     new = np.arange(book.size) >= grown.n_today
     added = np.zeros((horizon, len(pair_index)), dtype=np.int64)
@@ -290,6 +299,9 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
             r = cap_room(base.in_pool_lending_fen + int(added[k, g]), policy.bank_annual_cap_bp,
                          base.cap_used_fen if k == 0 else 0)
             room[k, g] = UNLIMITED if r is None else min(r, _INT64_MAX // 2)
+            line_bp = suspension_line_bp(policy, override)
+            if line_bp is not None:
+                line[k, g] = (base.in_pool_lending_fen + int(added[k, g])) * line_bp // 10_000
 
     appropriation = np.array([0, *fund.appropriation_fen[1:horizon]], dtype=np.int64)
     if scenario.annual_appropriation_fen is not None:
@@ -334,6 +346,7 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
         copula=scenario.copula,
         nu=float(scenario.t_degrees_of_freedom), rho=scenario.asset_correlation, beta=scenario.global_loading,
         sigma=coll.volatility, beta_v=coll.global_loading, lag=coll.recovery_lag_years,
+        **({"base": base_loss, "line": line, "start_year": start_year} if (line != UNLIMITED).any() else {}),
     )
     inputs = Inputs(
         as_of=as_of.isoformat(), horizon_years=horizon, n_loans=grown.n_today, n_banks=len(book.bank_names),
@@ -374,6 +387,7 @@ class ChunkResult:
     loss_by_sector: np.ndarray
     defaults_by_sector: np.ndarray
     log_weight: np.ndarray = None  # (B,) float64: M6b log likelihood ratio (0 for crude sampling)
+    suspended: np.ndarray = None   # (B,) bool: some bank suspended (B2) during the horizon
 
 
 def _segment_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -500,6 +514,11 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     net = np.full(B, prep.net0, dtype=np.int64)
     log_weight = np.zeros(B)
     mu = prep.shift
+    # B2: approved covered losses per (scenario, cap group) and the year each was suspended in (H: never)
+    suspending = prep.line is not None
+    if suspending:
+        base_sum = np.zeros(B * C, np.int64)
+        suspended_in = np.full(B * C, H, np.int64)
     if mu:
         by_scenario = {name: np.zeros(B * (n_banks if "bank" in name else n_sectors))
                        for name in ("payout_by_bank", "loss_by_bank", "payout_by_sector", "loss_by_sector",
@@ -550,6 +569,11 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                         keys, b, loan = keys[fresh], b[fresh], loan[fresh]
                     dead = _merge_sorted(dead, keys)
 
+        if suspending and keys.size:
+            # B2: a suspended bank's loans drawn after its suspension are not covered
+            cell = b * C + prep.cap_group[loan]
+            covered = suspended_in[cell] >= prep.start_year[loan]
+            keys, b, loan = keys[covered], b[covered], loan[covered]
         # appropriation at the start of the year (year 1's is in today's cash)
         net += prep.appropriation[k]
         if keys.size:
@@ -561,6 +585,12 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             # keys are sorted by (scenario, cap group, loan): one A3 group per (scenario, bank, policy)
             approved = _cap_in_order(raw, keys // N, room, C)
             bank_part = loss - approved - ins - appr
+            if suspending:
+                cell = b * C + prep.cap_group[loan]
+                base_sum += np.bincount(cell, weights=prep.base[k, loan], minlength=B * C).astype(np.int64)
+                line_k = np.tile(prep.line[k], B)
+                newly = (line_k != UNLIMITED) & (base_sum > line_k) & (suspended_in == H)
+                suspended_in[newly] = k
             bounds = np.searchsorted(b, scenario_bounds_of)
             payout_k = _segment_sums(approved, bounds)
             total_loss += _segment_sums(loss, bounds)
@@ -633,6 +663,7 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
         payout_by_year=payout_by_year, net_by_year=net_by_year, cap_hit=cap_hit, defaults_by_loan=defaults_by_loan,
         payout_by_bank=payout_by_bank, loss_by_bank=loss_by_bank, payout_by_sector=payout_by_sector,
         loss_by_sector=loss_by_sector, defaults_by_sector=defaults_by_sector, log_weight=log_weight,
+        suspended=(suspended_in.reshape(B, C) < H).any(axis=1) if suspending else np.zeros(B, bool),
     )
 
 
@@ -667,6 +698,7 @@ class Simulation:
     loss_by_sector: np.ndarray
     defaults_by_sector: np.ndarray
     log_weight: np.ndarray
+    suspended: np.ndarray
     shift: float = 0.0
     seconds: float = 0.0
     workers: int = 1
@@ -690,7 +722,8 @@ class Simulation:
 
 
 _PER_SCENARIO = ("total_loss", "fund_payout", "bank_share", "insurer_share", "appraiser_share", "recoveries",
-                 "fund_recovered", "n_defaults", "payout_by_year", "net_by_year", "cap_hit", "log_weight")
+                 "fund_recovered", "n_defaults", "payout_by_year", "net_by_year", "cap_hit", "log_weight",
+                 "suspended")
 _SUMMED = ("defaults_by_loan", "payout_by_bank", "loss_by_bank", "payout_by_sector", "loss_by_sector",
            "defaults_by_sector")
 

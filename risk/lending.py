@@ -14,7 +14,7 @@ today's ones end (M1), and a scenario's ``[policy_override]`` what-if.
 >>> book = synthetic_book(200, seed=1)
 >>> grown = draw_new_lending(book, book.policies, as_of=dt.date(2026, 1, 1), horizon=3,
 ...                          volume_fen=2_000_000_000, growth=0.0, after_policy_end="continue", seed=5)
->>> grown.book.size > book.size, grown.start_year[:book.size].max(), sorted(set(grown.start_year[book.size:].tolist()))
+>>> grown.book.size > book.size, int(grown.start_year[:book.size].max()), sorted(set(grown.start_year[book.size:].tolist()))
 (True, 0, [0, 1, 2])
 """
 
@@ -93,8 +93,8 @@ def yearly_appropriations(policies: Sequence[Policy], as_of: dt.date, horizon_ye
     >>> gz = shipped_policy("gz-2023")
     >>> yearly_appropriations([gz], dt.date(2026, 10, 31), 4)
     (5000000000, 5000000000, 5000000000, 5000000000)
-    >>> yearly_appropriations([gz], dt.date(2026, 10, 31), 4, "stop")
-    (5000000000, 0, 0, 0)
+    >>> yearly_appropriations([gz], dt.date(2026, 10, 31), 4, "stop")   # gz-2023 ends 2028-01-18
+    (5000000000, 5000000000, 0, 0)
     """
     out = []
     for k in range(horizon_years):

@@ -57,6 +57,8 @@ class StressResult:
     by_sector: Mapping[str, Mapping[str, float]]
     inputs: Inputs | None = None
     notes: tuple[str, ...] = field(default=())
+    #: B2: the probability that some bank is suspended during the horizon
+    p_bank_suspended: Estimate | None = None
     #: M6b: the global factor's shift (0: crude Monte Carlo) and the weights' effective sample size
     sampling_shift: float = 0.0
     effective_scenarios: float | None = None
@@ -70,6 +72,7 @@ class StressResult:
             "fund_cash_by_year_fen": [{"year": y.year, **y.cash_quantiles_fen} for y in self.fund_payout_by_year],
             "p_deferral": self.p_deferral.to_dict(),
             "p_bank_cap_hit": self.p_bank_cap_hit.to_dict(),
+            "p_bank_suspended": self.p_bank_suspended.to_dict() if self.p_bank_suspended is not None else None,
             "required_fund_fen": self.required_fund_fen,
             "defaults": self.defaults_mean.to_dict(),
             "by_bank": {k: dict(v) for k, v in self.by_bank.items()},
@@ -140,12 +143,14 @@ def summarise(sim: Simulation, *, scenario_name: str, bank_names: tuple[str, ...
         figures = {name: weighted_measures(x, w) for name, x in samples.items()}
         p_deferral = weighted_proportion(sim.deferred_any_year, w)
         p_cap = weighted_proportion(sim.cap_hit, w)
+        p_suspended = weighted_proportion(sim.suspended, w)
         required = weighted_required_start(sim.required_net_start, w)
         defaults = weighted_mean(sim.n_defaults, w)
     else:
         figures = {name: measures(x) for name, x in samples.items()}
         p_deferral = proportion(int(sim.deferred_any_year.sum()), n)
         p_cap = proportion(int(sim.cap_hit.sum()), n)
+        p_suspended = proportion(int(sim.suspended.sum()), n)
         required = required_start(sim.required_net_start)
         defaults = mean_estimate(sim.n_defaults)
     notes = [
@@ -169,6 +174,7 @@ def summarise(sim: Simulation, *, scenario_name: str, bank_names: tuple[str, ...
         defaults_mean=defaults,
         by_bank=by_bank, by_sector=by_sector, inputs=inputs,
         notes=tuple(notes),
+        p_bank_suspended=p_suspended,
         sampling_shift=float(sim.shift),
         effective_scenarios=effective_sample_size(w) if weighted else float(n),
     )
