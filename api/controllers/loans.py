@@ -8,7 +8,6 @@ from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import READERS, Role, allow
@@ -17,7 +16,6 @@ from api.batch import BatchRefused
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
 from api.views import coverage_out, loan_out, loan_summaries, repayment_outs
 from fund.adapters.db import unit_of_work
-from fund.adapters.models.registry import Repayment
 from fund.domain.registry import LoanApplication
 from fund.domain.registry import RepaymentIn as Payment
 from fund.errors import DomainError, NotFound
@@ -206,8 +204,7 @@ class RepaymentController(Controller):
                 ids = registry.record_repayments(session, actor, payments, business_date(session))
             except BatchRefused as refused:
                 raise BatchRefused([(i, _in_body(e)) for i, e in refused.items]) from None
-            rows = {r.id: r for r in session.scalars(select(Repayment).where(Repayment.id.in_(ids)))}
-            return 201, RepaymentBatchOut(items=repayment_outs(session, [rows[i] for i in ids]))
+            return 201, RepaymentBatchOut(items=repayment_outs(session, registry.repayments_by_ids(session, ids)))
 
         return run_idempotent(request, actor, idempotency_key, data, work)
 

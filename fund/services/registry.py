@@ -138,6 +138,12 @@ def allow_pilot_code(session: Session, actor: Actor, credit_code: str, reason: s
     return row
 
 
+def repayments_by_ids(session: Session, ids: Sequence[int]) -> list[Repayment]:
+    """The repayments with these ids, in the order given (a batch reads back what it recorded)."""
+    rows = {r.id: r for r in session.scalars(select(Repayment).where(Repayment.id.in_(list(ids))))} if ids else {}
+    return [rows[i] for i in ids]
+
+
 def list_pilot_codes(session: Session) -> list[PilotCodeAllowance]:
     """The allowed pilot credit codes, by code."""
     return list(session.scalars(select(PilotCodeAllowance).order_by(PilotCodeAllowance.credit_code)))
