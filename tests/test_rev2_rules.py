@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from fund.adapters.db import unit_of_work
 from fund.adapters.models.registry import Enterprise, Installment, IpAsset, Loan, LprRate, Repayment
 from fund.adapters.models.subsidies import SubsidyLine
+from fund.domain.dates import month_bounds
 from fund.domain.registry import InstallmentIn
 from fund.errors import DomainError
 from fund.services.lpr import add_publication, check_through
@@ -167,3 +168,29 @@ def test_dates_before_1900_are_refused_everywhere(session_factory, actors):
         revalue_book(session_factory, BEFORE_1900)
     assert (info.value.code, info.value.field) == ("date_before_1900", "as_of")
     assert _counts(session_factory) == before
+
+
+def test_a_month_before_1900_is_refused(session_factory, actors):
+    with pytest.raises(ValueError, match="before 1900"):
+        month_bounds("1899-12")
+    assert month_bounds("1900-01")[0] == D(1900, 1, 1)
+    with pytest.raises(DomainError) as info:
+        with unit_of_work(session_factory) as s:
+            run_month(s, "1899-12", BD, actor=actors["FM"])
+    assert (info.value.code, info.value.field) == ("invalid_month", "month")
+
+
+def test_the_cli_refuses_dates_before_1900_in_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from fund.cli.main import app
+    from fund.settings import reset_settings_cache
+
+    monkeypatch.setenv("IPFUND_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    reset_settings_cache()
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    for args in (["business-date", "set", "1899-12-31"], ["report", "portfolio", "--as-of", "1899-12-31"]):
+        result = runner.invoke(app, args)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 1 and len(lines) == 1 and "before 1900-01-01" in lines[0], result.output

@@ -65,10 +65,13 @@ def current_business_date() -> dt.date:
 
 
 def parse_date(value: str, name: str = "date") -> dt.date:
+    from fund.domain.dates import check_input_date
+
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise DomainError("invalid_date", f"{name} must be a date YYYY-MM-DD, got {value!r}", field=name) from None
+    return check_input_date(day, name)  # docs/rules.md section 0: nothing before 1900-01-01
 
 
 def print_json(data: Any) -> None:

@@ -45,6 +45,8 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
         raise ValueError(f"month must be YYYY-MM, got {month!r}") from None
     if len(year_s) != 4 or len(month_s) != 2:
         raise ValueError(f"month must be YYYY-MM, got {month!r}")
+    if first < EARLIEST_INPUT_DATE:
+        raise ValueError(f"month {month} is before 1900-01: dates before 1900 are refused")
     return first, dt.date(year, mon, calendar.monthrange(year, mon)[1])
 
 

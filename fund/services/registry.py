@@ -151,7 +151,19 @@ def list_pilot_codes(session: Session) -> list[PilotCodeAllowance]:
 
 class BatchRefused(DomainError):
     """A batch with one or more refused items: nothing of it is written. ``items`` lists
-    ``(index, DomainError)`` for every item at fault."""
+    ``(index, DomainError)`` for every item at fault. A batch whose every refusal is a conflict (all
+    duplicates, say) is itself a ``Conflict`` (``ConflictingBatchRefused``); any other, a plain refusal.
+
+    >>> isinstance(BatchRefused([(0, Conflict("duplicate_contract", "taken"))]), Conflict)
+    True
+    >>> isinstance(BatchRefused([(0, Conflict("duplicate_contract", "taken")), (1, DomainError("invalid_rate", "0"))]), Conflict)
+    False
+    """
+
+    def __new__(cls, items: Sequence[tuple[int, DomainError]], *args, **kwargs):
+        if cls is BatchRefused and items and all(isinstance(e, Conflict) for _, e in items):
+            cls = ConflictingBatchRefused
+        return super().__new__(cls)
 
     def __init__(self, items: Sequence[tuple[int, DomainError]]) -> None:
         items = sorted(items, key=lambda pair: pair[0])
@@ -162,8 +174,10 @@ class BatchRefused(DomainError):
             field=f"items[{first_index}].{first.field}" if first.field else f"items[{first_index}]",
         )
         self.items = items
-        # 409 when every refusal is a conflict (e.g. all duplicates), else 422
-        self.status_code = 409 if all(e.status_code == 409 for _, e in items) else 422
+
+
+class ConflictingBatchRefused(BatchRefused, Conflict):
+    """A refused batch whose every item is a conflict."""
 
 
 def register_loan(
