@@ -454,6 +454,10 @@ def _draw_candidates(rng: np.random.Generator, prep: Prepared, counts: np.ndarra
     return keys
 
 
+def zeros_like_keys(keys: np.ndarray) -> np.ndarray:
+    return np.zeros(keys.size, dtype=np.int64)
+
+
 def _cap_in_order(raw: np.ndarray, group: np.ndarray, room: np.ndarray, n_cap_groups: int) -> np.ndarray:
     """A3 over sorted groups ``scenario * C + cap group`` through ``risk.allocation.cap_in_order_array``,
     given only the groups whose fund shares add up to more than their room (in the others no
@@ -514,6 +518,7 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     net = np.full(B, prep.net0, dtype=np.int64)
     log_weight = np.zeros(B)
     mu = prep.shift
+    has_insurer, has_appraiser = bool(prep.insurer.any()), bool(prep.appraiser.any())
     # B2: approved covered losses per (scenario, cap group) and the year each was suspended in (H: never)
     suspending = prep.line is not None
     if suspending:
@@ -579,8 +584,8 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
         if keys.size:
             loss = prep.ead[k, loan]
             raw = prep.fund_raw[k, loan]
-            ins = prep.insurer[k, loan]
-            appr = prep.appraiser[k, loan]
+            ins = prep.insurer[k, loan] if has_insurer else zeros_like_keys(keys)
+            appr = prep.appraiser[k, loan] if has_appraiser else zeros_like_keys(keys)
             room = prep.room[k]
             # keys are sorted by (scenario, cap group, loan): one A3 group per (scenario, bank, policy)
             approved = _cap_in_order(raw, keys // N, room, C)
@@ -604,9 +609,10 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             if cut.any():
                 cap_hit[np.unique(b[cut])] = True
             net -= payout_k
-            defaults_by_loan += np.bincount(loan, minlength=N)
-            sec = prep.sector[loan]
+            count_k = np.bincount(loan, minlength=N)
+            defaults_by_loan += count_k
             if mu:
+                sec = prep.sector[loan]
                 # weighted sums need each scenario's likelihood ratio, known after its last year
                 cell_bank = b * n_banks + prep.bank[loan]
                 cell_sector = b * n_sectors + sec
@@ -616,11 +622,20 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                 by_scenario["loss_by_sector"] += np.bincount(cell_sector, weights=loss, minlength=B * n_sectors)
                 by_scenario["defaults_by_sector"] += np.bincount(cell_sector, minlength=B * n_sectors)
             else:
-                payout_by_bank += np.bincount(prep.bank[loan], weights=approved, minlength=n_banks)
-                loss_by_bank += np.bincount(prep.bank[loan], weights=loss, minlength=n_banks)
-                payout_by_sector += np.bincount(sec, weights=approved, minlength=n_sectors)
-                loss_by_sector += np.bincount(sec, weights=loss, minlength=n_sectors)
-                defaults_by_sector += np.bincount(sec, minlength=n_sectors)
+                # per loan, not per default: the year's defaults of a loan all carry its exposure and
+                # A2 share, and only the claims A3 cut differ from it (the cost grows with N, not
+                # with the number of defaults)
+                loss_k = count_k * prep.ead[k]
+                payout_k_loan = count_k * prep.fund_raw[k]
+                cut = np.flatnonzero(approved < raw)
+                if cut.size:
+                    payout_k_loan = payout_k_loan - np.bincount(loan[cut], weights=raw[cut] - approved[cut],
+                                                                minlength=N).astype(np.int64)
+                payout_by_bank += np.bincount(prep.bank, weights=payout_k_loan, minlength=n_banks)
+                loss_by_bank += np.bincount(prep.bank, weights=loss_k, minlength=n_banks)
+                payout_by_sector += np.bincount(prep.sector, weights=payout_k_loan, minlength=n_sectors)
+                loss_by_sector += np.bincount(prep.sector, weights=loss_k, minlength=n_sectors)
+                defaults_by_sector += np.bincount(prep.sector, weights=count_k, minlength=n_sectors)
 
             # M3 recoveries, received lag years later if within the horizon, for loans with IP value
             arrive = k + prep.lag
