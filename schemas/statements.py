@@ -8,10 +8,11 @@ in integer fen; docs/rules.md sections 5, 6 and 13).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import Field
 
-from schemas.common import OutModel
+from schemas.common import IsoDate, OutModel, RecordId, StrictModel, text
 
 
 class PreviewLineOut(OutModel):
@@ -43,3 +44,49 @@ class PreviewOut(OutModel):
     deferred_fen: int
     pool_cash_fen: int
     items: list[PreviewLineOut] = Field(description="the first `limit` lines in S3 order")
+
+
+class PaymentOut(OutModel):
+    id: int
+    pool: str
+    payee_type: str
+    payee_code: str
+    payee_name: str
+    source_type: str = Field(description="claim, deferral, subsidy_run or payment (a returned one instructed again)")
+    source_id: int
+    amount_fen: int
+    status: str = Field(description="instructed, confirmed or returned")
+    instructed_on: dt.date
+    settled_on: dt.date | None
+    bank_reference: str | None
+    reissue_of: int | None
+    owed_again: bool = Field(description="returned and not instructed again yet: held in the pool's cash for the payee")
+
+
+class PaymentList(OutModel):
+    items: list[PaymentOut]
+
+
+class ConfirmationRowIn(StrictModel):
+    instruction_id: RecordId
+    status: Literal["confirmed", "returned"]
+    date: IsoDate
+    bank_reference: text(64, "the custodian's reference", min_length=0) | None = None
+    note: text(200, "why a payment came back, or a remark", min_length=0) | None = None
+
+
+class ConfirmationsIn(StrictModel):
+    """The custodian's confirmation file as JSON: all rows are applied, or none."""
+
+    items: list[ConfirmationRowIn] = Field(min_length=1, max_length=10_000)
+
+
+class ConfirmationsOut(OutModel):
+    confirmed: int
+    returned: int
+    confirmed_fen: int
+    returned_fen: int
+
+
+class ReissueIn(StrictModel):
+    note: text(200, "what was corrected in the payee's details") | None = None

@@ -205,7 +205,8 @@ def test_bank_cap_and_cash_example_through_the_api(api, on):
         (2026, 3, 1_000_000_000, 1_000_000_000), (2027, 1, 50_000_000, 50_000_000)]
     journal = _ok(api.get("/api/v1/ledger/journal", who="AUD", params={"cause": "deferral_settlement"}))["items"]
     assert [{p["account"]: p["amount_fen"] for p in e["postings"]} for e in journal] == [
-        {"liability:compensation_deferred": 50_000_000, "pool:compensation:cash": -50_000_000}]
+        {"liability:compensation_deferred": 50_000_000, "pool:compensation:cash": -50_000_000,
+         "pool:compensation:in_transit": 50_000_000, "liability:compensation_payable": -50_000_000}]  # RULES 6 (revision 2)
     _ledger_ok(api)
 
 

@@ -92,10 +92,14 @@ def test_inflows_settle_deferrals_oldest_first_then_add_to_cash(world):
     assert world.appropriate(5, D(2022, 7, 2), pool="subsidy").settlements == ()
     with world.session() as s:
         settlements = ledger.journal(s, cause="deferral_settlement")
+        # RULES 6 (revision 2): what a settlement pays goes into transit to the custodian and is owed to the bank
         assert [(e.ref_type, e.policy_id, dict(e.postings)) for e in settlements] == [
-            ("deferral", "gz-2020", {"liability:compensation_deferred": 150_000_000, "pool:compensation:cash": -150_000_000}),
-            ("deferral", "gz-2020", {"liability:compensation_deferred": 20_000_000, "pool:compensation:cash": -20_000_000}),
-            ("deferral", "gz-2020", {"liability:compensation_deferred": 30_000_000, "pool:compensation:cash": -30_000_000}),
+            ("deferral", "gz-2020", {"liability:compensation_deferred": 150_000_000, "pool:compensation:in_transit": 150_000_000,
+                                 "pool:compensation:cash": -150_000_000, "liability:compensation_payable": -150_000_000}),
+            ("deferral", "gz-2020", {"liability:compensation_deferred": 20_000_000, "pool:compensation:in_transit": 20_000_000,
+                                 "pool:compensation:cash": -20_000_000, "liability:compensation_payable": -20_000_000}),
+            ("deferral", "gz-2020", {"liability:compensation_deferred": 30_000_000, "pool:compensation:in_transit": 30_000_000,
+                                 "pool:compensation:cash": -30_000_000, "liability:compensation_payable": -30_000_000}),
         ]
         assert ledger.appropriated_fen(s, "compensation") == 270_000_000
         assert ledger.appropriated_fen(s, "subsidy") == 5

@@ -124,7 +124,9 @@ def test_claim_lifecycle_through_the_cli(session_factory, on):
     approval = journal[1]
     assert approval["ref_type"] == "claim" and approval["ref_id"] == claim_id and approval["policy_id"] == "gz-2023"
     assert {p["account"]: p["amount_fen"] for p in approval["postings"]} == {
-        "expense:compensation": 50_000_000, "pool:compensation:cash": -30_000_000, "liability:compensation_deferred": -20_000_000}
+        "expense:compensation": 50_000_000, "pool:compensation:cash": -30_000_000, "liability:compensation_deferred": -20_000_000,
+        # RULES 6 (revision 2): the paid part goes into transit to the custodian and is owed to the bank
+        "pool:compensation:in_transit": 30_000_000, "liability:compensation_payable": -30_000_000}
     assert all(sum(p["amount_fen"] for p in e["postings"]) == 0 for e in journal)
     assert invoke("ledger", "journal").exit_code == 0
 

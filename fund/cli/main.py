@@ -12,6 +12,7 @@ from fund.cli import (
     keys,
     ledger,
     lpr,
+    payments,
     policies,
     proposals,
     registry,
@@ -49,6 +50,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(reversals.app, name="repayments")
 app.add_typer(bench.app, name="bench")
 app.add_typer(statements.app, name="statements")
+app.add_typer(payments.app, name="payments")
 statements.register(registry.report_app)
 
 

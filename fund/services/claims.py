@@ -621,7 +621,7 @@ def ledger_violations(session: Session) -> list[ledger.Violation]:
         fund, paid, deferred = claim.fund_fen or 0, claim.paid_fen or 0, claim.deferred_fen or 0
         key = (claim.bank_id, claim.policy_id, claim.cap_year)
         used[key] = used.get(key, 0) + fund
-        expected = {a: f for a, f in ((expense, fund), (cash, -paid), (liability, -deferred)) if f}
+        expected = {a: f for a, f in ((expense, fund), *ledger.paid_postings(CLAIM_POOL, paid), (liability, -deferred)) if f}  # RULES 6
         if fund == 0:
             for entry, _ in entries:
                 problems.append(Violation("claim_postings", f"claim {claim.id} has a fund share of 0 but an approval entry", entry.id))

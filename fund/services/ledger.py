@@ -41,8 +41,14 @@ ACCOUNTS = (
     "income:recovery",
     "liability:compensation_deferred",
     "liability:subsidy_deferred",
+    # payments (RULES 6): money instructed to the custodian and not yet confirmed, and what is owed to payees
+    "pool:compensation:in_transit",
+    "pool:subsidy:in_transit",
+    "liability:compensation_payable",
+    "liability:subsidy_payable",
 )
-CAUSES = ("appropriation", "claim_approval", "deferral_settlement", "recovery", "subsidy_run", "correction")
+CAUSES = ("appropriation", "claim_approval", "deferral_settlement", "recovery", "subsidy_run", "correction", "reversal",
+          "payment_confirmation", "payment_return", "payment_reissue")
 
 
 def cash_account(pool: str) -> str:
@@ -58,6 +64,30 @@ def deferred_account(pool: str) -> str:
 def expense_account(pool: str) -> str:
     _check_pool(pool)
     return f"expense:{pool}"
+
+
+def in_transit_account(pool: str) -> str:
+    _check_pool(pool)
+    return f"pool:{pool}:in_transit"
+
+
+def payable_account(pool: str) -> str:
+    _check_pool(pool)
+    return f"liability:{pool}_payable"
+
+
+def spendable_cash(session: Session, pool: str, cash_fen: int) -> int:
+    """What A4 and S5 may spend: the pool's cash less the returned payments held for their payees
+    (RULES 6: a returned amount is instructed again ahead of every deferral)."""
+    from fund.services.payments import reserved_fen
+
+    return max(0, cash_fen - reserved_fen(session, pool))
+
+
+def paid_postings(pool: str, paid_fen: int) -> list[tuple[str, int]]:
+    """RULES 6: paying ``paid_fen`` out of the pool moves it from cash into transit and owes it to the
+    payee (Dr in-transit, Cr cash, Cr payable; the debit of the expense or liability is the caller's)."""
+    return [(in_transit_account(pool), paid_fen), (cash_account(pool), -paid_fen), (payable_account(pool), -paid_fen)]
 
 
 def _check_pool(pool: str) -> None:
@@ -135,21 +165,29 @@ class Payment:
 
 def pay_from_pool(
     session: Session, *, pool: str, amount_fen: int, cause: str, policy_id: str | None, ref_type: str, ref_id: int,
-    business_date: dt.date, actor_id: int | None = None, memo: str | None = None,
+    business_date: dt.date, actor_id: int | None = None, memo: str | None = None, instruct: bool = True,
 ) -> Payment:
-    """Expense ``amount_fen``: pool cash pays what it can, the rest is a deferral (a liability).
-    One entry: debit the pool's expense, credit its cash (paid) and deferred liability."""
+    """Expense ``amount_fen``: pool cash (less returned payments held for their payees) pays what it
+    can, the rest is a deferral (a liability). One entry: Dr the pool's expense and, for the paid
+    part, Dr in-transit; Cr cash and Cr payable (paid), Cr the deferred liability (RULES 6). The paid
+    part becomes payment instructions (``instruct=False``: the caller instructs, as a subsidy run
+    does once its lines are written)."""
     if amount_fen < 0:
         raise DomainError("invalid_amount", f"an expense must be >= 0 fen, got {amount_fen}", field="amount_fen")
     cash = lock_pool(session, pool)
-    paid, deferred = pay_from_cash(cash.balance_fen, amount_fen)
+    paid, deferred = pay_from_cash(spendable_cash(session, pool, cash.balance_fen), amount_fen)
     if amount_fen == 0:
         return Payment(0, 0, 0)
     entry = post_entry(
         session, cause=cause, policy_id=policy_id, business_date=business_date, ref_type=ref_type, ref_id=ref_id,
         memo=memo, actor_id=actor_id,
-        postings=[(expense_account(pool), amount_fen), (cash_account(pool), -paid), (deferred_account(pool), -deferred)],
+        postings=[(expense_account(pool), amount_fen), *paid_postings(pool, paid), (deferred_account(pool), -deferred)],
     )
+    if instruct and paid:
+        from fund.services.payments import instruct as instruct_payment
+
+        instruct_payment(session, pool=pool, ref_type=ref_type, ref_id=ref_id, source_type=ref_type, source_id=ref_id,
+                         entry_id=entry.id, offset_fen=0, amount_fen=paid, business_date=business_date)
     if deferred:
         session.add(Deferral(pool=pool, ref_type=ref_type, ref_id=ref_id, policy_id=policy_id, amount_fen=deferred,
                              settled_fen=0, entry_id=entry.id, business_date=business_date))
@@ -215,8 +253,13 @@ def inflow_to_pool(
             session, cause="deferral_settlement", policy_id=deferral.policy_id, business_date=business_date,
             ref_type="deferral", ref_id=deferral.id, actor_id=actor_id,
             memo=f"settles {deferral.ref_type} {deferral.ref_id} from entry {entry.id}",
-            postings=[(deferred_account(pool), part), (cash_account(pool), -part)],
+            postings=[(deferred_account(pool), part), *paid_postings(pool, part)],
         )
+        from fund.services.payments import instruct as instruct_payment
+
+        instruct_payment(session, pool=pool, ref_type=deferral.ref_type, ref_id=deferral.ref_id, source_type="deferral",
+                         source_id=deferral.id, entry_id=settlement.id, offset_fen=deferral.settled_fen, amount_fen=part,
+                         business_date=business_date)
         deferral.settled_fen += part
         session.add(DeferralSettlement(deferral_id=deferral.id, entry_id=settlement.id, amount_fen=part))
         settlements.append(SettledDeferral(deferral.id, deferral.ref_type, deferral.ref_id, part, settlement.id))
@@ -381,8 +424,9 @@ def _pool_violations(session: Session, pool: str) -> list[Violation]:
     ))
     if open_total != balance.deferred_fen:
         problems.append(Violation("deferrals_match_liability", f"pool {pool}: open deferrals {open_total} != liability {balance.deferred_fen}"))
-    if open_total > 0 and balance.cash_fen > 0:
-        problems.append(Violation("settle_before_cash", f"pool {pool} holds {balance.cash_fen} cash while {open_total} is deferred"))
+    spendable = spendable_cash(session, pool, balance.cash_fen)
+    if open_total > 0 and spendable > 0:
+        problems.append(Violation("settle_before_cash", f"pool {pool} holds {spendable} spendable cash while {open_total} is deferred"))
     settled = dict(session.execute(
         select(DeferralSettlement.deferral_id, func.sum(DeferralSettlement.amount_fen)).group_by(DeferralSettlement.deferral_id)
     ).all())
@@ -405,14 +449,14 @@ def _pool_violations(session: Session, pool: str) -> list[Violation]:
         _, accounts = by_entry.setdefault(entry_id, (amount, {}))
         accounts[account] = accounts.get(account, 0) + posted
     for entry_id, (amount, posted) in by_entry.items():
-        if posted != {liability: amount, cash: -amount}:
+        if posted != {liability: amount, **dict(paid_postings(pool, amount))}:
             problems.append(Violation("deferral_settlements", f"settles {amount} but posts {posted}", entry_id))
     return problems
 
 
 # Areas whose postings must match their own records (claims, subsidy runs) expose
 # ``ledger_violations(session) -> list[Violation]``.
-AREA_CHECK_MODULES = ("fund.services.claims", "fund.services.subsidies")
+AREA_CHECK_MODULES = ("fund.services.claims", "fund.services.subsidies", "fund.services.payments")
 
 
 def _area_checks() -> list:

@@ -30,7 +30,8 @@ class JournalEntry(Base):
     postings: Mapped[list["Posting"]] = relationship(back_populates="entry", lazy="selectin")
     __table_args__ = (
         CheckConstraint(
-            "cause in ('appropriation','claim_approval','deferral_settlement','recovery','subsidy_run','correction')",
+            "cause in ('appropriation','claim_approval','deferral_settlement','recovery','subsidy_run','correction',"
+            "'reversal','payment_confirmation','payment_return','payment_reissue')",  # payments: migration 0010
             name="cause",
         ),
     )
