@@ -42,6 +42,7 @@ from api.controllers.borrowers import BorrowerController
 from api.controllers.claims import CONTROLLERS as CLAIMS_CONTROLLERS
 from api.controllers.reference import CONTROLLERS as REFERENCE_CONTROLLERS
 from api.controllers.loans import LoanController, RepaymentController
+from api.controllers.payments import PaymentController
 from api.controllers.pilot_codes import PilotCodeController
 from api.controllers.reversals import RepaymentReversalController
 from api.controllers.proposals import ProposalController
@@ -74,6 +75,7 @@ CONTROLLERS: list[type] = [
     PilotCodeController,
     StressController,
     SubsidyController,
+    PaymentController,
     *CLAIMS_CONTROLLERS,
     *REFERENCE_CONTROLLERS,
     BorrowerController,

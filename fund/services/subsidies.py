@@ -42,7 +42,7 @@ from fund.domain.subsidy import (
     subsidy_period_end,
 )
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
-from fund.services.ledger import Violation, cash_account, expense_account, lock_pool, pay_from_pool
+from fund.services.ledger import Violation, cash_account, expense_account, lock_pool, pay_from_pool, spendable_cash
 from fund.services.lpr import lpr_table
 from fund.services.policies import get_policy
 from fund.services.registry import Actor
@@ -174,6 +174,7 @@ def _run(session: Session, month: str, last_day: dt.date, business_date: dt.date
             policy_id=lines.policy_ids[0] if len(lines.policy_ids) == 1 else None,  # several policies: named in the memo and on each line
             ref_type="subsidy_run", ref_id=run.id, business_date=business_date, actor_id=actor.institution_id,
             memo=f"subsidy run {month}: {lines.count} lines; policies {', '.join(lines.policy_ids)}",
+            instruct=False,  # instructed per enterprise below, once the lines are written
         )
         run.entry_id, run.paid_fen, run.deferred_fen = payment.entry_id, payment.paid_fen, payment.deferred_fen
         session.flush()
@@ -181,6 +182,11 @@ def _run(session: Session, month: str, last_day: dt.date, business_date: dt.date
     clock = time.perf_counter()
     _write_lines(session, run.id, lines, chunk_size, report)
     timings["write"] = time.perf_counter() - clock
+    if run.paid_fen:
+        from fund.services.payments import instruct_enterprises
+
+        instruct_enterprises(session, pool="subsidy", source_type="subsidy_run", source_id=run.id, entry_id=run.entry_id,
+                             parts=_paid_by_enterprise(lines, run.paid_fen), business_date=business_date)
     return RunResult.of(run, created=True, timings_s=timings)
 
 
@@ -238,7 +244,7 @@ def preview_month(session: Session, month: str, business_date: dt.date, *, actor
     report = progress or (lambda stage, done, total: None)
     last_day, existing = _check_month(session, month, business_date)
     cash = session.get(Account, cash_account("subsidy"))
-    cash_fen = cash.balance_fen if cash is not None else 0
+    cash_fen = spendable_cash(session, "subsidy", cash.balance_fen if cash is not None else 0)  # less returned payments held
     if existing is not None:
         return Preview(month, business_date, existing.id, 0, 0, 0, 0, 0, 0, cash_fen, ())
     lines = _month_lines(session, last_day, business_date, report, {}, time.perf_counter())
@@ -256,6 +262,18 @@ def preview_month(session: Session, month: str, business_date: dt.date, *, actor
         ))
     return Preview(month, business_date, None, lines.count, lines.capped_count, lines.computed_total_fen, lines.total_fen,
                    paid_total, deferred_total, cash_fen, tuple(out))
+
+
+def _paid_by_enterprise(lines: "_Lines", paid_fen: int) -> dict[int, int]:
+    """Per enterprise, the paid parts of its lines: the run's paid money taken by the lines in S3 order."""
+    order = np.lexsort((lines.repayment_id, lines.loan_id, lines.paid_day))
+    amounts = lines.amount_fen[order]
+    before = np.cumsum(amounts) - amounts
+    paid = np.clip(paid_fen - before, 0, amounts)
+    enterprises, where = np.unique(lines.enterprise_id[order], return_inverse=True)
+    sums = np.zeros(len(enterprises), dtype=np.int64)
+    np.add.at(sums, where.reshape(-1), paid)
+    return {int(e): int(fen) for e, fen in zip(enterprises.tolist(), sums.tolist()) if fen}
 
 
 SQLITE_RUN_CACHE_KIB = 256 * 1024
