@@ -363,3 +363,4 @@ def bench_api(
             f"p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms, {r.singles_per_second:,.0f} req/s; server CPU "
             f"{r.single_server_cpu_ms_per_request:.1f} ms per request; errors {r.errors}; load average {r.load_average}"
         )
+from fund.cli import bench_console  # noqa: E402,F401  (ipfund bench console)
