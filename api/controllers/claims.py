@@ -24,7 +24,7 @@ from fund.adapters.db import unit_of_work
 from fund.services import claims as claims_service
 from fund.services import ledger
 from fund.services.common import business_date
-from fund.services.fund_report import fund_report
+from fund.services.fund_report import current_fund_report
 from fund.services.paging import keyset_page
 from fund.services.registry import Actor
 from schemas.claims import (
@@ -240,8 +240,7 @@ class FundReportController(Controller):
         """Cash and deferred per pool, compensation approved, paid and recovered by bank and approval year,
         each bank's cap and room this year, and leverage, as of the business date (the same figures as
         `ipfund report fund --json`)."""
-        with unit_of_work(db) as session:
-            return FundReportOut.model_validate(fund_report(session, business_date(session)).as_dict())
+        return FundReportOut.model_validate(current_fund_report(db).as_dict())
 
 
 CONTROLLERS = [LoanClaimController, ClaimController, FundController, LedgerController, FundReportController]

@@ -17,7 +17,6 @@ from api.openapi import documented
 from fund.adapters.db import unit_of_work
 from fund.services import statements
 from fund.services import subsidies as service
-from fund.services.common import business_date
 from schemas.common import MAX_ID
 from schemas.statements import PreviewLineOut, PreviewOut
 from schemas.subsidies import SubsidyRunIn, SubsidyRunList, SubsidyRunOut
@@ -55,7 +54,7 @@ class SubsidyController(Controller):
         written). A run over a million repayments takes up to a minute."""
 
         def work(session: Session):
-            result = service.run_month(session, data.month, business_date(session), actor=actor)
+            result = service.run(session, actor, data.month)
             return (201 if result.created else 200), _out(result, result.created)
 
         return run_idempotent(request, actor, idempotency_key, data, work)
@@ -81,8 +80,7 @@ class SubsidyController(Controller):
     ) -> PreviewOut:
         """The lines and totals a run of `month` would write now, with the part the subsidy pool's cash
         would pay and the part it would defer; nothing is written. 409 `month_before_latest_run`."""
-        with unit_of_work(db) as session:
-            p = service.preview_month(session, month, business_date(session), actor=actor)
+        p = service.preview(db, actor, month)
         return PreviewOut(
             month=p.month, business_date=p.business_date, already_run=p.already_run, lines=p.line_count,
             capped_lines=p.capped_count, computed_fen=p.computed_fen, total_fen=p.total_fen, paid_fen=p.paid_fen,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from fund.cli.common import console, current_business_date, handle_errors, print_json, transaction
+from fund.cli.common import console, handle_errors, print_json, session_factory, transaction
 from fund.cli.registry import report_app
 from fund.domain.money import yuan
 
@@ -74,11 +74,9 @@ def balances(as_json: bool = typer.Option(False, "--json")) -> None:
 @report_app.command("fund", help="Cash and deferred per pool, compensation by bank and year, caps and room, leverage.")
 @handle_errors
 def report_fund(as_json: bool = typer.Option(False, "--json")) -> None:
-    from fund.services.fund_report import fund_report
+    from fund.services.fund_report import current_fund_report
 
-    day = current_business_date()
-    with transaction() as session:
-        report = fund_report(session, day)
+    report = current_fund_report(session_factory())
     if as_json:
         print_json(report.as_dict())
         return

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 from fund.cli.common import (
     actor_for,
     console,
-    current_business_date,
     err_console,
     fail,
     fund_manager_actor,
     handle_errors,
     print_json,
     progress_bar,
+    session_factory,
     transaction,
 )
 from fund.domain.money import yuan
@@ -57,13 +57,11 @@ def run(
     month: str = typer.Option(..., "--month", help="YYYY-MM"),
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
 ) -> None:
-    from fund.services.subsidies import run_month
+    from fund.services import subsidies
 
     actor = fund_manager_actor()
-    business_date = current_business_date()
     with progress_bar(f"subsidy run {month}") as progress:
-        with transaction() as session:
-            result = run_month(session, month, business_date, actor=actor, progress=progress)
+        result = subsidies.run(session_factory(), actor, month, progress=progress)
     if as_json:
         print_json(_result_dict(result))
     else:
@@ -93,20 +91,18 @@ def preview(
     as_json: bool = typer.Option(False, "--json", help="Print the preview and every line as JSON (amounts in fen)."),
 ) -> None:
     from fund.cli.common import money_table, yuan_text
-    from fund.services.subsidies import preview_month
+    from fund.services import subsidies
 
     actor = fund_manager_actor()
-    business_date = current_business_date()
     with progress_bar(f"subsidy preview {month}") as progress:
-        with transaction() as session:
-            result = preview_month(session, month, business_date, actor=actor, progress=progress)
+        result = subsidies.preview(session_factory(), actor, month, progress=progress)
     if as_json:
         print_json(_preview_dict(result))
         return
     if result.already_run is not None:
         console.print(f"{month} was run already (run {result.already_run}): a run now would change nothing")
         return
-    console.print(f"preview of the subsidy run for {month} as of {business_date} (nothing written)")
+    console.print(f"preview of the subsidy run for {month} as of {result.business_date} (nothing written)")
     console.print(f"  lines {result.line_count:,} ({result.capped_count:,} capped)")
     console.print(f"  subsidy {yuan_text(result.total_fen)}; before the enterprise cap {yuan_text(result.computed_fen)}")
     console.print(f"  subsidy pool cash {yuan_text(result.cash_fen)}: paid {yuan_text(result.paid_fen)}, "

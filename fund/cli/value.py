@@ -11,7 +11,6 @@ from rich.table import Table
 
 from fund.cli.common import (
     console,
-    current_business_date,
     progress_bar,
     handle_errors,
     parse_date,
@@ -120,14 +119,14 @@ def revalue(
     """Revalue every pledged asset that carries valuation inputs (set-based, one transaction)."""
     from fund.services.valuation import revalue_book
 
-    date = _date("--as-of", as_of) or current_business_date()
+    date = _date("--as-of", as_of)
     factory = session_factory()
     with progress_bar("valuing assets", enabled=not as_json) as bar:
         result = revalue_book(factory, date, progress=partial(bar, ""), quality=quality)
     if as_json:
         print_json(result.as_dict())
         return
-    table = Table(title=f"Book revalued as of {date.isoformat()}", show_header=False)
+    table = Table(title=f"Book revalued as of {result.as_of.isoformat()}", show_header=False)
     table.add_column("item")
     table.add_column("value", justify="right")
     table.add_row("assets valued", str(result.assets_valued))

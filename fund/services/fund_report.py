@@ -23,7 +23,7 @@ from fund.adapters.models.registry import Loan
 from fund.domain.money import BP_ONE
 from fund.domain.status import LIVE_STATUSES
 from fund.services import ledger
-from fund.services.common import institution_codes
+from fund.services.common import SessionFactory, business_date, institution_codes, within
 from fund.services.claims import DECIDED_STATUSES, in_pool_lending
 from fund.services.policies import get_policy
 
@@ -95,6 +95,12 @@ class FundReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def current_fund_report(db: SessionFactory | Session) -> FundReport:
+    """The use case: :func:`fund_report` as of the business date, read inside its transaction."""
+    with within(db) as session:
+        return fund_report(session, business_date(session))
 
 
 def fund_report(session: Session, as_of: dt.date) -> FundReport:

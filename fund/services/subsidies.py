@@ -45,6 +45,8 @@ from fund.errors import Conflict, DomainError, Forbidden, NotFound
 from fund.services.ledger import Violation, cash_account, expense_account, lock_pool, pay_from_pool, spendable_cash
 from fund.services.lpr import lpr_table
 from fund.services.policies import get_policy
+from fund.services.common import SessionFactory, within
+from fund.services.common import business_date as read_business_date
 from fund.services.registry import Actor
 from risk.allocation import pay_from_cash
 
@@ -91,6 +93,19 @@ def _parse_month(month: str) -> tuple[dt.date, dt.date]:
 def _require_fund_manager(actor: Actor) -> None:
     if actor.kind != "fund_manager":
         raise Forbidden("forbidden", "only the fund manager starts a subsidy run")
+
+
+def run(db: SessionFactory | Session, actor: Actor, month: str, *, progress: Progress | None = None) -> RunResult:
+    """The use case: :func:`run_month` as of the business date, read inside its transaction (the
+    caller's when ``db`` is a session: the API's idempotency record, a proposal's sign-off)."""
+    with within(db) as session:
+        return run_month(session, month, read_business_date(session), actor=actor, progress=progress)
+
+
+def preview(db: SessionFactory | Session, actor: Actor, month: str, *, progress: Progress | None = None) -> "Preview":
+    """The use case: :func:`preview_month` as of the business date, read inside its transaction."""
+    with within(db) as session:
+        return preview_month(session, month, read_business_date(session), actor=actor, progress=progress)
 
 
 def run_month(

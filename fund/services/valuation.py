@@ -306,12 +306,13 @@ def _book_asset_ids():
 
 def revalue_book(
     session_factory: sessionmaker[Session],
-    as_of: dt.date,
+    as_of: dt.date | None = None,
     progress: Progress | None = None,
     *,
     quality: bool = False,
 ) -> RevalueResult:
-    """Revalue every pledged asset that carries valuation inputs, as of ``as_of``, in one transaction:
+    """Revalue every pledged asset that carries valuation inputs, as of ``as_of`` (default: the
+    business date, read inside the transaction), in one transaction:
     one query loads the inputs, :func:`risk.valuation.value_assets` values them all at once, and the
     rows go in by bulk insert (replacing valuations of the same assets on the same date).
 
@@ -320,6 +321,7 @@ def revalue_book(
     2^63 fen are skipped and listed in the result.
     """
     with unit_of_work(session_factory) as session:
+        as_of = business_date(session) if as_of is None else as_of
         _check_as_of(session, as_of)
         result_rows = session.execute(
             select(*_ASSET_COLUMNS).where(IpAsset.id.in_(_book_asset_ids())).order_by(IpAsset.id)
