@@ -3,12 +3,14 @@ withdraws it; the fund manager approves it (A2 split, A3 cap, A4 payment) or rej
 reason; the bank reports recoveries (A5) and closes the claim.
 
 The use cases (``file``, ``lower``, ``withdraw``, ``approve``, ``reject``, ``recover``, ``close``,
-``show``, ``claims_page``) take the session factory, run one transaction and read the business date
-inside it; the CLI, the API and the console call them. Each is a session-level step
-(``file_claim``, ``approve_claim``, ...) run as of the business date: those run inside the caller's
+``show``, ``claims_page``, ``claims_of_loan``) take the session factory, run one transaction and
+read the business date inside it (or join the caller's transaction when given a session: the API's
+idempotency record); the CLI and the API call them. Each runs one session-level step
+(``file_claim``, ``approve_claim``, ...) as of the business date; the steps run inside the caller's
 transaction and take the business date as an argument, for services that compose them (a
-proposal's sign-off). Every step goes through one skeleton: authorise the actor, lock the claim,
-check the move (``fund.domain.claim``), store, move the loan, log the event. Loan statuses move only through ``registry.move_status``; every step of a claim
+proposal's sign-off executes ``approve_claim``). Every step goes through one skeleton: authorise
+the actor, lock the claim, check the move (``fund.domain.claim``), store, move the loan, log the
+event. Loan statuses move only through ``registry.move_status``; every step of a claim
 is a ``claim_events`` row (who, which business date, the journal entry it posted). All the
 arithmetic of rule A is ``risk.allocation``; this module fetches its inputs, stores its outputs
 (the whole allocation and the cap trace, under the loan's policy id) and posts to the ledger.
