@@ -127,3 +127,29 @@ def test_demo_book_export_and_recession_run(session_factory, tmp_path):
                         "--appropriation-fen", data["inputs"]["appropriation_fen"][1], "--json")
     assert from_files.exit_code == 0, from_files.output
     assert json.loads(from_files.stdout)["total_loss_fen"] == data["total_loss_fen"]
+
+
+def test_compare_sweep_and_runs_on_a_portfolio_and_the_database(portfolio, session_factory, tmp_path):
+    out = tmp_path / "cmp"
+    result = invoke("stress", "compare", "--scenario", "baseline", "--scenario", "recession", "--portfolio", portfolio,
+                    "--scenarios", 300, "--seed", 2, "--as-of", "2026-10-31", "--new-lending-fen", 0, "--out", out,
+                    "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["scenarios"] == ["baseline", "recession"] and data["run_ids"] == [None, None]   # a file: not stored
+    assert (out / "exceedance_overlay.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| fund_payout ES 0.999 |" in (out / "report.md").read_text()
+    swept = invoke("stress", "sweep", "--scenario", "baseline", "--key", "pd_multiplier", "--values", "1,3",
+                   "--portfolio", portfolio, "--scenarios", 200, "--seed", 2, "--as-of", "2026-10-31", "--json")
+    assert swept.exit_code == 0, swept.output
+    assert json.loads(swept.stdout)["scenarios"] == ["baseline pd_multiplier=1", "baseline pd_multiplier=3"]
+
+    from fund.services.demo import load_demo
+
+    load_demo(session_factory, seed=1, scale=0.02)
+    stored = invoke("stress", "run", "--scenario", "run_off", "--scenarios", 100, "--seed", 4, "--json")
+    assert stored.exit_code == 0, stored.output
+    listed = invoke("stress", "runs", "--origin", "cli", "--json")
+    assert listed.exit_code == 0, listed.output
+    runs = json.loads(listed.stdout)
+    assert runs[0]["scenario"] == "run_off" and runs[0]["status"] == "done" and runs[0]["seed"] == 4
