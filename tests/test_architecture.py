@@ -110,10 +110,11 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("api/console/store.py", "sqlalchemy"): "TODO: the console's session store is an adapter (move to fund/adapters)",
     ("api/console/store.py", "sqlalchemy.orm"): "TODO: as above",
     ("api/console/store.py", "fund.adapters.models.console"): "TODO: as above",
+    ("fund/cli/bench_console.py", "sqlalchemy"): "TODO: the console benchmark's set-up finds a claimable loan and staff by query (console area, this session)",
+    ("fund/cli/bench_console.py", "fund.adapters.models.registry"): "TODO: as above",
+    ("fund/cli/bench_console.py", "fund.adapters.models.people"): "TODO: as above",
     ("api/views.py", "sqlalchemy"): "TODO: the loan views' set-wise look-ups belong in a service",
     ("api/views.py", "fund.adapters.models.registry"): "TODO: as above (rows typed as models)",
-    ("fund/cli/subsidies.py", "sqlalchemy"): "TODO: the subsidy benchmark's bulk book loader belongs in a service",
-    ("fund/cli/subsidies.py", "fund.adapters.models.registry"): "TODO: as above",
 }
 
 

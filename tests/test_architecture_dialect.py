@@ -83,3 +83,17 @@ def test_larger_page_cache_is_restored_after_the_block(session_factory, backend)
                 assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -64 * 1024
         if backend == "sqlite":
             assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == before
+
+
+def test_copy_rows_with_own_ids_then_the_sequence_moves_past_them(session_factory):
+    with unit_of_work(session_factory) as session:
+        dialect.copy_rows(session, "institutions", ("id", "code", "name", "kind"),
+                          [(41, "C41", "Copied 41", "bank"), (42, "C42", "Copied 42", "bank")])
+        dialect.sync_id_sequences(session, ("institutions",))
+        dialect.refresh_statistics(session)
+    with unit_of_work(session_factory) as session:
+        later = Institution(code="C43", name="Added", kind="bank")
+        session.add(later)
+        session.flush()
+        assert later.id > 42
+        assert sorted(session.scalars(select(Institution.code))) == ["C41", "C42", "C43"]

@@ -17,7 +17,7 @@ from fund.adapters.db import unit_of_work
 from fund.adapters.models.ledger import Account, JournalEntry, Posting
 from fund.adapters.models.registry import Institution
 from fund.adapters.models.subsidies import SubsidyLine, SubsidyRun
-from fund.cli.subsidies import load_synthetic_book
+from fund.services.synthetic import load_synthetic_book
 from fund.services.ledger import appropriate, check_ledger
 from fund.services.registry import Actor
 from fund.services.subsidies import KILL_HOOK_ENV, run_month

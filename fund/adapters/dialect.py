@@ -20,6 +20,7 @@ and an insert that another transaction may have made meanwhile ignores the confl
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -154,3 +155,37 @@ def larger_page_cache(session: Session, kib: int) -> Iterator[None]:
         yield
     finally:
         connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
+
+
+def copy_rows(session: Session, table_name: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    """Insert tuples in ``columns`` order into ``table_name``: text COPY on PostgreSQL, the driver's
+    executemany on SQLite with dates as ISO text (the form SQLAlchemy stores a ``Date`` in there).
+    For bulk loaders that write ids of their own (then :func:`sync_id_sequences`)."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    raw = session.connection().connection
+    if _dialect(session) == POSTGRESQL:
+        with raw.cursor() as cursor:
+            with cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    as_text = [tuple(v.isoformat() if type(v) is dt.date else v for v in row) for row in rows]
+    cursor = raw.cursor()
+    cursor.executemany(f"INSERT INTO {table_name} ({names}) VALUES ({', '.join('?' for _ in columns)})", as_text)
+    cursor.close()
+
+
+def sync_id_sequences(session: Session, table_names: Sequence[str]) -> None:
+    """After rows were written with explicit ids: PostgreSQL's id sequences moved past the largest id
+    (SQLite takes the next id from the table itself)."""
+    if _dialect(session) != POSTGRESQL:
+        return
+    for table in table_names:
+        session.execute(text(f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))"))
+
+
+def refresh_statistics(session: Session) -> None:
+    """The planner's statistics brought up to date after a bulk load (``ANALYZE``)."""
+    session.execute(text("ANALYZE"))

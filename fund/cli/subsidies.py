@@ -6,13 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import typer
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
 
 from fund.cli.common import (
     actor_for,
@@ -159,162 +155,14 @@ def statement(
 # ---- a synthetic book and the benchmark ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BookSummary:
-    enterprises: int
-    loans: int
-    installments: int
-    repayments: int
-    late_repayments: int
-    ineligible_loans: int
-
-
-def load_synthetic_book(
-    session: Session,
-    *,
-    loans: int,
-    seed: int = 1,
-    drawdown_year: int = 2024,
-    loans_per_enterprise: int = 5,
-    late_share: float = 0.02,
-    non_sme_share: float = 0.02,
-    big_share: float = 0.02,
-    policy_id: str = "gz-2023",
-) -> BookSummary:
-    """Bulk-load a deterministic book consistent with the rules, in the caller's transaction: loans
-    drawn in ``drawdown_year`` under ``policy_id`` (which must be active then), 12 monthly installments
-    each, amortising, every installment repaid in full in one repayment, on time (up to 5 days early) or,
-    for ``late_share`` of them, 1..20 days late (then past due when paid). Enterprises of ``non_sme_share``
-    are not SMEs: their loans are ineligible. ``big_share`` of loans are 50 times larger, so some
-    enterprises reach their annual subsidy cap. Covered principal follows rule C (single-loan cap and
-    the borrower quota in registration order). Written with COPY (PostgreSQL) or executemany (SQLite);
-    loan events and borrower reports, which no rule here reads, are not written.
-    """
-    from fund.adapters.models.registry import Institution, StoredPolicy
-    from fund.domain.dates import add_months
-    from fund.services.common import add_institution
-    from fund.services.policies import activate_policy, get_policy, load_shipped_policies
-    from fund.services.reference import make_patent_number, make_uscc, seed_reference_data
-
-    seed_reference_data(session)
-    if session.get(StoredPolicy, policy_id) is None:
-        load_shipped_policies(session)
-    activate_policy(session, policy_id)
-    policy = get_policy(session, policy_id)
-    bank_ids = [add_institution(session, f"SYN-BANK{i}", f"Synthetic Bank {i}", "bank").id for i in range(1, 4)]
-    if session.scalar(select(Institution.id).where(Institution.kind == "fund_manager")) is None:
-        add_institution(session, "FM", "Fund Manager", "fund_manager")
-    session.flush()
-
-    connection = session.connection()
-    sqlite = connection.dialect.name == "sqlite"
-    day = (lambda d: d.isoformat()) if sqlite else (lambda d: d)
-    start = {t: int(connection.execute(text(f"select coalesce(max(id), 0) from {t}")).scalar()) + 1
-             for t in ("enterprises", "loans", "installments", "repayments", "ip_assets")}
-    rng = np.random.default_rng(seed)
-    n_ent = -(-loans // loans_per_enterprise)
-    non_sme = rng.random(n_ent) < non_sme_share
-    enterprise_rows = [
-        (start["enterprises"] + e, make_uscc(f"92{seed % 100:02d}{start['enterprises'] + e:013d}"), f"Synthetic enterprise {e}",
-         "Huangpu", "next_generation_it", day(dt.date(2015, 1, 1)), not bool(non_sme[e]), True, bank_ids[0])
-        for e in range(n_ent)
-    ]
-    _bulk(connection, "enterprises", ("id", "credit_code", "name", "district", "sector", "registered_on", "is_sme",
-                                      "clean_credit", "first_reported_by"), enterprise_rows)
-
-    first_day = dt.date(drawdown_year, 1, 1)
-    offsets = np.sort(rng.integers(0, 365, loans))  # registration order follows drawdown
-    principal = rng.integers(1_000_000, 500_000_000, loans) * np.where(rng.random(loans) < big_share, 50, 1)
-    rates = rng.integers(250, 600, loans)
-    shares = rng.integers(3_000, 10_001, loans)
-    owner = rng.integers(0, n_ent, loans)
-    early = rng.integers(0, 6, (loans, 12))
-    late = np.where(rng.random((loans, 12)) < late_share, rng.integers(1, 21, (loans, 12)), 0)
-    quota_used: dict[int, int] = {}
-    loan_rows, asset_rows, link_rows, inst_rows, rep_rows = [], [], [], [], []
-    inst_id, rep_id = start["installments"], start["repayments"]
-    late_count = ineligible = 0
-    json_empty, json_not_sme = "[]", '["not_sme"]'
-    for k in range(loans):
-        loan_id = start["loans"] + k
-        ent = int(owner[k])
-        p, rate, share = int(principal[k]), int(rates[k]), int(shares[k])
-        drawdown = first_day + dt.timedelta(days=int(offsets[k]))
-        ip_part = p * share // 10_000
-        eligible = not non_sme[ent]
-        if eligible:
-            capped = min(ip_part, policy.single_loan_cap_fen or ip_part)
-            used = quota_used.get(ent, 0)
-            covered = min(capped, max(0, (policy.borrower_annual_quota_fen or capped + used) - used))
-            quota_used[ent] = used + covered
-        else:
-            covered = 0
-            ineligible += 1
-        bank_id = bank_ids[k % len(bank_ids)]
-        asset_id = start["ip_assets"] + k
-        loan_rows.append((
-            loan_id, bank_id, f"SYN-{seed}-{loan_id}", start["enterprises"] + ent, p, rate, day(drawdown),
-            day(add_months(drawdown, 12)), share, "50", policy_id, f"PR-SYN-{seed}-{loan_id}", day(drawdown),
-            "eligible" if eligible else "ineligible", json_empty if eligible else json_not_sme, ip_part, covered,
-            drawdown_year if eligible else None, "repaid", p, json_empty, day(drawdown),
-        ))
-        asset_rows.append((asset_id, "invention_patent", make_patent_number(2017, 1, asset_id), f"Synthetic patent {asset_id}",
-                           day(dt.date(2017, 3, 1)), "valid", enterprise_rows[ent][1], 10 * p, day(drawdown)))
-        link_rows.append((loan_id, asset_id))
-        outstanding = p
-        for m in range(12):
-            due = add_months(drawdown, m + 1)
-            principal_due = p - (p // 12) * 11 if m == 11 else p // 12
-            interest_due = outstanding * rate // 120_000
-            outstanding -= principal_due
-            inst_rows.append((inst_id, loan_id, day(due), principal_due, interest_due, principal_due, interest_due))
-            days_late = int(late[k, m])
-            paid_on = due + dt.timedelta(days=days_late) if days_late else max(drawdown, due - dt.timedelta(days=int(early[k, m])))
-            late_count += days_late > 0
-            rep_rows.append((rep_id, loan_id, inst_id, day(paid_on), principal_due, interest_due, "active", days_late > 0, bank_id))
-            inst_id += 1
-            rep_id += 1
-    _bulk(connection, "ip_assets", ("id", "kind", "number", "title", "filing_date", "legal_status", "owner_credit_code",
-                                    "appraised_value_fen", "appraised_on"), asset_rows)
-    _bulk(connection, "loans", ("id", "bank_id", "contract_no", "enterprise_id", "principal_fen", "contract_rate_bp",
-                                "drawdown_date", "maturity_date", "ip_share_bp", "scheme_code", "policy_id",
-                                "pledge_registration_no", "pledge_registered_on", "coverage", "ineligible_reasons",
-                                "ip_part_fen", "covered_fen", "quota_year", "status", "principal_repaid_fen", "flags",
-                                "registered_on"), loan_rows)
-    _bulk(connection, "loan_assets", ("loan_id", "asset_id"), link_rows)
-    _bulk(connection, "installments", ("id", "loan_id", "due_date", "principal_due_fen", "interest_due_fen",
-                                       "principal_paid_fen", "interest_paid_fen"), inst_rows)
-    _bulk(connection, "repayments", ("id", "loan_id", "installment_id", "paid_on", "principal_fen", "interest_fen",
-                                     "loan_status_at_payment", "past_due_at_payment", "recorded_by"), rep_rows)
-    quota_rows = [(start["enterprises"] + ent, policy_id, drawdown_year, used) for ent, used in quota_used.items()]
-    _bulk(connection, "borrower_quotas", ("enterprise_id", "policy_id", "year", "used_fen"), quota_rows)
-    if not sqlite:
-        for table in ("enterprises", "loans", "installments", "repayments", "ip_assets"):
-            connection.execute(text(f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))"))
-    return BookSummary(n_ent, loans, len(inst_rows), len(rep_rows), late_count, ineligible)
-
-
-def _bulk(connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    if not rows:
-        return
-    raw = connection.connection
-    if connection.dialect.name == "postgresql":
-        with raw.cursor() as cursor:
-            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        return
-    cursor = raw.cursor()
-    cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows)
-    cursor.close()
-
-
 def _bench_one(url: str, *, loans: int, seed: int, month: str, business_date: dt.date) -> dict:
-    from fund.adapters.db import make_engine, make_session_factory, unit_of_work, upgrade
+    from fund.adapters.db import make_engine, make_session_factory, server_version, unit_of_work, upgrade
+    from fund.adapters.dialect import refresh_statistics
+    from fund.services.common import fund_manager
     from fund.services.ledger import appropriate, check_ledger
     from fund.services.registry import Actor
-    from fund.adapters.models.registry import Institution
     from fund.services.subsidies import run_month
+    from fund.services.synthetic import load_synthetic_book
 
     engine = make_engine(url)
     try:
@@ -324,13 +172,10 @@ def _bench_one(url: str, *, loans: int, seed: int, month: str, business_date: dt
         with unit_of_work(factory) as session:
             book = load_synthetic_book(session, loans=loans, seed=seed)
         build_s = time.perf_counter() - clock
-        with engine.begin() as connection:
-            if engine.dialect.name == "postgresql":
-                connection.execute(text("ANALYZE"))
-            else:
-                connection.exec_driver_sql("ANALYZE")
         with unit_of_work(factory) as session:
-            fm = Actor.of(session.scalar(select(Institution).where(Institution.kind == "fund_manager")))
+            refresh_statistics(session)
+        with unit_of_work(factory) as session:
+            fm = Actor.of(fund_manager(session))
             # less than the run needs (about 1.9 x 10^11 fen for the default book): the rest is deferred (S5)
             appropriate(session, pool="subsidy", amount_fen=10**11, policy_id="gz-2023", business_date=business_date)
         load_before = os.getloadavg()[0]
@@ -350,10 +195,7 @@ def _bench_one(url: str, *, loans: int, seed: int, month: str, business_date: dt
         with unit_of_work(factory) as session:
             problems = check_ledger(session)
         check_s = time.perf_counter() - clock
-        server = ""
-        if engine.dialect.name == "postgresql":
-            with engine.connect() as connection:
-                server = connection.execute(text("show server_version")).scalar()
+        server = server_version(url) if engine.dialect.name == "postgresql" else ""
         return {
             "backend": engine.dialect.name, "server": server, "book": book, "build_s": build_s, "run_s": run_s,
             "run_cpu_s": run_cpu_s, "load_1min": (load_before, load_after),
