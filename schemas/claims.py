@@ -24,6 +24,7 @@ Cause = Literal["appropriation", "claim_approval", "deferral_settlement", "recov
 Reason = text(500, "why the claim is rejected (stored with the claim)")
 PolicyId = text(40, "policy id, e.g. gz-2023")
 Memo = text(500, "a note kept with the journal entry")
+Reference = text(100, "the funding document's reference (拨款文号)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -57,10 +58,14 @@ class RecoveryIn(StrictModel):
 
 
 class AppropriationIn(StrictModel):
-    """An appropriation to a pool; it settles the pool's deferred amounts first (A4, S5)."""
+    """An appropriation to a pool (docs/rules.md section 6): the date received and the funding document's
+    reference (拨款文号; a reference held by an appropriation that is not reversed is refused). Signed
+    off (rule G1), it settles the pool's deferred amounts first (A4, S5)."""
 
     pool: Pool
     amount_fen: PositiveFen
+    reference: Reference
+    received_on: IsoDate | None = Field(default=None, description="the date received (default: the business date)")
     policy_id: PolicyId | None = None
     memo: Memo | None = None
 

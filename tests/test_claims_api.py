@@ -1,7 +1,8 @@
 """Claims, appropriations, the journal and the fund report through the HTTP API, on both backends:
 RULES section 10's worked examples on splits, recoveries, the bank cap and cash; who reads which
-claim; refusals as problem details; idempotent approvals. Also the endpoints' rows of the
-authorisation matrix (``tests/test_api_auth.py``)."""
+claim; refusals as problem details; idempotent approvals. Approvals, rejections and appropriations
+are proposals (docs/rules.md section 11, G1): an officer's personal key proposes, an approver's signs
+off. Also the endpoints' rows of the authorisation matrix (``tests/test_api_auth.py``)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from fund.services import claims as claims_service
 from fund.services.common import business_date
 from fund.settings import reset_settings_cache
 from tests.factories import application
+from tests.people_support import add_staff, fast_passwords  # noqa: F401
 from tests.test_api_support import Endpoint, api, loan_body, new_key, problem_of  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.db
+pytestmark = [pytest.mark.db, pytest.mark.usefixtures("fast_passwords")]
 D = dt.date
 BANK, INSURER, APPRAISER, FM, AUDITOR = "bank", "insurer_or_guarantor", "appraiser", "fund_manager", "auditor"
 READ = frozenset({BANK, FM, AUDITOR})
@@ -52,10 +54,12 @@ API_MATRIX = {
         frozenset({BANK}), _on_claim("/loss", body={"loss_fen": 50_000}), 200, other_bank=404, needs_loan=True),
     ("POST", "/api/v1/loans/{loan_id}/claims/{claim_id}/withdraw"): Endpoint(
         frozenset({BANK}), _on_claim("/withdraw"), 200, other_bank=404, needs_loan=True),
+    # Deciding needs a person (rule G1): the fund manager's institutional key is refused, 403 person_required;
+    # the flows below decide with personal keys.
     ("POST", "/api/v1/loans/{loan_id}/claims/{claim_id}/approve"): Endpoint(
-        frozenset({FM}), _on_claim("/approve"), 200, needs_loan=True),
+        frozenset({FM}), _on_claim("/approve"), 403, needs_loan=True),
     ("POST", "/api/v1/loans/{loan_id}/claims/{claim_id}/reject"): Endpoint(
-        frozenset({FM}), _on_claim("/reject", body={"reason": "incomplete file"}), 200, needs_loan=True),
+        frozenset({FM}), _on_claim("/reject", body={"reason": "incomplete file"}), 403, needs_loan=True),
     ("POST", "/api/v1/loans/{loan_id}/claims/{claim_id}/recoveries"): Endpoint(
         frozenset({BANK}), _on_claim("/recoveries", approve=True, body={"gross_fen": 1_000}), 201, other_bank=404, needs_loan=True),
     ("POST", "/api/v1/loans/{loan_id}/claims/{claim_id}/close"): Endpoint(
@@ -64,7 +68,7 @@ API_MATRIX = {
         frozenset({BANK, INSURER, APPRAISER, FM, AUDITOR}), lambda api, loan: ("GET", "/api/v1/claims", {}), 200),
     ("POST", "/api/v1/fund/appropriations"): Endpoint(
         frozenset({FM}), lambda api, loan: ("POST", "/api/v1/fund/appropriations",
-                                             {"json": {"pool": "compensation", "amount_fen": 1_000}}), 201),
+                                             {"json": {"pool": "compensation", "amount_fen": 1_000, "reference": "R-1"}}), 403),
     ("GET", "/api/v1/ledger/journal"): Endpoint(frozenset({FM, AUDITOR}), lambda api, loan: ("GET", "/api/v1/ledger/journal", {}), 200),
     ("GET", "/api/v1/ledger/check"): Endpoint(frozenset({FM, AUDITOR}), lambda api, loan: ("GET", "/api/v1/ledger/check", {}), 200),
     ("GET", "/api/v1/reports/fund"): Endpoint(frozenset({FM, AUDITOR}), lambda api, loan: ("GET", "/api/v1/reports/fund", {}), 200),
@@ -93,13 +97,48 @@ def _file(api, loan_id: int, loss: int, who: str = "BANK1") -> dict:
     return _ok(api.post(f"/api/v1/loans/{loan_id}/claims", {"loss_fen": loss}, who=who), 201)
 
 
+def _keys(api) -> dict[str, str]:
+    """Personal keys of the fund manager's officer and approver (made once per app)."""
+    if not hasattr(api, "personal"):
+        from fund.services.people import issue_person_key
+
+        with unit_of_work(api.session_factory) as session:
+            staff = add_staff(session, {"fm.officer": ("FM", ("officer",)), "fm.approver": ("FM", ("approver",)),
+                                        "fm.admin": ("FM", ("admin",))})
+        api.personal = {login: issue_person_key(api.session_factory, staff["fm.admin"], login).key
+                        for login in ("fm.officer", "fm.approver")}
+    return api.personal
+
+
 def _act(api, claim: dict, action: str, body=None, who: str = "FM", status: int = 200, key: str | None = None):
     return api.post(f"/api/v1/loans/{claim['loan_id']}/claims/{claim['id']}/{action}", body, who=who, key=key)
 
 
+def _sign_off(api, proposal: dict) -> dict:
+    """The approver signs off the officer's proposal; the executed proposal."""
+    own = api.post(f"/api/v1/proposals/{proposal['id']}/approve", who=_keys(api)["fm.officer"])
+    assert own.status_code == 403 and problem_of(own)["code"] == "same_person"
+    return _ok(api.post(f"/api/v1/proposals/{proposal['id']}/approve", who=_keys(api)["fm.approver"]))
+
+
+def _decide(api, claim: dict, action: str, body=None) -> dict:
+    """``approve`` or ``reject`` the claim the G1 way (officer proposes, approver signs off): the claim after."""
+    proposal = _ok(_act(api, claim, action, body, who=_keys(api)["fm.officer"]), 202)
+    done = _sign_off(api, proposal)
+    assert done["status"] == "executed" and done["figures"]["status"] == ("approved" if action == "approve" else "rejected")
+    return _ok(api.get(f"/api/v1/loans/{claim['loan_id']}/claims/{claim['id']}", who="FM"))
+
+
+_references = iter(range(1, 10_000))
+
+
 def _appropriate(api, amount: int, policy_id: str | None = None) -> dict:
-    body = {"pool": "compensation", "amount_fen": amount} | ({"policy_id": policy_id} if policy_id else {})
-    return _ok(api.post("/api/v1/fund/appropriations", body, who="FM"), 201)
+    """An appropriation proposed and signed off; what it did (the proposal's figures)."""
+    body = {"pool": "compensation", "amount_fen": amount, "reference": f"穗财〔2026〕{next(_references)}号"} | (
+        {"policy_id": policy_id} if policy_id else {})
+    proposal = _ok(api.post("/api/v1/fund/appropriations", body, who=_keys(api)["fm.officer"]), 202)
+    assert proposal["preview"]["amount_fen"] == amount
+    return _sign_off(api, proposal)["figures"]
 
 
 def _split(claim: dict) -> tuple[int, ...]:
@@ -124,7 +163,7 @@ def test_split_and_recovery_examples_through_the_api(api, on):
 
     on(D(2022, 6, 1))
     claims = [_file(api, loan["id"], loss) for loan, loss in zip(loans, (600_000_000, 100_000_005, 600_000_000))]
-    approved = [_ok(_act(api, claim, "approve")) for claim in claims]
+    approved = [_decide(api, claim, "approve") for claim in claims]
     assert _split(approved[0]) == _split(approved[2]) == (480_000_000, 240_000_000, 144_000_000, 48_000_000, 168_000_000)
     assert _split(approved[1]) == (70_000_003, 35_000_001, 21_000_000, 7_000_000, 37_000_004)
     assert approved[0]["cap"]["cap_bp"] is None and approved[0]["policy_id"] == "gz-2020"
@@ -180,7 +219,7 @@ def test_bank_cap_and_cash_example_through_the_api(api, on):
     expected = [(800_000_000, 400_000_000, 400_000_000, 0), (900_000_000, 450_000_000, 450_000_000, 0),
                 (600_000_000, 150_000_000, 150_000_000, 150_000_000)]
     for loan, (loss, fund, paid, cut) in zip(loans, expected):
-        claim = _ok(_act(api, _file(api, loan["id"], loss), "approve"))
+        claim = _decide(api, _file(api, loan["id"], loss), "approve")
         assert (claim["allocation"]["fund_fen"], claim["allocation"]["bank_fen"], claim["payment"]["paid_at_approval_fen"]) == (
             fund, loss - fund, paid)
         assert (claim["cap"]["in_pool_lending_fen"], claim["cap"]["cap_fen"], claim["cap"]["cut_fen"]) == (
@@ -190,7 +229,7 @@ def test_bank_cap_and_cash_example_through_the_api(api, on):
     assert [(c["bank"], c["room_fen"], c["used_fen"]) for c in report["caps"]] == [("BANK1", 0, 1_000_000_000)]
 
     on(D(2027, 1, 5))
-    late = _ok(_act(api, _file(api, loans[19]["id"], 200_000_000), "approve"))
+    late = _decide(api, _file(api, loans[19]["id"], 200_000_000), "approve")
     assert (late["allocation"]["base_fen"], late["allocation"]["fund_fen"], late["allocation"]["bank_fen"]) == (
         100_000_000, 50_000_000, 150_000_000)
     assert (late["payment"]["paid_at_approval_fen"], late["payment"]["deferred_at_approval_fen"]) == (0, 50_000_000)
@@ -229,20 +268,24 @@ def test_refusals_are_problem_details_and_approval_is_idempotent(api, on):
     assert wrong_pair.status_code == 404 and problem_of(wrong_pair)["code"] == "claim_not_found"
     hidden = api.get(f"/api/v1/loans/{loan['id']}/claims/{claim['id']}", who="BANK2")
     assert hidden.status_code == 404 and problem_of(hidden)["code"] == "loan_not_found"
-    no_reason = _act(api, claim, "reject", {"reason": ""})
+    officer = _keys(api)["fm.officer"]
+    no_reason = _act(api, claim, "reject", {"reason": ""}, who=officer)
     assert no_reason.status_code == 422
 
     _appropriate(api, 10_000)
     key = new_key()
-    first = _act(api, claim, "approve", key=key)
-    replay = _act(api, claim, "approve", key=key)
-    assert first.status_code == replay.status_code == 200
+    first = _act(api, claim, "approve", who=officer, key=key)
+    replay = _act(api, claim, "approve", who=officer, key=key)
+    assert first.status_code == replay.status_code == 202
     assert replay.headers.get("Idempotent-Replayed") == "true" and replay.json() == first.json()
-    twice = _act(api, claim, "approve")
+    pending = _act(api, claim, "approve", who=officer)  # one open proposal per decision
+    assert pending.status_code == 409 and problem_of(pending)["code"] == "proposal_exists"
+    assert _sign_off(api, first.json())["figures"]["status"] == "approved"
+    twice = _act(api, claim, "approve", who=officer)
     assert twice.status_code == 409 and problem_of(twice)["code"] == "invalid_claim_status"
     journal = _ok(api.get("/api/v1/ledger/journal", who="FM", params={"cause": "claim_approval"}))["items"]
     assert len(journal) == 1 and journal[0]["ref_id"] == claim["id"]
     assert _ok(api.get(f"/api/v1/loans/{loan['id']}/claims"))["items"][0]["status"] == "approved"
-    bad_pool = api.post("/api/v1/fund/appropriations", {"pool": "bonus", "amount_fen": 1}, who="FM")
+    bad_pool = api.post("/api/v1/fund/appropriations", {"pool": "bonus", "amount_fen": 1, "reference": "X"}, who=officer)
     assert bad_pool.status_code == 422
     _ledger_ok(api)

@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from api.auth import READERS, Role, allow
 from api.deps import Caller, Db
+from api.controllers.proposals import create_proposal
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
+from schemas.people import ProposalOut
 from fund.adapters.db import unit_of_work
 from fund.services import claims as claims_service
 from fund.services import ledger
@@ -29,7 +31,6 @@ from fund.services.paging import keyset_page
 from fund.services.registry import Actor
 from schemas.claims import (
     AppropriationIn,
-    AppropriationOut,
     Cause,
     ClaimIn,
     ClaimOut,
@@ -44,7 +45,6 @@ from schemas.claims import (
     RecoveryOut,
     RecoveryPosted,
     RejectIn,
-    SettlementOut,
     ViolationOut,
 )
 from schemas.common import DEFAULT_PAGE_SIZE, MAX_ID, MAX_PAGE_SIZE
@@ -112,24 +112,28 @@ class LoanClaimController(Controller):
         return self._act(request, actor, idempotency_key, None,
                          lambda s: claims_service.withdraw(s, actor, claim_id, loan_id=loan_id))
 
-    @post("/{claim_id:int}/approve", status_code=200, sync_to_thread=True, summary="Approve a filed claim",
-          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=POST_ERRORS))
-    def approve(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
-                claim_id: ClaimId) -> Response[ClaimOut]:
-        """Approve a filed claim as of the business date: A2 splits the loss with the policy's scheme and
-        the loan's insurance limit, A3 cuts the fund's share to the bank's room for (policy, year), A4
-        pays it from the compensation pool and defers what cash cannot cover. Refused (422
-        `loss_exceeds_outstanding`) while the loss exceeds the outstanding principal. No body."""
-        return self._act(request, actor, idempotency_key, None,
-                         lambda s: claims_service.approve(s, actor, claim_id, loan_id=loan_id))
+    @post("/{claim_id:int}/approve", status_code=202, sync_to_thread=True, summary="Propose a filed claim's approval",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=(403, *POST_ERRORS)))
+    def approve(self, request: Request, actor: Caller, db: Db, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
+                claim_id: ClaimId) -> Response[ProposalOut]:
+        """An officer proposes the approval (rule G1, docs/rules.md section 11): A2 splits the loss with the
+        policy's scheme and the loan's insurance limit, A3 cuts the fund's share to the bank's room for
+        (policy, year), A4 pays it from the compensation pool and defers what cash cannot cover, as computed
+        now (`preview`). Another person, an approver, signs it off (`POST /proposals/{id}/approve`): it is
+        recomputed and executed then. Refused (422 `loss_exceeds_outstanding`) while the loss exceeds the
+        outstanding principal; 403 `person_required` for a key not issued to a person. No body."""
+        return create_proposal(request, actor, db, idempotency_key, None, "claim_approval", {"claim_id": claim_id},
+                               before=lambda s: claims_service.claim_of_loan(s, actor, loan_id, claim_id))
 
-    @post("/{claim_id:int}/reject", status_code=200, sync_to_thread=True, summary="Reject a filed claim",
-          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=POST_ERRORS))
-    def reject(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
-               claim_id: ClaimId, data: JSONBody[RejectIn]) -> Response[ClaimOut]:
-        """Reject a filed claim with a stated reason; the loan is `active` again."""
-        return self._act(request, actor, idempotency_key, data,
-                         lambda s: claims_service.reject(s, actor, claim_id, data.reason, loan_id=loan_id))
+    @post("/{claim_id:int}/reject", status_code=202, sync_to_thread=True, summary="Propose a filed claim's rejection",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=(403, *POST_ERRORS)))
+    def reject(self, request: Request, actor: Caller, db: Db, idempotency_key: IdempotencyKeyHeader, loan_id: LoanId,
+               claim_id: ClaimId, data: JSONBody[RejectIn]) -> Response[ProposalOut]:
+        """An officer proposes the rejection with a stated reason; an approver signs it off (rejections always
+        need two people). Executed, the loan is `active` again."""
+        return create_proposal(request, actor, db, idempotency_key, data, "claim_rejection",
+                               {"claim_id": claim_id, "reason": data.reason},
+                               before=lambda s: claims_service.claim_of_loan(s, actor, loan_id, claim_id))
 
     @post("/{claim_id:int}/recoveries", status_code=201, sync_to_thread=True, summary="Report a recovery",
           response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS))
@@ -182,24 +186,23 @@ class FundController(Controller):
     path = "/fund"
     tags = ["fund"]
 
-    @post("/appropriations", status_code=201, sync_to_thread=True, summary="Record an appropriation",
-          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=POST_ERRORS))
-    def appropriate(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader,
-                    data: JSONBody[AppropriationIn]) -> Response[AppropriationOut]:
-        """Record an appropriation to the compensation or subsidy pool as of the business date: it settles
-        the pool's deferred amounts first-in first-out, the rest adds to cash."""
+    @post("/appropriations", status_code=202, sync_to_thread=True, summary="Propose an appropriation",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=(403, *POST_ERRORS)))
+    def appropriate(self, request: Request, actor: Caller, db: Db, idempotency_key: IdempotencyKeyHeader,
+                    data: JSONBody[AppropriationIn]) -> Response[ProposalOut]:
+        """An officer proposes an appropriation to the compensation or subsidy pool (rule G1): the date received,
+        the policy and the funding document's reference (409 `duplicate_reference` while another appropriation
+        that is not reversed holds it). Signed off by an approver, it settles the pool's deferred amounts
+        first-in first-out and the rest adds to cash (the proposal's `figures`)."""
 
-        def work(session: Session):
-            inflow = ledger.record_appropriation(session, actor, pool=data.pool, amount_fen=data.amount_fen,
-                                                 policy_id=data.policy_id, business_date=business_date(session), memo=data.memo)
-            return 201, AppropriationOut(
-                entry_id=inflow.entry_id, pool=data.pool, amount_fen=data.amount_fen, policy_id=data.policy_id,
-                settled_fen=inflow.settled_fen, to_cash_fen=inflow.to_cash_fen,
-                settlements=[SettlementOut(deferral_id=s.deferral_id, ref_type=s.ref_type, ref_id=s.ref_id,
-                                           amount_fen=s.amount_fen, entry_id=s.entry_id) for s in inflow.settlements],
-            )
+        def params(session: Session) -> dict:
+            return {"pool": data.pool, "amount_fen": data.amount_fen, "reference": data.reference,
+                    "received_on": (data.received_on or business_date(session)).isoformat(), "policy_id": data.policy_id,
+                    "memo": data.memo}
 
-        return run_idempotent(request, actor, idempotency_key, data, work)
+        holder: dict = {}
+        return create_proposal(request, actor, db, idempotency_key, data, "appropriation", holder,
+                               before=lambda s: holder.update(params(s)))
 
 
 class LedgerController(Controller):

@@ -58,9 +58,12 @@ def proposal_step(request: Request, actor: Actor, db, key: str, body: Any, propo
 
 
 def create_proposal(request: Request, actor: Actor, db, key: str, body: Any, kind: str, params: dict,
-                    note: str | None = None) -> Response[bytes]:
-    """Propose through the API (also used by the endpoints that became proposals)."""
+                    note: str | None = None, *, before: Callable[[Session], None] | None = None) -> Response[bytes]:
+    """Propose through the API (also used by the endpoints that became proposals: ``before`` checks what
+    their path names, e.g. that the claim is the loan's)."""
     def work(session: Session):
+        if before is not None:
+            before(session)
         return 202, proposal_out(proposals._propose(session, actor, proposals.kind_of(kind), params, note))
 
     def refused(exc: DomainError) -> None:

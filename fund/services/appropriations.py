@@ -47,14 +47,19 @@ class AppropriationView:
     reversal_entry_id: int | None
     reversal_reason: str | None
     settled_fen: int = 0
+    to_cash_fen: int = 0
+    settlements: tuple[dict, ...] = ()
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def _view(row: Appropriation, settled_fen: int = 0) -> AppropriationView:
+def _view(row: Appropriation, inflow: ledger.Inflow | None = None) -> AppropriationView:
+    settlements = tuple({"deferral_id": s.deferral_id, "ref_type": s.ref_type, "ref_id": s.ref_id, "amount_fen": s.amount_fen,
+                         "entry_id": s.entry_id} for s in (inflow.settlements if inflow else ()))
     return AppropriationView(row.id, row.entry_id, row.pool, row.amount_fen, row.policy_id, row.received_on, row.reference,
-                             row.reversal_entry_id is not None, row.reversal_entry_id, row.reversal_reason, settled_fen)
+                             row.reversal_entry_id is not None, row.reversal_entry_id, row.reversal_reason,
+                             inflow.settled_fen if inflow else 0, inflow.to_cash_fen if inflow else 0, settlements)
 
 
 def check_reference(reference: str | None) -> str:
@@ -100,7 +105,7 @@ def record_appropriation(session: Session, actor: Actor, *, pool: str, amount_fe
                         reference=reference, live_reference=reference, recorded_by=actor.person_id)
     session.add(row)
     session.flush()
-    return _view(row, inflow.settled_fen)
+    return _view(row, inflow)
 
 
 def reverse_appropriation(session: Session, actor: Actor, appropriation_id: int, reason: str, business_date: dt.date) -> AppropriationView:
@@ -172,7 +177,10 @@ def _execute_appropriation(session: Session, actor: Actor, params: dict, today: 
     view = record_appropriation(session, actor, pool=params["pool"], amount_fen=params["amount_fen"],
                                 policy_id=params["policy_id"], received_on=dt.date.fromisoformat(params["received_on"]),
                                 reference=params["reference"], business_date=today, memo=params["memo"])
-    return {"pool": view.pool, "amount_fen": view.amount_fen, "reference": view.reference, "settled_fen": view.settled_fen}
+    # no new ids here: the preview (computed in a rolled-back savepoint) and the sign-off compare like with like
+    return {"pool": view.pool, "amount_fen": view.amount_fen, "reference": view.reference, "settled_fen": view.settled_fen,
+            "to_cash_fen": view.to_cash_fen, "settlements": [
+                {k: v for k, v in s.items() if k != "entry_id"} for s in view.settlements]}
 
 
 def _execute_reversal(session: Session, actor: Actor, params: dict, today: dt.date) -> dict:
