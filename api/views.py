@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fund.adapters.models.registry import Enterprise, Installment, Loan, Repayment
+from fund.adapters.models.registry import Loan, Repayment
 from fund.services.common import institution_codes
-from fund.services.registry import loan_assets
+from fund.services.registry import credit_codes, loan_assets, loan_schedule, repayment_context
 from schemas.loans import (
     AssetOut,
     CoverageOut,
@@ -21,10 +20,6 @@ from schemas.loans import (
     RepaymentOut,
     reason,
 )
-
-
-def _credit_codes(session: Session, ids: set[int]) -> dict[int, str]:
-    return dict(session.execute(select(Enterprise.id, Enterprise.credit_code).where(Enterprise.id.in_(ids))).all())
 
 
 def _summary_fields(loan: Loan, bank_code: str, credit_code: str) -> dict:
@@ -39,7 +34,7 @@ def _summary_fields(loan: Loan, bank_code: str, credit_code: str) -> dict:
 
 def loan_summaries(session: Session, loans: Sequence[Loan]) -> list[LoanSummary]:
     banks = institution_codes(session, {loan.bank_id for loan in loans})
-    borrowers = _credit_codes(session, {loan.enterprise_id for loan in loans}) if loans else {}
+    borrowers = credit_codes(session, {loan.enterprise_id for loan in loans})
     # Built from stored rows: no validation needed (model_construct is ~5x cheaper per loan).
     return [LoanSummary.model_construct(**_summary_fields(loan, banks[loan.bank_id], borrowers[loan.enterprise_id]))
             for loan in loans]
@@ -47,11 +42,9 @@ def loan_summaries(session: Session, loans: Sequence[Loan]) -> list[LoanSummary]
 
 def loan_out(session: Session, loan: Loan) -> LoanOut:
     codes = institution_codes(session, {loan.bank_id, loan.insurer_id, loan.appraiser_id})
-    enterprise = session.get(Enterprise, loan.enterprise_id)
-    assert enterprise is not None
-    installments = session.scalars(select(Installment).where(Installment.loan_id == loan.id).order_by(Installment.due_date))
+    installments = loan_schedule(session, loan.id)
     return LoanOut(
-        **_summary_fields(loan, codes[loan.bank_id], enterprise.credit_code),
+        **_summary_fields(loan, codes[loan.bank_id], credit_codes(session, {loan.enterprise_id})[loan.enterprise_id]),
         borrower_name=loan.borrower_name,  # as this loan's bank reported it
         contract_rate_bp=loan.contract_rate_bp,
         pd_bp=loan.pd_bp,
@@ -83,16 +76,7 @@ def coverage_out(loan: Loan) -> CoverageOut:
 
 
 def repayment_outs(session: Session, repayments: Sequence[Repayment]) -> list[RepaymentOut]:
-    if not repayments:
-        return []
-    dues = dict(
-        session.execute(
-            select(Installment.id, Installment.due_date).where(Installment.id.in_({r.installment_id for r in repayments}))
-        ).all()
-    )
-    statuses = dict(
-        session.execute(select(Loan.id, Loan.status).where(Loan.id.in_({r.loan_id for r in repayments}))).all()
-    )
+    dues, statuses = repayment_context(session, repayments)
     return [
         RepaymentOut(
             id=r.id, loan_id=r.loan_id, due_date=dues[r.installment_id], paid_on=r.paid_on, principal_fen=r.principal_fen,

@@ -734,6 +734,29 @@ def list_loans(
     return list(session.scalars(after(stmt, Loan.id, after_id, limit)))
 
 
+def credit_codes(session: Session, enterprise_ids: set[int]) -> dict[int, str]:
+    """Borrowers' credit codes by enterprise id (one query for a page of loans)."""
+    if not enterprise_ids:
+        return {}
+    return dict(session.execute(select(Enterprise.id, Enterprise.credit_code).where(Enterprise.id.in_(enterprise_ids))).all())
+
+
+def loan_schedule(session: Session, loan_id: int) -> list[Installment]:
+    """The loan's installments by due date."""
+    return list(session.scalars(select(Installment).where(Installment.loan_id == loan_id).order_by(Installment.due_date)))
+
+
+def repayment_context(session: Session, repayments: Sequence[Repayment]) -> tuple[dict[int, dt.date], dict[int, str]]:
+    """For a list of repayments: the due date of each installment paid, and each loan's status now."""
+    if not repayments:
+        return {}, {}
+    dues = dict(session.execute(
+        select(Installment.id, Installment.due_date).where(Installment.id.in_({r.installment_id for r in repayments}))
+    ).all())
+    statuses = dict(session.execute(select(Loan.id, Loan.status).where(Loan.id.in_({r.loan_id for r in repayments}))).all())
+    return dues, statuses
+
+
 def loan_assets(session: Session, loan_id: int) -> list[IpAsset]:
     return list(
         session.scalars(select(IpAsset).join(LoanAsset, LoanAsset.asset_id == IpAsset.id).where(LoanAsset.loan_id == loan_id).order_by(IpAsset.id))
