@@ -589,7 +589,6 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             room = prep.room[k]
             # keys are sorted by (scenario, cap group, loan): one A3 group per (scenario, bank, policy)
             approved = _cap_in_order(raw, keys // N, room, C)
-            bank_part = loss - approved - ins - appr
             if suspending:
                 cell = b * C + prep.cap_group[loan]
                 base_sum += np.bincount(cell, weights=prep.base[k, loan], minlength=B * C).astype(np.int64)
@@ -598,12 +597,16 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                 suspended_in[newly] = k
             bounds = np.searchsorted(b, scenario_bounds_of)
             payout_k = _segment_sums(approved, bounds)
-            total_loss += _segment_sums(loss, bounds)
+            loss_k = _segment_sums(loss, bounds)
+            total_loss += loss_k
             fund_payout += payout_k
             payout_by_year[:, k] = payout_k
-            bank_share += _segment_sums(bank_part, bounds)
-            insurer_share += _segment_sums(ins, bounds)
-            appraiser_share += _segment_sums(appr, bounds)
+            ins_k = _segment_sums(ins, bounds) if has_insurer else 0
+            appr_k = _segment_sums(appr, bounds) if has_appraiser else 0
+            # the bank is the residual party claim by claim (A2), so its sums are the residual of the sums
+            bank_share += loss_k - payout_k - ins_k - appr_k
+            insurer_share += ins_k
+            appraiser_share += appr_k
             n_defaults += np.diff(bounds)
             cut = approved < raw
             if cut.any():
