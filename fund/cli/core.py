@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from fund.cli.common import console, handle_errors, parse_date, print_json, progress_bar, session_factory, transaction
+from fund.cli.common import console, handle_errors, parse_date, print_json, progress_bar, session_factory, transaction, user_option
 
 db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
 business_app = typer.Typer(help="The business date the rules run as of.", no_args_is_help=True)
@@ -139,15 +139,12 @@ def institutions_list(as_json: bool = typer.Option(False, "--json")) -> None:
 def pilot_allow(
     credit_code: str = typer.Argument(..., help="The 18-character code."),
     reason: str = typer.Option(..., help="Why this code is genuine (kept with the allowance)."),
+    user: str = user_option(),
 ) -> None:
-    from fund.cli.common import fund_manager_actor
-    from fund.services.common import business_date
-    from fund.services.registry import allow_pilot_code
+    """Propose the allowance (officer); an approver signs it off (docs/rules.md section 11, G1)."""
+    from fund.cli.proposals import propose_and_print
 
-    actor = fund_manager_actor()
-    with transaction() as session:
-        row = allow_pilot_code(session, actor, credit_code, reason, business_date(session))
-        typer.echo(f"{row.credit_code} allowed: {row.reason}")
+    propose_and_print(user, "pilot_code", {"credit_code": credit_code, "reason": reason})
 
 
 @pilot_app.command("list", help="List the allowed pilot credit codes.")

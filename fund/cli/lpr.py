@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from fund.cli.common import console, current_business_date, handle_errors, parse_date, print_json, transaction
+from fund.cli.common import console, current_business_date, handle_errors, parse_date, print_json, transaction, user_option
 
 app = typer.Typer(help="The 1-year LPR table (docs/rules.md section 2).", no_args_is_help=True)
 
@@ -24,26 +24,23 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
     console.print(f"checked through {table.checked_through}")
 
 
-@app.command("add", help="Add a publication dated after checked_through.")
+@app.command("add", help="Propose a publication dated after checked_through (officer; an approver signs it off: "
+                          "docs/rules.md section 11, G1).")
 @handle_errors
-def add(date: str = typer.Argument(..., help="Publication date YYYY-MM-DD."), rate_bp: int = typer.Argument(..., help="Rate in bp.")) -> None:
-    from fund.services.lpr import add_publication
+def add(date: str = typer.Argument(..., help="Publication date YYYY-MM-DD."), rate_bp: int = typer.Argument(..., help="Rate in bp."),
+        user: str = user_option()) -> None:
+    from fund.cli.proposals import propose_and_print
 
-    with transaction() as session:
-        add_publication(session, parse_date(date), rate_bp)
-    typer.echo(f"added {date} {rate_bp} bp")
+    propose_and_print(user, "lpr_publication", {"published_on": parse_date(date).isoformat(), "rate_bp": rate_bp})
 
 
-@app.command("check-through", help="Move checked_through forward: the table is known complete up to DATE.")
+@app.command("check-through", help="Propose moving checked_through forward: the table is known complete up to DATE "
+                                    "(officer; an approver signs it off).")
 @handle_errors
-def check_through(date: str = typer.Argument(..., help="YYYY-MM-DD")) -> None:
-    from fund.services.lpr import check_through as move
+def check_through(date: str = typer.Argument(..., help="YYYY-MM-DD"), user: str = user_option()) -> None:
+    from fund.cli.proposals import propose_and_print
 
-    day = parse_date(date)
-    bd = current_business_date()
-    with transaction() as session:
-        move(session, day, bd)
-    typer.echo(f"checked through {day}")
+    propose_and_print(user, "lpr_checked_through", {"through": parse_date(date).isoformat()})
 
 
 @app.command("rate", help="The LPR in force on a date.")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from fund.cli.common import console, handle_errors, print_json, transaction
+from fund.cli.common import console, handle_errors, print_json, transaction, user_option
 
 app = typer.Typer(help="Policies as data (docs/rules.md section 2): immutable documents, activated by the fund manager.", no_args_is_help=True)
 
@@ -51,11 +51,10 @@ def show(policy_id: str) -> None:
         print_json({"id": row.id, "active": row.active, "content_hash": row.content_hash, "document": json.loads(row.document)})
 
 
-@app.command("activate", help="Activate a stored policy; refused when its dates overlap an active policy.")
+@app.command("activate", help="Propose activating a stored policy (officer; an approver signs it off: docs/rules.md "
+                               "section 11, G1); refused when its dates overlap an active policy.")
 @handle_errors
-def activate(policy_id: str) -> None:
-    from fund.services.policies import activate_policy
+def activate(policy_id: str, user: str = user_option()) -> None:
+    from fund.cli.proposals import propose_and_print
 
-    with transaction() as session:
-        row = activate_policy(session, policy_id)
-        typer.echo(f"{row.id}: active {row.valid_from} .. {row.valid_to}")
+    propose_and_print(user, "policy_activation", {"policy_id": policy_id})
