@@ -108,6 +108,7 @@ def prepare_demo(path) -> dict:
     factory = make_session_factory(engine)
     with unit_of_work(factory) as session:
         seed_reference_data(session)
+    use_cheap_hasher()  # the demo's own staff too
     load_demo(factory, seed=1, scale=DEMO_SCALE)
     banks = [code for code in ("CITIC-GZ", "GZCB", "ICBC-GZ", "GRCB", "CCB-GZ", "BOC-GZ", "ABC-GZ", "CMB-GZ", "SPDB-GZ",
                                "CIB-GZ", "CGB-GZ", "BOCOM-GZ") if claimable_loans(factory, code, limit=1)]

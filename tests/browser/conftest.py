@@ -64,7 +64,7 @@ def live_server(tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     import httpx
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded machine starts slowly
     while True:
         try:
             if httpx.get(base + "/health", timeout=1).status_code == 200:

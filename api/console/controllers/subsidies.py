@@ -14,7 +14,7 @@ from api.console.web import say, READERS, actor, allow, db, flash, gettext, lang
 from fund.errors import DomainError
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-PREVIEW_LINES = 200
+PREVIEW_LINES = 50
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
