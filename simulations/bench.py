@@ -245,12 +245,15 @@ def large_book_bench(n_loans: int = 100_000, *, seed: int = 1, n_scenarios: int 
     fund = FundPosition(cash_fen=10**13, deferred_fen=0, appropriation_fen=(5_000_000_000,) * horizon)
     prep, _ = prepare(book, scenario, default_cap_base(book), fund, as_of=as_of, horizon=horizon)
     prepare_seconds = time.perf_counter() - started
+    # a chunk's memory grows with its defaults (batch x defaults per scenario): a larger book takes
+    # a smaller batch for the same memory
+    batch = max(64, DEFAULT_BATCH * 10_000 // n_loans)
     started = time.perf_counter()
-    sim = simulate(prep, n_scenarios=n_scenarios, seed=seed, workers=workers)
+    sim = simulate(prep, n_scenarios=n_scenarios, seed=seed, workers=workers, batch=batch)
     seconds = time.perf_counter() - started
     units = n_loans * horizon * n_scenarios
     main_peak, worker_peak = sim.peak_rss_mb
-    return {"loans": n_loans, "horizon_years": horizon, "scenarios": n_scenarios, "workers": workers,
+    return {"loans": n_loans, "horizon_years": horizon, "scenarios": n_scenarios, "workers": workers, "batch": batch,
             "prepare_seconds": prepare_seconds, "seconds": seconds, "cpu_seconds": sim.cpu_seconds,
             "loan_scenario_years_per_second": units / seconds,
             "loan_scenario_years_per_cpu_second": units / max(sim.cpu_seconds, 1e-9),
