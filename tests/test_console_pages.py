@@ -193,5 +193,5 @@ def test_every_domain_error_code_has_a_message():
     for folder in ("fund", "risk", "api"):
         for path in (root / folder).rglob("*.py"):
             codes.update(pattern.findall(path.read_text(encoding="utf-8")))
-    missing = sorted(codes - set(ERROR_MESSAGES))
+    missing = sorted(codes - set(ERROR_MESSAGES) - {"code"})  # "code": a variable named so in a docstring
     assert not missing, f"codes without a console message (api/console/errors.py): {missing}"

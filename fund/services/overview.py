@@ -257,7 +257,12 @@ def search_loans(db: SessionFactory, actor: Actor, *, bank: str | None = None, b
         if coverage:
             where.append(Loan.coverage == coverage)
         joined = lambda stmt: stmt.join(Institution, Institution.id == Loan.bank_id).join(Enterprise, Enterprise.id == Loan.enterprise_id)  # noqa: E731
-        total = session.scalar(joined(select(func.count()).select_from(Loan)).where(*where)) or 0
+        counted = select(func.count()).select_from(Loan)
+        if bank:  # the count joins only the tables its filters name
+            counted = counted.join(Institution, Institution.id == Loan.bank_id)
+        if borrower:
+            counted = counted.join(Enterprise, Enterprise.id == Loan.enterprise_id)
+        total = session.scalar(counted.where(*where)) or 0
         order = [column.desc() if descending else column.asc()]
         if key != "id":
             order.append(Loan.id.desc() if descending else Loan.id.asc())
