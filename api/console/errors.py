@@ -328,4 +328,12 @@ VOCABULARY: dict[str, str] = {
     "lapsed": N_("Lapsed"),
     "invalidated": N_("Invalidated"),
     "expired": N_("Expired"),
+    # ledger accounts
+    "pool:compensation:cash": N_("Compensation pool: cash"), "pool:subsidy:cash": N_("Subsidy pool: cash"),
+    "pool:compensation:in_transit": N_("Compensation pool: payments in transit"),
+    "pool:subsidy:in_transit": N_("Subsidy pool: payments in transit"),
+    "equity:appropriations": N_("Appropriations received"), "expense:compensation": N_("Compensation expense"),
+    "expense:subsidy": N_("Subsidy expense"), "income:recovery": N_("Recoveries income"),
+    "liability:compensation_deferred": N_("Deferred compensation"), "liability:subsidy_deferred": N_("Deferred subsidies"),
+    "liability:compensation_payable": N_("Compensation payable"), "liability:subsidy_payable": N_("Subsidies payable"),
 }

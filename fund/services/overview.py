@@ -115,13 +115,11 @@ def _open_proposals(session: Session) -> int:
 
 
 def _in_transit(session: Session) -> dict[str, int]:
-    """Payments instructed and not yet confirmed, by pool, once the payments area keeps them."""
-    try:
-        from fund.services import payments
-    except ImportError:
-        return {}
-    figure = getattr(payments, "in_transit_by_pool", None)
-    return dict(figure(session)) if figure else {}
+    """Payments instructed and not yet confirmed, by pool (the ledger's in-transit accounts)."""
+    from fund.services import ledger
+
+    balances = ledger.balances(session)
+    return {pool: balances.get(f"pool:{pool}:in_transit", 0) for pool in ledger.POOLS}
 
 
 def dashboard(db: SessionFactory, actor: Actor) -> Dashboard:
