@@ -44,9 +44,9 @@ def _show(claim_id: int, actor, as_json: bool) -> None:
 
 def _line(document: dict) -> str:
     allocation = document["allocation"]
-    fund = f" fund {allocation['fund_fen']}" if allocation else ""
+    fund = f", fund {yuan(allocation['fund_fen'])}" if allocation else ""
     return (f"claim {document['id']} on loan {document['loan_id']}: {document['status']}, "
-            f"loss {document['loss_fen']} fen{fund} ({document['policy_id']})")
+            f"loss {yuan(document['loss_fen'])} yuan{fund} ({document['policy_id']})")
 
 
 @app.command("file", help="File a claim on one of the bank's active loans, as of the business date (A1).")
@@ -116,8 +116,8 @@ def recover(
     if as_json:
         print_json({"claim_id": claim_id, "recovery_id": r["id"], **parts})
         return
-    typer.echo(f"claim {claim_id}: net {parts['net_fen']} fen -> fund {parts['fund_fen']}, insurer {parts['insurer_fen']}, "
-               f"appraiser {parts['appraiser_fen']}, bank {parts['bank_fen']}")
+    typer.echo(f"claim {claim_id}: net {yuan(parts['net_fen'])} yuan -> fund {yuan(parts['fund_fen'])}, "
+               f"insurer {yuan(parts['insurer_fen'])}, appraiser {yuan(parts['appraiser_fen'])}, bank {yuan(parts['bank_fen'])}")
 
 
 @app.command("close", help="Close an approved claim (recovery finished); the loan becomes closed.")
@@ -172,19 +172,20 @@ def _print_claim(d: dict) -> None:
         a, c, p = d["allocation"], d["cap"], d["payment"]
         table = Table(title=f"allocation ({a['policy_id']}, scheme {a['scheme']})", show_header=False)
         table.add_column("item")
-        table.add_column("fen", justify="right")
+        table.add_column("yuan", justify="right", no_wrap=True)
         for key in ("principal_fen", "covered_fen", "outstanding_fen", "loss_fen", "base_fen", "fund_before_cap_fen",
                     "fund_fen", "insurer_fen", "appraiser_fen", "bank_fen", "insurer_cut_fen"):
-            table.add_row(key.removesuffix("_fen"), str(a[key]))
+            table.add_row(key.removesuffix("_fen"), yuan(a[key]) if a[key] is not None else "-")
         table.add_row("cap year / bp", f"{c['year']} / {c['cap_bp'] if c['cap_bp'] is not None else 'no cap'}")
         for key in ("in_pool_lending_fen", "cap_fen", "already_used_fen", "room_fen", "cut_fen"):
-            table.add_row(f"cap {key.removesuffix('_fen')}", "-" if c[key] is None else str(c[key]))
+            table.add_row(f"cap {key.removesuffix('_fen')}", "-" if c[key] is None else yuan(c[key]))
         for key in ("paid_at_approval_fen", "deferred_at_approval_fen", "deferred_settled_fen", "deferred_open_fen"):
-            table.add_row(key.removesuffix("_fen").replace("_", " "), str(p[key]))
+            table.add_row(key.removesuffix("_fen").replace("_", " "), yuan(p[key]))
         console.print(table)
         r = d["recovered"]
-        console.print(f"recovered net {r['net_fen']} (gross {r['gross_fen']}, costs {r['costs_fen']}): fund {r['fund_fen']}, "
-                      f"insurer {r['insurer_fen']}, appraiser {r['appraiser_fen']}, bank {r['bank_fen']}")
+        console.print(f"recovered net {yuan(r['net_fen'])} yuan (gross {yuan(r['gross_fen'])}, costs {yuan(r['costs_fen'])}): "
+                      f"fund {yuan(r['fund_fen'])}, insurer {yuan(r['insurer_fen'])}, appraiser {yuan(r['appraiser_fen'])}, "
+                      f"bank {yuan(r['bank_fen'])}")
     for e in d.get("events", []):
         entry = f" entry {e['entry_id']}" if e["entry_id"] else ""
         console.print(f"  {e['business_date']} {e['event']:<12} by {e['by']:<8}{entry} {e['note'] or ''}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from fund.cli.common import console, handle_errors, print_json, session_factory, transaction
+from fund.cli.common import console, handle_errors, money_table, print_json, session_factory, transaction
 from fund.cli.registry import report_app
 from fund.domain.money import yuan
 
@@ -46,15 +46,14 @@ def journal(
     if as_json:
         print_json([line.as_dict() for line in lines])
         return
-    table = Table()
-    for column in ("entry", "date", "cause", "policy", "ref", "account", "fen"):
-        table.add_column(column, justify="right" if column in ("entry", "fen") else "left")
+    table = money_table("entry", "date", "cause", "policy", "ref", "account", "amount", money=("amount",), numbers=("entry",),
+                        title="journal (debits positive, credits negative; --json gives exact fen)")
     for line in lines:
         ref = f"{line.ref_type} {line.ref_id}" if line.ref_type and line.ref_id is not None else (line.ref_type or "")
         for k, (account, amount) in enumerate(line.postings):
             head = (str(line.id), line.business_date.isoformat(), line.cause, line.policy_id or "", ref) if k == 0 else ("",) * 5
-            table.add_row(*head, account, f"{amount:,}")
-    console.print(table)
+            table.add_row(*head, account, amount)
+    table.print()
 
 
 @app.command("balances", help="Account balances (stored).")
@@ -67,8 +66,10 @@ def balances(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print_json(rows)
         return
+    table = money_table("account", "balance", money=("balance",), title="balances (debit positive; --json gives exact fen)")
     for code, balance in rows.items():
-        console.print(f"{code:<34} {balance:>20,}")
+        table.add_row(code, balance)
+    table.print()
 
 
 @report_app.command("fund", help="Cash and deferred per pool, compensation by bank and year, caps and room, leverage.")

@@ -52,6 +52,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(statements.app, name="statements")
 app.add_typer(payments.app, name="payments")
 statements.register(registry.report_app)
+statements.register_bench(bench.app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from fund.cli.common import handle_errors, print_json, session_factory, user_actor, user_option
+from fund.domain.money import yuan
 
 app = typer.Typer(help="Repayments: reverse one recorded in error (a bank's staff).", no_args_is_help=True)
 
@@ -26,5 +27,5 @@ def reverse(
     if as_json:
         print_json(view.as_dict())
         return
-    typer.echo(f"repayment {view.repayment_id} of loan {view.loan_id} reversed ({view.principal_fen} fen principal, "
-               f"{view.interest_fen} fen interest paid {view.paid_on}); the loan is {view.loan_status}")
+    typer.echo(f"repayment {view.repayment_id} of loan {view.loan_id} reversed ({yuan(view.principal_fen)} yuan principal, "
+               f"{yuan(view.interest_fen)} yuan interest paid {view.paid_on}); the loan is {view.loan_status}")

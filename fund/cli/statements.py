@@ -85,3 +85,56 @@ def register(report_app: typer.Typer) -> None:
     report_app.command("monthly", help="Monthly statistics (RULES 13) as a table, JSON, XLSX or CSV.")(handle_errors(monthly))
 
 
+
+
+def bench_statements(
+    lines: int = typer.Option(1_000_000, "--lines", min=1, help="Lines in the synthetic statement."),
+    fmt: str = typer.Option("xlsx", "--format", help="xlsx or csv."),
+    out: Path | None = typer.Option(None, "--out", help="Keep the file here (default: a temporary file, removed)."),
+) -> None:
+    """Benchmark (not a test): write a synthetic subsidy statement of ``--lines`` lines (rows made on
+    the fly, as the database would stream them) and report wall time, CPU time, peak memory and size."""
+    import datetime as dt
+    import os
+    import resource
+    import tempfile
+    import time
+    from decimal import Decimal
+
+    from fund.services.statements import CHINA, SUBSIDY_LAYOUT, TitleBlock, write_csv, write_xlsx
+
+    def rows():
+        due = dt.date(2025, 6, 15)
+        rate = Decimal("345")
+        for k in range(1, lines + 1):
+            amount = 1_000 + k % 997 * 1_013
+            paid = amount if k % 10 else amount // 2
+            yield (k, f"BANK{k % 12 + 1}", k, f"C-{k:08d}", f"91440100{k % 100_000:09d}X", f"Enterprise {k % 100_000}", "gz-2023",
+                   due, due, amount * 4, 385, 10_000, 345, rate, amount, amount, paid, amount - paid, k % 50 == 0)
+
+    title = TitleBlock("Benchmark fund", "statement benchmark", "2025-06", "gz-2023", dt.datetime.now(CHINA), "bench",
+                       dt.date(2026, 10, 31))
+    target = out or Path(tempfile.mkdtemp()) / f"statement.{fmt}"
+    before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    clock, cpu = time.perf_counter(), time.process_time()
+    with progress_bar(f"statement of {lines:,} lines") as progress:
+        if fmt == "csv":
+            with open(target, "w", encoding="utf-8", newline="") as handle:
+                written = write_csv(SUBSIDY_LAYOUT, rows(), handle, progress=progress, total=lines)
+        else:
+            written = write_xlsx(SUBSIDY_LAYOUT, title, rows(), str(target), progress=progress, total=lines)
+    wall, cpu_s = time.perf_counter() - clock, time.process_time() - cpu
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    size = target.stat().st_size
+    typer.echo(f"{written.lines:,} lines to {fmt.upper()} in {wall:.1f} s wall ({cpu_s:.1f} s CPU, load average "
+               f"{os.getloadavg()[0]:.1f}); peak memory {peak_kib / 1024:.0f} MiB (process before writing: "
+               f"{before_kib / 1024:.0f} MiB); file {size / 2**20:.1f} MiB")
+    if out is None:
+        target.unlink()
+        target.parent.rmdir()
+
+
+def register_bench(bench_app: typer.Typer) -> None:
+    """Add ``statements`` to the ``ipfund bench`` group."""
+    bench_app.command("statements", help="Benchmark a 1,000,000-line statement to XLSX (time and peak memory).")(
+        handle_errors(bench_statements))

@@ -17,6 +17,7 @@ from fund.cli.common import (
     fail,
     fund_manager_actor,
     handle_errors,
+    money_table,
     print_json,
     progress_bar,
     session_factory,
@@ -42,8 +43,8 @@ def _print_result(result) -> None:
     state = "new run" if result.created else "already run: nothing changed"
     console.print(f"subsidy run {result.run_id} for {result.month} ({state}), as of {result.business_date}")
     console.print(f"  lines {result.line_count} ({result.capped_count} capped)")
-    console.print(f"  subsidy {result.total_fen} fen ({yuan(result.total_fen)} yuan); before the enterprise cap {result.computed_fen} fen")
-    console.print(f"  paid {result.paid_fen} fen, deferred {result.deferred_fen} fen; journal entry {result.entry_id or '-'}")
+    console.print(f"  subsidy {yuan(result.total_fen)} yuan; before the enterprise cap {yuan(result.computed_fen)} yuan")
+    console.print(f"  paid {yuan(result.paid_fen)} yuan, deferred {yuan(result.deferred_fen)} yuan; journal entry {result.entry_id or '-'}")
 
 
 @app.command("run", help="Run month YYYY-MM as the fund manager: subsidise every eligible repayment paid by the month's "
@@ -125,9 +126,13 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
         return
     if not runs:
         console.print("no subsidy run yet")
+    table = money_table("run", "month", "as of", "lines", "capped", "subsidy", "paid", "deferred",
+                        money=("subsidy", "paid", "deferred"), numbers=("run", "lines", "capped"))
     for r in runs:
-        console.print(f"{r.run_id:>5}  {r.month}  as of {r.business_date}  {r.line_count:>9} lines  {r.capped_count:>6} capped  "
-                      f"{r.total_fen:>16} fen  paid {r.paid_fen}  deferred {r.deferred_fen}")
+        table.add_row(str(r.run_id), r.month, r.business_date.isoformat(), r.line_count, r.capped_count, r.total_fen, r.paid_fen,
+                      r.deferred_fen)
+    if runs:
+        table.print()
 
 
 @app.command("statement", help="Write a run's statement (all lines, one bank's or one enterprise's) as XLSX or CSV: title "

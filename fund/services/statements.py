@@ -274,15 +274,22 @@ def _total_rows(layout: Layout, totals: Totals, lang: str) -> Iterator[tuple[dic
     yield {0: word("total", lang)}, totals.all
 
 
-def _total_cells(layout: Layout, labels: dict[int | None, str], sums: list[int], *, text: bool) -> list:
+def _total_cells(layout: Layout, labels: dict[int | None, str], sums: list[int], *, text: bool, raw: bool = False) -> list:
+    """A total row: CSV text (``text``), or the layout's values (``raw``: money as fen, for the XLSX body)."""
     cells: list = []
     money = iter(sums)
     for k, column in enumerate(layout.columns):
         if column.kind == MONEY:
             fen = next(money)
+            if raw:
+                cells.append(fen)
+                continue
             cells += ([yuan(fen).replace(",", ""), str(fen)] if text else [_yuan_decimal(fen), _fen_cell(fen)])
         else:
             label = labels.get(k)
+            if raw:
+                cells.append(label)
+                continue
             cells.append((safe_cell_text(_clean(label)) if text else _clean(label)) if label is not None else (None if not text else ""))
     return cells
 
@@ -290,32 +297,141 @@ def _total_cells(layout: Layout, labels: dict[int | None, str], sums: list[int],
 # ---- XLSX -----------------------------------------------------------------------------------------
 
 
-def write_xlsx(layout: Layout, title: TitleBlock, rows: Iterable[tuple], out: IO[bytes] | str, *, lang: str = "zh",
-               progress: Progress | None = None, total: int = 0,
-               lines_per_sheet: int = XLSX_LINES_PER_SHEET) -> Written:
-    """The statement as XLSX, streamed (openpyxl write-only mode). Sheets: the lines (more than
-    ``lines_per_sheet`` lines continue on a next sheet, each with its title block and header), then
-    totals by bank and by enterprise."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
+_EXCEL_EPOCH = dt.date(1899, 12, 30).toordinal()
+_ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
-    _check_lang(lang)
-    report = progress or (lambda stage, done, count: None)
-    book = Workbook(write_only=True)
-    bold = Font(bold=True)
-    header_fill = PatternFill("solid", fgColor="DDEBF7")
-    headers = layout.headers(lang)
-    widths = _widths(layout, lang)
-    money = layout.money_indexes()
-    kinds = [c.kind for c in layout.columns]
-    b, e, n = layout.index(layout.bank_key), layout.index(layout.enterprise_key), layout.index(layout.enterprise_name_key)
-    totals = Totals(len(money))
 
-    def styled(sheet, value, *, number_format: str | None = None, font=None, fill=None, wrap=False):
-        cell = WriteOnlyCell(sheet, value)
+class _Sheet:
+    """One worksheet: openpyxl (write-only) writes its frame (title block, header, frozen panes,
+    widths, filter, print setup); its body rows are written here as SpreadsheetML to a temporary
+    file and spliced in when the workbook is saved. openpyxl builds a cell object per value, some
+    25 million for a million-line statement, which takes minutes; a row here is one string."""
+
+    def __init__(self, book, name: str, title: TitleBlock, layout_name: str, headers: list[str], widths: list[int],
+                 kinds: list[str], lang: str, styles: "_Styles"):
+        import tempfile
+
+        from openpyxl.styles import Font, PatternFill
+
+        self.sheet = book.create_sheet(name[:31])
+        self.kinds, self.lang, self.styles, self.width = kinds, lang, styles, len(headers)
+        top = title.rows(lang)
+        self.header_row = len(top) + 3  # the name, the title block, a blank row
+        sheet = self.sheet
+        for k, width in enumerate(widths, start=1):
+            sheet.column_dimensions[_letter(k)].width = width
+        sheet.freeze_panes = f"A{self.header_row + 1}"
+        sheet.print_title_rows = f"{self.header_row}:{self.header_row}"
+        sheet.page_setup.orientation = "landscape"
+        sheet.page_setup.paperSize = "9"  # A4
+        sheet.page_setup.fitToWidth = 1
+        sheet.page_setup.fitToHeight = 0
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
+        bold = Font(bold=True)
+        heading = layout_name + (f" — {name}" if name != layout_name else "")
+        sheet.append([styles.cell(sheet, _clean(heading), font=Font(bold=True, size=14))])
+        for label, value in top:
+            sheet.append([styles.cell(sheet, label, font=bold), _text_cell(sheet, value)])
+        sheet.append([])
+        sheet.append([styles.cell(sheet, h, font=bold, fill=PatternFill("solid", fgColor="DDEBF7"), wrap=True) for h in headers])
+        self.body = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.next_row = self.header_row + 1
+        self.lines = 0
+
+    def _cells(self, values: Iterable[Any], kinds: Iterable[str], bold: bool) -> str:
+        formats = self.styles.formatters(tuple(kinds), bold, self.lang)
+        return "".join([f(v) if v is not None else empty for (f, empty), v in zip(formats, values)])
+
+    def add(self, values: Iterable[Any], *, kinds: Iterable[str] | None = None, bold: bool = False, line: bool = True) -> None:
+        self.body.write(f'<row r="{self.next_row}">{self._cells(values, kinds or self.kinds, bold)}</row>')
+        self.next_row += 1
+        self.lines += line
+
+    def blank(self) -> None:
+        self.next_row += 1
+
+    def finish(self) -> None:
+        self.sheet.auto_filter.ref = f"A{self.header_row}:{_letter(self.width)}{self.header_row + max(self.lines, 1)}"
+
+
+class _Styles:
+    """The style ids of the body's cells, registered with openpyxl (so they are in styles.xml)."""
+
+    def __init__(self, book) -> None:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Font
+
+        self._formatters: dict = {}
+        sheet = book.create_sheet("_styles")  # only to make the style cells; removed before saving
+        bold = Font(bold=True)
+        self.yuan = self._id(WriteOnlyCell(sheet, 0), "#,##0.00")
+        self.fen = self._id(WriteOnlyCell(sheet, 0), "0")
+        self.date = self._id(WriteOnlyCell(sheet, 0), "yyyy-mm-dd")
+        self.yuan_bold = self._id(WriteOnlyCell(sheet, 0), "#,##0.00", bold)
+        self.fen_bold = self._id(WriteOnlyCell(sheet, 0), "0", bold)
+        self.bold = self._id(WriteOnlyCell(sheet, ""), None, bold)
+        book.remove(sheet)
+
+    def formatters(self, kinds: tuple[str, ...], bold: bool, lang: str) -> list:
+        """Per column, (a function writing a value's cell, the empty cell): made once per layout."""
+        key = (kinds, bold, lang)
+        known = self._formatters.get(key)
+        if known is None:
+            known = self._formatters[key] = [self._formatter(kind, bold, lang) for kind in kinds]
+        return known
+
+    def _formatter(self, kind: str, bold: bool, lang: str):
+        text_style = f' s="{self.bold}"' if bold else ""
+
+        def text(value) -> str:
+            value = str(value)
+            if _UNSAFE.search(value):
+                value = _clean(value)
+            if "&" in value or "<" in value or ">" in value:
+                value = value.translate(_ESCAPE)
+            return f'<c t="inlineStr"{text_style}><is><t xml:space="preserve">{value}</t></is></c>'
+
+        if kind == MONEY:
+            yuan_style, fen_style = (self.yuan_bold, self.fen_bold) if bold else (self.yuan, self.fen)
+
+            def money(fen: int) -> str:
+                if 0 <= fen < EXACT_IN_A_SPREADSHEET:  # the usual case, in one format
+                    return f'<c s="{yuan_style}"><v>{fen // 100}.{fen % 100:02d}</v></c><c s="{fen_style}"><v>{fen}</v></c>'
+                whole, cents = divmod(abs(fen), 100)
+                sign = "-" if fen < 0 else ""
+                fen_cell = (f'<c s="{fen_style}"><v>{fen}</v></c>' if abs(fen) < EXACT_IN_A_SPREADSHEET
+                            else f'<c t="inlineStr"><is><t>{fen}</t></is></c>')
+                return f'<c s="{yuan_style}"><v>{sign}{whole}.{cents:02d}</v></c>{fen_cell}'
+
+            return money, "<c/><c/>"
+        if kind == INT:
+            return (lambda v: text(v) if isinstance(v, str) else f"<c><v>{int(v)}</v></c>"), "<c/>"
+        if kind == DATE:
+            date_style = self.date
+            return (lambda v: f'<c s="{date_style}"><v>{v.toordinal() - _EXCEL_EPOCH}</v></c>'), "<c/>"
+        if kind == FLAG:
+            yes, no = text(word("yes", lang)), text(word("no", lang))
+            return (lambda v: yes if v else no), "<c/>"
+        if kind == RATE:
+            return (lambda v: f"<c><v>{format(Decimal(v).normalize(), 'f')}</v></c>"), "<c/>"
+        return text, "<c/>"
+
+    @staticmethod
+    def _id(cell, number_format: str | None, font=None) -> int:
         if number_format:
             cell.number_format = number_format
+        if font is not None:
+            cell.font = font
+        return cell.style_id
+
+    @staticmethod
+    def cell(sheet, value, *, font=None, fill=None, wrap=False):
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Alignment
+
+        cell = WriteOnlyCell(sheet, value)
+        if isinstance(value, str):
+            cell.data_type = "s"
         if font is not None:
             cell.font = font
         if fill is not None:
@@ -324,133 +440,105 @@ def write_xlsx(layout: Layout, title: TitleBlock, rows: Iterable[tuple], out: IO
             cell.alignment = Alignment(wrap_text=True, vertical="top")
         return cell
 
-    def new_sheet(name: str, sheet_headers: list[str], sheet_widths: list[int]):
-        sheet = book.create_sheet(name[:31])
-        top = title.rows(lang)
-        header_row = len(top) + 3  # the name, the title block, a blank row
-        for k, width in enumerate(sheet_widths, start=1):
-            sheet.column_dimensions[_letter(k)].width = width
-        sheet.freeze_panes = f"A{header_row + 1}"
-        sheet.print_title_rows = f"{header_row}:{header_row}"
-        sheet.page_setup.orientation = "landscape"
-        sheet.page_setup.paperSize = "9"  # A4
-        sheet.page_setup.fitToWidth = 1
-        sheet.page_setup.fitToHeight = 0
-        sheet.sheet_properties.pageSetUpPr.fitToPage = True
-        sheet.print_options.gridLines = False
-        sheet.append([styled(sheet, _clean(layout.name(lang)) + (f" — {name}" if name != layout.name(lang) else ""),
-                             font=Font(bold=True, size=14))])
-        for label, value in top:
-            sheet.append([styled(sheet, label, font=bold), _text_cell(sheet, value)])
-        sheet.append([])
-        sheet.append([styled(sheet, h, font=bold, fill=header_fill, wrap=True) for h in sheet_headers])
-        return sheet, header_row
 
-    # Reused cells: rows are written as they are appended, so one styled cell per column serves every row.
-    sheet, header_row = new_sheet(word("lines_sheet", lang), headers, widths)
-    sheets = [(sheet, header_row)]
-    template: list = []
+def write_xlsx(layout: Layout, title: TitleBlock, rows: Iterable[tuple], out: IO[bytes] | str, *, lang: str = "zh",
+               progress: Progress | None = None, total: int = 0,
+               lines_per_sheet: int = XLSX_LINES_PER_SHEET) -> Written:
+    """The statement as XLSX, streamed: memory stays flat (rows go to temporary files as they come).
+    Sheets: the lines (more than ``lines_per_sheet`` lines continue on a next sheet, each with its
+    title block and header), then totals by bank and by enterprise."""
+    import tempfile
 
-    def make_template(sheet) -> list:
-        cells = []
-        for kind in kinds:
-            if kind == MONEY:
-                cells += [styled(sheet, 0, number_format="#,##0.00"), styled(sheet, 0, number_format="0")]
-            elif kind == DATE:
-                cells.append(styled(sheet, None, number_format="yyyy-mm-dd"))
-            else:
-                cells.append(WriteOnlyCell(sheet))
-        return cells
+    from openpyxl import Workbook
 
-    template = make_template(sheet)
-    yes, no = word("yes", lang), word("no", lang)
-    in_sheet = 0
+    _check_lang(lang)
+    report = progress or (lambda stage, done, count: None)
+    book = Workbook(write_only=True)
+    styles = _Styles(book)
+    headers, widths = layout.headers(lang), _widths(layout, lang)
+    money = layout.money_indexes()
+    kinds = [c.kind for c in layout.columns]
+    b, e, n = layout.index(layout.bank_key), layout.index(layout.enterprise_key), layout.index(layout.enterprise_name_key)
+    totals = Totals(len(money))
+    name = layout.name(lang)
+
+    def lines_sheet(number: int) -> _Sheet:
+        label = word("lines_sheet", lang) + (f" {number}" if number > 1 else "")
+        return _Sheet(book, label, title, name, headers, widths, kinds, lang, styles)
+
+    sheets = [lines_sheet(1)]
+    sheet = sheets[0]
     for row in rows:
-        if in_sheet == lines_per_sheet:
-            _finish_lines(sheet, header_row, in_sheet, len(headers))
-            sheet, header_row = new_sheet(f"{word('lines_sheet', lang)} {len(sheets) + 1}", headers, widths)
-            sheets.append((sheet, header_row))
-            template = make_template(sheet)
-            in_sheet = 0
-        out_row = []
-        k = 0
-        for value, kind in zip(row, kinds):
-            cell = template[k]
-            if kind == MONEY and value is None:
-                out_row += [None, None]
-                k += 2
-                continue
-            if kind == MONEY:
-                cell.value = _yuan_decimal(value)
-                out_row.append(cell)
-                fen_cell = template[k + 1]
-                fen_cell.value = _fen_cell(value)
-                out_row.append(fen_cell)
-                k += 2
-                continue
-            if value is None:
-                out_row.append(None)
-            elif kind == TEXT:
-                text = _clean(str(value))
-                cell.value = text
-                cell.data_type = "s"  # typed text: never a formula, whatever it starts with
-                out_row.append(cell)
-            elif kind == FLAG:
-                out_row.append(yes if value else no)
-            elif kind == RATE:
-                out_row.append(Decimal(value))
-            else:
-                cell.value = value
-                out_row.append(cell)
-            k += 1
-        sheet.append(out_row)
-        in_sheet += 1
+        if sheet.lines == lines_per_sheet:
+            sheet.finish()
+            sheet = lines_sheet(len(sheets) + 1)
+            sheets.append(sheet)
+        sheet.add(row)
         totals.add([row[j] or 0 for j in money], *_keys(layout, row, b, e, n))
         if totals.lines % 10_000 == 0:
             report("write", totals.lines, total)
+    sheet.finish()
+    if layout.totals:  # the total row and the signature block under the lines of the last sheet
+        sheet.add(_total_cells(layout, {0: word("total", lang)}, totals.all, text=False, raw=True), bold=True, line=False)
+    sheet.blank()
+    signature = [word(k, lang) for k in ("sign_prepared", "sign_checked", "sign_approved", "sign_date")]
+    sheet.add([signature[0], None, None, signature[1], None, None, signature[2], None, None, signature[3]],
+              kinds=[TEXT] * 10, bold=True, line=False)
 
-    # The total row and the signature block under the lines of the last sheet.
-    if layout.totals:
-        sheet.append([styled(sheet, c, font=bold, number_format="#,##0.00" if isinstance(c, Decimal) else None)
-                      if c is not None else None
-                      for c in _total_cells(layout, {0: word("total", lang)}, totals.all, text=False)])
-    _finish_lines(sheet, header_row, in_sheet, len(headers))
-    sheet.append([])
-    sheet.append([styled(sheet, word("sign_prepared", lang), font=bold), None, None,
-                  styled(sheet, word("sign_checked", lang), font=bold), None, None,
-                  styled(sheet, word("sign_approved", lang), font=bold), None, None,
-                  styled(sheet, word("sign_date", lang), font=bold)])
-
-    # Totals by bank and by enterprise.
-    for key, group, label_columns in (
-        ("by_bank", totals.by_bank, [c for c in layout.columns if c.key == layout.bank_key]),
-        ("by_enterprise", totals.by_enterprise,
-         [c for c in layout.columns if c.key in (layout.enterprise_key, layout.enterprise_name_key)]),
-    ):
+    for key, group, label_keys in (("by_bank", totals.by_bank, (layout.bank_key,)),
+                                   ("by_enterprise", totals.by_enterprise, (layout.enterprise_key, layout.enterprise_name_key))):
+        label_columns = [c for c in layout.columns if c.key in label_keys and c.key is not None]
         if not label_columns:
             continue
-        money_columns = [c for c in layout.columns if c.kind == MONEY]
-        sub = Layout(layout.name_zh, layout.name_en, (*label_columns, *money_columns))
-        sub_headers = sub.headers(lang)
-        total_sheet, total_header = new_sheet(word(key, lang), sub_headers, _widths(sub, lang))
-        count = 0
+        sub = Layout(layout.name_zh, layout.name_en, (*label_columns, *[c for c in layout.columns if c.kind == MONEY]))
+        sub_kinds = [c.kind for c in sub.columns]
+        total_sheet = _Sheet(book, word(key, lang), title, name, sub.headers(lang), _widths(sub, lang), sub_kinds, lang, styles)
         for group_key, sums in sorted(group.items()):
             labels = [group_key] if isinstance(group_key, str) else list(group_key)[:len(label_columns)]
-            cells: list = [_text_cell(total_sheet, v) for v in labels]
-            for fen in sums:
-                cells += [styled(total_sheet, _yuan_decimal(fen), number_format="#,##0.00"),
-                          styled(total_sheet, _fen_cell(fen), number_format="0")]
-            total_sheet.append(cells)
-            count += 1
-        total_sheet.append([styled(total_sheet, word("total", lang), font=bold)] + [None] * (len(label_columns) - 1)
-                           + [c for fen in totals.all for c in (styled(total_sheet, _yuan_decimal(fen), number_format="#,##0.00", font=bold),
-                                                                 styled(total_sheet, _fen_cell(fen), number_format="0", font=bold))])
-        _finish_lines(total_sheet, total_header, count, len(sub_headers))
+            total_sheet.add([*labels, *sums])
+        total_sheet.finish()
+        total_sheet.add([word("total", lang), *[None] * (len(label_columns) - 1), *totals.all], bold=True, line=False)
+        sheets.append(total_sheet)
     report("write", totals.lines, total)
     report("save", 0, 1)
-    book.save(out)
+    with tempfile.TemporaryFile() as frame:
+        book.save(frame)
+        frame.seek(0)
+        _splice(frame, sheets, out)
+    for s in sheets:
+        s.body.close()
     report("save", 1, 1)
     return _written(totals)
+
+
+def _splice(frame, sheets: list[_Sheet], out) -> None:
+    """Copy the workbook openpyxl wrote, putting each sheet's body rows after its frame's rows."""
+    import zipfile
+
+    bodies = {f"xl/worksheets/sheet{k}.xml": s for k, s in enumerate(sheets, start=1)}
+    with zipfile.ZipFile(frame) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            sheet = bodies.get(info.filename)
+            if sheet is None:
+                target.writestr(info, data)
+                continue
+            text = data.decode("utf-8")
+            text = re.sub(r"<dimension ref=\"[^\"]*\"\s*/>", "", text, count=1)  # optional; it would be stale
+            if "</sheetData>" in text:
+                head, tail = text.split("</sheetData>", 1)
+            else:  # an empty sheet: <sheetData/>
+                head, tail = text.replace("<sheetData/>", "<sheetData>", 1), text.split("<sheetData/>", 1)[1]
+                head = head[: head.index("<sheetData>") + len("<sheetData>")]
+            member = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            member._compresslevel = 1  # speed over the last few per cent of size
+            with target.open(member, "w", force_zip64=True) as handle:
+                handle.write(head.encode("utf-8"))
+                sheet.body.seek(0)
+                while chunk := sheet.body.read(1 << 20):
+                    handle.write(chunk.encode("utf-8"))
+                handle.write(("</sheetData>" + tail).encode("utf-8"))
 
 
 def _text_cell(sheet, value: Any):
