@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from api.problems import domain_problem, problem_response
 from fund.adapters.db import unit_of_work
+from fund.services import audit
 from fund.errors import DomainError
 from fund.services.idempotency import (
     Claim,
@@ -185,10 +186,25 @@ def _run(request: Request, session_factory, claim: Claim, work: Work) -> Respons
         _heartbeat.remove(beat)
 
 
+def _audit_names(request: Request) -> tuple[str, str | None]:
+    """The audit action and target of a POST (rule G2): ``POST /loans/{loan_id}/claims`` on ``loan:12``."""
+    template = str(request.scope.get("path_template") or request.url.path).removeprefix("/api/v1")
+    params = request.path_params
+    target = next((f"{name.removesuffix('_id')}:{params[name]}" for name in ("claim_id", "repayment_id", "loan_id") if name in params),
+                  None)
+    return f"{request.method} {template}"[:64], target
+
+
 def _run_claimed(request: Request, session_factory, claim: Claim, work: Work) -> Response[bytes]:
+    # Every change through the API is an audit record in its own transaction (rule G2), unless the
+    # work recorded one itself; a refusal is recorded once rolled back.
+    actor = getattr(request.state, "actor", None)
+    recorded_before = audit.recorded_count()
     try:
         with unit_of_work(session_factory) as session:
             status, model = work(session)
+            if audit.recorded_count() == recorded_before:
+                audit.record(session, actor, *_audit_names(request))
             answer = StoredAnswer(status, "application/json", model.model_dump_json())
             complete(session, claim, answer)
         return _send(answer, replayed=False)
@@ -202,6 +218,8 @@ def _run_claimed(request: Request, session_factory, claim: Claim, work: Work) ->
     problem = domain_problem(refusal, request.url.path)
     answer = StoredAnswer(problem.status, PROBLEM_MEDIA_TYPE, problem.model_dump_json())
     if refusal.code != "idempotency_key_in_use":
+        if not audit.caller_records_refusals() and audit.recorded_count() == recorded_before:
+            audit.record_refusal(session_factory, actor, *_audit_names(request), refusal)
         with unit_of_work(session_factory) as session:
             complete(session, claim, answer)
     headers = {"WWW-Authenticate": 'Bearer realm="ipfund"'} if problem.status == 401 else None

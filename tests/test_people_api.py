@@ -152,6 +152,17 @@ def test_a_bank_reverses_a_repayment(api):
                                                                                   ("BANK1", "refused", "already_reversed")]
 
 
+def test_every_change_through_the_api_is_an_audit_record(api):
+    loan = api.register()
+    refused = api.post(f"/api/v1/loans/{loan['id']}/claims", {"loss_fen": 2_000_000_000})  # more than outstanding
+    assert refused.status_code == 422
+    trail = api.get("/api/v1/audit", who="AUD", params={"target": f"loan:{loan['id']}"}).json()["items"]
+    assert [(r["action"], r["institution"], r["outcome"], r["error_code"]) for r in trail] == [
+        ("POST /loans/{loan_id}/claims", "BANK1", "refused", problem_of(refused)["code"])]
+    registered = api.get("/api/v1/audit", who="AUD", params={"action": "POST /loans"}).json()["items"]
+    assert len(registered) == 1 and registered[0]["key_prefix"] and registered[0]["outcome"] == "done"
+
+
 def test_audit_paging_and_filters(api):
     _personal_keys(api)
     first = api.get("/api/v1/audit", who="AUD", params={"limit": 2}).json()

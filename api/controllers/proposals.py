@@ -45,7 +45,8 @@ def run_decision(request: Request, actor: Actor, key: str, body: Any, work: Call
             refusals.append(exc)
             raise
 
-    response = run_idempotent(request, actor, key, body, guarded)
+    with audit.refusals_recorded_by_caller():
+        response = run_idempotent(request, actor, key, body, guarded)
     for exc in refusals:
         on_refusal(exc)
     return response

@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from fund.adapters.db import unit_of_work
 from fund.adapters.models.people import AuditRecord, Person
 from fund.adapters.models.registry import Institution
 from fund.errors import DomainError, Forbidden
+from fund.services.paging import after, keyset_page
 
 T = TypeVar("T")
 SessionFactory = sessionmaker[Session]
@@ -38,6 +40,29 @@ MAX_PAGE = 500
 AUDIT_READER_KINDS = ("fund_manager", "auditor")
 
 _request_id: ContextVar[str | None] = ContextVar("ipfund_request_id", default=None)
+# How many records this context has written (an entrypoint that audits generically checks whether the
+# work audited itself), and whether the caller records refusals itself.
+_recorded: ContextVar[int] = ContextVar("ipfund_audit_recorded", default=0)
+_caller_records_refusals: ContextVar[bool] = ContextVar("ipfund_caller_records_refusals", default=False)
+
+
+def recorded_count() -> int:
+    return _recorded.get()
+
+
+def caller_records_refusals() -> bool:
+    return _caller_records_refusals.get()
+
+
+@contextmanager
+def refusals_recorded_by_caller() -> Iterator[None]:
+    """Within this block an entrypoint's generic audit leaves refusals to the caller (which names them
+    better, e.g. a proposal's target)."""
+    token = _caller_records_refusals.set(True)
+    try:
+        yield
+    finally:
+        _caller_records_refusals.reset(token)
 
 
 def new_request_id() -> str:
@@ -108,6 +133,7 @@ def record(
     )
     session.add(row)
     session.flush()
+    _recorded.set(_recorded.get() + 1)
     return row
 
 
@@ -205,7 +231,6 @@ def list_audit(
         select(AuditRecord, Institution.code, who.display_name)
         .outerjoin(Institution, Institution.id == AuditRecord.institution_id)
         .outerjoin(who, who.id == AuditRecord.person_id)
-        .where(AuditRecord.id > after_id)
     )
     if person is not None:
         stmt = stmt.where(AuditRecord.login == person)
@@ -219,13 +244,14 @@ def list_audit(
         stmt = stmt.where(AuditRecord.at >= start)
     if (stop := _aware(until, end=True)) is not None:
         stmt = stmt.where(AuditRecord.at <= stop)
-    rows = session.execute(stmt.order_by(AuditRecord.id).limit(limit + 1)).all()
+    page = keyset_page(lambda n: session.execute(after(stmt, AuditRecord.id, after_id, n)).all(), limit,
+                       key=lambda row: row[0].id)
     views = tuple(
         AuditView(r.id, r.at, r.business_date, code, r.login, name, r.key_prefix, r.action, r.target, r.outcome,
                   r.error_code, r.request_id, r.detail)
-        for r, code, name in rows[:limit]
+        for r, code, name in page.items
     )
-    return AuditPage(views, views[-1].id if len(rows) > limit else None)
+    return AuditPage(views, page.next_after_id)
 
 
 def read_audit(db: SessionFactory, actor: Any, **filters: Any) -> AuditPage:
