@@ -90,3 +90,28 @@ def test_a3_is_measured_at_approval_and_reports_show_room_0_above_the_cap(world)
     world.approve(second.id, OPENS)  # lending 2e9 again: cap 100M, all used
     doc = world.show(second.id)
     assert (doc["cap"]["room_fen"], doc["allocation"]["fund_fen"], doc["cap"]["cut_fen"]) == (0, 0, 500_000_000)
+
+
+def test_the_fund_report_over_http_shows_room_0_above_the_cap(session_factory):
+    from fund.adapters.db import unit_of_work
+    from fund.services.registry import register_loan
+    from tests.factories import application
+    from tests.test_api_support import make_api
+
+    api = make_api(session_factory)
+    bank, fm = api.actors["BANK1"], api.actors["FM"]
+    with unit_of_work(session_factory) as s:
+        claimed = register_loan(s, bank, application(drawdown=DRAWDOWN, borrower_n=1), DRAWDOWN)
+        spare = register_loan(s, bank, application(drawdown=DRAWDOWN, borrower_n=2), DRAWDOWN)
+    with unit_of_work(session_factory) as s:
+        claim = claims_service.file_claim(s, bank, claimed.id, 1_000_000_000, OPENS)
+    with unit_of_work(session_factory) as s:
+        claims_service.approve_claim(s, fm, claim.id, OPENS)  # cap 100M of 2e9: the fund's share 100M
+    with unit_of_work(session_factory) as s:
+        cancel_loan(s, bank, spare.id, OPENS)
+    with api.client:
+        report = api.get("/api/v1/reports/fund", who="AUD")
+    assert report.status_code == 200, report.text
+    [line] = [c for c in report.json()["caps"] if c["bank"] == "BANK1" and c["policy_id"] == "gz-2023"]
+    assert (line["in_pool_lending_fen"], line["cap_fen"], line["used_fen"], line["room_fen"]) == (
+        1_000_000_000, 50_000_000, 100_000_000, 0)
