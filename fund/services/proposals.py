@@ -38,6 +38,7 @@ from fund.domain import signoff
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
 from fund.services import audit
 from fund.services.common import business_date
+from fund.services.paging import after
 from fund.services.registry import Actor
 
 SessionFactory = sessionmaker[Session]
@@ -398,7 +399,7 @@ def list_proposals(db: SessionFactory, actor: Actor, *, status: str | None = Non
     _require_reader(actor)
     if not 1 <= limit <= MAX_PAGE:
         raise DomainError("invalid_limit", f"limit must be 1..{MAX_PAGE}", field="limit")
-    stmt = select(Proposal).where(Proposal.id > after_id)
+    stmt = select(Proposal)
     if status is not None:
         stmt = stmt.where(Proposal.status == status)
     if kind is not None:
@@ -406,7 +407,7 @@ def list_proposals(db: SessionFactory, actor: Actor, *, status: str | None = Non
     if target is not None:
         stmt = stmt.where(Proposal.target == target)
     with unit_of_work(db) as session:
-        return _views(session, stmt.order_by(Proposal.id).limit(limit))
+        return _views(session, after(stmt, Proposal.id, after_id, limit))
 
 
 # ---------------------------------------------------------------------------------------------
