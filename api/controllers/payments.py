@@ -1,4 +1,4 @@
-"""Payment instructions for the custodian bank (RULES section 6): list, a pool's batch as XLSX or
+"""Payment instructions for the custodian bank (docs/rules.md section 6): list, a pool's batch as XLSX or
 CSV, the custodian's confirmations (all or nothing), a returned payment instructed again."""
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class ReportController(Controller):
         with unit_of_work(db) as session:
             return portfolio_report(session)
 
-    @get("/monthly", sync_to_thread=True, summary="Monthly statistics (RULES 13)", **allow(*READERS))
+    @get("/monthly", sync_to_thread=True, summary="Monthly statistics (docs/rules.md section 13)", **allow(*READERS))
     def monthly(
         self, actor: Caller, db: Db,
         month: Annotated[str, QueryParameter(min_length=7, max_length=7, pattern=r"^\d{4}-(0[1-9]|1[0-2])$",

@@ -1,4 +1,4 @@
-"""`ipfund payments`: payment instructions for the fund's custodian bank (RULES section 6): list
+"""`ipfund payments`: payment instructions for the fund's custodian bank (docs/rules.md section 6): list
 them, export a pool's batch (XLSX or CSV), import the custodian's confirmation file (all or
 nothing), and instruct a returned payment again once the payee's details are corrected."""
 
@@ -21,7 +21,7 @@ from fund.cli.common import (
     yuan_text,
 )
 
-app = typer.Typer(help="Payment instructions for the custodian bank (RULES section 6).", no_args_is_help=True)
+app = typer.Typer(help="Payment instructions for the custodian bank (docs/rules.md section 6).", no_args_is_help=True)
 
 
 @app.command("list", help="List payment instructions (status instructed, confirmed, returned or owed_again).")

@@ -1,4 +1,4 @@
-"""`ipfund statements` (compensation by bank over a period) and `ipfund report monthly` (RULES 13):
+"""`ipfund statements` (compensation by bank over a period) and `ipfund report monthly` (docs/rules.md section 13):
 files people hand on, tables people read (yuan, never cut at 80 columns)."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def monthly(
     lang: str = typer.Option("zh", "--lang", help="zh (default) or en (table, xlsx and csv)."),
     as_code: str | None = typer.Option(None, "--as", help="Read as this institution; default the fund manager."),
 ) -> None:
-    """Monthly statistics (RULES 13): loans and covered principal by bank, sector, district and IP
+    """Monthly statistics (docs/rules.md section 13): loans and covered principal by bank, sector, district and IP
     kind, enterprises served, claims, compensation paid and deferred by bank, recoveries, subsidies,
     pools at the month's end, leverage and loans past due; for the month and cumulatively."""
     from fund.services.monthly import figure_rows, monthly_statistics
@@ -82,7 +82,7 @@ def monthly(
 
 def register(report_app: typer.Typer) -> None:
     """Add ``monthly`` to the ``ipfund report`` group."""
-    report_app.command("monthly", help="Monthly statistics (RULES 13) as a table, JSON, XLSX or CSV.")(handle_errors(monthly))
+    report_app.command("monthly", help="Monthly statistics (docs/rules.md section 13) as a table, JSON, XLSX or CSV.")(handle_errors(monthly))
 
 
 
