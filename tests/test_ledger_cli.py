@@ -130,6 +130,14 @@ def test_claim_lifecycle_through_the_cli(session_factory, on):
     assert all(sum(p["amount_fen"] for p in e["postings"]) == 0 for e in journal)
     assert invoke("ledger", "journal").exit_code == 0
 
+    # Every step of the bank and the fund manager is in the audit trail, with its person (rule G2).
+    trail = ok_json("audit", "list", "--target", f"claim:{claim_id}")["items"]
+    assert [(r["action"], r["login"], r["outcome"]) for r in trail] == [
+        ("claim_approval.propose", "bank1.staff", "refused"), ("claim_approval.propose", "fm.officer", "done"), ("claim_approval.sign_off", "fm.officer", "refused"),
+        ("claim_approval.sign_off", "fm.approver", "done"), ("claims.recover", "bank1.staff", "done"),
+        ("claims.close", "bank1.staff", "done")]
+    assert [r["action"] for r in ok_json("audit", "list", "--target", f"loan:{loan.id}")["items"]] == ["claims.file", "claims.file"]
+
     good = invoke("ledger", "check")
     assert good.exit_code == 0 and "ledger ok" in good.output
 
@@ -153,7 +161,7 @@ def test_withdraw_reject_and_lower_through_the_cli(session_factory, on):
     first = int(invoke("claims", "file", loan.id, "--loss-fen", 500, *BANK1).output.split()[1])
     assert "withdrawn" in invoke("claims", "withdraw", first, *BANK1).output
     second = int(invoke("claims", "file", loan.id, "--loss-fen", 500, *BANK1).output.split()[1])
-    assert "loss 400 fen" in invoke("claims", "lower", second, "--loss-fen", 400, *BANK1).output
+    assert "loss 4.00 yuan" in invoke("claims", "lower", second, "--loss-fen", 400, *BANK1).output  # issue 13: people read yuan
     no_reason = invoke("claims", "reject", second, "--reason", " ", *OFFICER)
     assert no_reason.exit_code == 1 and "[missing_reason]" in no_reason.output
     assert signed_off("claims", "reject", second, "--reason", "documents missing")["figures"]["status"] == "rejected"
