@@ -149,7 +149,7 @@ def _take_flash(request: Request) -> list[dict[str, str]]:
 
 ROLE_NAMES = {
     "officer": N_("Officer"), "approver": N_("Approver"), "admin": N_("Administrator"),
-    "staff": N_("Bank staff"), "reader": N_("Auditor"),
+    "staff": N_("Staff"), "reader": N_("Auditor"),
 }
 
 
