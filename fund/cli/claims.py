@@ -49,6 +49,13 @@ def _line(document: dict) -> str:
             f"loss {yuan(document['loss_fen'])} yuan{fund} ({document['policy_id']})")
 
 
+def _audited(actor, action: str, target: str, work):
+    """One bank step as one transaction with its audit record (rule G2); a refusal recorded on its own."""
+    from fund.services import audit
+
+    return audit.audited(session_factory(), actor, action, target, work)
+
+
 @app.command("file", help="File a claim on one of the bank's active loans, as of the business date (A1).")
 @handle_errors
 def file(
@@ -58,7 +65,8 @@ def file(
 ) -> None:
     from fund.services import claims
 
-    typer.echo(_line(claims.file(session_factory(), user_actor(user), loan_id, loss_fen)))
+    actor = user_actor(user)
+    typer.echo(_line(_audited(actor, "claims.file", f"loan:{loan_id}", lambda s: claims.file(s, actor, loan_id, loss_fen))))
 
 
 @app.command("lower", help="Lower the loss of a filed claim (approval waits while L exceeds the outstanding principal).")
@@ -66,7 +74,8 @@ def file(
 def lower(claim_id: int, loss_fen: int = typer.Option(..., "--loss-fen"), user: str = AS_USER) -> None:
     from fund.services import claims
 
-    typer.echo(_line(claims.lower(session_factory(), user_actor(user), claim_id, loss_fen)))
+    actor = user_actor(user)
+    typer.echo(_line(_audited(actor, "claims.lower", f"claim:{claim_id}", lambda s: claims.lower(s, actor, claim_id, loss_fen))))
 
 
 @app.command("withdraw", help="Withdraw a filed claim; the loan goes back to active (repaid when every installment is paid in full).")
@@ -74,7 +83,8 @@ def lower(claim_id: int, loss_fen: int = typer.Option(..., "--loss-fen"), user: 
 def withdraw(claim_id: int, user: str = AS_USER, note: str = typer.Option(None, "--note")) -> None:
     from fund.services import claims
 
-    typer.echo(_line(claims.withdraw(session_factory(), user_actor(user), claim_id, note=note)))
+    actor = user_actor(user)
+    typer.echo(_line(_audited(actor, "claims.withdraw", f"claim:{claim_id}", lambda s: claims.withdraw(s, actor, claim_id, note=note))))
 
 
 @app.command("approve", help="Propose a filed claim's approval (officer): the A2 split, A3 cap and A4 payment as computed "
@@ -111,7 +121,9 @@ def recover(
 ) -> None:
     from fund.services import claims
 
-    r = claims.recover(session_factory(), user_actor(user), claim_id, gross_fen, costs_fen).recovery
+    actor = user_actor(user)
+    r = _audited(actor, "claims.recover", f"claim:{claim_id}",
+                 lambda s: claims.recover(s, actor, claim_id, gross_fen, costs_fen)).recovery
     parts = {key: r[key] for key in ("net_fen", "fund_fen", "insurer_fen", "appraiser_fen", "bank_fen", "entry_id", "policy_id")}
     if as_json:
         print_json({"claim_id": claim_id, "recovery_id": r["id"], **parts})
@@ -125,7 +137,8 @@ def recover(
 def close(claim_id: int, user: str = AS_USER, note: str = typer.Option(None, "--note")) -> None:
     from fund.services import claims
 
-    typer.echo(_line(claims.close(session_factory(), user_actor(user), claim_id, note=note)))
+    actor = user_actor(user)
+    typer.echo(_line(_audited(actor, "claims.close", f"claim:{claim_id}", lambda s: claims.close(s, actor, claim_id, note=note))))
 
 
 @app.command("list", help="List the claims the institution may read.")
