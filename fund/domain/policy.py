@@ -74,6 +74,11 @@ class Policy:
     min_registration_years: int
     content_hash: str
     document: Mapping[str, Any] = field(repr=False, compare=False)
+    # revision 2 (RULES section 2): None = no fee subsidies / no suspension / always two people
+    fee_subsidy_ratio_bp: int | None = None
+    fee_subsidy_cap_fen: int | None = None
+    bank_suspension_line_bp: int | None = None
+    single_signoff_below_fen: int | None = None
 
     def in_force(self, on: dt.date) -> bool:
         return self.valid_from <= on <= self.valid_to
@@ -149,6 +154,7 @@ def parse_policy(document: Mapping[str, Any]) -> Policy:
         "id", "name", "valid_from", "valid_to", "schemes", "eligible_ip_kinds", "single_loan_cap_fen",
         "borrower_annual_quota_fen", "bank_annual_cap_bp", "appropriation", "subsidy",
         "claim_overdue_days", "claim_window_days", "min_registration_years", "sources",
+        "fee_subsidy_ratio_bp", "fee_subsidy_cap_fen", "bank_suspension_line_bp", "single_signoff_below_fen",
     }
     unknown = sorted(set(document) - known)
     if unknown:
@@ -209,6 +215,16 @@ def parse_policy(document: Mapping[str, Any]) -> Policy:
     cap_bp = _int(document, "bank_annual_cap_bp", optional=True)
     if cap_bp is not None and cap_bp > BP_ONE:
         raise PolicyError("'bank_annual_cap_bp' must be at most 10000")
+    fee_ratio = _int(document, "fee_subsidy_ratio_bp", optional=True)
+    if fee_ratio is not None and fee_ratio > BP_ONE:
+        raise PolicyError("'fee_subsidy_ratio_bp' must be at most 10000")
+    fee_cap = _int(document, "fee_subsidy_cap_fen", optional=True)
+    if fee_cap is not None and fee_ratio is None:
+        raise PolicyError("'fee_subsidy_cap_fen' needs 'fee_subsidy_ratio_bp' (without it there are no fee subsidies)")
+    line_bp = _int(document, "bank_suspension_line_bp", minimum=1, optional=True)
+    if line_bp is not None and line_bp > BP_ONE:
+        raise PolicyError("'bank_suspension_line_bp' must be at most 10000")
+    single_below = _int(document, "single_signoff_below_fen", minimum=1, optional=True)
 
     return Policy(
         id=policy_id,
@@ -227,6 +243,10 @@ def parse_policy(document: Mapping[str, Any]) -> Policy:
         claim_window_days=window,
         min_registration_years=_int(document, "min_registration_years", minimum=0) if "min_registration_years" in document else 1,
         content_hash=content_hash(document),
+        fee_subsidy_ratio_bp=fee_ratio,
+        fee_subsidy_cap_fen=fee_cap,
+        bank_suspension_line_bp=line_bp,
+        single_signoff_below_fen=single_below,
         document=dict(document),
     )
 
