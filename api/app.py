@@ -54,8 +54,8 @@ from api.controllers.valuation import ValuationController
 from api.deps import DEPENDENCIES
 from api.request_id import RequestIdMiddleware
 from api.docs import DOCS_HANDLERS, ERRORS_PATH, asset_router, render_plugins
-from api.conditional import conditional_get
-from api.openapi import add_conditional_read, add_documented_answers, add_examples
+from api.conditional import IF_NONE_MATCH, MAX_IF_NONE_MATCH, conditional_get
+from api.openapi import add_conditional_read, add_documented_answers, add_examples, add_links
 from schemas.examples import REQUEST_EXAMPLES
 from api.problems import EXCEPTION_HANDLERS, MalformedJson
 from schemas.problems import PROBLEM_MEDIA_TYPE
@@ -180,6 +180,7 @@ def _finish_openapi(app: Litestar) -> None:
         _, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
         components.update(definitions.get("$defs", {}))
     add_examples(schema, REQUEST_EXAMPLES)
+    add_links(schema)
 
 
 def _query_parameters(app: Litestar) -> dict[tuple[str, str], frozenset[str]]:
@@ -204,6 +205,8 @@ async def check_request(request: Request) -> None:
     (:func:`refuse_undeclared_or_unreadable_json`)."""
     await refuse_undeclared_or_unreadable_json(request)
     await refuse_unknown_query_parameters(request)
+    if len(request.headers.get(IF_NONE_MATCH, "")) > MAX_IF_NONE_MATCH:
+        raise DomainError("invalid_parameter", f"{IF_NONE_MATCH} is at most {MAX_IF_NONE_MATCH} characters", field=IF_NONE_MATCH)
 
 
 async def refuse_undeclared_or_unreadable_json(request: Request) -> None:
@@ -234,6 +237,9 @@ async def refuse_unknown_query_parameters(request: Request) -> None:
     allowed = request.app.state.query_parameters.get((request.method, request.scope.get("path_template")))
     if allowed is None:
         return
+    repeated = sorted(name for name in set(request.query_params) if len(request.query_params.getall(name)) > 1)
+    if repeated:  # no parameter takes a list: a second value would be silently dropped
+        raise DomainError("repeated_parameter", f"query parameter {repeated[0]!r} is given more than once", field=repeated[0])
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         raise DomainError(

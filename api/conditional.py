@@ -17,6 +17,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 ETAG_HEADER = "ETag"
 IF_NONE_MATCH = "If-None-Match"
+MAX_IF_NONE_MATCH = 1000  # characters (longer is refused, 422)
 
 
 def entity_tag(body: bytes) -> str:

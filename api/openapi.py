@@ -133,6 +133,8 @@ def _example_code(status: int) -> str:
 
 def add_conditional_read(operation: dict[str, Any]) -> None:
     """Document ``api.conditional`` on a GET answered with JSON: ``If-None-Match``, ``ETag``, 304."""
+    from api.conditional import MAX_IF_NONE_MATCH
+
     success = operation["responses"].get("200")
     if success is None or not any("json" in media for media in success.get("content", {})):
         return
@@ -145,5 +147,36 @@ def add_conditional_read(operation: dict[str, Any]) -> None:
         parameters.append({
             "name": "If-None-Match", "in": "header", "required": False,
             "description": "the ETag of an answer read before: 304 without a body while it is unchanged",
-            "schema": {"type": "string", "maxLength": 1000},
+            "schema": {"type": "string", "maxLength": MAX_IF_NONE_MATCH},
         })
+
+
+# OpenAPI links: what a client does next with an answer (also the paths of schemathesis' stateful tests).
+LINKS: dict[tuple[str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
+    ("post", "/api/v1/loans"): {
+        "ReadLoan": ("get", "/api/v1/loans/{loan_id}", {"loan_id": "$response.body#/id"}),
+        "RepayLoan": ("post", "/api/v1/loans/{loan_id}/repayments", {"loan_id": "$response.body#/id"}),
+        "FileClaim": ("post", "/api/v1/loans/{loan_id}/claims", {"loan_id": "$response.body#/id"}),
+        "CancelLoan": ("post", "/api/v1/loans/{loan_id}/cancel", {"loan_id": "$response.body#/id"}),
+    },
+    ("post", "/api/v1/loans/{loan_id}/repayments"): {
+        "ReadRepaidLoan": ("get", "/api/v1/loans/{loan_id}", {"loan_id": "$response.body#/loan_id"}),
+        "FileClaimAfterRepayment": ("post", "/api/v1/loans/{loan_id}/claims", {"loan_id": "$response.body#/loan_id"}),
+    },
+}
+
+
+def add_links(schema: dict[str, Any]) -> None:
+    """Put :data:`LINKS` on the success answers of their operations (by operationId), in place."""
+    paths = schema.get("paths", {})
+    for (method, path), links in LINKS.items():
+        operation = paths.get(path, {}).get(method)
+        if operation is None:
+            continue
+        success = next((r for s, r in sorted(operation["responses"].items()) if s.startswith("2")), None)
+        if success is None:
+            continue
+        for name, (target_method, target_path, parameters) in links.items():
+            target = paths.get(target_path, {}).get(target_method)
+            if target is not None and target.get("operationId"):
+                success.setdefault("links", {})[name] = {"operationId": target["operationId"], "parameters": parameters}

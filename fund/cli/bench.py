@@ -67,6 +67,8 @@ class ApiFigures:
     single_server_cpu_ms_per_request: float
     load_average: str
     errors: int
+    get_p50_ms: float = 0.0  # GET /loans/{id} from the same clients, after the POSTs
+    get_p99_ms: float = 0.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -261,8 +263,11 @@ def measure(base: str, key: str, *, backend: str, loans: int, batch_size: int, s
     barrier = threading.Barrier(clients + 1)
     failures = [0]
 
+    reads: list[float] = []
+    read_barrier = threading.Barrier(clients + 1)
+
     def client_run(share: list[bytes]) -> None:
-        mine, bad = [], 0
+        mine, bad, ids, read = [], 0, [], []
         with httpx.Client(base_url=base, timeout=timeout) as client:
             client.get("/health")
             barrier.wait()
@@ -271,8 +276,17 @@ def measure(base: str, key: str, *, backend: str, loans: int, batch_size: int, s
                 answer = client.post("/api/v1/loans", content=body, headers={**auth, "Idempotency-Key": uuid.uuid4().hex})
                 mine.append(time.perf_counter() - t0)
                 bad += answer.status_code != 201
+                if answer.status_code == 201:
+                    ids.append(answer.json()["id"])
+            read_barrier.wait()  # the reads, all clients at once, after every POST
+            for loan_id in ids:
+                t0 = time.perf_counter()
+                answer = client.get(f"/api/v1/loans/{loan_id}", headers=auth)
+                read.append(time.perf_counter() - t0)
+                bad += answer.status_code != 200
         with lock:
             latencies.extend(mine)
+            reads.extend(read)
             failures[0] += bad
 
     threads = [threading.Thread(target=client_run, args=(share,)) for share in shares]
@@ -281,10 +295,11 @@ def measure(base: str, key: str, *, backend: str, loans: int, batch_size: int, s
     cpu0 = server_cpu_seconds(server_pid)
     barrier.wait()
     started = time.perf_counter()
-    for t in threads:
-        t.join()
+    read_barrier.wait()  # every POST answered
     single_seconds = time.perf_counter() - started
     single_cpu = server_cpu_seconds(server_pid) - cpu0
+    for t in threads:
+        t.join()
     return ApiFigures(
         backend=backend, loans=loans, batch_size=batch_size, batch_seconds=round(batch_seconds, 3),
         loans_per_second=round(loans / batch_seconds, 1), batch_p50_ms=round(1000 * statistics.median(batch_times), 1),
@@ -296,6 +311,8 @@ def measure(base: str, key: str, *, backend: str, loans: int, batch_size: int, s
         single_server_cpu_ms_per_request=round(1000 * single_cpu / singles, 2),
         load_average=" ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "",
         errors=errors + failures[0],
+        get_p50_ms=round(1000 * _percentile(reads, 0.50), 1) if reads else 0.0,
+        get_p99_ms=round(1000 * _percentile(reads, 0.99), 1) if reads else 0.0,
     )
 
 
@@ -363,4 +380,5 @@ def bench_api(
             f"p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms, {r.singles_per_second:,.0f} req/s; server CPU "
             f"{r.single_server_cpu_ms_per_request:.1f} ms per request; errors {r.errors}; load average {r.load_average}"
         )
+        typer.echo(f"{'':<10} GET /loans/{{id}}, {r.clients} clients: p50 {r.get_p50_ms:.1f} ms, p99 {r.get_p99_ms:.1f} ms")
 from fund.cli import bench_console  # noqa: E402,F401  (ipfund bench console)
