@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody
-from sqlalchemy.orm import Session
 
 from api.auth import Role, allow
 from api.deps import Caller, Db
-from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
+from api.controllers.proposals import create_proposal
+from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader
 from fund.adapters.db import unit_of_work
-from fund.services.common import business_date
-from fund.services.registry import allow_pilot_code, list_pilot_codes
+from fund.services.registry import list_pilot_codes
+from schemas.people import ProposalOut
 from schemas.pilot_codes import PilotCodeIn, PilotCodeList, PilotCodeOut
 
 POST_ERRORS = (400, 409, 413)
@@ -22,18 +22,15 @@ class PilotCodeController(Controller):
     path = "/pilot-codes"
     tags = ["pilot codes"]
 
-    @post("/", status_code=201, sync_to_thread=True, summary="Allow a pilot credit code",
-          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=POST_ERRORS))
-    def allow_code(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader,
-              data: JSONBody[PilotCodeIn]) -> Response[PilotCodeOut]:
-        """Allow an early pilot code that fails only its check character (length and characters must
-        be right), with the reason; allowing it again with the same reason changes nothing."""
-
-        def work(session: Session):
-            row = allow_pilot_code(session, actor, data.credit_code, data.reason, business_date(session))
-            return 201, PilotCodeOut(credit_code=row.credit_code, reason=row.reason, allowed_on=row.allowed_on)
-
-        return run_idempotent(request, actor, idempotency_key, data, work)
+    @post("/", status_code=202, sync_to_thread=True, summary="Propose allowing a pilot credit code (rule G)",
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=(403, *POST_ERRORS)))
+    def allow_code(self, request: Request, actor: Caller, db: Db, idempotency_key: IdempotencyKeyHeader,
+                   data: JSONBody[PilotCodeIn]) -> Response[ProposalOut]:
+        """An officer proposes allowing an early pilot code that fails only its check character (length and
+        characters must be right), with the reason; it is allowed when an approver signs the proposal off
+        (`POST /proposals/{id}/approve`, docs/rules.md section 11). 202 with the proposal."""
+        return create_proposal(request, actor, db, idempotency_key, data, "pilot_code",
+                               {"credit_code": data.credit_code, "reason": data.reason})
 
     @get("/", sync_to_thread=True, summary="List allowed pilot credit codes",
          **allow(Role.FUND_MANAGER, Role.AUDITOR))
