@@ -18,6 +18,7 @@ from api.deps import Caller, Db
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
 from fund.errors import DomainError
 from fund.services import audit, proposals
+from fund.services.paging import keyset_page
 from fund.services.registry import Actor
 from schemas.common import MAX_ID, MAX_PAGE_SIZE
 from schemas.people import DeclineIn, ProposalIn, ProposalOut, ProposalPage, ProposalStatus
@@ -92,10 +93,9 @@ class ProposalController(Controller):
                        target: Annotated[str | None, QueryParameter(max_length=80)] = None,
                        after_id: AfterId = 0, limit: Limit = 100) -> ProposalPage:
         """Proposals in id order, filtered by status, kind and target (``claim:12``); keyset paging."""
-        views = proposals.list_proposals(db, actor, status=status, kind=kind, target=target, after_id=after_id,
-                                         limit=limit + 1)
-        page = views[:limit]
-        return ProposalPage(items=[proposal_out(v) for v in page], next_after_id=page[-1].id if len(views) > limit else None)
+        page = keyset_page(lambda n: proposals.list_proposals(db, actor, status=status, kind=kind, target=target,
+                                                              after_id=after_id, limit=n), limit)
+        return ProposalPage(items=[proposal_out(v) for v in page.items], next_after_id=page.next_after_id)
 
     @get("/{proposal_id:int}", sync_to_thread=True, summary="Show a proposal",
          **allow(Role.FUND_MANAGER, Role.AUDITOR, errors=[404]))

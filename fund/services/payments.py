@@ -39,6 +39,7 @@ from fund.adapters.models.ledger import Account, JournalEntry, Posting
 from fund.adapters.models.payments import PaymentInstruction
 from fund.adapters.models.registry import Enterprise, Institution
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
+from fund.services.paging import after
 
 POOLS = ("compensation", "subsidy")
 STATUSES = ("instructed", "confirmed", "returned")
@@ -195,14 +196,14 @@ def list_instructions(session: Session, actor, *, pool: str | None = None, statu
                       after_id: int = 0, limit: int = 100) -> list[InstructionView]:
     """Instructions in id order (keyset: ``after_id``), optionally of one pool and status."""
     _require_reader(actor)
-    stmt = select(PaymentInstruction).where(PaymentInstruction.id > after_id)
+    stmt = select(PaymentInstruction)
     if pool is not None:
         _check(pool, POOLS, "pool")
         stmt = stmt.where(PaymentInstruction.pool == pool)
     if status is not None:
         _check(status, (*STATUSES, "owed_again"), "status")
         stmt = stmt.where(PaymentInstruction.status == ("returned" if status == "owed_again" else status))
-    views = _views(session, stmt.order_by(PaymentInstruction.id).limit(limit))
+    views = _views(session, after(stmt, PaymentInstruction.id, after_id, limit))
     return [v for v in views if status != "owed_again" or v.owed_again]
 
 
