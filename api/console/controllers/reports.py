@@ -32,12 +32,19 @@ class ReportsController(Controller):
     def reports(self, request: Request) -> Template:
         from fund.adapters.db import unit_of_work
         from fund.services.common import business_date
-        from fund.services.reports import portfolio_report
 
+        who = actor(request)
         with unit_of_work(db(request)) as session:
             today = business_date(session)
             month = request.query_params.get("month") or f"{today.year:04d}-{today.month:02d}"
             end = min(_month_end(month), today)
+            monthly = _monthly_statistics()
+            if monthly is not None:
+                stats = monthly(session, who, month)
+                return page(request, "monthly.html", "Monthly statistics", month=month, as_of=end, s=stats,
+                            has_xlsx=_monthly() is not None)
+            from fund.services.reports import portfolio_report
+
             report = portfolio_report(session, as_of=end)
         sections = [(key, value) for key, value in report.items()
                     if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values())]
@@ -49,6 +56,7 @@ class ReportsController(Controller):
     @get("/monthly.xlsx", sync_to_thread=True, **allow(*READERS))
     def xlsx(self, request: Request) -> Response:
         from api.console.controllers.subsidies import statement_response
+        from api.console.web import language_of
 
         monthly = _monthly()
         if monthly is None:
@@ -56,13 +64,20 @@ class ReportsController(Controller):
         month = request.query_params.get("month") or ""
         _month_end(month)
         who = actor(request)
-        return statement_response(request, lambda session: monthly(session, who, month=month), "xlsx")
+        lang = language_of(request)
+        return statement_response(request, lambda session: monthly(session, who, month, lang=lang), "xlsx")
 
 
 def _monthly():
-    """The statements area's monthly statistics statement, once it exists."""
+    """The statements area's monthly statistics workbook (``fund.services.statements``), once it exists."""
+    from fund.services import statements
+
+    return getattr(statements, "monthly_statement", None)
+
+
+def _monthly_statistics():
     try:
         from fund.services import monthly
     except ImportError:
         return None
-    return getattr(monthly, "monthly_statement", None)
+    return getattr(monthly, "monthly_statistics", None)
