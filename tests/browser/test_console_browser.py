@@ -265,3 +265,19 @@ def test_a_form_posted_without_its_csrf_token_is_refused(page):
     assert "表单已过期" in page.inner_text("main")
     assert any(status == 403 for status in answer_status.values())
     shot(page, "zh-csrf-refused")
+
+
+def test_the_monthly_statistics_print_and_download(page):
+    sign_in(page, "t.auditor", language="en")
+    page.goto("/console/reports?month=2026-10")
+    assert page.locator("#print").is_visible()
+    page.emulate_media(media="print")
+    assert not page.locator("nav.side").is_visible()  # the print stylesheet leaves the page's figures only
+    page.emulate_media(media="screen")
+    shot(page, "en-reports-monthly")
+    with page.expect_download() as download:
+        page.click("#monthly-xlsx")
+    assert open(download.value.path(), "rb").read(2) == b"PK"
+    choose_language(page, "zh")
+    assert_translated(page, "zh")
+    shot(page, "zh-reports-monthly")
