@@ -171,3 +171,21 @@ def test_a_planted_forbidden_import_fails(tmp_path):
         ("fund/services/claims.py", "typer"),
     }
     assert "the domain is plain Python" in str(next(v for v in violations(tmp_path) if v.path == "fund/domain/claim.py"))
+
+
+def dialect_branches(root: Path, folder: str = "fund/services") -> list[str]:
+    """``path:line`` of every ``<something>.dialect.name`` read under ``folder``: what differs between
+    SQLite and PostgreSQL belongs behind a function of ``fund/adapters/dialect.py``."""
+    found = []
+    for path in sorted((root / folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "name" and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "dialect":
+                found.append(f"{path.relative_to(root).as_posix()}:{node.lineno}")
+    return found
+
+
+def test_services_hold_no_dialect_branch(tmp_path):
+    assert dialect_branches(ROOT) == []
+    planted = _tree(tmp_path, {"fund/services/x.py": "def f(session):\n    return session.get_bind().dialect.name == 'sqlite'\n"})
+    assert dialect_branches(planted) == ["fund/services/x.py:2"]
