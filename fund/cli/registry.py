@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from fund.cli.common import console, handle_errors, parse_date, print_json, transaction
+from fund.cli.common import console, handle_errors, money_table, parse_date, print_json, transaction
 from fund.domain.money import yuan
 
 report_app = typer.Typer(help="Reports: portfolio, fund.", no_args_is_help=True)
@@ -101,15 +101,13 @@ def list_loans(
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"Loans ({len(rows)} shown)")
-    for heading in ("id", "bank", "contract", "drawdown", "principal (yuan)", "covered (yuan)", "policy", "coverage",
-                    "status", "flags", "borrower"):
-        table.add_column(heading, justify="right" if "yuan" in heading or heading == "id" else "left")
+    table = money_table("id", "bank", "contract", "drawdown", "principal", "covered", "policy", "coverage", "status", "flags",
+                        "borrower", money=("principal", "covered"), numbers=("id",), title=f"Loans ({len(rows)} shown)")
     for r in rows:
-        table.add_row(str(r["id"]), r["bank"], r["contract_no"], r["drawdown_date"].isoformat(), yuan(r["principal_fen"]),
-                      yuan(r["covered_fen"]), r["policy_id"] or "none", r["coverage"], r["status"], ", ".join(r["flags"]),
+        table.add_row(str(r["id"]), r["bank"], r["contract_no"], r["drawdown_date"].isoformat(), r["principal_fen"],
+                      r["covered_fen"], r["policy_id"] or "none", r["coverage"], r["status"], ", ".join(r["flags"]),
                       r["borrower"])
-    console.print(table)
+    table.print()
     if len(rows) == limit:
         console.print(f"more may follow: --after {rows[-1]['id']}")
 
