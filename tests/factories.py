@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from fund.domain.registry import AssetIn, BorrowerIn, InstallmentIn, LoanApplication
 from fund.services.common import add_institution
 from fund.services.policies import load_shipped_policies
+from fund.services.pool import agree_all_banks
 from fund.services.reference import make_patent_number, make_uscc, seed_reference_data
 from fund.services.registry import Actor
 
@@ -31,7 +32,10 @@ def setup_reference(session: Session, active: tuple[str, ...] = ("gz-2020", "gz-
     """Ledger accounts, LPR, the shipped policies (``active`` activated) and the test institutions."""
     seed_reference_data(session)
     load_shipped_policies(session, activate=active)
-    return {code: Actor.of(add_institution(session, code, name, kind)) for code, name, kind in INSTITUTIONS}
+    actors = {code: Actor.of(add_institution(session, code, name, kind)) for code, name, kind in INSTITUTIONS}
+    # B1: the test banks are in the pool under every policy from its first day (tests of B1 itself remove them)
+    agree_all_banks(session, ("gz-2020", "gz-2023", "bj-zgc-2024"), reference="test agreement", today=dt.date(2020, 7, 8))
+    return actors
 
 
 def uscc(n: int) -> str:

@@ -138,6 +138,9 @@ def _prepare_database(url: str) -> str:
             seed_reference_data(session)
             load_shipped_policies(session, activate=("gz-2020", "gz-2023"))
             add_institution(session, BANK_CODE, "Benchmark Bank", "bank")
+            from fund.services.pool import agree_all_banks
+
+            agree_all_banks(session, ("gz-2020", "gz-2023"), reference="benchmark pool agreement", today=dt.date(2020, 7, 8))
             return create_key(session, BANK_CODE, label="bench").key
     finally:
         engine.dispose()

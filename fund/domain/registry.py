@@ -250,6 +250,8 @@ REASON_TEXT = {
     "registered_too_recently": "the borrower was registered in the city less than the required years before drawdown",
     "bad_credit_record": "the borrower has a bad credit record",
     "no_eligible_asset_in_force": "no pledged asset is of a kind the policy covers and in force",
+    "bank_not_in_pool": "the bank has no pool agreement under the drawdown policy on the drawdown date (B1)",
+    "bank_suspended": "the bank is suspended on the drawdown date: its losses passed the policy's line (B2)",
     "borrower_quota_exhausted": "the borrower's annual quota under this policy is used up: covered principal is 0 and the loan cannot be claimed on",
     "borrower_quota_limited": "the borrower's annual quota under this policy limits the covered principal",
     "pledge_rate_exceeded": "the IP part exceeds the usual pledge rate times the appraised value of the assets",

@@ -305,6 +305,9 @@ def approve_claim(session: Session, manager: Actor, claim_id: int, business_date
         split=capped, cap=cap, paid_fen=payment.paid_fen, deferred_fen=payment.deferred_fen, entry_id=payment.entry_id or None,
     )
     _record(session, manager, claim, step, business_date, loan=loan, decision=approval, note=note, entry_id=approval.entry_id)
+    from fund.services.pool import measure_suspension
+
+    measure_suspension(session, manager, claim, business_date)  # B2: measured at each approval
     return claim
 
 

@@ -46,6 +46,7 @@ from fund.services.common import BUSINESS_DATE_KEY, add_institution, get_setting
 from fund.services.demo_staff import create_demo_staff
 from fund.services.ledger import appropriate
 from fund.services.policies import load_shipped_policies
+from fund.services.pool import agree_all_banks
 from fund.services.reference import make_patent_number, make_uscc, seed_reference_data
 from fund.services.registry import Actor, BatchRefused, cancel_loan, record_repayments, register_loans
 from risk.valuation import load_assumptions
@@ -818,6 +819,8 @@ def _setup(session: Session, book: DemoBook) -> None:
     seed_reference_data(session)
     load_shipped_policies(session, activate=DEMO_POLICIES)
     ids = {spec.code: add_institution(session, spec.code, spec.name, spec.kind).id for spec in book.institutions}
+    # B1: the demo's banks joined the pool under each policy on its first day (docs/rules.md section 12)
+    agree_all_banks(session, DEMO_POLICIES, reference="demo pool agreement", today=book.business_date)
     for a in book.appropriations:
         inflow = appropriate(session, pool=a.pool, amount_fen=a.amount_fen, policy_id=a.policy_id, business_date=a.on,
                              actor_id=ids[FUND_MANAGER.code], memo=f"demo book: {a.pool} pool appropriation {a.on.year}")

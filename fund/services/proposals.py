@@ -48,7 +48,7 @@ MAX_PAGE = 500
 MAX_REASON = 500
 
 # Modules that register proposal kinds of other areas (imported on first use). Add yours here.
-KIND_MODULES: tuple[str, ...] = ("fund.services.appropriations",)
+KIND_MODULES: tuple[str, ...] = ("fund.services.appropriations", "fund.services.pool")
 
 
 @dataclass(frozen=True)

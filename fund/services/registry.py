@@ -4,7 +4,7 @@ inside the caller's transaction (``unit_of_work``); the rules themselves are in 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from collections.abc import Mapping, Sequence
 
@@ -281,6 +281,9 @@ def register_loans(
                 if assets[(asset.kind, asset.number)].id in late:
                     raise BatchRefused([(index, Conflict("ip_already_pledged", f"{asset.kind} {asset.number} is pledged on a loan that is still open", field=f"assets[{i}].number"))])
 
+    from fund.services.pool import bank_standing
+
+    standing = bank_standing(session, bank.institution_id)
     decisions = []
     quota_keys = set()
     for app, _ in ready:
@@ -288,6 +291,9 @@ def register_loans(
         policy = policy_in_force(policies, app.drawdown_date)
         # this loan's own borrower data, as its bank reported it (RULES section 3)
         decision = decide_eligibility(app, policy, BorrowerFacts(app.borrower.registered_on, app.borrower.is_sme, app.borrower.clean_credit))
+        pool_reasons = standing.reasons(policy.id if policy else None, app.drawdown_date)  # B1, B2
+        if pool_reasons:
+            decision = replace(decision, eligible=False, reasons=decision.reasons + pool_reasons)
         decisions.append((policy, decision))
         if decision.eligible and policy is not None and policy.borrower_annual_quota_fen is not None:
             quota_keys.add((enterprise.id, policy.id, app.drawdown_date.year))

@@ -64,6 +64,9 @@ def load_synthetic_book(
     if session.scalar(select(Institution.id).where(Institution.kind == "fund_manager")) is None:
         add_institution(session, "FM", "Fund Manager", "fund_manager")
     session.flush()
+    from fund.services.pool import agree_all_banks
+
+    agree_all_banks(session, (policy_id,), reference="synthetic book pool agreement", today=policy.valid_from)  # B1
 
     start = {t: int(session.execute(text(f"select coalesce(max(id), 0) from {t}")).scalar()) + 1
              for t in ("enterprises", "loans", "installments", "repayments", "ip_assets")}
