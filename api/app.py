@@ -26,6 +26,8 @@ Conventions for a new area (claims, subsidies, valuation, stress, ...):
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from litestar import Litestar, Request, Response, Router, get
@@ -183,13 +185,17 @@ def _finish_openapi(app: Litestar) -> None:
     add_links(schema)
 
 
-def _query_parameters(app: Litestar) -> dict[tuple[str, str], frozenset[str]]:
-    """The query parameters each operation documents, by (method, path template)."""
+def _query_parameters(app: Litestar, *, dates_only: bool = False) -> dict[tuple[str, str], frozenset[str]]:
+    """The query parameters each operation documents (or those that are dates), by (method, path template)."""
     from litestar._openapi.plugin import OpenAPIPlugin
+
+    def is_date(parameter: dict[str, Any]) -> bool:
+        return '"format": "date"' in json.dumps(parameter.get("schema", {}))
 
     schema = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
     return {
-        (method.upper(), path): frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+        (method.upper(), path): frozenset(p["name"] for p in operation.get("parameters", [])
+                                          if p["in"] == "query" and (is_date(p) or not dates_only))
         for path, item in schema["paths"].items()
         for method, operation in item.items()
         if isinstance(operation, dict) and "responses" in operation
@@ -240,6 +246,10 @@ async def refuse_unknown_query_parameters(request: Request) -> None:
     repeated = sorted(name for name in set(request.query_params) if len(request.query_params.getall(name)) > 1)
     if repeated:  # no parameter takes a list: a second value would be silently dropped
         raise DomainError("repeated_parameter", f"query parameter {repeated[0]!r} is given more than once", field=repeated[0])
+    for name in request.app.state.date_query_parameters.get((request.method, request.scope.get("path_template")), ()):
+        value = request.query_params.get(name)
+        if value and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) and value < "1900-01-01":  # docs/rules.md section 0
+            raise DomainError("date_before_1900", f"{name} {value} is before 1900-01-01: dates before 1900 are refused", field=name)
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         raise DomainError(
@@ -292,6 +302,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, *, max_body
     install_console(app)  # the web console under /console/ (api/console)
     _finish_openapi(app)
     app.state.query_parameters = _query_parameters(app)
+    app.state.date_query_parameters = _query_parameters(app, dates_only=True)
     return app
 
 

@@ -242,3 +242,11 @@ def test_a_bank_never_learns_another_banks_borrower_data(api):
     # The first bank's loan keeps the first report.
     again = api.get(f"/api/v1/loans/{loan1['id']}", who="BANK1").json()
     assert again["borrower_name"] == "First Bank's Name Ltd" and again["coverage"] == "eligible"
+
+
+def test_a_date_query_parameter_before_1900_is_422(api):
+    answer = api.get("/api/v1/loans", params={"drawdown_from": "0185-10-01"})
+    assert answer.status_code == 422 and (problem_of(answer)["code"], problem_of(answer)["field"]) == ("date_before_1900", "drawdown_from")
+    assert api.get("/api/v1/loans", params={"drawdown_from": "1900-01-01"}).status_code == 200
+    repeated = api.get("/api/v1/loans?status=active&status=repaid")
+    assert repeated.status_code == 422 and problem_of(repeated)["code"] == "repeated_parameter"
