@@ -89,3 +89,29 @@ def test_a_reason_is_needed(world):
     with pytest.raises(DomainError) as info:
         _reverse(world, loan.id, repayment_id, reason="  ")
     assert info.value.code == "missing_reason"
+
+
+def test_a_reversed_repayment_is_neither_subsidised_nor_blocks_cancelling(world):
+    from fund.services.registry import cancel_loan
+    from fund.services.subsidies import run_month
+
+    loan = world.register(drawdown=D(2025, 1, 15))
+    world.repay("BANK1", loan.id, D(2025, 2, 15), D(2025, 2, 15), 0, 1_000_000)
+    with world.session() as s:
+        repayment_id = s.scalar(select(Repayment.id).where(Repayment.loan_id == loan.id))
+    _reverse(world, loan.id, repayment_id)
+    with world.session() as s:
+        assert run_month(s, "2025-02", D(2026, 10, 31), actor=world.fm).line_count == 0
+        cancel_loan(s, world.actors["BANK1"], loan.id, D(2026, 10, 31))
+    assert world.loan_status(loan.id) == "cancelled"
+
+
+def test_leverage_counts_appropriations_not_reversed(world):
+    from fund.services import ledger
+
+    with world.session() as s:
+        ledger.appropriate(s, pool="compensation", amount_fen=1_000, policy_id=None, business_date=D(2026, 1, 5))
+        entry = ledger.appropriate(s, pool="compensation", amount_fen=500, policy_id=None, business_date=D(2026, 1, 5)).entry_id
+        ledger.post_entry(s, cause="correction", policy_id=None, business_date=D(2026, 1, 6), ref_type="journal_entry", ref_id=entry,
+                          postings=[("equity:appropriations", 500), ("pool:compensation:cash", -500)])
+        assert ledger.appropriated_fen(s, "compensation") == 1_000

@@ -18,10 +18,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fund.adapters.models.ledger import JournalEntry, Posting
 from fund.adapters.models.people import Appropriation
 from fund.domain.money import MAX_SINGLE_AMOUNT_FEN
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
@@ -143,14 +142,9 @@ def list_appropriations(session: Session, *, pool: str | None = None) -> list[Ap
 
 
 def live_appropriated_fen(session: Session, pool: str) -> int:
-    """Appropriated to ``pool`` and not reversed (leverage and the report count these)."""
-    reversed_fen = session.scalar(
-        select(func.coalesce(func.sum(Posting.amount_fen), 0))
-        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .where(JournalEntry.cause == "correction", JournalEntry.ref_type == REVERSAL_REF_TYPE,
-               Posting.account_code == ledger.cash_account(pool))
-    )
-    return ledger.appropriated_fen(session, pool) + int(reversed_fen)
+    """Appropriated to ``pool`` and not reversed (leverage and the report count these):
+    ``ledger.appropriated_fen`` nets each reversal against its appropriation."""
+    return ledger.appropriated_fen(session, pool)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -315,11 +315,14 @@ def balances(session: Session) -> dict[str, int]:
 
 
 def appropriated_fen(session: Session, pool: str) -> int:
-    """Total appropriated to ``pool``: the cash debits of its appropriation entries."""
+    """Total appropriated to ``pool`` and not reversed: the cash debits of its appropriation entries, less
+    the cash credits of their reversals (docs/rules.md section 6: leverage and the report count only
+    appropriations not reversed; a reversal is a ``correction`` naming the entry it reverses)."""
     total = session.scalar(
         select(func.coalesce(func.sum(Posting.amount_fen), 0))
         .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .where(JournalEntry.cause == "appropriation", Posting.account_code == cash_account(pool))
+        .where((JournalEntry.cause == "appropriation") | ((JournalEntry.cause == "correction") & (JournalEntry.ref_type == "journal_entry")),
+               Posting.account_code == cash_account(pool))
     )
     return int(total)
 

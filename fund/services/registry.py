@@ -697,7 +697,10 @@ def cancel_loan(session: Session, bank: Actor, loan_id: int, business_date: dt.d
     if bank.kind != "bank":
         raise Forbidden("forbidden", "only the loan's bank cancels it")
     loan = loan_for(session, bank, loan_id, lock=True)
-    if session.scalar(select(Repayment.id).where(Repayment.loan_id == loan.id).limit(1)) is not None:
+    from fund.adapters.models.people import RepaymentReversal  # reversed repayments aside (docs/rules.md section 3)
+
+    reversed_ids = select(RepaymentReversal.repayment_id).where(RepaymentReversal.loan_id == loan.id)
+    if session.scalar(select(Repayment.id).where(Repayment.loan_id == loan.id, Repayment.id.not_in(reversed_ids)).limit(1)) is not None:
         raise Conflict("loan_has_repayments", f"loan {loan.id} has repayments recorded and cannot be cancelled", field="loan_id")
     move_status(session, loan, "cancel", bank.institution_id, business_date)
     if loan.covered_fen and loan.policy_id and loan.quota_year is not None:

@@ -304,6 +304,9 @@ def _candidate_statement(cutoff: dt.date):
     per loan in Python: ``add_months`` clamps to the month's end). Registration order is id order."""
     r, i, loan = Repayment, Installment, Loan
     taken = select(SubsidyLine.repayment_id).where(SubsidyLine.repayment_id == r.id).exists()
+    from fund.adapters.models.people import RepaymentReversal
+
+    reversed_ = select(RepaymentReversal.repayment_id).where(RepaymentReversal.repayment_id == r.id).exists()
     return (
         select(r.id, r.loan_id, r.paid_on, r.interest_fen, i.due_date)
         .join(i, i.id == r.installment_id)
@@ -311,6 +314,7 @@ def _candidate_statement(cutoff: dt.date):
         .where(
             r.paid_on <= cutoff,
             ~taken,  # S4: no earlier run took it
+            ~reversed_,  # a reversed repayment is no payment (docs/rules.md section 3)
             loan.coverage == "eligible",  # S1: the loan is eligible
             loan.policy_id.is_not(None),
             r.interest_fen > 0,  # S1: it pays interest
