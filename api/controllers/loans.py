@@ -20,7 +20,6 @@ from fund.domain.registry import LoanApplication
 from fund.domain.registry import RepaymentIn as Payment
 from fund.errors import DomainError, NotFound
 from fund.services import registry
-from fund.services.common import business_date
 from fund.services.paging import keyset_page
 from fund.services.registry import Actor
 from schemas.common import DEFAULT_PAGE_SIZE, MAX_ID, MAX_PAGE_SIZE
@@ -54,7 +53,7 @@ def _in_body(exc: DomainError) -> DomainError:
 def _register(session: Session, actor: Actor, apps: list[LoanApplication]):
     """Register all-or-nothing through the registry's set-based ``register_loans``."""
     try:
-        return registry.register_loans(session, actor, apps, business_date(session))
+        return registry.register(session, actor, apps)
     except BatchRefused as refused:
         raise BatchRefused([(i, _in_body(e)) for i, e in refused.items]) from None
 
@@ -156,10 +155,7 @@ class LoanController(Controller):
         never more than remains due on the installment)."""
 
         def work(session: Session):
-            repayment = registry.record_repayment(
-                session, actor, loan_id, data.due_date, data.paid_on, data.principal_fen, data.interest_fen,
-                business_date(session),
-            )
+            repayment = registry.repay(session, actor, loan_id, Payment(data.due_date, data.paid_on, data.principal_fen, data.interest_fen))
             return 201, repayment_outs(session, [repayment])[0]
 
         return run_idempotent(request, actor, idempotency_key, data, work)
@@ -173,9 +169,7 @@ class LoanController(Controller):
         borrower's quota and its assets are free to pledge again. No body."""
 
         def work(session: Session):
-            loan = registry.cancel_loan(session, actor, loan_id, business_date(session))
-            session.flush()
-            return 200, loan_out(session, loan)
+            return 200, loan_out(session, registry.cancel(session, actor, loan_id))
 
         return run_idempotent(request, actor, idempotency_key, None, work)
 
@@ -201,10 +195,10 @@ class RepaymentController(Controller):
                 for item in data.items
             ]
             try:
-                ids = registry.record_repayments(session, actor, payments, business_date(session))
+                recorded = registry.repay_many(session, actor, payments)
             except BatchRefused as refused:
                 raise BatchRefused([(i, _in_body(e)) for i, e in refused.items]) from None
-            return 201, RepaymentBatchOut(items=repayment_outs(session, registry.repayments_by_ids(session, ids)))
+            return 201, RepaymentBatchOut(items=repayment_outs(session, recorded))
 
         return run_idempotent(request, actor, idempotency_key, data, work)
 

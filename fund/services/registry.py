@@ -39,6 +39,8 @@ from fund.domain.registry import (
 )
 from fund.domain.status import RELEASED_STATUSES, next_status
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
+from fund.services.common import SessionFactory, within
+from fund.services.common import business_date as read_business_date
 from fund.services.paging import after
 from fund.services.policies import active_policies
 
@@ -690,6 +692,37 @@ def _check_repayment(loan: Loan | None, loan_id: int, plan: RepaymentIn, install
         raise DomainError("repayment_exceeds_due", f"principal {principal_fen} exceeds the {inst.principal_due_fen - inst.principal_paid_fen} fen still due on {plan.due_date}", field="principal_fen")
     if interest_fen > inst.interest_due_fen - inst.interest_paid_fen:
         raise DomainError("repayment_exceeds_due", f"interest {interest_fen} exceeds the {inst.interest_due_fen - inst.interest_paid_fen} fen still due on {plan.due_date}", field="interest_fen")
+
+
+# ---- the use cases: each one transaction reading the business date inside it (or the caller's) ----
+
+
+def register(db: SessionFactory | Session, bank: Actor, apps: Sequence[LoanApplication]) -> list[Loan]:
+    """:func:`register_loans` (all or nothing) as of the business date."""
+    with within(db) as session:
+        return register_loans(session, bank, apps, read_business_date(session))
+
+
+def repay(db: SessionFactory | Session, bank: Actor, loan_id: int, payment: RepaymentIn) -> Repayment:
+    """:func:`record_repayment` as of the business date."""
+    with within(db) as session:
+        return record_repayment(session, bank, loan_id, payment.due_date, payment.paid_on, payment.principal_fen,
+                                payment.interest_fen, read_business_date(session))
+
+
+def repay_many(db: SessionFactory | Session, bank: Actor, payments: Sequence[tuple[int, RepaymentIn]]) -> list[Repayment]:
+    """:func:`record_repayments` (all or nothing, in order) as of the business date; the repayments recorded."""
+    with within(db) as session:
+        ids = record_repayments(session, bank, payments, read_business_date(session))
+        return repayments_by_ids(session, ids) if ids else []
+
+
+def cancel(db: SessionFactory | Session, bank: Actor, loan_id: int) -> Loan:
+    """:func:`cancel_loan` as of the business date."""
+    with within(db) as session:
+        loan = cancel_loan(session, bank, loan_id, read_business_date(session))
+        session.flush()
+        return loan
 
 
 def cancel_loan(session: Session, bank: Actor, loan_id: int, business_date: dt.date) -> Loan:
