@@ -46,6 +46,7 @@ from api.controllers.reference import CONTROLLERS as REFERENCE_CONTROLLERS
 from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.payments import PaymentController
 from api.controllers.pilot_codes import PilotCodeController
+from api.controllers.pool import CONTROLLERS as POOL_CONTROLLERS
 from api.controllers.reversals import RepaymentReversalController
 from api.controllers.proposals import ProposalController
 from api.controllers.reports import MeController, ReportController
@@ -75,6 +76,7 @@ CONTROLLERS: list[type] = [
     ReportController,
     ValuationController,
     PilotCodeController,
+    *POOL_CONTROLLERS,
     StressController,
     SubsidyController,
     PaymentController,
