@@ -135,6 +135,11 @@ ERROR_MESSAGES: dict[str, str] = {
     "invalid_seed": N_("The seed is not valid."),
     "database_not_ready": N_("The database is not migrated to the current version."),
     # codes of the other areas
+    "agreement_exists": N_("This bank already has a pool agreement under this policy."),
+    "agreement_not_found": N_("No such pool agreement."),
+    "invalid_reference": N_("The document reference is not valid."),
+    "suspension_lifted": N_("This suspension has been lifted already."),
+    "suspension_not_found": N_("No such suspension."),
     "confirmation_refused": N_("The payment confirmation was refused."),
     "loan_has_claim": N_("The loan has a claim."),
     "payment_already_reissued": N_("This payment has been reissued already."),

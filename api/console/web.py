@@ -158,6 +158,7 @@ class NavItem:
     path: str
     label: str
     roles: tuple[str, ...]
+    kinds: tuple[str, ...] = ()  # institution kinds the page serves (empty: any)
 
 
 NAVIGATION = (
@@ -171,16 +172,17 @@ NAVIGATION = (
     NavItem("/ledger", N_("Ledger"), READERS),
     NavItem("/audit", N_("Audit trail"), ("officer", "approver", "admin", "reader")),
     NavItem("/admin", N_("Administration"), ("admin",)),
-    NavItem("/bank/loans", N_("Our loans"), ("staff",)),
-    NavItem("/bank/claims", N_("Our claims"), ("staff",)),
-    NavItem("/bank/statements", N_("Statements"), ("staff",)),
+    NavItem("/bank/loans", N_("Our loans"), ("staff",), ("bank",)),
+    NavItem("/bank/claims", N_("Our claims"), ("staff",), ("bank",)),
+    NavItem("/bank/statements", N_("Statements"), ("staff",), ("bank",)),
 )
 
 
 def navigation_for(user: ConsoleUser | None) -> list[NavItem]:
     if user is None:
         return []
-    return [item for item in NAVIGATION if user.has(*item.roles)]
+    return [item for item in NAVIGATION
+            if user.has(*item.roles) and (not item.kinds or user.institution_kind in item.kinds)]
 
 
 def home_for(user: ConsoleUser) -> str:

@@ -17,7 +17,7 @@ from litestar.response import Redirect, Template
 
 from api.console.i18n import LANGUAGES
 from api.console.web import (
-    PREFIX, SESSION_LANGUAGE, SESSION_USER, ConsoleUser, actor, current_user, db, error_text, home_for, language_of, page,
+    PREFIX, SESSION_LANGUAGE, SESSION_USER, ConsoleUser, actor, current_user, gettext, db, error_text, home_for, language_of, page,
     redirect, request_id,
 )
 from fund.errors import DomainError
@@ -87,6 +87,13 @@ class AuthController(Controller):
         request.clear_session()
         request.set_session({SESSION_LANGUAGE: language})
         return redirect("/login")
+
+    @get("/{rest:path}", sync_to_thread=False, status_code=404)
+    def unknown(self, request: Request, rest: str) -> Template:
+        """Any other console path: the console's own 404 page (not the API's problem document)."""
+        from api.console.pages import refusal_page
+
+        return refusal_page(request, 404, "Not found", gettext(request)("There is no such page or record."))
 
     @post("/language", sync_to_thread=True, status_code=303)
     def language(self, request: Request, data: Form) -> Redirect:
