@@ -14,6 +14,7 @@ from fund.cli import (
     lpr,
     payments,
     policies,
+    pool,
     proposals,
     registry,
     reversals,
@@ -51,6 +52,7 @@ app.add_typer(reversals.app, name="repayments")
 app.add_typer(bench.app, name="bench")
 app.add_typer(statements.app, name="statements")
 app.add_typer(payments.app, name="payments")
+app.add_typer(pool.app, name="agreements")
 statements.register(registry.report_app)
 statements.register_bench(bench.app)
 

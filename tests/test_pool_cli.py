@@ -1,0 +1,30 @@
+"""``ipfund agreements`` (docs/rules.md section 12): an agreement proposed by an officer and signed off
+by an approver, then listed and shown; loss ratios and suspensions read."""
+
+from __future__ import annotations
+
+import json
+
+from tests.people_support import fast_passwords  # noqa: F401  (fixture)
+from tests.test_cli_core import decide, fresh_db, invoke, people  # noqa: F401  (fixtures)
+
+
+def test_agreements_propose_sign_off_list_show(fresh_db, people):
+    assert invoke("db", "upgrade").exit_code == 0
+    assert invoke("policies", "load").exit_code == 0
+    people()
+    assert invoke("institutions", "add", "BANK9", "Ninth Bank", "--kind", "bank").exit_code == 0
+    signed = decide("agreements", "propose", "BANK9", "gz-2023", "--on", "2024-01-01", "--reference", "穗金入池〔2024〕9号")
+    assert signed.exit_code == 0, signed.output
+    listed = json.loads(invoke("agreements", "list", "--json").output)
+    assert [(a["bank_code"], a["policy_id"], a["agreed_on"], a["reference"]) for a in listed] == [
+        ("BANK9", "gz-2023", "2024-01-01", "穗金入池〔2024〕9号")]
+    shown = invoke("agreements", "show", str(listed[0]["id"]))
+    assert shown.exit_code == 0 and "2024-01-01" in shown.output
+    twice = invoke("agreements", "propose", "BANK9", "gz-2023", "--on", "2024-02-01", "--reference", "again", "--user", "fm.officer")
+    assert twice.exit_code != 0 and "agreement_exists" in twice.output
+    ratios = json.loads(invoke("agreements", "loss-ratios", "--json").output)
+    assert ratios == [{"bank_code": "BANK9", "policy_id": "gz-2023", "losses_fen": 0, "in_pool_lending_fen": 0, "ratio_bp": None,
+                       "line_bp": 300, "line_fen": 0, "suspended": False, "suspended_since": None}]
+    assert json.loads(invoke("agreements", "suspensions", "--json").output) == []
+    assert "no pool agreement" in invoke("agreements", "show", "99").output
