@@ -161,8 +161,23 @@ def _send(answer: StoredAnswer, *, replayed: bool) -> Response[bytes]:
     return Response(content=answer.body.encode(), status_code=answer.status_code, media_type=answer.media_type, headers=headers)
 
 
+def person_scoped(actor: Actor, key: str) -> str:
+    """The key as stored: a person's keys are their own (two people of one institution choosing the same
+    Idempotency-Key must not receive each other's answers), an institution's system key as sent.
+
+    >>> person_scoped(Actor(1, "FM", "fund_manager", person_id=7), "k1").startswith("p7:")
+    True
+    """
+    if actor.person_id is None:
+        return key
+    import hashlib
+
+    return f"p{actor.person_id}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def run_idempotent(request: Request, actor: Actor, key: str, body: BaseModel | None, work: Work) -> Response[bytes]:
     """Run ``work`` once per (institution, key); see the module docstring. Call from a sync handler."""
+    key = person_scoped(actor, key)
     session_factory = request.app.state.session_factory
     settings = get_settings()
     _maybe_purge(session_factory)

@@ -108,6 +108,16 @@ def test_a_personal_key_acts_as_its_person(api):
     assert [p["id"] for p in listed] == [body["id"]]
 
 
+def test_two_people_with_one_idempotency_key_get_their_own_answers(api):
+    keys = _personal_keys(api)
+    shared = new_key()
+    first = api.post("/api/v1/proposals", {"kind": "lpr_checked_through", "params": {"through": "2026-10-30"}},
+                     who=keys["fm.officer"], key=shared)
+    assert first.status_code == 202
+    other = api.post(f"/api/v1/proposals/{first.json()['id']}/approve", who=keys["fm.approver"], key=shared)
+    assert other.status_code == 200 and other.json()["status"] == "executed" and "Idempotent-Replayed" not in other.headers
+
+
 def test_admin_manages_users_by_personal_key(api):
     keys = _personal_keys(api)
     added = api.post("/api/v1/users", {"institution": "BANK2", "login": "bank2.staff", "display_name": "Wang Fang",
