@@ -47,6 +47,7 @@ from api.controllers.loans import LoanController, RepaymentController
 from api.controllers.payments import PaymentController
 from api.controllers.pilot_codes import PilotCodeController
 from api.controllers.pool import CONTROLLERS as POOL_CONTROLLERS
+from api.controllers.fees import CONTROLLERS as FEE_CONTROLLERS
 from api.controllers.reversals import RepaymentReversalController
 from api.controllers.proposals import ProposalController
 from api.controllers.reports import MeController, ReportController
@@ -77,6 +78,7 @@ CONTROLLERS: list[type] = [
     ValuationController,
     PilotCodeController,
     *POOL_CONTROLLERS,
+    *FEE_CONTROLLERS,
     StressController,
     SubsidyController,
     PaymentController,
