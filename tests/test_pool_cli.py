@@ -3,6 +3,7 @@ by an approver, then listed and shown; loss ratios and suspensions read."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from tests.people_support import fast_passwords  # noqa: F401  (fixture)
@@ -28,3 +29,27 @@ def test_agreements_propose_sign_off_list_show(fresh_db, people):
                        "line_bp": 300, "line_fen": 0, "suspended": False, "suspended_since": None}]
     assert json.loads(invoke("agreements", "suspensions", "--json").output) == []
     assert "no pool agreement" in invoke("agreements", "show", "99").output
+
+
+def test_fees_record_and_list(fresh_db, people, monkeypatch):
+    from fund.adapters.db import default_engine, make_session_factory, unit_of_work
+    from fund.settings import reset_settings_cache
+    from fund.services.registry import register_loans
+    from tests.factories import application, setup_reference
+
+    monkeypatch.setenv("IPFUND_BUSINESS_DATE", "2026-03-01")
+    reset_settings_cache()
+    assert invoke("db", "upgrade").exit_code == 0
+    with unit_of_work(make_session_factory(default_engine())) as session:
+        actors = setup_reference(session)
+        loan = register_loans(session, actors["BANK1"], [application()], dt.date(2026, 3, 1))[0]
+        loan_id = loan.id
+    recorded = invoke("fees", "record", str(loan_id), "--kind", "appraisal", "--amount-fen", "6000001", "--paid-on", "2026-01-10",
+                      "--issuer", "穗评估所", "--invoice", "A-1", "--as", "BANK1", "--json")
+    assert recorded.exit_code == 0, recorded.output
+    assert json.loads(recorded.output)["subsidy_fen"] == 3_000_000
+    refused = invoke("fees", "record", str(loan_id), "--kind", "appraisal", "--amount-fen", "1", "--paid-on", "2026-01-10",
+                     "--issuer", "穗评估所", "--invoice", "A-1", "--as", "BANK1")
+    assert refused.exit_code != 0 and "duplicate_invoice" in refused.output
+    listed = invoke("fees", "list", "--loan", str(loan_id), "--as", "BANK1")
+    assert listed.exit_code == 0 and "30,000.00" in listed.output and "60,000.01" in listed.output

@@ -51,15 +51,9 @@ class FeeController(Controller):
         guarantee fees or the other way round (409 `fee_kind_excluded`), a date after the business date."""
 
         def work(session: Session):
-            return 201, _out(fees.record_fees(session, actor, [(loan_id, _in(data))])[0])
+            return 201, _out(fees.record_one(session, actor, loan_id, _in(data)))
 
-        def unwrap(session: Session):
-            try:
-                return work(session)
-            except BatchRefused as refused:
-                raise refused.items[0][1] from None
-
-        return run_idempotent(request, actor, idempotency_key, data, unwrap)
+        return run_idempotent(request, actor, idempotency_key, data, work)
 
     @post("/fees/batch", status_code=201, sync_to_thread=True, summary="Report up to 1000 fees, all or nothing",
           response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.BANK, errors=POST_ERRORS))

@@ -9,6 +9,7 @@ from fund.cli import (
     bench,
     claims,
     core,
+    fees,
     keys,
     ledger,
     lpr,
@@ -53,6 +54,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(statements.app, name="statements")
 app.add_typer(payments.app, name="payments")
 app.add_typer(pool.app, name="agreements")
+app.add_typer(fees.app, name="fees")
 statements.register(registry.report_app)
 statements.register_bench(bench.app)
 

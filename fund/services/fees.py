@@ -160,3 +160,11 @@ def list_fees(db: SessionFactory | Session, actor: Actor, *, loan_id: int | None
         if actor.kind == "bank":
             stmt = stmt.where(Loan.bank_id == actor.institution_id)
         return [FeeView.of(r) for r in session.scalars(stmt)]
+
+
+def record_one(db: SessionFactory | Session, bank: Actor, loan_id: int, fee: FeeIn) -> FeeView:
+    """Use case: one fee as of the business date (its own refusal, not a batch's)."""
+    try:
+        return record_fees(db, bank, [(loan_id, fee)])[0]
+    except BatchRefused as refused:
+        raise refused.items[0][1] from None
