@@ -65,7 +65,6 @@ def _no_surrogates(value: Any) -> Any:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError("must be valid Unicode text") from None
-        return storable_text(value)
     return value
 
 
@@ -108,6 +107,7 @@ def text(max_length: int, description: str, *, min_length: int = 1, pattern: str
         str,
         Field(min_length=min_length, max_length=max_length, pattern=pattern, description=description),
         BeforeValidator(_no_surrogates),
+        AfterValidator(storable_text),  # after the pattern: a control character is reported as the pattern's
     ]
 
 

@@ -19,7 +19,8 @@ Definitions (where RULES is silent, the project's reading):
   with an installment due before the month's last day ``d`` and not paid in full by ``d``, by
   ``d - m`` (``m`` the earliest such due date, as in A1): 1-30, 31-90, 91-365, over 365 days, with
   the principal outstanding at ``d``.
-* Leverage: C of loans live at the month's end / appropriations to the compensation pool dated by then.
+* Leverage: C of loans live at the month's end / appropriations to the compensation pool dated by then,
+  less their reversals (``fund.services.ledger.appropriated_fen``'s reading, dated).
 
 Every figure is one grouped SQL query; Python only rolls up grouped rows.
 
@@ -406,8 +407,8 @@ def _leverage(session: Session, end: dt.date) -> Leverage:
     covered = session.scalar(select(func.coalesce(func.sum(Loan.covered_fen), 0)).join(unpaid, unpaid.c.loan_id == Loan.id).where(live))
     appropriated = session.scalar(
         select(func.coalesce(func.sum(Posting.amount_fen), 0)).join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .where(JournalEntry.cause == "appropriation", Posting.account_code == "pool:compensation:cash",
-               JournalEntry.business_date <= end)
+        .where((JournalEntry.cause == "appropriation") | ((JournalEntry.cause == "correction") & (JournalEntry.ref_type == "journal_entry")),
+               Posting.account_code == "pool:compensation:cash", JournalEntry.business_date <= end)  # reversals net out, as in the ledger
     )
     return Leverage(int(covered or 0), int(appropriated or 0))
 
