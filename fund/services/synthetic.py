@@ -116,6 +116,8 @@ def load_synthetic_book(
             add_months(drawdown, 12), share, "50", policy_id, f"PR-SYN-{seed}-{loan_id}", drawdown,
             "eligible" if eligible else "ineligible", json_empty if eligible else json_not_sme, ip_part, covered,
             drawdown_year if eligible else None, "repaid", p, json_empty, drawdown,
+            # the borrower as this loan's bank reported it (docs/rules.md section 3): the enterprise's data
+            *enterprise_rows[ent][2:8],
         ))
         asset_rows.append((asset_id, "invention_patent", make_patent_number(2017, 1, asset_id), f"Synthetic patent {asset_id}",
                            dt.date(2017, 3, 1), "valid", enterprise_rows[ent][1], 10 * p, drawdown))
@@ -139,7 +141,8 @@ def load_synthetic_book(
                                 "drawdown_date", "maturity_date", "ip_share_bp", "scheme_code", "policy_id",
                                 "pledge_registration_no", "pledge_registered_on", "coverage", "ineligible_reasons",
                                 "ip_part_fen", "covered_fen", "quota_year", "status", "principal_repaid_fen", "flags",
-                                "registered_on"), loan_rows)
+                                "registered_on", "borrower_name", "borrower_district", "borrower_sector",
+                                "borrower_registered_on", "borrower_is_sme", "borrower_clean_credit"), loan_rows)
     copy_rows(session, "loan_assets", ("loan_id", "asset_id"), link_rows)
     copy_rows(session, "installments", ("id", "loan_id", "due_date", "principal_due_fen", "interest_due_fen",
                                        "principal_paid_fen", "interest_paid_fen"), inst_rows)
