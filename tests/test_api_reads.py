@@ -56,3 +56,25 @@ def test_the_openapi_document_says_so(api):
     read = document["paths"]["/api/v1/loans/{loan_id}"]["get"]
     assert "304" in read["responses"] and "ETag" in read["responses"]["200"]["headers"]
     assert any(p["name"] == "If-None-Match" and p["in"] == "header" for p in read["parameters"])
+
+
+def test_loans_updated_since(api):
+    import datetime as dt
+    import time
+
+    first, second = api.register(), api.register()
+    time.sleep(1.1)  # stored times have whole seconds on SQLite
+    since = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    time.sleep(1.1)
+    assert api.get("/api/v1/loans", params={"updated_since": since.isoformat()}).json()["items"] == []
+    repaid = api.post(f"/api/v1/loans/{second['id']}/repayments", {
+        "due_date": second["schedule"][0]["due_date"], "paid_on": "2026-02-15", "principal_fen": 0, "interest_fen": 1})
+    assert repaid.status_code == 201, repaid.text
+    third = api.register()
+    changed = api.get("/api/v1/loans", params={"updated_since": since.isoformat().replace("+00:00", "Z")})
+    assert changed.status_code == 200, changed.text
+    assert [loan["id"] for loan in changed.json()["items"]] == [second["id"], third["id"]]
+    in_china = since.astimezone(dt.timezone(dt.timedelta(hours=8))).isoformat()  # the same moment, another offset
+    assert [loan["id"] for loan in api.get("/api/v1/loans", params={"updated_since": in_china}).json()["items"]] == [
+        second["id"], third["id"]]
+    assert first["id"] not in [loan["id"] for loan in changed.json()["items"]]

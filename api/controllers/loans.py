@@ -111,6 +111,9 @@ class LoanController(Controller):
             str | None, QueryParameter(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
                                   description="bank code (fund manager and auditors; a bank sees only its own loans)")
         ] = None,
+        updated_since: Annotated[dt.datetime | None, QueryParameter(
+            description="only loans changed at or after this moment (registered, repaid, moved status, a claim moved), "
+                        "RFC 3339 with its offset, e.g. 2026-10-31T08:00:00Z")] = None,
         after_id: Annotated[int, QueryParameter(ge=0, le=MAX_ID, description="cursor: loans with a larger id")] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description=f"page size, 1..{MAX_PAGE_SIZE}")] = DEFAULT_PAGE_SIZE,
     ) -> LoanPage:
@@ -123,7 +126,7 @@ class LoanController(Controller):
         with unit_of_work(db) as session:
             page = keyset_page(lambda n: registry.list_loans(
                 session, actor, status=status, coverage=coverage, drawdown_from=drawdown_from, drawdown_to=drawdown_to,
-                bank_code=bank, after_id=after_id, limit=n,
+                bank_code=bank, updated_since=updated_since, after_id=after_id, limit=n,
             ), limit)
             return LoanPage(items=loan_summaries(session, page.items), next_after_id=page.next_after_id)
 

@@ -751,10 +751,12 @@ def list_loans(
     drawdown_from: dt.date | None = None,
     drawdown_to: dt.date | None = None,
     bank_code: str | None = None,
+    updated_since: dt.datetime | None = None,
     after_id: int = 0,
     limit: int = 100,
 ) -> list[Loan]:
-    """Loans the actor may see, by id, keyset-paginated (``after_id``)."""
+    """Loans the actor may see, by id, keyset-paginated (``after_id``); with ``updated_since`` only
+    those changed since (``fund.services.changes``)."""
     stmt = select(Loan)
     if actor.kind == "bank":
         stmt = stmt.where(Loan.bank_id == actor.institution_id)
@@ -771,6 +773,10 @@ def list_loans(
         conditions.append(Loan.drawdown_date >= drawdown_from)
     if drawdown_to:
         conditions.append(Loan.drawdown_date <= drawdown_to)
+    if updated_since:
+        from fund.services.changes import loan_changed_since
+
+        conditions.append(loan_changed_since(updated_since))
     if conditions:
         stmt = stmt.where(and_(*conditions))
     return list(session.scalars(after(stmt, Loan.id, after_id, limit)))
