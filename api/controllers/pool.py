@@ -26,14 +26,14 @@ class AgreementController(Controller):
 
     @get("/", sync_to_thread=True, summary="List pool agreements", **allow(*READERS))
     def list_agreements(self, actor: Caller, db: Db, bank_code: str | None = None, policy_id: str | None = None) -> AgreementList:
-        """Every bank's agreement under each policy (a bank sees its own): from `agreed_on` its loans under the
-        policy may be covered (docs/rules.md section 12, B1)."""
+        """Every bank's agreement under each policy (who is in the pool is public): from `agreed_on` the bank's
+        loans under the policy may be covered (docs/rules.md section 12, B1)."""
         rows = pool.list_agreements(db, actor, bank_code=bank_code, policy_id=policy_id)
         return AgreementList(items=[AgreementOut(**r.as_dict()) for r in rows])
 
     @get("/{agreement_id:int}", sync_to_thread=True, summary="One pool agreement", **allow(*READERS, errors=(404,)))
     def show_agreement(self, actor: Caller, db: Db, agreement_id: int) -> AgreementOut:
-        """One agreement by id (404 for another bank's)."""
+        """One agreement by id."""
         return AgreementOut(**pool.get_agreement(db, actor, agreement_id).as_dict())
 
     @post("/", status_code=202, sync_to_thread=True, summary="Propose recording a pool agreement (rule G)",

@@ -116,11 +116,10 @@ def record_agreement(session: Session, actor: Actor, bank_code: str, policy_id: 
 
 def list_agreements(db: SessionFactory | Session, actor: Actor, *, bank_code: str | None = None,
                     policy_id: str | None = None) -> list[AgreementView]:
-    """Agreements by bank and policy; a bank sees its own."""
+    """Agreements by bank and policy. Which banks are in the pool is public (funds publish their
+    cooperating banks); their losses and suspensions are not (a bank sees its own)."""
     _require_reader(actor)
     stmt = select(PoolAgreement).order_by(PoolAgreement.id)
-    if actor.kind == "bank":
-        stmt = stmt.where(PoolAgreement.bank_id == actor.institution_id)
     if bank_code is not None:
         stmt = stmt.where(Institution.code == bank_code)
     if policy_id is not None:
@@ -132,8 +131,6 @@ def list_agreements(db: SessionFactory | Session, actor: Actor, *, bank_code: st
 def get_agreement(db: SessionFactory | Session, actor: Actor, agreement_id: int) -> AgreementView:
     _require_reader(actor)
     stmt = select(PoolAgreement).where(PoolAgreement.id == agreement_id)
-    if actor.kind == "bank":
-        stmt = stmt.where(PoolAgreement.bank_id == actor.institution_id)
     with within(db) as session:
         found = _agreement_views(session, stmt)
     if not found:
