@@ -150,24 +150,36 @@ def _valuation() -> dict[str, tuple[object, str]]:
     }
 
 
-def _not_yet_built() -> dict[str, tuple[int, str]]:
-    """S6 and B2 are not built yet (the page says so): their figures are checked with the rules'
-    arithmetic on ipfund's one floor helper (``apply_bp``) and revision 2's parameters."""
-    ratio, cap, line_bp = 5_000, 5_000_000, 300
-    first = min(apply_bp(6_000_001, ratio), cap)
-    second = min(apply_bp(5_000_000, ratio), cap - first)
-    insurance = min(apply_bp(4_000_000, ratio), cap)  # another kind: its own room
+def _fees_and_suspension() -> dict[str, tuple[int, str]]:
+    """S6 and B2 through ipfund's own rules (``fund.domain.fees``, ``fund.domain.pool``) with the shipped
+    gz-2023 parameters; the API tests run the same examples end to end (tests/test_fees_api.py,
+    tests/test_pool_api.py)."""
+    from fund.domain.fees import check_exclusive, fill_cap
+    from fund.domain.policy import shipped_policy
+    from fund.domain.pool import loss_line_fen, passes_line
+    from fund.errors import Conflict
+
+    gz = shipped_policy("gz-2023")
+    ratio, cap, line_bp = gz.fee_subsidy_ratio_bp, gz.fee_subsidy_cap_fen, gz.bank_suspension_line_bp
+    first, second = fill_cap([6_000_001, 5_000_000], ratio, cap)
+    assert second.capped and not first.capped
+    (insurance,) = fill_cap([4_000_000], ratio, cap)  # another kind: its own room
+    with pytest.raises(Conflict):
+        check_exclusive(["appraisal", "insurance"], "guarantee")
+    lending = 10_000_000_000
+    losses_1, losses_2 = 120_000_000 + 150_000_000, 120_000_000 + 150_000_000 + 40_000_000
+    assert not passes_line(losses_1, lending, line_bp) and passes_line(losses_2, lending, line_bp)
     return {
-        "fee.1": (first, "fen"), "fee.2": (second, "fen"), "fee.3": (insurance, "fen"),
-        "suspension.line": (apply_bp(10_000_000_000, line_bp), "fen"),
-        "suspension.1.losses": (120_000_000 + 150_000_000, "fen"),
-        "suspension.2.losses": (120_000_000 + 150_000_000 + 40_000_000, "fen"),
+        "fee.1": (first.subsidy_fen, "fen"), "fee.2": (second.subsidy_fen, "fen"), "fee.3": (insurance.subsidy_fen, "fen"),
+        "suspension.line": (loss_line_fen(lending, line_bp), "fen"),
+        "suspension.1.losses": (losses_1, "fen"),
+        "suspension.2.losses": (losses_2, "fen"),
     }
 
 
 def _computed() -> dict[str, tuple[object, str]]:
     figures: dict[str, tuple[object, str]] = {}
-    for part in (_covered_principal, _splits_and_recoveries, _bank_cap_and_cash, _subsidies, _valuation, _not_yet_built):
+    for part in (_covered_principal, _splits_and_recoveries, _bank_cap_and_cash, _subsidies, _valuation, _fees_and_suspension):
         figures.update(part())
     return figures
 
