@@ -78,3 +78,24 @@ def test_loans_updated_since(api):
     assert [loan["id"] for loan in api.get("/api/v1/loans", params={"updated_since": in_china}).json()["items"]] == [
         second["id"], third["id"]]
     assert first["id"] not in [loan["id"] for loan in changed.json()["items"]]
+
+
+def test_claims_updated_since(api):
+    import datetime as dt
+    import time
+
+    from tests.test_claims_api import _claim
+
+    old, fresh = api.register(), api.register()
+    old_claim = _claim(api, old)
+    time.sleep(1.1)  # stored times have whole seconds on SQLite
+    since = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    time.sleep(1.1)
+    fresh_claim = _claim(api, fresh)
+    listed = api.get("/api/v1/claims", params={"updated_since": since.isoformat()})
+    assert listed.status_code == 200, listed.text
+    assert [c["id"] for c in listed.json()["items"]] == [fresh_claim]
+    withdrawn = api.post(f"/api/v1/loans/{old['id']}/claims/{old_claim}/withdraw")
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert [c["id"] for c in api.get("/api/v1/claims", params={"updated_since": since.isoformat()}).json()["items"]] == [
+        old_claim, fresh_claim]

@@ -34,3 +34,16 @@ def loan_changed_since(since: dt.datetime) -> ColumnElement[bool]:
         select(Claim.loan_id).join(ClaimEvent, ClaimEvent.claim_id == Claim.id).where(ClaimEvent.created_at >= moment),
     ).subquery()
     return Loan.id.in_(select(changed.c.loan_id))
+
+
+def claim_changed_since(since: dt.datetime) -> ColumnElement[bool]:
+    """A condition on ``Claim``: it was filed, moved (a claim event) or recovered at or after ``since``."""
+    from fund.adapters.models.claims import ClaimRecovery
+
+    moment = as_utc(since)
+    changed = union(
+        select(Claim.id.label("claim_id")).where(Claim.created_at >= moment),
+        select(ClaimEvent.claim_id).where(ClaimEvent.created_at >= moment),
+        select(ClaimRecovery.claim_id).where(ClaimRecovery.created_at >= moment),
+    ).subquery()
+    return Claim.id.in_(select(changed.c.claim_id))

@@ -367,9 +367,15 @@ def close_claim(session: Session, bank: Actor, claim_id: int, business_date: dt.
 
 
 def list_claims(session: Session, actor: Actor, *, status: str | None = None, bank_code: str | None = None,
-                loan_id: int | None = None, after_id: int = 0, limit: int = 100) -> list[Claim]:
-    """Claims ``actor`` may read, by id, keyset-paginated (``after_id``)."""
+                loan_id: int | None = None, after_id: int = 0, limit: int = 100,
+                updated_since: dt.datetime | None = None) -> list[Claim]:
+    """Claims ``actor`` may read, by id, keyset-paginated (``after_id``); with ``updated_since`` only
+    those changed since (``fund.services.changes``)."""
     stmt = _visible(select(Claim), actor)
+    if updated_since is not None:
+        from fund.services.changes import claim_changed_since
+
+        stmt = stmt.where(claim_changed_since(updated_since))
     if status is not None:
         stmt = stmt.where(Claim.status == status)
     if loan_id is not None:
@@ -546,10 +552,12 @@ def show(db: SessionFactory | Session, actor: Actor, claim_id: int, *, loan_id: 
 
 
 def claims_page(db: SessionFactory | Session, actor: Actor, *, status: str | None = None, bank_code: str | None = None,
-                loan_id: int | None = None, after_id: int = 0, limit: int = 100, detail: bool = True) -> list[dict]:
+                loan_id: int | None = None, after_id: int = 0, limit: int = 100, detail: bool = True,
+                updated_since: dt.datetime | None = None) -> list[dict]:
     """The documents of the claims ``actor`` may read, by id from ``after_id``, filtered."""
     with within(db) as session:
-        claims = list_claims(session, actor, status=status, bank_code=bank_code, loan_id=loan_id, after_id=after_id, limit=limit)
+        claims = list_claims(session, actor, status=status, bank_code=bank_code, loan_id=loan_id, after_id=after_id, limit=limit,
+                             updated_since=updated_since)
         return [claim_document(session, c, detail=detail) for c in claims]
 
 
