@@ -108,6 +108,11 @@ def test_rules_10_suspension_example(api, on, fast_passwords):
         ("BANK1", "gz-2023", "2026-06-01", 310_000_000, 300_000_000)]
     assert api.get("/api/v1/suspensions", who="BANK2").json()["items"] == []
     assert api.get("/api/v1/agreements/loss-ratios", who="BANK1").json()["items"][-1]["suspended_since"] == "2026-06-01"
+    from fund.services.overview import dashboard
+
+    board = dashboard(api.session_factory, api.actors["FM"])  # the console's dashboard read model
+    assert [(a.figures["bank"], a.figures["since"]) for a in board.alerts if a.code == "bank_suspended"] == [("BANK1", D(2026, 6, 1))]
+    assert {(r.bank_code, r.policy_id): r.losses_fen for r in board.loss_ratios}[("BANK1", "gz-2023")] == 310_000_000
     # loans drawn from that date are bank_suspended whenever registered; earlier ones keep coverage; BANK2 lends on
     assert _loan(api, "BANK1", D(2026, 6, 1))["ineligible_reasons"] == ["bank_suspended"]
     assert _loan(api, "BANK1", D(2026, 5, 31))["coverage"] == "eligible"

@@ -42,7 +42,7 @@ def _require_reader(actor: Actor) -> None:
 
 @dataclass(frozen=True)
 class Alert:
-    code: str  # lpr_not_checked, bank_over_cap, bank_near_cap, deferrals_outstanding, claims_waiting, proposals_waiting
+    code: str  # lpr_not_checked, bank_over_cap, bank_near_cap, bank_suspended, bank_near_line, deferrals_outstanding, claims_waiting, proposals_waiting
     severity: str  # bad, warn
     figures: dict[str, Any] = field(default_factory=dict)
 
@@ -69,6 +69,8 @@ class Dashboard:
     alerts: tuple[Alert, ...]
     stress: StressSummary | None
     in_transit_fen: dict[str, int]
+    # B2 (docs/rules.md section 12): each agreed bank's approved covered losses against its line
+    loss_ratios: tuple[Any, ...] = ()  # fund.domain.pool.LossRatio
 
 
 def _appropriated_in(session: Session, year: int) -> int:
@@ -153,6 +155,16 @@ def dashboard(db: SessionFactory, actor: Actor) -> Dashboard:
         waiting = session.scalar(select(func.count()).select_from(Claim).where(Claim.status == "filed")) or 0
         if waiting:
             alerts.append(Alert("claims_waiting", "warn", {"count": waiting}))
+        from fund.services.pool import loss_ratios as pool_loss_ratios
+
+        ratios = tuple(pool_loss_ratios(session, today))
+        for r in ratios:
+            if r.suspended_since is not None:
+                alerts.append(Alert("bank_suspended", "bad", {"bank": r.bank_code, "policy": r.policy_id,
+                                                              "since": r.suspended_since, "losses_fen": r.losses_fen}))
+            elif r.line_fen and r.losses_fen * NEAR_CAP_SHARE[1] >= r.line_fen * NEAR_CAP_SHARE[0]:
+                alerts.append(Alert("bank_near_line", "warn", {"bank": r.bank_code, "policy": r.policy_id,
+                                                               "losses_fen": r.losses_fen, "line_fen": r.line_fen}))
         proposals = _open_proposals(session)
         if proposals:
             alerts.append(Alert("proposals_waiting", "warn", {"count": proposals}))
@@ -161,7 +173,7 @@ def dashboard(db: SessionFactory, actor: Actor) -> Dashboard:
             for cap in report.caps
         )
         return Dashboard(today, report, _appropriated_in(session, today.year), this_year, waiting, proposals,
-                         tuple(alerts), _latest_baseline(session), _in_transit(session))
+                         tuple(alerts), _latest_baseline(session), _in_transit(session), ratios)
 
 
 @dataclass(frozen=True)
