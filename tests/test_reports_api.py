@@ -6,7 +6,7 @@ import io
 
 from openpyxl import load_workbook
 
-from tests.test_subsidy_api import AUDITOR, BANK, FM, Endpoint, _book, sub_api  # noqa: F401  (fixture)
+from tests.test_subsidy_api import AUDITOR, BANK, FM, Endpoint, _book, run_through_two_people, sub_api  # noqa: F401  (fixture)
 
 API_MATRIX = {
     ("GET", "/api/v1/reports/monthly"): Endpoint(
@@ -20,7 +20,7 @@ API_MATRIX = {
 def test_monthly_statistics_and_compensation_through_the_api(sub_api):
     api = sub_api
     _book(api)
-    run = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who="FM").json()
+    run = run_through_two_people(api, "2024-04")  # rule G1: an officer proposes, an approver signs off
     body = api.get("/api/v1/reports/monthly", who="AUD", params={"month": "2024-04"})
     assert body.status_code == 200, body.text
     stats = body.json()

@@ -20,7 +20,7 @@ from fund.services.registry import record_repayment, register_loan
 from fund.services.statements import compensation_statement
 from tests.factories import application, borrower, bullet_schedule
 from tests.test_api_support import loan_body, problem_of
-from tests.test_subsidy_api import BD, DRAWDOWN, sub_api  # noqa: F401  (fixture)
+from tests.test_subsidy_api import BD, DRAWDOWN, run_through_two_people, sub_api  # noqa: F401  (fixture)
 
 FORMULA = '=HYPERLINK("http://example.invalid","x")'
 ZH_HEADERS = ("序号", "银行", "贷款编号", "企业名称", "补贴金额（元）", "补贴金额（分）", "已支付（元）", "递延（分）")
@@ -41,9 +41,9 @@ def _book(api, names=("Enterprise 901", FORMULA, "Enterprise 903")):
     with unit_of_work(api.session_factory) as s:
         for code, loan in zip(("BANK1", "BANK2", "BANK1"), loans):
             record_repayment(s, api.actors[code], loan.id, dt.date(2024, 4, 15), dt.date(2024, 4, 15), 0, 3_875_000, BD)
-    run = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who="FM")
-    assert run.status_code == 201, run.text
-    return loans, run.json()
+    run = run_through_two_people(api, "2024-04")  # rule G1: an officer proposes, an approver signs off
+    assert run["created"] is True, run
+    return loans, run
 
 
 def _xlsx(api, run, **params):

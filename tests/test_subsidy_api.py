@@ -1,5 +1,5 @@
-"""Subsidy runs through the API: the fund manager runs a month (idempotent, rerun reports the run,
-earlier month 409); runs are read by the fund manager and auditors; statements download as CSV or
+"""Subsidy runs through the API: the fund manager's officer proposes a month and an approver signs it off
+(rule G1; idempotent, a month run already is reported, also by a sign-off; earlier month 409); runs are read by the fund manager and auditors; statements download as CSV or
 XLSX and a bank gets only its own loans' lines. Both backends."""
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from fund.domain.dates import add_months
 from fund.services.registry import record_repayment, register_loan
 from fund.services.subsidies import run_month
 from tests.factories import application, borrower, bullet_schedule
+from tests.people_support import cheap_hasher
+from tests.test_claims_api import _keys as personal_keys
 from tests.test_api_support import Endpoint, make_api, new_key, problem_of
 
 BANK, FM, AUDITOR = "bank", "fund_manager", "auditor"
@@ -35,8 +37,10 @@ def _a_run(api) -> int:
 
 
 API_MATRIX = {
+    # a decision of rule G1: the fund manager's institutional key is refused (403 person_required); the
+    # flows below propose and sign off with personal keys
     ("POST", "/api/v1/subsidy-runs"): Endpoint(
-        frozenset({FM}), lambda api, loan: ("POST", "/api/v1/subsidy-runs", {"json": {"month": "2024-05"}}), 201),
+        frozenset({FM}), lambda api, loan: ("POST", "/api/v1/subsidy-runs", {"json": {"month": "2024-05"}}), 403),
     ("GET", "/api/v1/subsidy-runs"): Endpoint(
         frozenset({FM, AUDITOR}), lambda api, loan: ("GET", "/api/v1/subsidy-runs", {}), 200),
     ("GET", "/api/v1/subsidy-runs/{run_id}"): Endpoint(
@@ -48,12 +52,19 @@ API_MATRIX = {
 
 @pytest.fixture
 def sub_api(session_factory, monkeypatch):
-    """The app with the subsidy controller (added here until ``api.app`` registers it)."""
+    """The app with the subsidy controller (added here until ``api.app`` registers it); staff passwords
+    hashed cheaply (the officer and approver of ``run_through_two_people``)."""
+    from fund.services import people
+
     if SubsidyController not in app_module.CONTROLLERS:
         monkeypatch.setattr(app_module, "CONTROLLERS", [*app_module.CONTROLLERS, SubsidyController])
+    previous = people.use_hasher(cheap_hasher())
     api = make_api(session_factory)
-    with api.client:
-        yield api
+    try:
+        with api.client:
+            yield api
+    finally:
+        people.use_hasher(previous)
 
 
 def _book(api):
@@ -73,32 +84,79 @@ def _book(api):
     return loans
 
 
+def run_through_two_people(api, month: str) -> dict:
+    """The officer proposes ``month``, the officer's own sign-off is refused, the approver's executes it:
+    the run (as ``GET /subsidy-runs/{id}`` reads it)."""
+    keys = personal_keys(api)
+    proposal = api.post("/api/v1/subsidy-runs", {"month": month}, who=keys["fm.officer"])
+    assert proposal.status_code == 202, proposal.text
+    assert (proposal.json()["kind"], proposal.json()["status"]) == ("subsidy_run", "open")
+    own = api.post(f"/api/v1/proposals/{proposal.json()['id']}/approve", who=keys["fm.officer"])
+    assert own.status_code == 403 and problem_of(own)["code"] == "same_person"
+    done = api.post(f"/api/v1/proposals/{proposal.json()['id']}/approve", who=keys["fm.approver"])
+    assert done.status_code == 200 and done.json()["status"] == "executed", done.text
+    figures = done.json()["figures"]
+    run = api.get(f"/api/v1/subsidy-runs/{figures['run_id']}", who="FM").json()
+    assert (run["month"], run["lines"], run["total_fen"]) == (month, figures["line_count"], figures["total_fen"])
+    return run | {"created": figures["created"]}
+
+
 def test_fund_manager_runs_a_month_once(sub_api):
     api = sub_api
     _book(api)
+    keys = personal_keys(api)
     key = new_key()
-    first = api.client.post("/api/v1/subsidy-runs", json={"month": "2024-04"}, headers=api.headers("FM", key))
-    assert first.status_code == 201, first.text
-    body = first.json()
+    first = api.client.post("/api/v1/subsidy-runs", json={"month": "2024-04"}, headers=api.headers(keys["fm.officer"], key))
+    assert first.status_code == 202, first.text
+    proposal = first.json()
     # 1 736 201 (RULES 10) + 3 875 000 * 0.6 * 345/520 / 2 = 771 274.03
-    assert (body["created"], body["lines"], body["total_fen"]) == (True, 2, 1_736_201 + 771_274)
-    replay = api.client.post("/api/v1/subsidy-runs", json={"month": "2024-04"}, headers=api.headers("FM", key))
-    assert replay.status_code == 201 and replay.headers.get("idempotent-replayed") == "true" and replay.json() == body
-    again = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who="FM")
+    assert (proposal["preview"]["line_count"], proposal["preview"]["total_fen"]) == (2, 1_736_201 + 771_274)
+    replay = api.client.post("/api/v1/subsidy-runs", json={"month": "2024-04"}, headers=api.headers(keys["fm.officer"], key))
+    assert replay.status_code == 202 and replay.headers.get("idempotent-replayed") == "true" and replay.json() == proposal
+    twice = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who=keys["fm.officer"])
+    assert twice.status_code == 409 and problem_of(twice)["code"] == "proposal_exists"
+    assert api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who="FM").status_code == 403  # no person: no decision
+    with unit_of_work(api.session_factory) as session:
+        assert session.scalar(select(func.count()).select_from(SubsidyRun)) == 0  # nothing runs on a proposal
+    own = api.post(f"/api/v1/proposals/{proposal['id']}/approve", who=keys["fm.officer"])
+    assert own.status_code == 403 and problem_of(own)["code"] == "same_person"
+    done = api.post(f"/api/v1/proposals/{proposal['id']}/approve", who=keys["fm.approver"]).json()
+    assert (done["status"], done["figures"]["created"], done["figures"]["line_count"], done["figures"]["total_fen"]) == (
+        "executed", True, 2, 1_736_201 + 771_274)
+    body = api.get(f"/api/v1/subsidy-runs/{done['figures']['run_id']}", who="FM").json()
+    assert (body["month"], body["lines"], body["total_fen"]) == ("2024-04", 2, 1_736_201 + 771_274)
+    again = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who=keys["fm.officer"])
     assert again.status_code == 200 and again.json()["created"] is False and again.json()["id"] == body["id"]
-    may = api.post("/api/v1/subsidy-runs", {"month": "2024-05"}, who="FM")
-    assert may.status_code == 201 and may.json()["lines"] == 2
-    earlier = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who="FM")
+    may = run_through_two_people(api, "2024-05")
+    assert may["created"] is True and may["lines"] == 2
+    earlier = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who=keys["fm.officer"])
     assert earlier.status_code == 200  # the existing April run, reported
-    refused = api.post("/api/v1/subsidy-runs", {"month": "2024-03"}, who="FM")
+    refused = api.post("/api/v1/subsidy-runs", {"month": "2024-03"}, who=keys["fm.officer"])
     assert refused.status_code == 409 and problem_of(refused)["code"] == "month_before_latest_run"
-    bad = api.post("/api/v1/subsidy-runs", {"month": "2024-13"}, who="FM")
+    bad = api.post("/api/v1/subsidy-runs", {"month": "2024-13"}, who=keys["fm.officer"])
     assert bad.status_code == 422
     listed = api.get("/api/v1/subsidy-runs", who="AUD").json()["items"]
     assert [r["month"] for r in listed] == ["2024-04", "2024-05"]
-    assert api.get("/api/v1/subsidy-runs", who="AUD", params={"month": "2024-05"}).json()["items"][0]["id"] == may.json()["id"]
+    assert api.get("/api/v1/subsidy-runs", who="AUD", params={"month": "2024-05"}).json()["items"][0]["id"] == may["id"]
     assert api.get(f"/api/v1/subsidy-runs/{body['id']}", who="FM").json()["total_fen"] == 1_736_201 + 771_274
     assert api.get("/api/v1/subsidy-runs/999999", who="FM").status_code == 404
+
+
+def test_a_sign_off_of_a_month_run_meanwhile_reports_that_run(sub_api):
+    # S4 through G1: the month is run between the proposal and its sign-off; the sign-off runs nothing twice
+    api = sub_api
+    _book(api)
+    keys = personal_keys(api)
+    proposal = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who=keys["fm.officer"]).json()
+    with unit_of_work(api.session_factory) as session:
+        meanwhile = run_month(session, "2024-04", BD, actor=api.actors["FM"])
+    done = api.post(f"/api/v1/proposals/{proposal['id']}/approve", who=keys["fm.approver"])
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["figures"]["run_id"], done.json()["figures"]["created"]) == (
+        "executed", meanwhile.run_id, False)
+    assert done.json()["figures"]["total_fen"] == meanwhile.total_fen == 1_736_201 + 771_274
+    with unit_of_work(api.session_factory) as session:
+        assert session.scalar(select(func.count()).select_from(SubsidyRun)) == 1
 
 
 def _lines(response):
@@ -114,7 +172,7 @@ def test_statements_as_csv_and_xlsx_and_a_bank_sees_only_its_loans(sub_api):
 
     api = sub_api
     loans = _book(api)
-    run = api.post("/api/v1/subsidy-runs", {"month": "2024-04"}, who="FM").json()
+    run = run_through_two_people(api, "2024-04")
     url = run["statement_url"]
     en = {"lang": "en"}
 

@@ -1,4 +1,5 @@
-"""Interest-subsidy runs (rule S4, docs/rules.md section 5): the fund manager runs a month; the fund manager
+"""Interest-subsidy runs (rule S4, docs/rules.md section 5): the fund manager's officer proposes a month's
+run and an approver signs it off (rule G1, section 11); the fund manager
 and auditors read runs; statements download as CSV or XLSX, a bank's holding only its own loans' lines."""
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from sqlalchemy.orm import Session
 
 from api.auth import READERS, Role, allow
 from api.deps import Caller, Db
-from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
+from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader
+from api.controllers.proposals import proposal_out, run_decision
 from api.openapi import documented
 from fund.adapters.db import unit_of_work
-from fund.services import statements
+from fund.services import audit, proposals, statements
 from fund.services import subsidies as service
 from schemas.common import MAX_ID
+from schemas.people import ProposalOut
 from schemas.statements import PreviewLineOut, PreviewOut
 from schemas.subsidies import SubsidyRunIn, SubsidyRunList, SubsidyRunOut
 
@@ -36,28 +39,44 @@ def _out(result: service.RunResult, created: bool | None) -> SubsidyRunOut:
     )
 
 
+def _answers_existing_run(handler_kwargs: dict) -> dict:
+    """The POST's 200 answer in the OpenAPI document: the month's existing run, not a proposal."""
+    from litestar.openapi.datastructures import ResponseSpec
+
+    existing = ResponseSpec(data_container=SubsidyRunOut,
+                            description="OK: the month had been run already; the existing run (nothing changes, nothing proposed)")
+    return {**handler_kwargs, "responses": {**handler_kwargs.get("responses", {}), 200: existing}}
+
+
 class SubsidyController(Controller):
     path = "/subsidy-runs"
     tags = ["subsidies"]
 
-    @post("/", status_code=201, sync_to_thread=True, summary="Run a month's interest subsidies (rule S4)",
+    @post("/", status_code=202, sync_to_thread=True, summary="Propose a month's interest-subsidy run (rules S4, G1)",
           response_headers=[REPLAYED_RESPONSE_HEADER],
-          **documented(allow(Role.FUND_MANAGER, errors=(409,)),
-                       also_answers={200: "OK: the month had been run already; the existing run (nothing changes)"}))
-    def run(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader,
-            data: JSONBody[SubsidyRunIn]) -> Response[SubsidyRunOut]:
-        """Run `month` as of the business date: every eligible repayment paid by the month's last day
-        that no earlier run took, the enterprise cap in order, one journal entry paid from the subsidy
-        pool (what its cash cannot cover is deferred). 201 with the new run; 200 with the existing run
-        when the month was run already (nothing changes); 409 `month_before_latest_run`; 422
-        `lpr_not_available` naming the drawdown dates and loans the LPR table cannot answer (nothing is
-        written). A run over a million repayments takes up to a minute."""
+          **_answers_existing_run(allow(Role.FUND_MANAGER, errors=(403, 409))))
+    def run(self, request: Request, actor: Caller, db: Db, idempotency_key: IdempotencyKeyHeader,
+            data: JSONBody[SubsidyRunIn]) -> Response[ProposalOut]:
+        """An officer proposes running `month` (rule G1, docs/rules.md section 11): the lines and totals it
+        would write as of the business date are stored as the proposal's `preview`. Another person, an
+        approver, signs it off (`POST /proposals/{id}/approve`): the run is then executed on the sign-off's
+        business date (every eligible repayment paid by the month's last day that no earlier run took,
+        the enterprise cap in order, one journal entry paid from the subsidy pool, what its cash cannot
+        cover deferred) and the proposal's `figures` name the run. 202 with the proposal; 200 with the
+        existing run (`SubsidyRunOut`, `created` false) when the month was run already (nothing changes,
+        nothing is proposed; a sign-off of a month run meanwhile reports that run too); 409
+        `month_before_latest_run`, `proposal_exists`; 422 `lpr_not_available`; 403 `person_required` for a
+        key not issued to a person, `not_an_officer`."""
 
         def work(session: Session):
-            result = service.run(session, actor, data.month)
-            return (201 if result.created else 200), _out(result, result.created)
+            outcome = proposals.propose_subsidy_run(session, actor, data.month)
+            if isinstance(outcome, service.RunResult):
+                return 200, _out(outcome, False)
+            return 202, proposal_out(outcome)
 
-        return run_idempotent(request, actor, idempotency_key, data, work)
+        return run_decision(request, actor, idempotency_key, data, work,
+                            lambda exc: audit.record_refusal(db, actor, "subsidy_run.propose", f"subsidy_run:{data.month}",
+                                                             exc, detail={"params": {"month": data.month}, "message": exc.message}))
 
     @get("/", sync_to_thread=True, summary="Subsidy runs", **allow(*READERS))
     def list_runs(

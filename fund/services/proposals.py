@@ -469,11 +469,39 @@ def _claim_policy(session: Session, params: Params) -> str | None:
 def _execute_subsidy_run(session: Session, actor: Actor, params: Params, today: dt.date) -> Figures:
     from fund.services.subsidies import run_month
 
+    # S4: a month run since the proposal (another sign-off, a crash's rerun) is reported, never run twice
     result = run_month(session, params["month"], today, actor=actor)
-    if not result.created:
-        raise Conflict("month_already_run", f"month {params['month']} has been run already (run {result.run_id})", field="month")
-    return {"month": result.month, "run_id": result.run_id, "line_count": result.line_count, "total_fen": result.total_fen,
-            "paid_fen": result.paid_fen, "deferred_fen": result.deferred_fen}
+    return {"month": result.month, "run_id": result.run_id, "created": result.created, "line_count": result.line_count,
+            "total_fen": result.total_fen, "paid_fen": result.paid_fen, "deferred_fen": result.deferred_fen}
+
+
+def propose_subsidy_run(session: Session, actor: Actor, month: str, *, note: str | None = None):
+    """The officer's proposal to run ``month`` (rule G1), or, when the month was run already, that run
+    (a :class:`fund.services.subsidies.RunResult` with ``created`` False: S4, nothing changes and
+    nothing is proposed)."""
+    from fund.adapters.models.subsidies import SubsidyRun
+    from fund.services.subsidies import RunResult
+
+    _require_fund_manager_person(actor)
+    params = _check_month({"month": month})
+    existing = session.scalar(select(SubsidyRun).where(SubsidyRun.month == params["month"]))
+    if existing is not None:
+        return RunResult.of(existing, created=False)
+    return _propose(session, actor, kind_of("subsidy_run"), params, note)
+
+
+def propose_run(db: SessionFactory, actor: Actor, month: str, *, note: str | None = None):
+    """The use case of :func:`propose_subsidy_run` (``ipfund subsidies run``); a refused proposal is an
+    audit record, as with :func:`propose`."""
+    from fund.adapters.models.subsidies import SubsidyRun
+    from fund.services.subsidies import RunResult
+
+    with unit_of_work(db) as session:
+        _require_fund_manager_person(actor)
+        existing = session.scalar(select(SubsidyRun).where(SubsidyRun.month == _check_month({"month": month})["month"]))
+        if existing is not None:
+            return RunResult.of(existing, created=False)
+    return propose(db, actor, "subsidy_run", {"month": month}, note=note)
 
 
 def _preview_subsidy_run(session: Session, actor: Actor, params: Params, today: dt.date) -> Figures:
