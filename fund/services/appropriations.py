@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fund.adapters.models.people import Appropriation
-from fund.domain.money import MAX_SINGLE_AMOUNT_FEN
+from fund.domain.money import check_amount
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
 from fund.services import ledger
 from fund.services.common import for_update
@@ -69,14 +69,6 @@ def check_reference(reference: str | None) -> str:
     return reference
 
 
-def _amount(amount_fen: object) -> int:
-    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
-        raise DomainError("invalid_amount", f"an appropriation is an integer number of fen > 0, got {amount_fen!r}", field="amount_fen")
-    if amount_fen > MAX_SINGLE_AMOUNT_FEN:
-        raise DomainError("amount_too_large", "an appropriation is at most 10^12 fen", field="amount_fen")
-    return amount_fen
-
-
 def _require_fund_manager(actor: Actor) -> None:
     if actor.kind != "fund_manager":
         raise Forbidden("forbidden", "only the fund manager records appropriations")
@@ -88,7 +80,7 @@ def record_appropriation(session: Session, actor: Actor, *, pool: str, amount_fe
     (settling deferrals first, A4) and its record with the reference."""
     _require_fund_manager(actor)
     reference = check_reference(reference)
-    amount = _amount(amount_fen)
+    amount = check_amount("amount_fen", amount_fen, minimum=1)
     if received_on > business_date:
         raise DomainError("dated_after_business_date", f"received_on {received_on} is after the business date {business_date}",
                           field="received_on")
@@ -162,7 +154,7 @@ def _check_appropriation(params: dict) -> dict:
     if policy_id is not None and (not isinstance(policy_id, str) or not 1 <= len(policy_id) <= 32):
         raise DomainError("invalid_parameter", "policy_id must be 1..32 characters", field="policy_id")
     memo = (params.get("memo") or "").strip() or None
-    return {"pool": pool, "amount_fen": _amount(params.get("amount_fen")), "policy_id": policy_id,
+    return {"pool": pool, "amount_fen": check_amount("amount_fen", params.get("amount_fen"), minimum=1), "policy_id": policy_id,
             "received_on": _date_param(params, "received_on"), "reference": check_reference(params.get("reference")),
             "memo": memo[:500] if memo else None}
 
