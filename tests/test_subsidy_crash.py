@@ -1,5 +1,6 @@
-"""Crash safety (rule S4): a run killed with SIGKILL after writing at least 1,000 lines inside its open
-transaction leaves no run, no line and no posting; the rerun gives the same lines and totals as an
+"""Crash safety (rule S4): a run (an officer's proposal executed by an approver's sign-off, rule G1) killed
+with SIGKILL after writing at least 1,000 lines inside its open transaction leaves no run, no line and
+no posting, and the proposal open; the sign-off again gives the same lines and totals as an
 uninterrupted run over the same book; `ipfund ledger check` passes after each. Both backends."""
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from fund.services.registry import Actor
 from fund.services.subsidies import KILL_HOOK_ENV, run_month
 from tests.conftest import TEST_BUSINESS_DATE
 from tests.factories import setup_reference
+from tests.people_support import PASSWORD, add_staff
 
 MONTH = "2025-12"  # the synthetic book's loans are drawn in 2024: every installment falls due by then
 KILL_AFTER = 1_000
 
 
 def _ipfund(database_url: str, *args: str, kill_after: int | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, IPFUND_DATABASE_URL=database_url, IPFUND_BUSINESS_DATE=TEST_BUSINESS_DATE.isoformat())
+    env = dict(os.environ, IPFUND_DATABASE_URL=database_url, IPFUND_BUSINESS_DATE=TEST_BUSINESS_DATE.isoformat(),
+               IPFUND_PASSWORD=PASSWORD)
     env.pop(KILL_HOOK_ENV, None)
     if kill_after is not None:
         env[KILL_HOOK_ENV] = str(kill_after)
@@ -66,6 +69,8 @@ def test_a_killed_run_leaves_nothing_and_the_rerun_completes_it(session_factory,
     with unit_of_work(session_factory) as s:
         setup_reference(s)
     with unit_of_work(session_factory) as s:
+        add_staff(s, {"fm.officer": ("FM", ("officer",)), "fm.approver": ("FM", ("approver",))})
+    with unit_of_work(session_factory) as s:
         book = load_synthetic_book(s, loans=250, seed=7, big_share=0.2)
         # less cash than the run needs: part of it is deferred
         appropriate(s, pool="subsidy", amount_fen=50_000_000, policy_id="gz-2023", business_date=TEST_BUSINESS_DATE)
@@ -87,7 +92,14 @@ def test_a_killed_run_leaves_nothing_and_the_rerun_completes_it(session_factory,
     before = _state(session_factory)
     assert (before["runs"], before["lines"], before["subsidy_entries"]) == (0, 0, 0)
 
-    killed = _ipfund(database_url, "subsidies", "run", "--month", MONTH, kill_after=KILL_AFTER)
+    proposed = _ipfund(database_url, "subsidies", "run", "--month", MONTH, "--user", "fm.officer", "--json")
+    assert proposed.returncode == 0, proposed.stderr
+    proposal = json.loads(proposed.stdout)
+    assert (proposal["kind"], proposal["status"]) == ("subsidy_run", "open")
+    assert _state(session_factory) == before  # nothing runs on a proposal
+    approve = ("proposals", "approve", str(proposal["id"]), "--user", "fm.approver", "--json")
+
+    killed = _ipfund(database_url, *approve, kill_after=KILL_AFTER)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     hook = re.search(r"test hook: (\d+) lines and (\d+) postings written", killed.stderr)
     assert hook, killed.stderr
@@ -96,11 +108,17 @@ def test_a_killed_run_leaves_nothing_and_the_rerun_completes_it(session_factory,
     with unit_of_work(session_factory) as s:
         assert check_ledger(s) == []
     _ledger_check_passes(database_url)
+    still = _ipfund(database_url, "proposals", "show", str(proposal["id"]), "--json")
+    assert still.returncode == 0 and json.loads(still.stdout)["status"] == "open", still.stdout + still.stderr
 
-    rerun = _ipfund(database_url, "subsidies", "run", "--month", MONTH, "--json")
+    rerun = _ipfund(database_url, *approve)
     assert rerun.returncode == 0, rerun.stderr
-    result = json.loads(rerun.stdout)
-    assert result["created"] is True
+    listed = _ipfund(database_url, "subsidies", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (result,) = json.loads(listed.stdout)
+    assert result["month"] == MONTH
+    signed = json.loads(_ipfund(database_url, "proposals", "show", str(proposal["id"]), "--json").stdout)
+    assert (signed["status"], signed["figures"]["created"], signed["figures"]["run_id"]) == ("executed", True, result["run_id"])
     for name, value in (("lines", uninterrupted.line_count), ("capped_lines", uninterrupted.capped_count),
                         ("computed_fen", uninterrupted.computed_fen), ("total_fen", uninterrupted.total_fen),
                         ("paid_fen", uninterrupted.paid_fen), ("deferred_fen", uninterrupted.deferred_fen)):
@@ -109,7 +127,7 @@ def test_a_killed_run_leaves_nothing_and_the_rerun_completes_it(session_factory,
         assert _lines(s) == expected_lines
     _ledger_check_passes(database_url)
 
-    again = _ipfund(database_url, "subsidies", "run", "--month", MONTH, "--json")
-    assert again.returncode == 0 and json.loads(again.stdout)["created"] is False
+    again = _ipfund(database_url, "subsidies", "run", "--month", MONTH, "--user", "fm.officer", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["created"] is False, again.stdout + again.stderr
     after = _state(session_factory)
     assert (after["runs"], after["lines"], after["subsidy_entries"]) == (1, uninterrupted.line_count, 1)

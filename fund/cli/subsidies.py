@@ -1,4 +1,5 @@
-"""`ipfund subsidies`: Monthly interest-subsidy runs (docs/rules.md section 5): run a month, list runs, write
+"""`ipfund subsidies`: Monthly interest-subsidy runs (docs/rules.md section 5): propose a month's run (an
+approver signs it off: rule G1, section 11), list runs, write
 statements, and a benchmark over a synthetic book of 1.2 million repayments."""
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 import typer
 
 from fund.cli.common import (
-    actor_for,
     console,
     err_console,
     fail,
@@ -21,7 +21,10 @@ from fund.cli.common import (
     print_json,
     progress_bar,
     session_factory,
+    reader_actor,
     transaction,
+    user_actor,
+    user_option,
 )
 from fund.domain.money import yuan
 
@@ -47,22 +50,28 @@ def _print_result(result) -> None:
     console.print(f"  paid {yuan(result.paid_fen)} yuan, deferred {yuan(result.deferred_fen)} yuan; journal entry {result.entry_id or '-'}")
 
 
-@app.command("run", help="Run month YYYY-MM as the fund manager: subsidise every eligible repayment paid by the month's "
-                         "end (and the business date) that no earlier run took. Running a month again changes nothing.")
+@app.command("run", help="Propose running month YYYY-MM (rule G1): an officer proposes, an approver signs off with "
+                         "`ipfund proposals approve ID --user LOGIN`, which runs it then: every eligible repayment paid by the "
+                         "month's end (and the business date) that no earlier run took. A month run already is reported "
+                         "(nothing changes, nothing is proposed).")
 @handle_errors
 def run(
     month: str = typer.Option(..., "--month", help="YYYY-MM"),
-    as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
+    user: str = user_option(),
+    note: str | None = typer.Option(None, "--note", help="A note for the approver."),
+    as_json: bool = typer.Option(False, "--json", help="Print the proposal (or the existing run) as JSON."),
 ) -> None:
-    from fund.services import subsidies
+    from fund.cli.proposals import print_proposal
+    from fund.services.proposals import propose_run
+    from fund.services.subsidies import RunResult
 
-    actor = fund_manager_actor()
-    with progress_bar(f"subsidy run {month}") as progress:
-        result = subsidies.run(session_factory(), actor, month, progress=progress)
-    if as_json:
-        print_json(_result_dict(result))
+    outcome = propose_run(session_factory(), user_actor(user), month, note=note)
+    if not isinstance(outcome, RunResult):
+        print_proposal(outcome, as_json=as_json)
+    elif as_json:
+        print_json(_result_dict(outcome))
     else:
-        _print_result(result)
+        _print_result(outcome)
 
 
 def _preview_dict(p) -> dict:
@@ -147,12 +156,14 @@ def statement(
     fmt: str = typer.Option(..., "--format", help="xlsx or csv."),
     out: Path = typer.Option(..., "--out", help="File to write."),
     lang: str = typer.Option("zh", "--lang", help="zh (default) or en."),
-    as_code: str | None = typer.Option(None, "--as", help="Read as this institution (a bank sees only its own loans); default the fund manager."),
+    user: str | None = typer.Option(None, "--user", envvar="IPFUND_USER", metavar="LOGIN",
+                                    help="Read as this person (a bank's staff see only their bank's loans; the password "
+                                         "is asked for or taken from IPFUND_PASSWORD); default the fund manager."),
 ) -> None:
     from fund.cli.common import write_statement_file
     from fund.services.statements import subsidy_statement
 
-    actor = actor_for(as_code) if as_code else fund_manager_actor()
+    actor = reader_actor(user)
     write_statement_file(lambda session: subsidy_statement(session, actor, run_id=run_id, month=month, bank_code=bank,
                                                            enterprise_code=enterprise, lang=lang), fmt, out, lang)
 
