@@ -183,14 +183,15 @@ def show_loan(
 @handle_errors
 def borrowers(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    as_code: str = typer.Option(None, "--as", metavar="CODE", help="Read as this institution (default: the fund manager)."),
+    user: str | None = typer.Option(None, "--user", envvar="IPFUND_USER", metavar="LOGIN",
+                                    help="Read as this person (password asked for, or IPFUND_PASSWORD); default the fund manager."),
 ) -> None:
     from dataclasses import asdict
 
-    from fund.cli.common import actor_for, fund_manager_actor
+    from fund.cli.common import reader_actor
     from fund.services.borrowers import BORROWER_FIELDS, borrower_differences_in
 
-    actor = actor_for(as_code) if as_code else fund_manager_actor()
+    actor = reader_actor(user)
     with transaction() as session:
         differences = borrower_differences_in(session, actor)
     if as_json:

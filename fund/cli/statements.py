@@ -8,15 +8,15 @@ from pathlib import Path
 import typer
 
 from fund.cli.common import (
-    actor_for,
     console,
-    fund_manager_actor,
     handle_errors,
     money_table,
     parse_date,
     print_json,
     progress_bar,
+    reader_actor,
     transaction,
+    user_option,
     write_statement_file,
 )
 
@@ -33,11 +33,11 @@ def compensation(
     fmt: str = typer.Option("xlsx", "--format", help="xlsx or csv."),
     out: Path = typer.Option(..., "--out", help="File to write."),
     lang: str = typer.Option("zh", "--lang", help="zh (default) or en."),
-    as_code: str | None = typer.Option(None, "--as", help="Read as this institution; default the fund manager."),
+    user: str | None = user_option(required=False),
 ) -> None:
     from fund.services.statements import compensation_statement
 
-    actor = actor_for(as_code) if as_code else fund_manager_actor()
+    actor = reader_actor(user)  # the person reading (--user), else the fund manager
     first, last = parse_date(start, "from"), parse_date(end, "to")
     write_statement_file(lambda session: compensation_statement(session, actor, start=first, end=last, bank_code=bank,
                                                                 lang=lang), fmt, out, lang)
@@ -48,7 +48,7 @@ def monthly(
     fmt: str = typer.Option("table", "--format", help="table, json, xlsx or csv."),
     out: Path | None = typer.Option(None, "--out", help="File to write (xlsx and csv; default monthly-YYYY-MM.xlsx|csv)."),
     lang: str = typer.Option("zh", "--lang", help="zh (default) or en (table, xlsx and csv)."),
-    as_code: str | None = typer.Option(None, "--as", help="Read as this institution; default the fund manager."),
+    user: str | None = user_option(required=False),
 ) -> None:
     """Monthly statistics (docs/rules.md section 13): loans and covered principal by bank, sector, district and IP
     kind, enterprises served, claims, compensation paid and deferred by bank, recoveries, subsidies,
@@ -58,7 +58,7 @@ def monthly(
 
     if fmt not in ("table", "json", "xlsx", "csv"):
         raise typer.BadParameter("--format must be table, json, xlsx or csv")
-    actor = actor_for(as_code) if as_code else fund_manager_actor()
+    actor = reader_actor(user)  # the person reading (--user), else the fund manager
     if fmt in ("xlsx", "csv"):
         target = out or Path(f"monthly-{month}.{fmt}")
         write_statement_file(lambda session: monthly_statement(session, actor, month, lang=lang), fmt, target, lang)
