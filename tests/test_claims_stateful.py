@@ -3,7 +3,13 @@ approvals, appropriations, recoveries and closings against a real (SQLite) datab
 business date moving forward. After every step the ledger check finds nothing and the database
 matches an in-memory model of coverage, the claim window, each party's shares and recoveries, the
 bank caps, the pools' cash and the deferrals, computed here with plain ints (never by calling the
-services or ``risk.allocation``)."""
+services or ``risk.allocation``).
+
+The run counts the kinds of step that test the model's hard parts (:data:`STEP_FLOORS`: an approval
+under a bank cap, a cut by the cap, a cut because the cap remembers what the year already used, a
+deferral, a partial first-in-first-out settlement across several open deferrals, a recovery, a
+close), prints them and asserts a floor for each: a machine that never reaches the cap cannot catch
+a cap that forgets what was used, nor one that settles the newest deferral first."""
 
 from __future__ import annotations
 
@@ -34,7 +40,14 @@ SCHEMES = {  # as the shipped policy files say; the model keeps its own copy
                 "541": {"fund": 5000, "insurer": 4000, "bank": 1000}},
     "gz-2023": {"50": {"fund": 5000, "bank": 5000}},
 }
+#: the business dates a run may start on: gz-2020's years, the turn of the policies, gz-2023's years
+STARTS = (D(2021, 3, 1), D(2024, 9, 1), D(2025, 5, 1), D(2025, 11, 1), D(2026, 3, 1))
+#: each step kind must happen at least this many times over the run's examples
+STEP_FLOORS = {"approved under a cap": 5, "cut by the cap": 5, "cut after the year's earlier use": 3, "deferral": 8,
+               "partial FIFO settlement": 3, "recovery": 8, "close": 4}
+EXAMPLES, STEPS = 14, 40
 GZ2023_SINGLE_CAP, GZ2023_QUOTA, GZ2023_BANK_CAP_BP = 1_000_000_000, 2_000_000_000, 500
+GZ2023_SUSPENSION_LINE_BP = 300  # B2
 OVERDUE_DAYS, WINDOW_DAYS = 90, 365
 MAX_FEN = 10**12
 
@@ -46,6 +59,7 @@ class ClaimsMachine(RuleBasedStateMachine):
     template = None  # a SQLite file at head, set by the test
     workdir = None
     outcomes: Counter = Counter()  # over all runs: which paths the machine took
+    kinds: Counter = Counter()  # over all runs: the step kinds of STEP_FLOORS
 
     def __init__(self) -> None:
         super().__init__()
@@ -59,6 +73,8 @@ class ClaimsMachine(RuleBasedStateMachine):
         self.claims: list[dict] = []
         self.quota: dict[tuple, int] = {}
         self.cap_used: dict[tuple, int] = {}
+        self.losses: dict[tuple, int] = {}  # (bank, policy) -> sum of base of approved claims (B2)
+        self.suspended: dict[tuple, dt.date] = {}  # (bank, policy) -> suspended from (no lifts here)
         self.cash = {"compensation": 0, "subsidy": 0}
         self.deferrals: list[list[int]] = []  # [claim id, open fen], approval order
 
@@ -93,6 +109,8 @@ class ClaimsMachine(RuleBasedStateMachine):
         return loan["status"] == "active" and loan["covered"] > 0 and OVERDUE_DAYS <= days <= OVERDUE_DAYS + WINDOW_DAYS
 
     def _inflow(self, pool: str, amount: int) -> None:
+        if pool == "compensation" and len(self.deferrals) >= 2 and 0 < amount < sum(d[1] for d in self.deferrals):
+            self.kinds["partial FIFO settlement"] += 1
         if pool == "compensation":
             for deferral in self.deferrals:
                 part = min(amount, deferral[1])
@@ -103,13 +121,16 @@ class ClaimsMachine(RuleBasedStateMachine):
 
     # -- rules ---------------------------------------------------------------------------------
 
-    @initialize(principals=st.lists(amounts, min_size=2, max_size=4), cash=st.integers(0, 10**10))
-    def open_book(self, principals, cash) -> None:
-        """A few loans drawn a year back (claimable at once) and some cash in the pool."""
+    @initialize(principals=st.lists(amounts, min_size=2, max_size=5), cash=st.one_of(st.just(0), st.just(0), st.integers(0, 10**10)),
+                start=st.sampled_from(STARTS))
+    def open_book(self, principals, cash, start) -> None:
+        """A few loans drawn some 250 days back (claimable at once; gz-2023's when the run starts in
+        its years, so its bank cap is in play), split between the two banks, and some cash."""
+        self.today = start
         for n, principal in enumerate(principals):
             self.register("BANK1" if n % 2 else "BANK2", n % 4 + 1, principal, 10_000, 250, n, "INS1", None)
         if cash:
-            self.appropriate("compensation", cash)
+            self.appropriate("compensation", cash, None)
 
     @rule(days=st.integers(1, 200))
     def advance(self, days: int) -> None:
@@ -133,7 +154,11 @@ class ClaimsMachine(RuleBasedStateMachine):
                                    scheme=scheme, borrower_n=borrower, **parties)
         ip_part = principal * ip_share // 10_000
         covered = ip_part
-        if policy == "gz-2023":
+        suspended_on = self.suspended.get((bank, policy))
+        if suspended_on is not None and drawdown >= suspended_on:
+            covered = 0  # B2: bank_suspended, no quota used
+            self.kinds["registered while suspended"] += 1
+        elif policy == "gz-2023":
             key = (borrower, policy, drawdown.year)
             covered = min(ip_part, GZ2023_SINGLE_CAP, max(0, GZ2023_QUOTA - self.quota.get(key, 0)))
             self.quota[key] = self.quota.get(key, 0) + covered
@@ -145,10 +170,14 @@ class ClaimsMachine(RuleBasedStateMachine):
         })
 
     @precondition(lambda self: self.loans)
-    @rule(pick=st.integers(0, 10**6), aim=st.booleans(), raw_loss=amounts, within=st.booleans())
-    def file(self, pick, aim, raw_loss, within) -> None:
-        loan = self._choose(self.loans, pick, aim, self._in_window)
-        loss = 1 + (raw_loss - 1) % loan["principal"] if within else raw_loss
+    @rule(pick=st.integers(0, 10**6), aim=st.integers(0, 4), raw_loss=amounts, within=st.integers(0, 4),
+          share_bp=st.sampled_from([10, 300, 2_000, 10_000]))
+    def file(self, pick, aim, raw_loss, within, share_bp) -> None:
+        """A claim on a loan (mostly one in its window); the loss mostly a share of the principal, so
+        that small claims pass under a bank cap and large ones are cut by it."""
+        loan = self._choose(self.loans, pick, aim > 0, self._in_window)
+        loss = (raw_loss if within == 0 else 1 + (raw_loss - 1) % loan["principal"] if within == 1 else
+                max(1, loan["principal"] * share_bp // 10_000))
         days = (self.today - loan["first_due"]).days
         live = any(c["loan"] is loan and c["status"] in ("filed", "approved") for c in self.claims)
         code = (
@@ -169,7 +198,7 @@ class ClaimsMachine(RuleBasedStateMachine):
         return self._choose(self.claims, pick, aim, lambda claim: claim["status"] == status)
 
     @precondition(lambda self: self.claims)
-    @rule(pick=st.integers(0, 10**6), aim=st.integers(0, 3), action=st.sampled_from(["approve"] * 3 + ["reject", "withdraw"]))
+    @rule(pick=st.integers(0, 10**6), aim=st.integers(0, 3), action=st.sampled_from(["approve"] * 6 + ["reject", "withdraw"]))
     def decide(self, pick, aim, action) -> None:
         """The bank withdraws a claim, or the fund manager rejects or (more often) approves one."""
         claim = self._claim(pick, aim > 0, "filed")
@@ -196,17 +225,60 @@ class ClaimsMachine(RuleBasedStateMachine):
             lending = sum(other["covered"] for other in self.loans
                           if other["bank"] == loan["bank"] and other["policy"] == loan["policy"] and other["drawdown"] <= self.today)
             room = max(0, lending * GZ2023_BANK_CAP_BP // 10_000 - self.cap_used.get(key, 0))
+            if shares["fund"] > room:
+                self.kinds["cut by the cap"] += 1
+                if self.cap_used.get(key, 0) and shares["fund"] <= lending * GZ2023_BANK_CAP_BP // 10_000:
+                    self.kinds["cut after the year's earlier use"] += 1
+            elif shares["fund"]:
+                self.kinds["approved under a cap"] += 1
             shares["fund"] = min(shares["fund"], room)
             self.cap_used[key] = self.cap_used.get(key, 0) + shares["fund"]
+            # B2: the approval that takes the bank's approved covered losses past 300 bp of its lending suspends it
+            line_key = (loan["bank"], loan["policy"])
+            self.losses[line_key] = self.losses.get(line_key, 0) + base
+            if line_key not in self.suspended and self.losses[line_key] > lending * GZ2023_SUSPENSION_LINE_BP // 10_000:
+                self.suspended[line_key] = self.today
+                self.kinds["suspended"] += 1
         paid = min(self.cash["compensation"], shares["fund"])
         self.cash["compensation"] -= paid
         if shares["fund"] > paid:
+            self.kinds["deferral"] += 1
             self.deferrals.append([claim["id"], shares["fund"] - paid])
         claim.update(status="approved", shares=shares, bank=loss - sum(shares.values()))
         loan["status"] = "compensated"
 
-    @rule(pool=st.sampled_from(["compensation", "compensation", "subsidy"]), amount=amounts)
-    def appropriate(self, pool, amount) -> None:
+    # the same steps aimed at a claim they can take (so approvals, recoveries and closes are many,
+    # not drowned by refusals on claims in the wrong status)
+    def _has(self, status: str) -> bool:
+        return any(claim["status"] == status for claim in self.claims)
+
+    @precondition(lambda self: self._has("filed"))
+    @rule(pick=st.integers(0, 10**6))
+    def approve_a_filed_claim(self, pick) -> None:
+        self.decide(pick, 1, "approve")
+
+    @precondition(lambda self: self._has("approved"))
+    @rule(pick=st.integers(0, 10**6), gross=amounts, costs_pick=st.integers(0, MAX_FEN))
+    def recover_on_an_approved_claim(self, pick, gross, costs_pick) -> None:
+        self.recover(pick, 1, gross, costs_pick, "part")
+
+    @precondition(lambda self: self._has("approved"))
+    @rule(pick=st.integers(0, 10**6))
+    def close_an_approved_claim(self, pick) -> None:
+        self.close(pick, True)
+
+    @precondition(lambda self: any(self._in_window(loan) for loan in self.loans))
+    @rule(pick=st.integers(0, 10**6), share_bp=st.sampled_from([10, 300, 1_000, 2_000, 10_000]))
+    def file_in_the_window(self, pick, share_bp) -> None:
+        self.file(pick, 1, 1, 2, share_bp)
+
+    @rule(pool=st.sampled_from(["compensation", "compensation", "subsidy"]), amount=amounts,
+          part=st.sampled_from([None, None, 2, 3]))
+    def appropriate(self, pool, amount, part) -> None:
+        """Money in; with ``part``, a share of what is deferred (so settlements are often partial)."""
+        deferred = sum(d[1] for d in self.deferrals)
+        if part and pool == "compensation" and deferred > 1:
+            amount = max(1, deferred // part - 1)
         self.world.appropriate(amount, self.today, pool=pool)
         self._inflow(pool, amount)
 
@@ -230,6 +302,7 @@ class ClaimsMachine(RuleBasedStateMachine):
         for party, part in parts.items():
             claim["recovered"][party] += part
         claim["cum_net"] = after
+        self.kinds["recovery"] += 1
         if parts["fund"]:
             self._inflow("compensation", parts["fund"])
 
@@ -240,6 +313,7 @@ class ClaimsMachine(RuleBasedStateMachine):
         code = None if claim["status"] == "approved" else "invalid_claim_status"
         if self._expect(code, self.world.close, claim["id"], self.today, claim["loan"]["bank"]) is not None:
             claim["status"], claim["loan"]["status"] = "closed", "closed"
+            self.kinds["close"] += 1
 
     # -- the database matches the model ------------------------------------------------------------
 
@@ -274,9 +348,15 @@ def test_claims_and_ledger_follow_the_model(sqlite_template, tmp_path_factory):
     ClaimsMachine.template = sqlite_template
     ClaimsMachine.workdir = tmp_path_factory.mktemp("claims-machine")
     ClaimsMachine.outcomes = Counter()
+    ClaimsMachine.kinds = Counter()
     run_state_machine_as_test(
         ClaimsMachine,
-        settings=settings(max_examples=15, stateful_step_count=35, deadline=None,
+        # too_slow: every step is a few database transactions; filter_too_much: preconditions
+        settings=settings(max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]),
     )
-    print(sorted(ClaimsMachine.outcomes.items()))
+    print("claims machine outcomes:", sorted(ClaimsMachine.outcomes.items()))
+    print("claims machine step kinds:", {kind: ClaimsMachine.kinds[kind] for kind in STEP_FLOORS})
+    short = {kind: (ClaimsMachine.kinds[kind], floor) for kind, floor in STEP_FLOORS.items()
+             if ClaimsMachine.kinds[kind] < floor}
+    assert not short, f"step kinds below their floor (taken, floor): {short}"
