@@ -148,7 +148,6 @@ def test_report_on_an_empty_registry_has_every_key(session_factory):
 
 
 def test_collateral_summary_is_included_when_the_valuation_service_exists(session_factory, book):
-    pytest.importorskip("fund.services.valuation")
     with unit_of_work(session_factory) as s:
         report = portfolio_report(s)
     # Live loans with C > 0: L1, L6, L8.
