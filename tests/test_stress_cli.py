@@ -55,6 +55,11 @@ def test_run_json_is_clean_on_stdout_and_complete(portfolio):
     assert len(data["fund_payout_by_year_fen"]) == 5
     assert 0 <= data["p_deferral"]["value"] <= 1 and 0 <= data["p_bank_cap_hit"]["value"] <= 1
     assert data["required_fund_fen"] >= 0
+    low, high = data["p_deferral"]["ci95"]
+    assert low <= data["p_deferral"]["value"] <= high
+    # M5: the required fund size and p_deferral tell the same story about today's cash
+    assert (data["p_deferral"]["value"] >= 0.01) == (data["required_fund_fen"] > 100_000_000)
+    assert data["fund_payout_fen"]["mean"]["value"] <= data["total_loss_fen"]["mean"]["value"]
     assert set(data["by_bank"]) == {"BANK1", "BANK2"} and "new_energy_vehicles" in data["by_sector"]
     assert data["seed"] == 4 and data["n_scenarios"] == 3000 and data["timing"]["seconds"] > 0
     assert data["inputs"]["fund_cash_fen"] == 100_000_000 and data["inputs"]["scenario"]["name"] == "recession"
@@ -153,3 +158,18 @@ def test_compare_sweep_and_runs_on_a_portfolio_and_the_database(portfolio, sessi
     assert listed.exit_code == 0, listed.output
     runs = json.loads(listed.stdout)
     assert runs[0]["scenario"] == "run_off" and runs[0]["status"] == "done" and runs[0]["seed"] == 4
+
+
+def test_run_with_the_required_fund_keeps_p_deferral_under_one_percent(portfolio):
+    """Same seed, same draws: cash at the reported required size gives p_deferral < 1%, one fen less
+    does not (RULES M5, the starting fund size that keeps p_deferral under 1%)."""
+    def run(cash):
+        result = invoke("stress", "run", "--scenario", "recession", "--portfolio", portfolio, "--scenarios", 2000,
+                        "--seed", 4, "--as-of", "2026-10-31", "--fund-cash-fen", cash, "--json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    need = run(0)["required_fund_fen"]
+    assert need > 0
+    assert run(need)["p_deferral"]["value"] < 0.01
+    assert run(need - 1)["p_deferral"]["value"] >= 0.01
