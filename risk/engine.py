@@ -19,7 +19,8 @@ Design, in the order the work is done:
   so the numbers are the same whatever the number of worker processes (M6). A chunk keeps only a
   few figures per scenario (:class:`ChunkResult`).
 * Allocation per year (M4): the appropriation first, then the year's defaults of every scenario of
-  the chunk in portfolio order as one array: A3 through ``risk.allocation.cap_in_order_array`` with
+  the chunk in portfolio order as one array: A3 through ``risk.kernels.capped_granted_in_runs``
+  (the form of ``risk.allocation.cap_in_order_array``'s kernel for rows already grouped) with
   one cap group per (scenario, bank, policy), then A4, then the year's recoveries through
   ``risk.allocation.recovery_increment_array``. A4 is kept per scenario as the pool's net position
   ``cash - deferred``: paying debits it, an inflow credits it; because an inflow settles deferrals
@@ -51,7 +52,8 @@ from scipy import special
 
 from fund.domain.dates import add_years
 from fund.domain.policy import IP_KINDS, Policy
-from risk.allocation import UNLIMITED, cap_in_order_array, cap_room, recovery_increment_array, split_loss_array
+from risk.allocation import UNLIMITED, cap_room, recovery_increment_array, split_loss_array
+from risk.kernels import capped_granted_in_runs, run_starts
 from risk.portfolio import Book, CapBase, FundPosition
 from risk.scenario import SECTORS, Scenario, StressAssumptions, load_stress_assumptions
 
@@ -458,26 +460,6 @@ def zeros_like_keys(keys: np.ndarray) -> np.ndarray:
     return np.zeros(keys.size, dtype=np.int64)
 
 
-def _cap_in_order(raw: np.ndarray, group: np.ndarray, room: np.ndarray, n_cap_groups: int) -> np.ndarray:
-    """A3 over sorted groups ``scenario * C + cap group`` through ``risk.allocation.cap_in_order_array``,
-    given only the groups whose fund shares add up to more than their room (in the others no
-    claim is cut, which is what the function gives them too)."""
-    starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
-    bounds = np.append(starts, group.size)
-    totals = _segment_sums(raw, bounds)
-    group_room = room[group[starts] % n_cap_groups]
-    binding = (group_room != UNLIMITED) & (totals > group_room)
-    if not binding.any():
-        return raw.copy()
-    rows = np.repeat(binding, np.diff(bounds))
-    approved = raw.copy()
-    sub_groups = group[rows]
-    # renumber the binding groups 0..m-1 for the function's room array
-    first = np.concatenate(([True], sub_groups[1:] != sub_groups[:-1]))
-    approved[rows] = cap_in_order_array(raw[rows], np.cumsum(first) - 1, group_room[binding])
-    return approved
-
-
 def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, trace: list | None = None) -> ChunkResult:
     """Simulate ``n_scenarios`` scenarios from ``seed`` (one chunk).
 
@@ -587,8 +569,11 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             ins = prep.insurer[k, loan] if has_insurer else zeros_like_keys(keys)
             appr = prep.appraiser[k, loan] if has_appraiser else zeros_like_keys(keys)
             room = prep.room[k]
-            # keys are sorted by (scenario, cap group, loan): one A3 group per (scenario, bank, policy)
-            approved = _cap_in_order(raw, keys // N, room, C)
+            # keys are sorted by (scenario, cap group, loan): one A3 group per (scenario, bank, policy),
+            # each a run of rows, so the capped running sum needs no sort
+            cap_cell = keys // N
+            starts = run_starts(cap_cell)
+            approved = capped_granted_in_runs(raw, starts, room[cap_cell[starts] % C])
             if suspending:
                 cell = b * C + prep.cap_group[loan]
                 base_sum += np.bincount(cell, weights=prep.base[k, loan], minlength=B * C).astype(np.int64)

@@ -184,18 +184,64 @@ def capped_running_sum(amounts: object, group: object, room: Sequence[int | None
         return CappedSum(empty, empty.copy(), np.zeros(0, dtype=bool))
     order = np.argsort(groups, kind="stable")  # group by group, the given order kept within a group
     a, g = values[order], groups[order]
-    running = np.cumsum(a)
-    new_group = np.r_[True, g[1:] != g[:-1]]
-    starts = np.flatnonzero(new_group)
-    before_group = np.where(starts > 0, running[starts - 1], 0)
-    upto_sorted = running - before_group[np.cumsum(new_group) - 1]
+    starts = run_starts(g)
     has_cap = rooms >= 0
-    row_cap = np.where(has_cap, rooms, INT64_MAX)[g]
-    granted_sorted = np.minimum(upto_sorted, row_cap) - np.minimum(upto_sorted - a, row_cap)
-    over_sorted = has_cap[g] & (upto_sorted > row_cap)
+    granted_sorted = capped_granted_in_runs(a, starts, rooms[g[starts]])
+    running = np.cumsum(a)
+    first_of_run = np.zeros(n, dtype=np.int64)
+    first_of_run[starts] = 1
+    upto_sorted = running - np.where(starts > 0, running[starts - 1], 0)[np.cumsum(first_of_run) - 1]
+    over_sorted = has_cap[g] & (upto_sorted > np.where(has_cap, rooms, INT64_MAX)[g])
     granted, upto, over = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=bool)
     granted[order], upto[order], over[order] = granted_sorted, upto_sorted, over_sorted
     return CappedSum(granted, upto, over)
+
+
+def run_starts(group: np.ndarray) -> np.ndarray:
+    """Where each run of equal values of ``group`` starts (the first row is one).
+
+    >>> run_starts(np.array([3, 3, 5, 5, 5, 9])).tolist()
+    [0, 2, 5]
+    """
+    if group.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
+
+
+def capped_granted_in_runs(amounts: np.ndarray, starts: np.ndarray, run_room: np.ndarray) -> np.ndarray:
+    """The granted amounts of :func:`capped_running_sum` for rows already in their groups: int64
+    ``amounts`` whose groups each stand in one contiguous run, run ``j`` starting at row
+    ``starts[j]`` (``starts[0] == 0``, increasing) with room ``run_room[j]`` (:data:`NO_CAP`:
+    none). The same integers, without a sort or a check: the caller vouches for the layout and for
+    each run's sum fitting int64 (sums across runs may pass 2^63: the running sum wraps, and the
+    difference of two wrapped sums within one run is still exact). Only the runs whose total passes
+    their room are worked through; the others are granted in full. :func:`capped_running_sum` calls
+    it after its sort, the stress engine on rows already sorted by (scenario, cap group).
+
+    >>> capped_granted_in_runs(np.array([5, 5, 5, 9]), np.array([0, 3]), np.array([12, NO_CAP])).tolist()
+    [5, 5, 2, 9]
+    """
+    n = amounts.size
+    granted = amounts.copy()
+    if n == 0:
+        return granted
+    running = np.empty(n, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        np.cumsum(amounts, out=running)
+        before_run = np.where(starts > 0, running[starts - 1], 0)
+        totals = running[np.append(starts[1:], n) - 1] - before_run
+        binding = (run_room >= 0) & (totals > run_room)
+        if not binding.any():
+            return granted
+        first_of_run = np.zeros(n, dtype=np.int64)
+        first_of_run[starts] = 1
+        run_of_row = np.cumsum(first_of_run) - 1  # np.repeat is slow for many short runs
+        rows = np.flatnonzero(binding[run_of_row])
+        run = run_of_row[rows]
+        upto = running[rows] - before_run[run]
+    cap = run_room[run]
+    granted[rows] = np.minimum(upto, cap) - np.minimum(upto - amounts[rows], cap)
+    return granted
 
 
 def _capped_running_sum_python(amounts: list[int], groups: list[int], rooms: list[int | None]) -> CappedSum:

@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from risk import kernels
-from risk.kernels import NO_CAP, capped_part, capped_running_sum, floor_mul_div, mul_div_floor
+from risk.kernels import (
+    NO_CAP,
+    capped_part,
+    capped_running_sum,
+    capped_granted_in_runs,
+    floor_mul_div,
+    mul_div_floor,
+    run_starts,
+)
 
 INT64_MAX = 2**63 - 1
 operand = st.one_of(st.integers(0, 10**12), st.integers(2**40 - 2**20, 2**40 + 2**20), st.integers(0, 2**62), st.integers(0, 2**80))
@@ -59,3 +67,25 @@ def test_capped_running_sum_equals_the_scalar_form_row_by_row(rows, rooms):
     if all(r is None or r < 2**62 for r in rooms):
         as_array = np.array([NO_CAP if r is None else r for r in rooms], dtype=np.int64)
         assert capped_running_sum(np.array([a for _, a in rows], dtype=np.int64), [g for g, _ in rows], as_array).granted.tolist() == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 10**12), max_size=12), max_size=8), st.lists(room, min_size=8, max_size=8),
+       st.integers(0, 2))
+def test_the_run_form_equals_the_scalar_form_even_when_the_sum_of_all_runs_passes_int64(runs, rooms, giants):
+    # runs of ~4 * 10**18 first: the running sum over all rows wraps past 2**63, each run's own sum does not
+    runs = [[4 * 10**18]] * giants + [run for run in runs if run]
+    rooms = [NO_CAP if r is None or r >= 2**62 else r for r in rooms] + [NO_CAP] * giants
+    amounts, starts, expected = [], [], []
+    for j, run in enumerate(runs):
+        starts.append(len(amounts))
+        used = 0
+        for amount in run:
+            expected.append(capped_part(amount, used, None if rooms[j] == NO_CAP else rooms[j]))
+            used += amount
+            amounts.append(amount)
+    got = capped_granted_in_runs(np.array(amounts, dtype=np.int64), np.array(starts, dtype=np.int64),
+                                 np.array(rooms[:len(runs)], dtype=np.int64))
+    assert got.tolist() == expected
+    group = np.repeat(np.arange(len(runs)), [len(run) for run in runs])
+    assert run_starts(group).tolist() == starts
