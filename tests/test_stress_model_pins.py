@@ -316,3 +316,25 @@ def test_doctests_of_rule_modules_run(name):
 def test_stress_stats_doctests_are_among_them():
     assert "risk.stress_stats" in DOCTEST_MODULES and "risk.engine" in DOCTEST_MODULES
     assert doctest.testmod(importlib.import_module("risk.stress_stats")).attempted >= 4
+
+
+# --------------------------------------------------------------------------------------------------
+# survivors of the mutation run (docs/mutation.md) killed
+
+
+def test_levels_must_be_strictly_inside_zero_and_one():
+    for bad in ("0", "1", "1.5", "-0.1"):
+        with pytest.raises(ValueError, match=r"level must be in \(0, 1\)"):
+            measures(np.arange(10), levels=(bad,))
+
+
+def test_var_of_a_one_point_sample_is_that_point():
+    assert value_at_risk(np.array([7]), "0.99") == 7
+    assert value_at_risk(np.array([3, 9]), "0.5") == 3
+
+
+def test_measures_refuse_an_empty_or_two_dimensional_sample():
+    for bad in (np.array([]), np.ones((2, 2))):
+        with pytest.raises(ValueError, match="non-empty 1-d sample"):
+            measures(bad)
+    assert measures(np.array([5])).mean.value == 5
