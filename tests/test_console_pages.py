@@ -187,11 +187,23 @@ def test_every_domain_error_code_has_a_message():
 
     from api.console.errors import ERROR_MESSAGES
 
-    pattern = re.compile(r"""(?:DomainError|Forbidden|NotFound|Conflict|Unauthorized|DatabaseNotReady|BatchRefused|_refuse)\(\s*\n?\s*["']([a-z][a-z0-9_]+)["']""")
+    pattern = re.compile(r"""(?:DomainError|Forbidden|NotFound|Conflict|Unauthorized|Unavailable|DatabaseNotReady|BatchRefused|AmountError|_refuse)\(\s*\n?\s*["']([a-z][a-z0-9_]+)["']""")
     root = pathlib.Path(__file__).resolve().parent.parent
     codes = set()
     for folder in ("fund", "risk", "api"):
         for path in (root / folder).rglob("*.py"):
             codes.update(pattern.findall(path.read_text(encoding="utf-8")))
+            codes.update(SIGNOFF_REFUSAL.findall(path.read_text(encoding="utf-8")))
+    codes.update(CODES_BUILT_FROM_FIELD_NAMES)
     missing = sorted(codes - set(ERROR_MESSAGES) - {"code"})  # "code": a variable named so in a docstring
     assert not missing, f"codes without a console message (api/console/errors.py): {missing}"
+    assert {"same_person", "not_the_maker", "not_an_approver"} <= codes  # the scan sees the sign-off refusals
+    stale = {"own_proposal", "not_your_proposal"} & set(ERROR_MESSAGES)
+    assert not stale, f"messages for codes no service raises: {stale}"
+
+
+# The sign-off rule's refusals (fund/domain/signoff.py) become Forbidden(decision.code) in the proposals service.
+SIGNOFF_REFUSAL = re.compile(r"""SignoffDecision\(\s*False,\s*["']([a-z][a-z0-9_]+)["']""")
+# Codes raised as f"invalid_{name}" (fund/services/stress.py check_request, fund/services/payments.py _check).
+CODES_BUILT_FROM_FIELD_NAMES = {"invalid_fund_cash_fen", "invalid_deferred_fen", "invalid_appropriation_fen",
+                                "invalid_new_lending_fen", "invalid_pool", "invalid_status"}
