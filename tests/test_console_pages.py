@@ -207,3 +207,41 @@ SIGNOFF_REFUSAL = re.compile(r"""SignoffDecision\(\s*False,\s*["']([a-z][a-z0-9_
 # Codes raised as f"invalid_{name}" (fund/services/stress.py check_request, fund/services/payments.py _check).
 CODES_BUILT_FROM_FIELD_NAMES = {"invalid_fund_cash_fen", "invalid_deferred_fen", "invalid_appropriation_fen",
                                 "invalid_new_lending_fen", "invalid_pool", "invalid_status"}
+
+
+def test_the_dashboard_shows_suspended_and_near_line_banks_and_each_loss_ratio(app, monkeypatch):
+    import dataclasses
+
+    from fund.domain.pool import LossRatio
+    from fund.services import overview
+
+    real = overview.dashboard
+    suspended = LossRatio("CITIC-GZ", "gz-2023", 310_000_000, 10_000_000_000, 300, 300_000_000, dt.date(2024, 5, 6))
+    near = LossRatio("GZCB", "gz-2023", 250_000_000, 10_000_000_000, 300, 300_000_000, None)
+
+    def with_b2(db, actor):
+        board = real(db, actor)
+        assert all(isinstance(r, LossRatio) for r in board.loss_ratios)  # the real read model's ratios
+        alerts = (*board.alerts,
+                  overview.Alert("bank_suspended", "bad", {"bank": "CITIC-GZ", "policy": "gz-2023", "since": dt.date(2024, 5, 6),
+                                                           "losses_fen": 310_000_000}),
+                  overview.Alert("bank_near_line", "warn", {"bank": "GZCB", "policy": "gz-2023", "losses_fen": 250_000_000,
+                                                            "line_fen": 300_000_000}))
+        return dataclasses.replace(board, alerts=alerts, loss_ratios=(suspended, near))
+
+    monkeypatch.setattr(overview, "dashboard", with_b2)
+    with TestClient(app) as client:
+        sign_in(client, "t.officer")
+        zh = client.get("/console/dashboard").text
+        assert "CITIC-GZ 自 2024-05-06 起在 gz-2023 下被暂停入池：其已核准的覆盖损失 3,100,000.00 元" in zh
+        assert "GZCB 在 gz-2023 下接近损失警戒线：已核准的覆盖损失 2,500,000.00 元，警戒线 3,000,000.00 元" in zh
+        table = zh[zh.index('id="loss-ratios"'):]
+        table = table[:table.index("</section>")]
+        assert "100,000,000.00" in table and "3.10%" in table and "2.50%" in table and "3.00%" in table
+        assert "自 2024-05-06 起暂停" in table and "在池" in table
+    with TestClient(app) as client:
+        sign_in(client, "t.auditor")  # reads English
+        en = client.get("/console/dashboard").text
+        assert "CITIC-GZ is suspended from the pool under gz-2023 since 2024-05-06" in en
+        assert "GZCB is near its loss line under gz-2023: approved covered losses 2,500,000.00 of 3,000,000.00 yuan." in en
+        assert "Banks&#39; losses against their loss line" in en or "Banks' losses against their loss line" in en
