@@ -231,7 +231,7 @@ def test_the_dashboard_shows_suspended_and_near_line_banks_and_each_loss_ratio(a
 
     monkeypatch.setattr(overview, "dashboard", with_b2)
     with TestClient(app) as client:
-        sign_in(client, "t.officer")
+        sign_in(client, "t.approver")  # reads Chinese (t.officer switched to English above)
         zh = client.get("/console/dashboard").text
         assert "CITIC-GZ 自 2024-05-06 起在 gz-2023 下被暂停入池：其已核准的覆盖损失 3,100,000.00 元" in zh
         assert "GZCB 在 gz-2023 下接近损失警戒线：已核准的覆盖损失 2,500,000.00 元，警戒线 3,000,000.00 元" in zh
@@ -245,3 +245,37 @@ def test_the_dashboard_shows_suspended_and_near_line_banks_and_each_loss_ratio(a
         assert "CITIC-GZ is suspended from the pool under gz-2023 since 2024-05-06" in en
         assert "GZCB is near its loss line under gz-2023: approved covered losses 2,500,000.00 of 3,000,000.00 yuan." in en
         assert "Banks&#39; losses against their loss line" in en or "Banks' losses against their loss line" in en
+
+
+def test_the_administration_lists_pool_agreements_and_suspensions(app, monkeypatch):
+    from sqlalchemy import select
+
+    from fund.adapters.db import unit_of_work
+    from fund.adapters.models.pool import PoolAgreement
+    from fund.services import pool
+
+    with unit_of_work(app.state.session_factory) as session:
+        reference = session.scalars(select(PoolAgreement.reference).order_by(PoolAgreement.id)).first()
+    assert reference is not None  # the demo's banks are in the pool
+    listed = pool.list_suspensions
+    in_force = pool.SuspensionView(7, "CITIC-GZ", "gz-2023", dt.date(2024, 5, 6), 41, 310_000_000, 10_000_000_000, 300_000_000,
+                                   None, None)
+    lifted = pool.SuspensionView(3, "GZCB", "gz-2023", dt.date(2023, 9, 1), 12, 90_000_000, 2_000_000_000, 60_000_000,
+                                 dt.date(2023, 12, 1), "新增风险准备金已到位")
+
+    def with_two(db, actor, **options):
+        assert listed(db, actor, **options) == []  # the demo's banks are not suspended: the real list is read
+        return [lifted, in_force]
+
+    monkeypatch.setattr(pool, "list_suspensions", with_two)
+    with TestClient(app) as client:
+        sign_in(client, "t.admin")  # reads Chinese
+        html = client.get("/console/admin").text
+    agreements = html[html.index('id="pool-agreements"'):]
+    agreements = agreements[:agreements.index("</section>")]
+    assert "入池协议" in agreements and reference in agreements
+    suspensions = html[html.index('id="suspensions"'):]
+    suspensions = suspensions[:suspensions.index("</section>")]
+    assert "暂停入池记录" in suspensions and "2024-05-06" in suspensions and "#41" in suspensions
+    assert "3,100,000.00" in suspensions and "100,000,000.00" in suspensions and "3,000,000.00" in suspensions
+    assert "生效中" in suspensions and "2023-12-01" in suspensions and "新增风险准备金已到位" in suspensions

@@ -23,7 +23,7 @@ class AdminController(Controller):
 
     def _page(self, request: Request, shown_key: dict | None = None) -> Template:
         from fund.adapters.db import unit_of_work
-        from fund.services import keys, people
+        from fund.services import keys, people, pool
         from fund.services.overview import institutions
 
         who = actor(request)
@@ -31,7 +31,8 @@ class AdminController(Controller):
             key_list = keys.list_keys(session)
         return page(request, "admin.html", "Administration", institutions=institutions(db(request), who),
                     users=people.list_users(db(request), who), keys=key_list, shown_key=shown_key,
-                    roles_by_kind=people.ROLES_BY_KIND)
+                    roles_by_kind=people.ROLES_BY_KIND, agreements=pool.list_agreements(db(request), who),
+                    suspensions=pool.list_suspensions(db(request), who))
 
     @post("/users", sync_to_thread=True, status_code=303, **allow("admin"))
     def add_user(self, request: Request, data: Form) -> Redirect:
