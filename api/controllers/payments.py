@@ -10,9 +10,10 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlalchemy.orm import Session
 
 from api.auth import READERS, Role, allow
-from api.controllers.subsidies import statement_response
+from api.controllers.subsidies import CSV, XLSX, statement_response
 from api.deps import Caller, Db
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
+from api.openapi import documented
 from fund.adapters.db import unit_of_work
 from fund.services import payments as service
 from fund.services.common import business_date
@@ -46,7 +47,7 @@ class PaymentController(Controller):
         return PaymentList(items=[_out(i) for i in items])
 
     @get("/export", sync_to_thread=True, summary="A pool's batch for the custodian (XLSX or CSV)",
-         media_type="text/csv; charset=utf-8", **allow(*READERS))
+         media_type=CSV, **documented(allow(*READERS), media_types=(CSV, XLSX)))
     def export(
         self, actor: Caller, db: Db,
         pool: Annotated[Pool, QueryParameter(description="compensation or subsidy")],
@@ -57,7 +58,7 @@ class PaymentController(Controller):
         return statement_response(db, lambda session: service.export_statement(session, actor, pool, lang=lang), fmt, lang)
 
     @post("/confirmations", status_code=200, sync_to_thread=True, summary="Import the custodian's confirmations",
-          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER))
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=(400, 409, 413)))
     def confirm(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader,
                 data: JSONBody[ConfirmationsIn]) -> Response[ConfirmationsOut]:
         """Each row confirms an instruction (with the bank's reference) or reports it returned. All or
@@ -72,7 +73,7 @@ class PaymentController(Controller):
         return run_idempotent(request, actor, idempotency_key, data, work)
 
     @post("/{instruction_id:int}/reissue", status_code=201, sync_to_thread=True, summary="Instruct a returned payment again",
-          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=(404, 409)))
+          response_headers=[REPLAYED_RESPONSE_HEADER], **allow(Role.FUND_MANAGER, errors=(400, 404, 409, 413)))
     def reissue(self, request: Request, actor: Caller, idempotency_key: IdempotencyKeyHeader,
                 instruction_id: Annotated[int, PathParameter(ge=1, le=MAX_ID, description="the returned instruction")],
                 data: JSONBody[ReissueIn]) -> Response[PaymentOut]:
