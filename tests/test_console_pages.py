@@ -279,3 +279,13 @@ def test_the_administration_lists_pool_agreements_and_suspensions(app, monkeypat
     assert "暂停入池记录" in suspensions and "2024-05-06" in suspensions and "#41" in suspensions
     assert "3,100,000.00" in suspensions and "100,000,000.00" in suspensions and "3,000,000.00" in suspensions
     assert "生效中" in suspensions and "2023-12-01" in suspensions and "新增风险准备金已到位" in suspensions
+
+
+def test_every_proposal_kind_has_a_name_in_the_console():
+    import api.app  # noqa: F401  (the app imports every area that registers a kind)
+    from api.console.errors import VOCABULARY
+    from fund.services import proposals
+
+    kinds = set(proposals.kinds())
+    assert {"claim_approval", "pool_agreement", "lift_suspension"} <= kinds
+    assert not sorted(kinds - set(VOCABULARY)), "proposal kinds without a name (api/console/errors.py VOCABULARY)"

@@ -251,7 +251,7 @@ VOCABULARY: dict[str, str] = {
     "appropriation": N_("Appropriation"),
     "appropriation_reversal": N_("Appropriation reversal"),
     "pool_agreement": N_("Pool agreement"),
-    "suspension_lift": N_("Lifting a suspension"),
+    "lift_suspension": N_("Lifting a suspension"),
     "repayment_reversal": N_("Repayment reversal"),
     "compensation": N_("Compensation"),
     "subsidy": N_("Subsidy"),
