@@ -14,12 +14,14 @@ from sqlalchemy import func, select
 
 from fund.adapters.db import unit_of_work
 from fund.adapters.models.payments import PaymentInstruction
+from fund.adapters.models.subsidies import SubsidyRun
 from fund.errors import DomainError
 from fund.services.ledger import appropriate, balances, check_ledger
 from fund.services.payments import import_confirmations, list_instructions, reissue
 from fund.services.registry import record_repayment, register_loan
 from fund.services.subsidies import run_month
 from tests.factories import application, borrower, bullet_schedule
+from tests.test_api_support import problem_of
 from tests.test_subsidy_api import AUDITOR, BD, DRAWDOWN, FM, Endpoint, sub_api  # noqa: F401  (fixture)
 from fund.domain.dates import add_months
 
@@ -30,9 +32,32 @@ API_MATRIX = {
     ("POST", "/api/v1/payments/confirmations"): Endpoint(
         frozenset({FM}), lambda api, loan: ("POST", "/api/v1/payments/confirmations", {"json": {"items": [
             {"instruction_id": 999999, "status": "confirmed", "date": "2026-10-31", "bank_reference": "X"}]}}), 422),
+    # A valid call names a returned instruction: the fund manager gets 201 (a 404 in the matrix means
+    # another bank's loan, loan_not_found; an unknown instruction is payment_not_found, tested below).
     ("POST", "/api/v1/payments/{instruction_id}/reissue"): Endpoint(
-        frozenset({FM}), lambda api, loan: ("POST", "/api/v1/payments/999999/reissue", {"json": {}}), 404),
+        frozenset({FM}), lambda api, loan: ("POST", f"/api/v1/payments/{_returned_instruction(api)}/reissue", {"json": {}}), 201),
 }
+
+
+def _returned_instruction(api) -> int:
+    """A returned subsidy payment (made once per database: the April run's part paid to one enterprise,
+    reported returned by the custodian)."""
+    with unit_of_work(api.session_factory) as s:
+        known = s.scalar(select(PaymentInstruction.id).where(PaymentInstruction.status == "returned")
+                         .order_by(PaymentInstruction.id).limit(1))
+    if known is not None:
+        return known
+    _subsidy_book(api, 2_000_000)
+    fm = api.actors["FM"]
+    with unit_of_work(api.session_factory) as s:  # other rows may have run April (empty): then May pays
+        latest = s.scalar(select(func.max(SubsidyRun.month)))
+        month = "2024-05" if latest == "2024-04" else "2024-04"
+        assert run_month(s, month, BD, actor=fm).paid_fen > 0, f"no subsidy paid in {month} (latest run {latest})"
+    with unit_of_work(api.session_factory) as s:
+        first = list_instructions(s, fm, pool="subsidy")[0]
+        import_confirmations(s, fm, [{"instruction_id": str(first.id), "status": "returned", "date": BD.isoformat(),
+                                      "bank_reference": "", "note": "account closed"}], BD)
+    return first.id
 
 
 def _subsidy_book(api, pool_fen: int):
@@ -131,6 +156,8 @@ def test_instructions_confirmations_returns_and_reissues(sub_api):
     assert answer.status_code == 201, answer.text
     assert (answer.json()["reissue_of"], answer.json()["amount_fen"]) == (second.id, second.amount_fen)
     assert api.post(f"/api/v1/payments/{second.id}/reissue", {}, who="FM").status_code == 409
+    unknown = api.post("/api/v1/payments/999999/reissue", {}, who="FM")
+    assert (unknown.status_code, problem_of(unknown)["code"]) == (404, "payment_not_found")
     assert _clean(api) == []
     b = _state(api)[1]
     assert b["pool:subsidy:cash"] == 0 and b["pool:subsidy:in_transit"] == second.amount_fen
