@@ -11,7 +11,6 @@ journal, the ledger check and the fund report. Everything runs as of the busines
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
@@ -22,6 +21,7 @@ from api.auth import READERS, Role, allow
 from api.deps import Caller, Db
 from api.controllers.proposals import create_proposal
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
+from api.params import UpdatedSince, updated_since_of
 from schemas.people import ProposalOut
 from fund.adapters.db import unit_of_work
 from fund.services import claims as claims_service
@@ -172,16 +172,16 @@ class ClaimController(Controller):
         loan_id: Annotated[int | None, QueryParameter(ge=1, le=MAX_ID, description="only this loan's claims")] = None,
         bank: Annotated[str | None, QueryParameter(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
                                                    description="only this bank's claims")] = None,
-        updated_since: Annotated[dt.datetime | None, QueryParameter(
-            description="only claims filed, moved or recovered at or after this moment, RFC 3339 with its offset")] = None,
+        updated_since: UpdatedSince = None,
         after_id: AfterId = 0,
         limit: Limit = DEFAULT_PAGE_SIZE,
     ) -> ClaimPage:
         """Claims by id, a bounded page at a time, each with its allocation, cap trace, payment,
         recoveries and events. A bank sees its own claims; an insurer, guarantor or appraiser the claims
         on loans naming it; the fund manager and auditors all."""
+        since = updated_since_of(updated_since)
         page = keyset_page(lambda n: claims_service.claims_page(db, actor, status=status, loan_id=loan_id, bank_code=bank,
-                                                                after_id=after_id, limit=n, updated_since=updated_since),
+                                                                after_id=after_id, limit=n, updated_since=since),
                            limit, key=lambda d: d["id"])
         return ClaimPage(items=[claim_out(d) for d in page.items], next_after_id=page.next_after_id)
 

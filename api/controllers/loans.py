@@ -14,6 +14,7 @@ from api.auth import READERS, Role, allow
 from api.deps import Caller, Db
 from api.batch import BatchRefused
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, run_idempotent
+from api.params import UpdatedSince, updated_since_of
 from api.views import coverage_out, loan_out, loan_summaries, repayment_outs
 from fund.adapters.db import unit_of_work
 from fund.domain.registry import LoanApplication
@@ -111,9 +112,7 @@ class LoanController(Controller):
             str | None, QueryParameter(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
                                   description="bank code (fund manager and auditors; a bank sees only its own loans)")
         ] = None,
-        updated_since: Annotated[dt.datetime | None, QueryParameter(
-            description="only loans changed at or after this moment (registered, repaid, moved status, a claim moved), "
-                        "RFC 3339 with its offset, e.g. 2026-10-31T08:00:00Z")] = None,
+        updated_since: UpdatedSince = None,
         after_id: Annotated[int, QueryParameter(ge=0, le=MAX_ID, description="cursor: loans with a larger id")] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description=f"page size, 1..{MAX_PAGE_SIZE}")] = DEFAULT_PAGE_SIZE,
     ) -> LoanPage:
@@ -123,10 +122,11 @@ class LoanController(Controller):
             raise DomainError("invalid_range", "drawdown_from is after drawdown_to", field="drawdown_from")
         if actor.kind == "bank" and bank is not None and bank != actor.code:
             return LoanPage(items=[], next_after_id=None)
+        since = updated_since_of(updated_since)
         with unit_of_work(db) as session:
             page = keyset_page(lambda n: registry.list_loans(
                 session, actor, status=status, coverage=coverage, drawdown_from=drawdown_from, drawdown_to=drawdown_to,
-                bank_code=bank, updated_since=updated_since, after_id=after_id, limit=n,
+                bank_code=bank, updated_since=since, after_id=after_id, limit=n,
             ), limit)
             return LoanPage(items=loan_summaries(session, page.items), next_after_id=page.next_after_id)
 
