@@ -87,11 +87,11 @@ class StressController(Controller):
          **allow(*READERS, errors=(422,)))
     def list(
         self, request: Request, db: Db,
-        status: Annotated[str | None, QueryParameter(description="queued, running, done or failed",
+        status: Annotated[str | None, QueryParameter(description="queued, running, done or failed", max_length=7,
                                                      pattern="^(queued|running|done|failed)$")] = None,
         scenario: Annotated[str | None, QueryParameter(min_length=1, max_length=64,
                                                        description="only runs of this scenario name")] = None,
-        origin: Annotated[str | None, QueryParameter(pattern="^(api|cli)$",
+        origin: Annotated[str | None, QueryParameter(pattern="^(api|cli)$", max_length=3,
                                                      description="api (queued here) or cli (ipfund stress run)")] = None,
         label: Annotated[str | None, QueryParameter(min_length=1, max_length=64,
                                                     description="only the runs of this comparison or sweep")] = None,
