@@ -43,11 +43,18 @@ class DemoUser:
 def demo_staff(seed: int, institutions: Iterable[tuple[str, str]]) -> list[DemoUser]:
     """The demo's users for institutions ``(code, kind)``, passwords from ``seed``."""
     out = []
+    seen_kinds: set[str] = set()
     for code, kind in institutions:
+        # The first fund manager and auditor get the short logins the README names; a second one
+        # (a database that holds more than the demo's) gets its code in front, so logins never clash.
+        prefix = f"{code.lower()}." if kind in seen_kinds else ""
+        seen_kinds.add(kind)
         if kind == "fund_manager":
-            out.extend(DemoUser(login, name, code, roles, demo_password(seed, login)) for login, name, roles in FUND_MANAGER_STAFF)
+            out.extend(DemoUser(prefix + login, name, code, roles, demo_password(seed, prefix + login))
+                       for login, name, roles in FUND_MANAGER_STAFF)
         elif kind == "auditor":
-            out.append(DemoUser("aud.reader", "审计 (reader)", code, ("reader",), demo_password(seed, "aud.reader")))
+            login = prefix + "aud.reader"
+            out.append(DemoUser(login, "审计 (reader)", code, ("reader",), demo_password(seed, login)))
         elif kind in ROLE_OF_KIND:
             login = f"{code.lower()}.staff"
             out.append(DemoUser(login, f"{code} staff", code, (ROLE_OF_KIND[kind],), demo_password(seed, login)))
