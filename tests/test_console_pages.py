@@ -286,6 +286,8 @@ def test_every_proposal_kind_has_a_name_in_the_console():
     from api.console.errors import VOCABULARY
     from fund.services import proposals
 
-    kinds = set(proposals.kinds())
+    # the project's kinds: a test may register a kind of its own (tests/test_people_api.py's test_noop)
+    # in the same worker process, and such a kind is no word the console owes
+    kinds = {name for name, kind in proposals.kinds().items() if not kind.execute.__module__.startswith("tests.")}
     assert {"claim_approval", "pool_agreement", "lift_suspension"} <= kinds
     assert not sorted(kinds - set(VOCABULARY)), "proposal kinds without a name (api/console/errors.py VOCABULARY)"
