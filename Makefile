@@ -20,6 +20,7 @@ install: $(BIN)/.installed
 run: $(BIN)/.installed
 	$(BIN)/ipfund db upgrade
 	$(BIN)/ipfund demo --seed 1 --if-empty
+	@echo "console: http://$(HOST):$(PORT)/console/ (sign in with a login and password from var/demo-credentials.txt)"
 	$(BIN)/ipfund serve --host $(HOST) --port $(PORT)
 
 ## test: the whole test suite, on SQLite and PostgreSQL (skipped when unreachable, unless CI is set)

@@ -82,7 +82,9 @@ def _print_demo_staff(factory, seed: int) -> None:
     typer.echo(f"demo staff ({len(users)} people; passwords made from the seed, for the demo only; also in {path}):")
     for u in users:
         typer.echo(f"  {u.login:<18} {u.password}  {u.institution:<10} {','.join(u.roles)}")
-    typer.echo("act as one of them with --user LOGIN (the password is asked for, or set IPFUND_PASSWORD)")
+    typer.echo("sign in to the console as one of them (ipfund serve, then open")
+    typer.echo("http://127.0.0.1:8000/console/), or act as one on the command line with")
+    typer.echo("--user LOGIN (the password is asked for, or set IPFUND_PASSWORD)")
 
 
 @business_app.command("show", help="Print the business date in force.")
