@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from tests.people_support import fast_passwords  # noqa: F401  (fixture)
+from tests.people_support import add_staff, fast_passwords  # noqa: F401  (fixture)
 from tests.test_cli_core import decide, fresh_db, invoke, people  # noqa: F401  (fixtures)
 
 
@@ -42,14 +42,20 @@ def test_fees_record_and_list(fresh_db, people, monkeypatch):
     assert invoke("db", "upgrade").exit_code == 0
     with unit_of_work(make_session_factory(default_engine())) as session:
         actors = setup_reference(session)
+        add_staff(session, {"bank1.staff": ("BANK1", ("staff",)), "bank2.staff": ("BANK2", ("staff",))})
         loan = register_loans(session, actors["BANK1"], [application()], dt.date(2026, 3, 1))[0]
         loan_id = loan.id
     recorded = invoke("fees", "record", str(loan_id), "--kind", "appraisal", "--amount-fen", "6000001", "--paid-on", "2026-01-10",
-                      "--issuer", "穗评估所", "--invoice", "A-1", "--as", "BANK1", "--json")
+                      "--issuer", "穗评估所", "--invoice", "A-1", "--user", "bank1.staff", "--json")
     assert recorded.exit_code == 0, recorded.output
     assert json.loads(recorded.output)["subsidy_fen"] == 3_000_000
     refused = invoke("fees", "record", str(loan_id), "--kind", "appraisal", "--amount-fen", "1", "--paid-on", "2026-01-10",
-                     "--issuer", "穗评估所", "--invoice", "A-1", "--as", "BANK1")
+                     "--issuer", "穗评估所", "--invoice", "A-1", "--user", "bank1.staff")
     assert refused.exit_code != 0 and "duplicate_invoice" in refused.output
-    listed = invoke("fees", "list", "--loan", str(loan_id), "--as", "BANK1")
+    other_bank = invoke("fees", "record", str(loan_id), "--kind", "insurance", "--amount-fen", "100", "--paid-on", "2026-01-10",
+                        "--issuer", "保险公司", "--invoice", "I-1", "--user", "bank2.staff")
+    assert other_bank.exit_code != 0 and "loan_not_found" in other_bank.output  # another bank's loan is not seen
+    assert invoke("fees", "record", str(loan_id), "--kind", "appraisal", "--amount-fen", "1", "--paid-on", "2026-01-10",
+                  "--issuer", "x", "--invoice", "x", "--as", "BANK1").exit_code == 2
+    listed = invoke("fees", "list", "--loan", str(loan_id), "--user", "bank1.staff")
     assert listed.exit_code == 0 and "30,000.00" in listed.output and "60,000.01" in listed.output

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from fund.cli.common import actor_for, handle_errors, money_table, parse_date, print_json, reader_actor, session_factory, user_option
+from fund.cli.common import handle_errors, money_table, parse_date, print_json, reader_actor, session_factory, user_actor, user_option
 
 app = typer.Typer(help="Appraisal, insurance and guarantee fees of loans and their subsidies (docs/rules.md section 5, S6).",
                   no_args_is_help=True)
 
 
-@app.command("record", help="Report a fee the borrower paid for a loan, as its bank (--as BANK).")
+@app.command("record", help="Report a fee the borrower paid for a loan, as a staff member of its bank (--user LOGIN).")
 @handle_errors
 def record(
     loan_id: int = typer.Argument(...),
@@ -19,12 +19,12 @@ def record(
     paid_on: str = typer.Option(..., "--paid-on", help="Date paid, YYYY-MM-DD."),
     issuer: str = typer.Option(..., help="Who issued the invoice."),
     invoice: str = typer.Option(..., help="The invoice number (unique per issuer)."),
-    as_bank: str = typer.Option(..., "--as", help="The bank's code."),
+    user: str = user_option(),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     from fund.services.fees import FeeIn, record_one
 
-    view = record_one(session_factory(), actor_for(as_bank), loan_id,
+    view = record_one(session_factory(), user_actor(user), loan_id,
                       FeeIn(kind, amount_fen, parse_date(paid_on, "--paid-on"), issuer, invoice))
     if as_json:
         print_json(view.as_dict())
@@ -32,14 +32,12 @@ def record(
     _table([view])
 
 
-@app.command("list", help="List fees and their subsidies (one loan's with --loan).")
+@app.command("list", help="List fees and their subsidies (one loan's with --loan); a bank's staff see their bank's.")
 @handle_errors
-def list_(loan_id: int = typer.Option(None, "--loan"), as_bank: str = typer.Option(None, "--as", help="Read as this bank."),
-          user: str = user_option(required=False), as_json: bool = typer.Option(False, "--json")) -> None:
+def list_(loan_id: int = typer.Option(None, "--loan"), user: str = user_option(required=False), as_json: bool = typer.Option(False, "--json")) -> None:
     from fund.services.fees import list_fees
 
-    actor = actor_for(as_bank) if as_bank else reader_actor(user)
-    rows = list_fees(session_factory(), actor, loan_id=loan_id)
+    rows = list_fees(session_factory(), reader_actor(user), loan_id=loan_id)
     if as_json:
         print_json([r.as_dict() for r in rows])
         return
