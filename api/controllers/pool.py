@@ -67,7 +67,8 @@ class SuspensionController(Controller):
     tags = ["pool"]
 
     @get("/", sync_to_thread=True, summary="List bank suspensions", **allow(*READERS))
-    def list_suspensions(self, actor: Caller, db: Db, open_only: bool = False) -> SuspensionList:
+    def list_suspensions(self, actor: Caller, db: Db,
+                         open_only: Annotated[bool, QueryParameter(description="only suspensions not lifted")] = False) -> SuspensionList:
         """Suspensions (B2) with the figures measured at the approval that made them (a bank sees its own)."""
         return SuspensionList(items=[SuspensionOut(**s.as_dict()) for s in pool.list_suspensions(db, actor, open_only=open_only)])
 
