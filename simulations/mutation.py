@@ -1,67 +1,197 @@
 """Mutation testing of the rule modules with mutmut (issue 17): a benchmark-like command, not a test.
 
     pip install -e '.[dev,mutation]'
-    python -m simulations.mutation                 # every target below (hours on 2 cores)
-    python -m simulations.mutation stress_stats    # one target
+    python -m simulations.mutation --list                       # the targets, their modules and tests
+    python -m simulations.mutation domain_claim                 # one target
+    python -m simulations.mutation --keep DIR --show domain_claim  # keep the run, print each survivor's diff
 
-Each target names the modules mutmut mutates and the fast tests that cover them (mutmut runs only
-those, per mutant). The run happens in a fresh copy of the committed tree (``git archive HEAD``)
-under a temporary directory, so the working tree is never touched and several people can work on
-while it runs; the score and the surviving mutants are printed (``mutmut results``) and go to
-docs/mutation.md by hand, each survivor killed by a new test or explained as equivalent.
+Each target names the modules mutmut mutates and the fast tests that cover them (mutmut runs, per
+mutant, only those of the target's tests that call the mutated function). The run happens in a
+fresh copy of the committed tree (``git archive HEAD``; ``--worktree`` copies the working tree's
+tracked and untracked files instead, to check new tests before they are committed) under a
+temporary directory, so the working tree is never touched (no ``mutants/`` directory in the
+repository). By default the run is polite to a shared machine: ``nice -n 19`` and one mutmut
+worker (``--workers``); ``--max-minutes`` stops it after that long (what was tested so far is
+still counted). At the end it prints the counts (killed, survived, no tests, timeout), the score
+(killed and timed out over the mutants that some test ran) and the surviving mutants; the scores
+and the review of each survivor go to docs/mutation.md by hand.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-#: target -> (modules to mutate, the tests that cover them)
+_DOMAIN_PINS = "tests/test_mutation_kills_domain.py"
+
+
+def _doctests(module: str) -> str:
+    """The suite's run of one module's doctests (one parameter of the doctest test)."""
+    return f"tests/test_stress_model_pins.py::test_doctests_of_rule_modules_run[{module}]"
+
+
+def _domain(name: str, *tests: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (f"fund/domain/{name}.py",), (*tests, _doctests(f"fund.domain.{name}"))
+
+
+#: target -> (modules to mutate, the tests that cover them). Only fast tests without a database:
+#: mutmut runs them once per mutant.
 TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "stress_stats": (("risk/stress_stats.py",), ("tests/test_stress_model_pins.py",)),
+    # fund/domain/, one target per module (the rules)
+    "domain_claim": _domain("claim", "tests/test_claim_domain.py", "tests/test_mutation_kills_claim.py"),
+    "domain_status": _domain("status", "tests/test_registry_refusals.py", _DOMAIN_PINS),
+    "domain_registry": _domain("registry", "tests/test_registry_refusals.py", "tests/test_rev2_rules.py",
+                               "tests/test_mutation_kills_registry.py"),
+    "domain_money": _domain("money", "tests/test_docs_rules.py", _DOMAIN_PINS),
+    "domain_dates": _domain("dates", "tests/test_docs_rules.py", _DOMAIN_PINS),
+    "domain_policy": _domain("policy", "tests/test_pool_policy.py", "tests/test_policies_lpr.py",
+                             "tests/test_mutation_kills_policy.py"),
+    "domain_lpr": _domain("lpr", "tests/test_policies_lpr.py", _DOMAIN_PINS),
+    "domain_identifiers": _domain("identifiers", "tests/test_identifiers.py", "tests/test_mutation_kills_identifiers.py"),
+    "domain_pool": _domain("pool", "tests/test_docs_rules.py", _DOMAIN_PINS),
+    "domain_signoff": _domain("signoff", _DOMAIN_PINS),
+    "domain_statements": _domain("statements", _DOMAIN_PINS),
+    "domain_vocabulary": _domain("vocabulary", "tests/test_vocabulary.py", _DOMAIN_PINS),
+    "domain_fees": _domain("fees", "tests/test_fees_properties.py", _DOMAIN_PINS),
+    "domain_subsidy": _domain("subsidy", "tests/test_subsidy_domain.py", "tests/test_mutation_kills_subsidy.py"),
+    # risk/
+    "stress_stats": (("risk/stress_stats.py",), ("tests/test_stress_model_pins.py", "tests/test_mutation_kills_stress_stats.py")),
     "allocation": (("risk/allocation.py",), ("tests/test_allocation_examples.py", "tests/test_allocation_properties.py")),
     "kernels": (("risk/kernels.py",), ("tests/test_kernels.py",)),
-    "domain": (("fund/domain/",), ("tests/test_claim_domain.py", "tests/test_subsidy_domain.py",
-                                   "tests/test_registry_refusals.py", "tests/test_identifiers.py",
-                                   "tests/test_stress_model_pins.py")),
+    # the claims and subsidy services
     "claims": (("fund/services/claims.py",), ("tests/test_claims_examples.py", "tests/test_claims_workflow.py")),
     "subsidies": (("fund/services/subsidies.py",), ("tests/test_subsidy_runs.py",)),
 }
+#: Groups of targets, by the name of what they cover.
+GROUPS: dict[str, tuple[str, ...]] = {"domain": tuple(name for name in TARGETS if name.startswith("domain_"))}
 COPIED = ("fund", "risk", "api", "schemas", "simulations", "tests")
+#: mutmut's exit codes for a mutant (mutmut.stats.status_by_exit_code), by what they mean here.
+KILLED_OR_TIMEOUT = ("killed", "timeout")
 
 
 def _config(modules: tuple[str, ...], tests: tuple[str, ...]) -> str:
     def listed(items) -> str:
         return "\n    ".join(items)
 
-    return (f"[mutmut]\npaths_to_mutate = {listed(modules)}\ntests_dir = {listed(tests)}\n"
-            f"pytest_add_cli_args_test_selection = {listed(tests)}\n"
-            f"pytest_add_cli_args = -p no:cacheprovider -x -q\nalso_copy = {listed(COPIED)}\n")
+    return (f"[mutmut]\nsource_paths =\n    {listed(modules)}\n"
+            f"pytest_add_cli_args_test_selection =\n    {listed(tests)}\n"
+            f"pytest_add_cli_args = -p no:cacheprovider -x -q\nalso_copy =\n    {listed(COPIED)}\n")
 
 
-def run_target(name: str, repo: Path) -> int:
-    modules, tests = TARGETS[name]
-    with tempfile.TemporaryDirectory(prefix=f"mutation-{name}-") as tmp:
-        tree = Path(tmp)
+def _copy_tree(repo: Path, tree: Path, *, worktree: bool) -> str:
+    """Fill ``tree`` with the repository's files; return what was copied (the commit, or the tree)."""
+    if not worktree:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
         archive = subprocess.run(["git", "-C", str(repo), "archive", "HEAD"], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-        (tree / "setup.cfg").write_text(_config(modules, tests), encoding="utf-8")
-        mutmut = str(Path(sys.executable).with_name("mutmut"))
-        subprocess.run([mutmut, "run"], cwd=tree)
-        print(f"== {name}: surviving mutants ==", flush=True)
-        return subprocess.run([mutmut, "results"], cwd=tree).returncode
+        return f"commit {head}"
+    listed = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            check=True, capture_output=True).stdout.split(b"\0")
+    for raw in filter(None, listed):
+        source = repo / os.fsdecode(raw)
+        if source.is_file():
+            target = tree / os.fsdecode(raw)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return "the working tree"
+
+
+def _summary(tree: Path, mutmut: str) -> dict[str, int]:
+    subprocess.run([mutmut, "export-cicd-stats"], cwd=tree, capture_output=True)
+    path = tree / "mutants" / "mutmut-cicd-stats.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _survivors(tree: Path, mutmut: str) -> list[str]:
+    out = subprocess.run([mutmut, "results"], cwd=tree, capture_output=True, text=True).stdout
+    return [line.strip().split(":")[0] for line in out.splitlines() if line.strip().endswith(": survived")]
+
+
+def run_target(name: str, repo: Path, args: argparse.Namespace) -> int:
+    modules, tests = TARGETS[name]
+    tests = tuple(t for t in tests if _present(repo, t.split("::")[0], worktree=args.worktree))
+    if not tests:  # an empty selection would make mutmut run the whole suite per mutant
+        print(f"== {name}: none of its tests exist yet; skipped", flush=True)
+        return 1
+    if args.keep:
+        tree = Path(args.keep).resolve() / name
+        if tree.exists():
+            shutil.rmtree(tree)
+        tree.mkdir(parents=True)
+        return _run_in(name, tree, modules, tests, repo, args)
+    with tempfile.TemporaryDirectory(prefix=f"mutation-{name}-") as tmp:
+        return _run_in(name, Path(tmp), modules, tests, repo, args)
+
+
+def _present(repo: Path, path: str, *, worktree: bool) -> bool:
+    """Whether the test file is in what the run copies (a target may name kill tests not written yet)."""
+    if worktree:
+        return (repo / path).is_file()
+    return subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"HEAD:{path}"], capture_output=True).returncode == 0
+
+
+def _run_in(name: str, tree: Path, modules, tests, repo: Path, args: argparse.Namespace) -> int:
+    copied = _copy_tree(repo, tree, worktree=args.worktree)
+    (tree / "setup.cfg").write_text(_config(modules, tests), encoding="utf-8")
+    mutmut = str(Path(sys.executable).with_name("mutmut"))
+    print(f"== {name}: mutating {', '.join(modules)} of {copied} against {', '.join(tests)}", flush=True)
+    started = time.monotonic()
+    command = ["nice", "-n", str(args.nice), mutmut, "run", "--max-children", str(args.workers)]
+    process = subprocess.Popen(command, cwd=tree, start_new_session=True)
+    try:
+        process.wait(timeout=args.max_minutes * 60 if args.max_minutes else None)
+    except subprocess.TimeoutExpired:
+        print(f"== {name}: stopped after {args.max_minutes} minutes", flush=True)
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait()
+    minutes = (time.monotonic() - started) / 60
+    stats = _summary(tree, mutmut)
+    survivors = _survivors(tree, mutmut)
+    tested = stats.get("killed", 0) + stats.get("timeout", 0) + stats.get("survived", 0) + stats.get("suspicious", 0)
+    score = (stats.get("killed", 0) + stats.get("timeout", 0)) / tested if tested else 0.0
+    print(f"== {name}: {stats.get('total', 0)} mutants, {stats.get('killed', 0)} killed, {stats.get('timeout', 0)} timed out, "
+          f"{stats.get('survived', 0)} survived, {stats.get('no_tests', 0)} with no covering test, "
+          f"{stats.get('suspicious', 0)} suspicious; score {score:.0%} of {tested} tested; {minutes:.1f} min", flush=True)
+    print(f"== {name}: surviving mutants ==", flush=True)
+    for mutant in survivors:
+        print(f"    {mutant}")
+        if args.show:
+            diff = subprocess.run([mutmut, "show", mutant], cwd=tree, capture_output=True, text=True).stdout
+            print("\n".join("        " + line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")))
+    sys.stdout.flush()
+    return 0
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(TARGETS)
+    parser = argparse.ArgumentParser(prog="python -m simulations.mutation", description=__doc__.splitlines()[0])
+    parser.add_argument("targets", nargs="*", help=f"targets or groups ({', '.join([*GROUPS, *TARGETS])}); all when none")
+    parser.add_argument("--list", action="store_true", help="print the targets and exit")
+    parser.add_argument("--workers", type=int, default=1, help="mutmut workers (default 1)")
+    parser.add_argument("--nice", type=int, default=19, help="niceness of the run (default 19)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop each target after this many minutes")
+    parser.add_argument("--keep", metavar="DIR", help="run in DIR/<target> and keep it (for mutmut show / browse)")
+    parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    parser.add_argument("--worktree", action="store_true", help="mutate the working tree's files, not the committed HEAD")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (modules, tests) in TARGETS.items():
+            print(f"{name}: {' '.join(modules)} <- {' '.join(tests)}")
+        return 0
+    names = [t for n in (args.targets or list(TARGETS)) for t in GROUPS.get(n, (n,))]
     unknown = [n for n in names if n not in TARGETS]
     if unknown:
-        print(f"unknown target {unknown[0]!r} (one of {', '.join(TARGETS)})", file=sys.stderr)
+        print(f"unknown target {unknown[0]!r} (one of {', '.join([*GROUPS, *TARGETS])})", file=sys.stderr)
         return 2
     repo = Path(__file__).resolve().parent.parent
-    return max(run_target(name, repo) for name in names)
+    return max(run_target(name, repo, args) for name in names)
 
 
 if __name__ == "__main__":
