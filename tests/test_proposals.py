@@ -206,3 +206,28 @@ def test_a_reversal_needs_the_cash(world, staff):
     with pytest.raises(DomainError) as info:
         proposals.propose(db, staff["fm.officer"], "appropriation_reversal", {"appropriation_id": row.id, "reason": "x"})
     assert info.value.code == "cash_does_not_cover"
+
+
+def test_a_reversal_cannot_take_a_returned_payment_held_for_its_payee(world, staff):
+    """docs/rules.md section 6: a returned payment stays in the pool's cash but is held for its payee, ahead
+    of everything else; reversing an appropriation may take only the cash left beside it."""
+    from fund.services.common import business_date
+    from fund.services.payments import import_confirmations, list_instructions, reserved_fen
+
+    db = world.session_factory
+    claim_id = _claim(world)
+    _appropriation(db, staff, "REF-3", 60_000_000)
+    approval = proposals.propose(db, staff["fm.officer"], "claim_approval", {"claim_id": claim_id})
+    proposals.sign_off(db, staff["fm.approver"], approval.id)  # pays 50M of the 60M, 10M left
+    with world.session() as s:
+        (paid,) = list_instructions(s, world.fm, pool="compensation")
+        import_confirmations(s, world.fm, [{"instruction_id": str(paid.id), "status": "returned", "date": business_date(s).isoformat(),
+                                            "bank_reference": "", "note": "account closed"}], business_date(s))
+    with world.session() as s:
+        assert ledger.balances(s)["pool:compensation:cash"] == 60_000_000  # the returned 50M is back in cash ...
+        assert reserved_fen(s, "compensation") == paid.amount_fen == 50_000_000  # ... held for the bank
+        (row,) = appropriations.list_appropriations(s)
+    with pytest.raises(DomainError) as info:
+        proposals.propose(db, staff["fm.officer"], "appropriation_reversal", {"appropriation_id": row.id, "reason": "x"})
+    assert info.value.code == "cash_does_not_cover"
+    assert world.violations() == []

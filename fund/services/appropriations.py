@@ -3,7 +3,8 @@
 An appropriation carries the pool, the date received, the policy and the funding document's reference
 (拨款文号); a reference held by an appropriation that is not reversed is refused. A reversal is a new
 entry of the opposite postings naming the entry it reverses and a reason; an entry is reversed at most
-once, and only while its pool's cash covers it. Deferrals the appropriation settled stay settled (they
+once, and only while its pool's spendable cash covers it (returned payments held for
+their payees are not spendable). Deferrals the appropriation settled stay settled (they
 were paid); the reversal takes the amount back out of cash.
 
 Both are proposal kinds (``appropriation``, ``appropriation_reversal``): ``propose(db, officer,
@@ -112,9 +113,10 @@ def reverse_appropriation(session: Session, actor: Actor, appropriation_id: int,
         raise Conflict("already_reversed", f"appropriation {row.id} was reversed by entry {row.reversal_entry_id}",
                        field="appropriation_id")
     cash = ledger.lock_pool(session, row.pool)
-    if cash.balance_fen < row.amount_fen:
-        raise DomainError("cash_does_not_cover", f"the {row.pool} pool's cash ({cash.balance_fen} fen) does not cover the "
-                          f"reversal of {row.amount_fen} fen", field="appropriation_id")
+    spendable = ledger.spendable_cash(session, row.pool, cash.balance_fen)  # returned payments stay held for their payees
+    if spendable < row.amount_fen:
+        raise DomainError("cash_does_not_cover", f"the {row.pool} pool's spendable cash ({spendable} fen of {cash.balance_fen} fen "
+                          f"in cash) does not cover the reversal of {row.amount_fen} fen", field="appropriation_id")
     entry = ledger.post_entry(
         session, cause="correction", policy_id=row.policy_id,
         postings=[("equity:appropriations", row.amount_fen), (ledger.cash_account(row.pool), -row.amount_fen)],
