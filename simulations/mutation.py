@@ -73,8 +73,8 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 #: Groups of targets, by the name of what they cover.
 GROUPS: dict[str, tuple[str, ...]] = {"domain": tuple(name for name in TARGETS if name.startswith("domain_"))}
 COPIED = ("fund", "risk", "api", "schemas", "simulations", "tests")
-#: mutmut's exit codes for a mutant (mutmut.stats.status_by_exit_code), by what they mean here.
-KILLED_OR_TIMEOUT = ("killed", "timeout")
+#: The tests written to kill this command's survivors (``--without-kills`` measures the score before them).
+KILL_TESTS = "tests/test_mutation_kills_"
 
 
 def _config(modules: tuple[str, ...], tests: tuple[str, ...]) -> str:
@@ -117,7 +117,8 @@ def _survivors(tree: Path, mutmut: str) -> list[str]:
 
 def run_target(name: str, repo: Path, args: argparse.Namespace) -> int:
     modules, tests = TARGETS[name]
-    tests = tuple(t for t in tests if _present(repo, t.split("::")[0], worktree=args.worktree))
+    tests = tuple(t for t in tests if _present(repo, t.split("::")[0], worktree=args.worktree)
+                  and not (args.without_kills and t.startswith(KILL_TESTS)))
     if not tests:  # an empty selection would make mutmut run the whole suite per mutant
         print(f"== {name}: none of its tests exist yet; skipped", flush=True)
         return 1
@@ -179,6 +180,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop each target after this many minutes")
     parser.add_argument("--keep", metavar="DIR", help="run in DIR/<target> and keep it (for mutmut show / browse)")
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    parser.add_argument("--without-kills", action="store_true",
+                        help=f"leave out the {KILL_TESTS}*.py tests (the score before they were written)")
     parser.add_argument("--worktree", action="store_true", help="mutate the working tree's files, not the committed HEAD")
     args = parser.parse_args(argv)
     if args.list:
