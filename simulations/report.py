@@ -2,13 +2,20 @@
 
 ``render_outputs(result, sim)`` renders them in memory (``{file name: bytes}``: ``result.json``, the
 PNG plots of :data:`PLOTS` and ``report.md``); ``write_outputs(result, sim, out_dir)`` writes them.
+
+The plots' words are English message ids passed through a ``gettext`` function (``_``). A language
+registered with :func:`register_plot_language` (the console registers Chinese from its catalogue)
+gets its own copy of each plot, ``<language>/<plot name>``, drawn with a CJK font; when no CJK font
+is installed that copy is left out, a log line says so, and readers get the English plot.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +28,59 @@ from risk.stress_result import MEASURED, StressResult
 _DRAWING = threading.RLock()
 
 PLOTS = ("loss_histogram.png", "exceedance.png", "fund_cash_fan.png", "tail_convergence.png")
+
+log = logging.getLogger("ipfund.plots")
+Gettext = Callable[[str], str]
+#: fonts with the Chinese glyphs, the first one installed is used (Debian: fonts-noto-cjk)
+CJK_FONT_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei")
+CJK_FONT_FILES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",)
+#: languages drawn besides English: code -> its gettext (see register_plot_language)
+_LANGUAGES: dict[str, Gettext] = {}
+
+
+def _english(message: str) -> str:
+    return message
+
+
+def register_plot_language(code: str, gettext: Gettext) -> None:
+    """Draw every run's plots in ``code`` too (``<code>/<plot name>``), with ``gettext``'s words."""
+    if not code or "/" in code or len(code) > 8:
+        raise ValueError(f"code must be 1..8 characters without '/', got {code!r}")
+    _LANGUAGES[code] = gettext
+
+
+def plot_languages() -> dict[str, Gettext]:
+    return dict(_LANGUAGES)
+
+
+def localised_name(name: str, language: str | None) -> str:
+    """The file name of plot ``name`` in ``language`` (English: the name itself).
+
+    >>> localised_name("exceedance.png", "zh"), localised_name("exceedance.png", None)
+    ('zh/exceedance.png', 'exceedance.png')
+    """
+    return f"{language}/{name}" if language else name
+
+
+def cjk_font_family() -> str | None:
+    """The installed font family with the Chinese glyphs, or None."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    for family in CJK_FONT_FAMILIES:
+        if family in installed:
+            return family
+    for path in CJK_FONT_FILES:  # a font installed after matplotlib built its cache
+        if Path(path).exists():
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
+            installed = {f.name for f in font_manager.fontManager.ttflist}
+            for family in CJK_FONT_FAMILIES:
+                if family in installed:
+                    return family
+    return None
 
 
 def _pyplot():
@@ -45,48 +105,49 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _fund_var_lines(ax, result: StressResult) -> None:
+def _fund_var_lines(ax, result: StressResult, _: Gettext) -> None:
     for level, style in (("0.99", "--"), ("0.999", ":")):
         v = result.measures["fund_payout_fen"].var[level].value
-        ax.axvline(_million_yuan(v), color="#dd8452", linestyle=style, label=f"fund payout VaR {level}")
+        ax.axvline(_million_yuan(v), color="#dd8452", linestyle=style, label=_("fund payout VaR %(level)s") % {"level": level})
 
 
-def plot_loss_histogram(sim: Simulation, result: StressResult) -> bytes:
+def plot_loss_histogram(sim: Simulation, result: StressResult, _: Gettext = _english) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.hist(_million_yuan(sim.total_loss), bins=80, color="#4c72b0", alpha=0.8, label="gross loss")
-    ax.hist(_million_yuan(sim.fund_payout), bins=80, color="#dd8452", alpha=0.7, label="fund payout")
+    ax.hist(_million_yuan(sim.total_loss), bins=80, color="#4c72b0", alpha=0.8, label=_("gross loss"))
+    ax.hist(_million_yuan(sim.fund_payout), bins=80, color="#dd8452", alpha=0.7, label=_("fund payout"))
     for level, style in (("0.99", "--"), ("0.999", ":")):
         v = result.measures["total_loss_fen"].var[level].value
-        ax.axvline(_million_yuan(v), color="#4c72b0", linestyle=style, label=f"loss VaR {level}")
-    _fund_var_lines(ax, result)
-    ax.set_xlabel("million yuan over the horizon")
-    ax.set_ylabel("scenarios")
-    ax.set_title(f"{result.scenario}: loss distribution ({result.n_scenarios:,} scenarios)")
+        ax.axvline(_million_yuan(v), color="#4c72b0", linestyle=style, label=_("loss VaR %(level)s") % {"level": level})
+    _fund_var_lines(ax, result, _)
+    ax.set_xlabel(_("million yuan over the horizon"))
+    ax.set_ylabel(_("number of scenarios"))
+    ax.set_title(_("%(scenario)s: loss distribution (%(n)s scenarios)") % {"scenario": result.scenario,
+                                                                          "n": f"{result.n_scenarios:,}"})
     ax.legend(fontsize=8)
     return _png(fig)
 
 
-def plot_exceedance(sim: Simulation, result: StressResult) -> bytes:
+def plot_exceedance(sim: Simulation, result: StressResult, _: Gettext = _english) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     n = sim.n_scenarios
-    for values, label in ((sim.total_loss, "gross loss"), (sim.fund_payout, "fund payout")):
+    for values, label in ((sim.total_loss, _("gross loss")), (sim.fund_payout, _("fund payout"))):
         x = np.sort(_million_yuan(values))
         exceed = 1.0 - np.arange(1, n + 1) / n
         ax.step(x[:-1], exceed[:-1], where="post", label=label)
-    _fund_var_lines(ax, result)
+    _fund_var_lines(ax, result, _)
     ax.set_yscale("log")
     ax.set_ylim(max(1.0 / n, 1e-5), 1.0)
-    ax.set_xlabel("million yuan over the horizon")
+    ax.set_xlabel(_("million yuan over the horizon"))
     ax.set_ylabel("P(X > x)")
-    ax.set_title(f"{result.scenario}: exceedance curve")
+    ax.set_title(_("%(scenario)s: exceedance curve") % {"scenario": result.scenario})
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return _png(fig)
 
 
-def plot_cash_fan(sim: Simulation, result: StressResult) -> bytes:
+def plot_cash_fan(sim: Simulation, result: StressResult, _: Gettext = _english) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     years = np.arange(0, sim.horizon + 1)
@@ -95,16 +156,16 @@ def plot_cash_fan(sim: Simulation, result: StressResult) -> bytes:
     ax.fill_between(years, q[0], q[6], color="#55a868", alpha=0.15, label="1-99%")
     ax.fill_between(years, q[1], q[5], color="#55a868", alpha=0.25, label="5-95%")
     ax.fill_between(years, q[2], q[4], color="#55a868", alpha=0.45, label="25-75%")
-    ax.plot(years, q[3], color="#2d6a3e", label="median")
-    ax.axhline(0, color="#c44e52", linewidth=1, label="below 0: compensation deferred")
-    ax.set_xlabel("year end")
-    ax.set_ylabel("pool cash - deferred, million yuan")
-    ax.set_title(f"{result.scenario}: compensation pool paths")
+    ax.plot(years, q[3], color="#2d6a3e", label=_("median"))
+    ax.axhline(0, color="#c44e52", linewidth=1, label=_("below 0: compensation deferred"))
+    ax.set_xlabel(_("year end"))
+    ax.set_ylabel(_("pool cash - deferred, million yuan"))
+    ax.set_title(_("%(scenario)s: compensation pool paths") % {"scenario": result.scenario})
     ax.legend(fontsize=8)
     return _png(fig)
 
 
-def plot_tail_convergence(sim: Simulation, result: StressResult) -> bytes:
+def plot_tail_convergence(sim: Simulation, result: StressResult, _: Gettext = _english) -> bytes:
     """The fund payout's 99.9% ES and 99% VaR with their 95% intervals on the first n scenarios,
     n growing to the whole run: where the band still narrows, more scenarios would change the tail."""
     from risk.stress_result import convergence_points
@@ -117,12 +178,13 @@ def plot_tail_convergence(sim: Simulation, result: StressResult) -> bytes:
         value = _million_yuan(np.array([p[1] for p in points]))
         low = _million_yuan(np.array([np.nan if p[2] is None else p[2] for p in points], dtype=np.float64))
         high = _million_yuan(np.array([np.nan if p[3] is None else p[3] for p in points], dtype=np.float64))
-        ax.plot(n, value, color=colour, label=f"fund payout {kind.upper()} {level}")
-        ax.fill_between(n, low, high, color=colour, alpha=0.2, label="95% interval")
+        label = _("fund payout ES %(level)s") if kind == "es" else _("fund payout VaR %(level)s")
+        ax.plot(n, value, color=colour, label=label % {"level": level})
+        ax.fill_between(n, low, high, color=colour, alpha=0.2, label=_("95% CI"))
     ax.set_xscale("log")
-    ax.set_xlabel("scenarios")
-    ax.set_ylabel("million yuan over the horizon")
-    ax.set_title(f"{result.scenario}: tail estimates against the number of scenarios")
+    ax.set_xlabel(_("number of scenarios"))
+    ax.set_ylabel(_("million yuan over the horizon"))
+    ax.set_title(_("%(scenario)s: tail estimates against the number of scenarios") % {"scenario": result.scenario})
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return _png(fig)
@@ -230,14 +292,44 @@ def markdown_report(result: StressResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_outputs(result: StressResult, sim: Simulation) -> dict[str, bytes]:
-    """Every output file of a run, in memory: ``{name: content}``."""
+_DRAWERS = (plot_loss_histogram, plot_exceedance, plot_cash_fan, plot_tail_convergence)
+
+
+def draw_plots(result: StressResult, sim: Simulation, _: Gettext = _english, *,
+               font_family: str | None = None) -> dict[str, bytes]:
+    """The plots of :data:`PLOTS` with ``_``'s words (in ``font_family`` when given)."""
+    import matplotlib
+
+    settings = {"font.family": [font_family, "DejaVu Sans"], "axes.unicode_minus": False} if font_family else {}
+    with _DRAWING, matplotlib.rc_context(settings):
+        return {name: draw(sim, result, _) for name, draw in zip(PLOTS, _DRAWERS)}
+
+
+def localised_plots(result: StressResult, sim: Simulation,
+                    languages: dict[str, Gettext] | None = None) -> dict[str, bytes]:
+    """Each language's copy of the plots (``<language>/<plot name>``); none without a CJK font."""
+    languages = plot_languages() if languages is None else languages
+    if not languages:
+        return {}
+    family = cjk_font_family()
+    if family is None:
+        log.warning("no CJK font installed (%s): stress plots for %s are drawn with English labels only",
+                    ", ".join(CJK_FONT_FAMILIES[:1]), ", ".join(sorted(languages)))
+        return {}
+    files = {}
+    for code, gettext in languages.items():
+        for name, content in draw_plots(result, sim, gettext, font_family=family).items():
+            files[localised_name(name, code)] = content
+    return files
+
+
+def render_outputs(result: StressResult, sim: Simulation,
+                   languages: dict[str, Gettext] | None = None) -> dict[str, bytes]:
+    """Every output file of a run, in memory: ``{name: content}``; the plots in English under their
+    names and in each registered language (or ``languages``) under ``<language>/<name>``."""
     files = {"result.json": (json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n").encode("utf-8")}
-    with _DRAWING:
-        files[PLOTS[0]] = plot_loss_histogram(sim, result)
-        files[PLOTS[1]] = plot_exceedance(sim, result)
-        files[PLOTS[2]] = plot_cash_fan(sim, result)
-        files[PLOTS[3]] = plot_tail_convergence(sim, result)
+    files.update(draw_plots(result, sim))
+    files.update(localised_plots(result, sim, languages))
     files["report.md"] = markdown_report(result).encode("utf-8")
     return files
 
@@ -247,6 +339,7 @@ def write_outputs(result: StressResult, sim: Simulation, out_dir: str | Path) ->
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, content in render_outputs(result, sim).items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes(content)
         paths.append(out / name)
     return paths

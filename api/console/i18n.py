@@ -29,6 +29,8 @@ HERE = Path(__file__).resolve().parent
 TRANSLATIONS_DIR = HERE / "translations"
 CATALOGUE_LOCALE = {"zh": "zh_CN"}
 PO_FILE = TRANSLATIONS_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po"
+#: modules outside the console whose words are in its catalogue (the stress plots, simulations/report.py)
+PLOT_SOURCES = (HERE.parents[1] / "simulations" / "report.py",)
 
 
 def N_(message: str) -> str:
@@ -58,16 +60,20 @@ def translator(language: str) -> NullTranslations:
 def extract_catalog():
     """Every message id of the console's Python modules and templates, as a Babel catalogue."""
     from babel.messages.catalog import Catalog
-    from babel.messages.extract import extract_from_dir
+    from babel.messages.extract import extract, extract_from_dir
 
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
     options = {"**/templates/**.html": {"extensions": "", "trimmed": "true"}}
+    keywords = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "say": (2,), "page": (3,), "refusal_page": (3,)}
     catalog = Catalog(project="ipfund-console", charset="utf-8")
     for filename, lineno, message, comments, context in extract_from_dir(
-        str(HERE), method_map, options, keywords={"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "say": (2,), "page": (3,), "refusal_page": (3,)},
-        strip_comment_tags=True,
+        str(HERE), method_map, options, keywords=keywords, strip_comment_tags=True,
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    for path in PLOT_SOURCES:  # the stress plots' words, drawn in the page's language
+        with path.open("rb") as handle:
+            for lineno, message, comments, context in extract("python", handle, keywords={"_": None}, strip_comment_tags=True):
+                catalog.add(message, None, [(path.name, lineno)], auto_comments=comments, context=context)
     return catalog
 
 

@@ -441,7 +441,8 @@ def _store_files(session: Session, run_id: int, outcome: RunOutcome) -> None:
     from simulations.report import PLOTS, render_outputs
 
     files = render_outputs(outcome.result, outcome.sim)
-    for name in (*PLOTS, "report.md"):
+    # the plots (each registered language's copies, "<language>/<plot>", too) and the report
+    for name in (*PLOTS, *(n for n in files if "/" in n and n.endswith(".png")), "report.md"):
         media = PLOT_MEDIA_TYPE if name.endswith(".png") else "text/markdown"
         session.add(StressRunFile(run_id=run_id, name=name, media_type=media, content=files[name]))
 

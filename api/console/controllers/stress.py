@@ -181,14 +181,24 @@ class StressController(Controller):
     @get("/runs/{run_id:int}/plots/{name:str}", sync_to_thread=True, **allow(*READERS))
     def plot(self, request: Request, run_id: int, name: str) -> Response:
         from fund.adapters.db import unit_of_work
+        from fund.errors import NotFound
         from fund.services.stress import run_file
+        from simulations.report import localised_name
+
+        from api.console.web import language_of
 
         if name not in PLOT_NAMES:
             raise DomainError("stress_file_not_found", f"no plot {name!r}", field="name")
+        language = language_of(request)
         with unit_of_work(db(request)) as session:
-            found = run_file(session, run_id, name)
+            try:  # the plot drawn in the page's language; the English one for a run drawn without it
+                found = run_file(session, run_id, localised_name(name, None if language == "en" else language))
+            except NotFound:
+                found = run_file(session, run_id, name)
             content, media_type = bytes(found.content), found.media_type
-        return Response(content=content, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+        # the page asks with ?lang=<its language>, so a browser's cached copy is of the right language
+        return Response(content=content, media_type=media_type,
+                        headers={"Cache-Control": "private, max-age=3600", "Content-Language": language})
 
     @get("/compare", sync_to_thread=True, **allow(*READERS))
     def compare(self, request: Request) -> Template:
