@@ -72,7 +72,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 #: Groups of targets, by the name of what they cover.
 GROUPS: dict[str, tuple[str, ...]] = {"domain": tuple(name for name in TARGETS if name.startswith("domain_"))}
-COPIED = ("fund", "risk", "api", "schemas", "simulations", "tests")
+COPIED = ("fund", "risk", "api", "schemas", "simulations", "tests", "docs")
 #: The tests written to kill this command's survivors (``--without-kills`` measures the score before them).
 KILL_TESTS = "tests/test_mutation_kills_"
 
@@ -159,6 +159,8 @@ def _run_in(name: str, tree: Path, modules, tests, repo: Path, args: argparse.Na
         os.killpg(process.pid, signal.SIGINT)
         process.wait()
     minutes = (time.monotonic() - started) / 60
+    if process.returncode not in (0, -signal.SIGINT):
+        print(f"== {name}: mutmut run failed (exit {process.returncode}); see its output above", flush=True)
     stats = _summary(tree, mutmut)
     survivors = _survivors(tree, mutmut)
     tested = stats.get("killed", 0) + stats.get("timeout", 0) + stats.get("survived", 0) + stats.get("suspicious", 0)
@@ -173,7 +175,7 @@ def _run_in(name: str, tree: Path, modules, tests, repo: Path, args: argparse.Na
             diff = subprocess.run([mutmut, "show", mutant], cwd=tree, capture_output=True, text=True).stdout
             print("\n".join("        " + line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")))
     sys.stdout.flush()
-    return 0
+    return 0 if process.returncode == 0 and tested else 1
 
 
 def main(argv: list[str]) -> int:
