@@ -15,17 +15,17 @@ from tests.console_support import PASSWORD, csrf_token, prepare_demo, sign_in
 
 PAGES = ("/console/dashboard", "/console/claims", "/console/proposals", "/console/loans", "/console/loans/1",
          "/console/subsidies", "/console/stress", "/console/stress/scenarios/baseline", "/console/reports",
-         "/console/ledger", "/console/audit", "/console/admin", "/console/bank/loans", "/console/bank/claims",
+         "/console/ledger", "/console/audit", "/console/admin", "/console/pool", "/console/bank/loans", "/console/bank/claims",
          "/console/bank/statements")
 SEES = {
     "t.officer": {"/console/dashboard", "/console/claims", "/console/proposals", "/console/loans", "/console/loans/1",
                   "/console/subsidies", "/console/stress", "/console/stress/scenarios/baseline", "/console/reports",
-                  "/console/ledger", "/console/audit"},
-    "t.admin": {"/console/dashboard", "/console/audit", "/console/admin"},
+                  "/console/ledger", "/console/audit", "/console/pool"},
+    "t.admin": {"/console/dashboard", "/console/audit", "/console/admin", "/console/pool"},
     "t.bank": {"/console/bank/loans", "/console/bank/claims", "/console/bank/statements"},
     "t.auditor": {"/console/dashboard", "/console/claims", "/console/proposals", "/console/loans", "/console/loans/1",
                   "/console/subsidies", "/console/stress", "/console/stress/scenarios/baseline", "/console/reports",
-                  "/console/ledger", "/console/audit"},
+                  "/console/ledger", "/console/audit", "/console/pool"},
 }
 SEES["t.approver"] = SEES["t.officer"]
 

@@ -172,6 +172,7 @@ NAVIGATION = (
     NavItem("/ledger", N_("Ledger"), READERS),
     NavItem("/audit", N_("Audit trail"), ("officer", "approver", "admin", "reader")),
     NavItem("/admin", N_("Administration"), ("admin",)),
+    NavItem("/pool", N_("Banks in the pool"), ("officer", "approver", "admin", "reader")),
     NavItem("/bank/loans", N_("Our loans"), ("staff",), ("bank",)),
     NavItem("/bank/claims", N_("Our claims"), ("staff",), ("bank",)),
     NavItem("/bank/statements", N_("Statements"), ("staff",), ("bank",)),

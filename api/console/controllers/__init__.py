@@ -9,6 +9,7 @@ from api.console.controllers.claims import ClaimsController, ProposalsController
 from api.console.controllers.dashboard import DashboardController
 from api.console.controllers.ledger import AuditController, LedgerController
 from api.console.controllers.loans import LoansController
+from api.console.controllers.pool import PoolController
 from api.console.controllers.reports import ReportsController
 from api.console.controllers.stress import StressController
 from api.console.controllers.subsidies import SubsidiesController
@@ -25,5 +26,6 @@ CONTROLLERS: list[type] = [
     LedgerController,
     AuditController,
     AdminController,
+    PoolController,
     BankController,
 ]
