@@ -179,3 +179,42 @@ def test_who_sees_the_pool_page_and_its_forms(app):
         refused = client.post("/console/pool/agreements", data={"bank_code": "CITIC-GZ", "policy_id": "gz-2023",
                                                                 "agreed_on": "2026-10-01", "reference": "x", "_csrf_token": token})
         assert refused.status_code == 403  # an approver does not propose
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_a_claims_history_reads_in_yuan_with_separators(app, demo, language):
+    """The notes the claim steps record in fen (``loss N fen``) read as yuan on the claim page, the
+    bank's claim page and the loan's events."""
+    from fund.adapters.db import unit_of_work
+    from fund.adapters.models.registry import Institution, Loan
+    from fund.services.claims import approve_claim, file_claim, lower_loss, record_recovery
+    from fund.services.common import business_date, fund_manager
+    from fund.services.registry import Actor
+
+    factory = app.state.session_factory
+    loan_id = demo["claimable"]["t.bank"][-1]
+    with unit_of_work(factory) as session:
+        today = business_date(session)
+        bank = Actor.of(session.get(Institution, session.get(Loan, loan_id).bank_id))
+        claim = file_claim(session, bank, loan_id, 1_234_567, today)
+        lower_loss(session, bank, claim.id, 1_200_000, today)
+        approve_claim(session, Actor.of(fund_manager(session)), claim.id, today)
+        record_recovery(session, bank, claim.id, 500_000, 2_500, today)
+        claim_id = claim.id
+    expected = {
+        "zh": ("损失 12,345.67 元", "损失由 12,345.67 元调低为 12,000.00 元", "追偿所得 5,000.00 元，处置费用 25.00 元，净额 4,975.00 元"),
+        "en": ("loss 12,345.67 yuan", "loss lowered from 12,345.67 to 12,000.00 yuan",
+               "recovered 5,000.00 yuan gross, 25.00 yuan of costs, 4,975.00 yuan net"),
+    }[language]
+    for login, path in (("t.officer", f"/console/claims/{claim_id}"), ("t.bank", f"/console/bank/claims/{claim_id}"),
+                        ("t.officer", f"/console/loans/{loan_id}")):
+        with TestClient(app) as client:
+            sign_in(client, login)
+            if language == "en":
+                _post(client, "/console/language", path, {"language": "en"})
+            html = client.get(path).text
+        assert " fen" not in html and "1234567" not in html, path
+        wanted = ({"zh": f"代偿申请 #{claim_id}", "en": f"claim #{claim_id}"}[language],) if path.startswith("/console/loans") \
+            else expected
+        for line in wanted:
+            assert line in html, (path, line)
