@@ -22,7 +22,11 @@ Definitions (where RULES is silent, the project's reading):
 * Leverage: C of loans live at the month's end / appropriations to the compensation pool dated by then,
   less their reversals (``fund.services.ledger.appropriated_fen``'s reading, dated).
 
-Every figure is one grouped SQL query; Python only rolls up grouped rows.
+Every figure is a grouped SQL query; Python only files the grouped rows. Lending and claims give the
+month and the cumulative figures in one query each (conditional sums); leverage and the past-due
+buckets come from one query over the loans live at the month's end, which reads what each installment
+had been paid by then as its running paid columns corrected by the few repayments paid later (and the
+reversed ones), instead of summing every repayment of the book (``_loans_at``).
 
 >>> # with unit_of_work(factory) as session:
 >>> #     stats = monthly_statistics(session, actor, "2026-09"); stats.month.lending.total.covered_fen
@@ -34,11 +38,12 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from sqlalchemy import and_, case, func, literal, literal_column, or_, select
+from sqlalchemy import and_, case, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from fund.adapters.models.claims import Claim, ClaimRecovery
 from fund.adapters.models.ledger import Deferral, DeferralSettlement, JournalEntry, Posting
+from fund.adapters.models.people import RepaymentReversal
 from fund.adapters.models.registry import Installment, Institution, IpAsset, Loan, LoanAsset, Repayment
 from fund.adapters.models.subsidies import SubsidyRun
 from fund.domain.dates import month_bounds
@@ -192,9 +197,11 @@ def monthly_statistics(session: Session, actor, month: str) -> MonthlyStatistics
     if first > today:
         raise DomainError("month_after_business_date", f"month {month} starts after the business date {today}", field="month")
     end = min(last, today)
+    balances = _balances_at(session, end)
+    leverage, past_due = _month_end_loans(session, end)
     return MonthlyStatistics(
-        month, today, _period(session, first, end, month_key=(month, month)), _period(session, FUND_BEGAN, end, month_key=(None, month)),
-        {pool: _pool_at(session, pool, end) for pool in POOLS}, _leverage(session, end), _past_due(session, end),
+        month, today, *_periods(session, first, end, month),
+        {pool: _pool_at(balances, pool) for pool in POOLS}, leverage, past_due,
         ("fee subsidies (S6): none are recorded by this version",),
     )
 
@@ -202,13 +209,19 @@ def monthly_statistics(session: Session, actor, month: str) -> MonthlyStatistics
 # ---- one period -----------------------------------------------------------------------------------
 
 
-def _period(session: Session, start: dt.date, end: dt.date, *, month_key: tuple[str | None, str]) -> PeriodFigures:
-    comp_by_bank = _compensation_by_bank(session, start, end)
-    return PeriodFigures(
-        start, end, _lending(session, start, end), _claims(session, start, end), comp_by_bank,
-        _sum_paid(comp_by_bank.values()), _recoveries(session, start, end),
-        _subsidies(session, start, end, month_key), Paid(),
-    )
+def _periods(session: Session, first: dt.date, end: dt.date, month: str) -> tuple[PeriodFigures, PeriodFigures]:
+    """The month (``first`` to ``end``) and everything up to ``end``; lending and claims for both in
+    one query each."""
+    lending = _lending(session, first, end)
+    claims = _claims(session, first, end)
+    out = []
+    for index, (start, key) in enumerate(((first, (month, month)), (FUND_BEGAN, (None, month)))):
+        comp_by_bank = _compensation_by_bank(session, start, end)
+        out.append(PeriodFigures(
+            start, end, lending[index], claims[index], comp_by_bank, _sum_paid(comp_by_bank.values()),
+            _recoveries(session, start, end), _subsidies(session, start, end, key), Paid(),
+        ))
+    return out[0], out[1]
 
 
 def _sum_paid(items: Iterable[Paid]) -> Paid:
@@ -226,44 +239,67 @@ def _top_asset_kind():
     return select(ranked.c.loan_id, ranked.c.kind).where(ranked.c.rank == 1).subquery("top_asset")
 
 
-def _lending(session: Session, start: dt.date, end: dt.date) -> Lending:
+LENDING_GROUPS = ("by_bank", "by_sector", "by_district", "by_ip_kind")
+
+
+def _lending(session: Session, first: dt.date, end: dt.date) -> tuple[Lending, Lending]:
+    """Lending of the month (drawn from ``first`` to ``end``) and cumulative (drawn by ``end``), by
+    bank, sector, district and IP kind: one statement, each breakdown grouped in SQL, the month's
+    figures as conditional sums beside the cumulative ones."""
     top = _top_asset_kind()
-    bank = Institution
-    kind = func.coalesce(top.c.kind, literal_column("'none'"))  # no bound parameter: GROUP BY must repeat it exactly
-    rows = session.execute(
-        select(bank.code, Loan.borrower_sector, Loan.borrower_district, kind,
+    in_month = Loan.drawdown_date >= first
+    drawn = (Loan.drawdown_date.between(FUND_BEGAN, end), Loan.status != "cancelled")
+    figures = (func.sum(case((in_month, 1), else_=0)), func.sum(case((in_month, Loan.principal_fen), else_=0)),
+               func.sum(case((in_month, Loan.covered_fen), else_=0)),
                func.count(Loan.id), func.sum(Loan.principal_fen), func.sum(Loan.covered_fen))
-        .join(bank, bank.id == Loan.bank_id)
-        .outerjoin(top, top.c.loan_id == Loan.id)
-        .where(Loan.drawdown_date.between(start, end), Loan.status != "cancelled")
-        .group_by(bank.code, Loan.borrower_sector, Loan.borrower_district, kind)
-    ).all()
-    maps: list[dict[str, list[int]]] = [{}, {}, {}, {}]
-    total = [0, 0, 0]
-    for code, sector, district, kind, count, principal, covered in rows:
-        figures = (int(count), int(principal or 0), int(covered or 0))
-        for m, key in zip(maps, (code, sector, district, kind)):
-            acc = m.setdefault(key, [0, 0, 0])
-            for k in range(3):
-                acc[k] += figures[k]
-        for k in range(3):
-            total[k] += figures[k]
-    served = session.scalar(
-        select(func.count(func.distinct(Loan.enterprise_id)))
-        .where(Loan.drawdown_date.between(start, end), Loan.status != "cancelled", Loan.covered_fen > 0)
-    )
-    as_lent = [{k: Lent(*v) for k, v in sorted(m.items())} for m in maps]
-    return Lending(Lent(*total), *as_lent, int(served or 0))
+    kind = func.coalesce(top.c.kind, literal_column("'none'"))  # no bound parameter: GROUP BY must repeat it exactly
+    parts = []
+    for group, key in zip(LENDING_GROUPS, (Institution.code, Loan.borrower_sector, Loan.borrower_district, kind)):
+        stmt = (select(literal_column(f"'{group}'").label("grouping"), key.label("name"), *figures)
+                .join(Institution, Institution.id == Loan.bank_id))
+        if group == "by_ip_kind":
+            stmt = stmt.outerjoin(top, top.c.loan_id == Loan.id)
+        parts.append(stmt.where(*drawn).group_by(key))
+    maps: dict[str, tuple[dict[str, Lent], dict[str, Lent]]] = {group: ({}, {}) for group in LENDING_GROUPS}
+    for group, name, m_loans, m_principal, m_covered, loans, principal, covered in session.execute(union_all(*parts)).all():
+        month_map, cumulative_map = maps[group]
+        if m_loans:
+            month_map[name] = Lent(int(m_loans), int(m_principal or 0), int(m_covered or 0))
+        cumulative_map[name] = Lent(int(loans), int(principal or 0), int(covered or 0))
+    month_served, served = session.execute(
+        select(func.count(func.distinct(case((in_month, Loan.enterprise_id), else_=None))), func.count(func.distinct(Loan.enterprise_id)))
+        .where(*drawn, Loan.covered_fen > 0)
+    ).one()
+    out = []
+    for index, count in enumerate((month_served, served)):
+        groups = [dict(sorted(maps[group][index].items())) for group in LENDING_GROUPS]
+        banks = groups[0].values()
+        total = Lent(sum(v.loans for v in banks), sum(v.principal_fen for v in banks), sum(v.covered_fen for v in banks))
+        out.append(Lending(total, *groups, int(count or 0)))
+    return out[0], out[1]
 
 
-def _claims(session: Session, start: dt.date, end: dt.date) -> Claims:
-    filed = session.execute(select(func.count(Claim.id), func.coalesce(func.sum(Claim.loss_fen), 0))
-                            .where(Claim.filed_on.between(start, end))).one()
-    approved = session.execute(select(func.count(Claim.id), func.coalesce(func.sum(Claim.fund_fen), 0))
-                               .where(Claim.fund_fen.is_not(None), Claim.decided_on.between(start, end))).one()
-    rejected = session.execute(select(func.count(Claim.id), func.coalesce(func.sum(Claim.loss_fen), 0))
-                               .where(Claim.status == "rejected", Claim.decided_on.between(start, end))).one()
-    return Claims(*(Counted(int(c), int(a)) for c, a in (filed, approved, rejected)))
+def _claims(session: Session, first: dt.date, end: dt.date) -> tuple[Claims, Claims]:
+    """Claims of the month and cumulative: filed by filing date (the loss), approved by decision date
+    (the fund's share), rejected by decision date (the loss); one query."""
+    filed = Claim.filed_on.between(FUND_BEGAN, end)
+    decided = Claim.decided_on.between(FUND_BEGAN, end)
+    row = session.execute(select(
+        *_both(filed, Claim.filed_on >= first, Claim.loss_fen),
+        *_both(and_(Claim.fund_fen.is_not(None), decided), Claim.decided_on >= first, Claim.fund_fen),
+        *_both(and_(Claim.status == "rejected", decided), Claim.decided_on >= first, Claim.loss_fen),
+    )).one()
+    v = [int(x or 0) for x in row]
+    month = Claims(Counted(v[0], v[1]), Counted(v[4], v[5]), Counted(v[8], v[9]))
+    cumulative = Claims(Counted(v[2], v[3]), Counted(v[6], v[7]), Counted(v[10], v[11]))
+    return month, cumulative
+
+
+def _both(when, in_month, amount):
+    """(count, sum) in the month and (count, sum) in all, of the rows matching ``when``."""
+    month = and_(when, in_month)
+    return (func.sum(case((month, 1), else_=0)), func.sum(case((month, amount), else_=0)),
+            func.sum(case((when, 1), else_=0)), func.sum(case((when, amount), else_=0)))
 
 
 def _cash_out(session: Session, pool: str, start: dt.date, end: dt.date, direct_ref: str):
@@ -364,75 +400,80 @@ def _balances_at(session: Session, end: dt.date) -> dict[str, int]:
     ).all()}
 
 
-def _pool_at(session: Session, pool: str, end: dt.date) -> PoolAtEnd:
-    b = _balances_at(session, end)
+def _pool_at(b: dict[str, int], pool: str) -> PoolAtEnd:
     return PoolAtEnd(b.get(f"pool:{pool}:cash", 0), b.get(f"pool:{pool}:in_transit", 0),
                      -b.get(f"liability:{pool}_deferred", 0), -b.get(f"liability:{pool}_payable", 0))
 
 
-def _paid_by(end: dt.date):
+def _paid_moves(end: dt.date):
+    """Repayments that make what was paid by ``end`` differ from the running paid columns of the
+    installments and loans (every repayment, less the reversed ones): the reversed ones (added back:
+    the figures count every repayment paid by ``end``) and those paid after ``end`` (taken off). Few
+    for a recent month, and the date index finds them."""
+    later = (select(Repayment.installment_id, Repayment.loan_id, (-Repayment.principal_fen).label("principal_fen"),
+                    (-Repayment.interest_fen).label("interest_fen")).where(Repayment.paid_on > end))
+    reversed_ = (select(Repayment.installment_id, Repayment.loan_id, Repayment.principal_fen, Repayment.interest_fen)
+                 .where(Repayment.id.in_(select(RepaymentReversal.repayment_id))))
+    return union_all(later, reversed_).cte("paid_moves")
+
+
+def _loans_at(end: dt.date):
+    """Per loan with an installment not paid in full by ``end``: the earliest due date before ``end``
+    of such an installment (``earliest``, NULL when none) and the principal repaid by ``end``
+    (``repaid_fen``). What was paid by ``end`` is the sum of the repayments paid by then, read as
+    the running paid columns plus the moves of :func:`_paid_moves`."""
+    moves = _paid_moves(end)
+    by_installment = (select(moves.c.installment_id, func.sum(moves.c.principal_fen).label("principal_fen"),
+                             func.sum(moves.c.interest_fen).label("interest_fen"))
+                      .group_by(moves.c.installment_id).subquery("moved_by_installment"))
+    by_loan = (select(moves.c.loan_id, func.sum(moves.c.principal_fen).label("principal_fen"))
+               .group_by(moves.c.loan_id).subquery("moved_by_loan"))
+    unpaid = or_(Installment.principal_paid_fen + func.coalesce(by_installment.c.principal_fen, 0) < Installment.principal_due_fen,
+                 Installment.interest_paid_fen + func.coalesce(by_installment.c.interest_fen, 0) < Installment.interest_due_fen)
+    maybe_unpaid = or_(Installment.principal_paid_fen < Installment.principal_due_fen,  # unpaid now, or moved
+                       Installment.interest_paid_fen < Installment.interest_due_fen,
+                       Installment.id.in_(select(moves.c.installment_id)))
+    unpaid_loans = (
+        select(Installment.loan_id,
+               func.min(case((Installment.due_date < end, Installment.due_date), else_=None)).label("earliest"))
+        .outerjoin(by_installment, by_installment.c.installment_id == Installment.id)
+        .where(maybe_unpaid, unpaid)
+        .group_by(Installment.loan_id).subquery("unpaid_loans")
+    )
     return (
-        select(Repayment.installment_id, func.sum(Repayment.principal_fen).label("principal_fen"),
-               func.sum(Repayment.interest_fen).label("interest_fen"))
-        .where(Repayment.paid_on <= end).group_by(Repayment.installment_id).subquery("paid_by_end")
+        select(unpaid_loans.c.loan_id, unpaid_loans.c.earliest,
+               (Loan.principal_repaid_fen + func.coalesce(by_loan.c.principal_fen, 0)).label("repaid_fen"))
+        .join(Loan, Loan.id == unpaid_loans.c.loan_id)
+        .outerjoin(by_loan, by_loan.c.loan_id == unpaid_loans.c.loan_id)
+        .subquery("loans_at_end")
     )
 
 
-def _unpaid_installments(end: dt.date, *, due_before: bool):
-    """Per loan, the earliest due date of an installment not paid in full by ``end`` (only those due
-    before ``end`` when ``due_before``)."""
-    paid = _paid_by(end)
-    stmt = (
-        select(Installment.loan_id, func.min(Installment.due_date).label("due_date"))
-        .outerjoin(paid, paid.c.installment_id == Installment.id)
-        .where(or_(func.coalesce(paid.c.principal_fen, 0) < Installment.principal_due_fen,
-                   func.coalesce(paid.c.interest_fen, 0) < Installment.interest_due_fen))
-        .group_by(Installment.loan_id)
-    )
-    if due_before:
-        stmt = stmt.where(Installment.due_date < end)
-    return stmt.subquery("earliest_unpaid" if due_before else "any_unpaid")
-
-
-def _live_at(end: dt.date):
-    """Conditions of a loan live at ``end`` (drawn, not cancelled, no claim approved by then, and
-    something unpaid by then), with the subquery of loans with something unpaid."""
-    unpaid = _unpaid_installments(end, due_before=False)
+def _month_end_loans(session: Session, end: dt.date) -> tuple[Leverage, dict[str, PastDue]]:
+    """Leverage and past-due buckets at ``end`` from one grouped query over the loans *live* then
+    (drawn by ``end``, not cancelled, no claim approved by then, something unpaid by then)."""
+    at = _loans_at(end)
     approved = select(Claim.loan_id).where(Claim.fund_fen.is_not(None), Claim.decided_on <= end)
-    return unpaid, and_(Loan.drawdown_date <= end, Loan.status != "cancelled", Loan.id.not_in(approved))
-
-
-def _leverage(session: Session, end: dt.date) -> Leverage:
-    unpaid, live = _live_at(end)
-    covered = session.scalar(select(func.coalesce(func.sum(Loan.covered_fen), 0)).join(unpaid, unpaid.c.loan_id == Loan.id).where(live))
+    bucket = case(
+        *[(at.c.earliest >= end - dt.timedelta(days=high), name) for name, low, high in PAST_DUE_BUCKETS if high is not None],
+        (at.c.earliest.is_not(None), PAST_DUE_BUCKETS[-1][0]),
+        else_=None,
+    ).label("bucket")
+    rows = session.execute(
+        select(bucket, func.count(Loan.id), func.coalesce(func.sum(Loan.principal_fen - at.c.repaid_fen), 0),
+               func.coalesce(func.sum(Loan.covered_fen), 0))
+        .join(at, at.c.loan_id == Loan.id)
+        .where(Loan.drawdown_date <= end, Loan.status != "cancelled", Loan.id.not_in(approved))
+        .group_by(bucket)
+    ).all()
+    found = {name: PastDue(int(n), int(fen)) for name, n, fen, _ in rows if name is not None}
+    covered = sum(int(c or 0) for *_, c in rows)
     appropriated = session.scalar(
         select(func.coalesce(func.sum(Posting.amount_fen), 0)).join(JournalEntry, JournalEntry.id == Posting.entry_id)
         .where((JournalEntry.cause == "appropriation") | ((JournalEntry.cause == "correction") & (JournalEntry.ref_type == "journal_entry")),
                Posting.account_code == "pool:compensation:cash", JournalEntry.business_date <= end)  # reversals net out, as in the ledger
     )
-    return Leverage(int(covered or 0), int(appropriated or 0))
-
-
-def _past_due(session: Session, end: dt.date) -> dict[str, PastDue]:
-    unpaid, live = _live_at(end)
-    earliest = _unpaid_installments(end, due_before=True)
-    repaid = (select(Repayment.loan_id, func.sum(Repayment.principal_fen).label("fen"))
-              .where(Repayment.paid_on <= end).group_by(Repayment.loan_id).subquery("repaid_by_end"))
-    bucket = case(
-        *[((earliest.c.due_date >= end - dt.timedelta(days=high)) if high is not None else (literal(True)), name)
-          for name, low, high in PAST_DUE_BUCKETS],
-        else_="over 365",
-    ).label("bucket")
-    rows = session.execute(
-        select(bucket, func.count(Loan.id), func.coalesce(func.sum(Loan.principal_fen - func.coalesce(repaid.c.fen, 0)), 0))
-        .join(unpaid, unpaid.c.loan_id == Loan.id)
-        .join(earliest, earliest.c.loan_id == Loan.id)
-        .outerjoin(repaid, repaid.c.loan_id == Loan.id)
-        .where(live)
-        .group_by(bucket)
-    ).all()
-    found = {name: PastDue(int(n), int(fen)) for name, n, fen in rows}
-    return {name: found.get(name, PastDue()) for name, _, _ in PAST_DUE_BUCKETS}
+    return Leverage(covered, int(appropriated or 0)), {name: found.get(name, PastDue()) for name, _, _ in PAST_DUE_BUCKETS}
 
 
 # ---- as a table (CLI, XLSX, CSV) ------------------------------------------------------------------
