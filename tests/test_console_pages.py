@@ -141,6 +141,79 @@ def test_a_session_idles_out(app):
         assert client.get("/console/dashboard", follow_redirects=False).status_code == 303
 
 
+def _sessions_of(factory, person_id: int) -> int:
+    """How many stored console sessions are signed in as ``person_id``."""
+    import json
+
+    from fund.adapters.db import unit_of_work
+    from fund.adapters.models.console import ConsoleSession
+
+    with unit_of_work(factory) as session:
+        return sum(1 for row in session.query(ConsoleSession)
+                   if (json.loads(bytes(row.value)).get("user") or {}).get("person_id") == person_id)
+
+
+def _new_officer(factory, login: str) -> int:
+    from fund.adapters.db import unit_of_work
+    from fund.services import people
+    from fund.services.common import institution_by_code
+
+    with unit_of_work(factory) as session:
+        return people.create_person(session, institution_by_code(session, "FM-GZ"), login, login, ("officer",), PASSWORD).id
+
+
+def test_disabling_a_user_ends_their_sessions_at_once(app):
+    factory = app.state.session_factory
+    person_id = _new_officer(factory, "t.leaving")
+    with TestClient(app) as leaving, TestClient(app) as elsewhere, TestClient(app) as admin:
+        assert sign_in(leaving, "t.leaving").status_code == 303 and sign_in(elsewhere, "t.leaving").status_code == 303
+        assert leaving.get("/console/claims").status_code == 200
+        assert _sessions_of(factory, person_id) == 2  # two browsers
+        sign_in(admin, "t.admin")
+        token = csrf_token(admin.get("/console/admin").text)
+        disabled = admin.post("/console/admin/users/t.leaving/disable", data={"_csrf_token": token}, follow_redirects=False)
+        assert disabled.status_code == 303
+        assert _sessions_of(factory, person_id) == 0  # gone from the store before any of their requests
+        for client in (leaving, elsewhere):
+            answer = client.get("/console/claims", follow_redirects=False)
+            assert answer.status_code == 303 and answer.headers["location"].startswith("/console/login")
+        assert admin.get("/console/admin").status_code == 200  # the admin's own session goes on
+        assert sign_in(leaving, "t.leaving").status_code == 401  # and the disabled person cannot come back
+
+
+def test_a_user_disabled_or_given_other_roles_elsewhere_is_signed_out_at_the_next_request(app):
+    from sqlalchemy import select, update
+
+    from fund.adapters.db import unit_of_work
+    from fund.adapters.models.people import Person
+    from fund.services import people
+    from fund.services.common import fund_manager
+    from fund.services.registry import Actor
+
+    factory = app.state.session_factory
+    moved = _new_officer(factory, "t.moved")
+    gone = _new_officer(factory, "t.gone.api")
+    with TestClient(app) as client, TestClient(app) as other:
+        sign_in(client, "t.moved")
+        sign_in(other, "t.gone.api")
+        assert client.get("/console/claims").status_code == 200 and other.get("/console/claims").status_code == 200
+        with unit_of_work(factory) as session:  # the roles change (no console form does it: any path)
+            session.execute(update(Person).where(Person.id == moved).values(roles="approver"))
+            admin = session.scalar(select(Person).where(Person.login == "t.admin"))
+            actor = Actor(fund_manager(session).id, "FM-GZ", "fund_manager", person_id=admin.id, login="t.admin",
+                          display_name="admin", roles=("admin",))
+        people.disable_user(factory, actor, "t.gone.api")  # as the API and the CLI do
+        for each, person_id in ((client, moved), (other, gone)):
+            answer = each.get("/console/claims", follow_redirects=False)
+            assert answer.status_code == 303 and answer.headers["location"].startswith("/console/login")
+            assert _sessions_of(factory, person_id) == 0
+        # signed in again, the person has their new roles
+        assert sign_in(client, "t.moved").status_code == 303
+        assert client.get("/console/proposals").status_code == 200 and client.get("/console/stress").status_code == 200
+        home = client.get("/console/dashboard").text
+        assert "审批人" in home  # the approver's badge
+
+
 def test_english_is_remembered_per_person(app):
     with TestClient(app) as client:
         sign_in(client, "t.officer")

@@ -76,6 +76,23 @@ class DatabaseStore(Store):
         with unit_of_work(self.session_factory) as session:
             return _aware(session.scalar(select(ConsoleSession.expires_at).where(ConsoleSession.key == key)))
 
+    def delete_sessions_of(self, person_id: int) -> int:
+        """Delete every session signed in as ``person_id`` (a disabled person's, at once); returns how many."""
+        import json
+
+        with unit_of_work(self.session_factory) as session:
+            keys = []
+            for key, value in session.execute(select(ConsoleSession.key, ConsoleSession.value)):
+                try:
+                    user = json.loads(bytes(value)).get("user") or {}
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(user, dict) and user.get("person_id") == person_id:
+                    keys.append(key)
+            if keys:
+                session.execute(delete(ConsoleSession).where(ConsoleSession.key.in_(keys)))
+            return len(keys)
+
     def purge_expired(self) -> int:
         """Delete every expired session; returns how many."""
         with unit_of_work(self.session_factory) as session:

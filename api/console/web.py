@@ -91,10 +91,37 @@ def allow(*roles: str) -> dict[str, Any]:
     return {"guards": [_guard], "opt": {ROLES_OPT: tuple(roles)}}
 
 
-def _guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+def _person_now(session_factory, person_id: int):
+    """The person as the database has them now (None once gone)."""
+    from fund.adapters.db import unit_of_work
+    from fund.errors import NotFound
+    from fund.services.people import person_by_id
+
+    with unit_of_work(session_factory) as session:
+        try:
+            return person_by_id(session, person_id)
+        except NotFound:
+            return None
+
+
+def still_valid(user: ConsoleUser, person) -> bool:
+    """Does the session's person still stand as they signed in: active, same institution, same roles?"""
+    return (person is not None and person.active and person.institution_id == user.institution_id
+            and set(person.roles) == set(user.roles))
+
+
+async def _guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    import anyio.to_thread
+
     user = current_user(connection)
     if user is None:
         raise NotSignedIn(detail="sign in")
+    # a person disabled, or given other roles, since signing in is signed out at their next request
+    # (whatever changed them: the console, the API, the CLI); the session's row goes with it
+    person = await anyio.to_thread.run_sync(_person_now, connection.app.state.session_factory, user.person_id)
+    if not still_valid(user, person):
+        connection.clear_session()
+        raise NotSignedIn(detail="the session ended")
     roles = handler.opt.get(ROLES_OPT) or ()
     if not user.has(*roles):
         raise RoleRefused(detail="role")

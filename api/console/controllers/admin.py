@@ -8,6 +8,7 @@ import datetime as dt
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 
+from api.console import SESSION_STORE
 from api.console.controllers.common import Form, audited_step, text
 from api.console.web import say, actor, allow, db, flash, gettext, page, redirect
 from fund.errors import DomainError
@@ -51,7 +52,9 @@ class AdminController(Controller):
     def disable(self, request: Request, login: str) -> Redirect:
         from fund.services import people
 
-        people.disable_user(db(request), actor(request), login)
+        person = people.disable_user(db(request), actor(request), login)
+        # their console sessions end now (a session met later is refused by the guard too)
+        request.app.stores.get(SESSION_STORE).delete_sessions_of(person.id)
         say(request, "User %(login)s disabled.", {"login": login})
         return redirect("/admin")
 
