@@ -4,8 +4,17 @@ invoices unique per issuer; idempotent posts; batches all or nothing."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 
+from sqlalchemy import func, select
+
+from fund.adapters.db import unit_of_work
+from fund.adapters.models.payments import PaymentInstruction
+from fund.adapters.models.subsidies import SubsidyRun
+from fund.services.ledger import appropriate, check_ledger
+from tests.test_subsidy_api import run_through_two_people
 from tests.test_api_support import Endpoint, api, problem_of  # noqa: F401  (fixture)
 from tests.test_claims_api import _ok, on  # noqa: F401  (fixture)
 
@@ -56,6 +65,53 @@ def test_rules_10_fee_example(api, on):
     assert [f["subsidy_fen"] for f in listed] == [3_000_000, 2_000_000, 2_000_000, 0]
     assert sum(f["subsidy_fen"] for f in listed if f["kind"] == "appraisal") == 5_000_000
     assert api.get(url, who="BANK2").status_code == 404
+
+    # ... paid through February's monthly run (S4 with S6) from the subsidy pool, which holds 6 000 000
+    # of the 7 000 000: the fee lines take the money in payment-date and registration order, so the
+    # insurance fee's line is paid 1 000 000 and 1 000 000 is deferred
+    with unit_of_work(api.session_factory) as s:
+        appropriate(s, pool="subsidy", amount_fen=6_000_000, policy_id="gz-2023", business_date=D(2026, 3, 1))
+    preview = _ok(api.get("/api/v1/subsidy-runs/preview", who="FM", params={"month": "2026-02"}))
+    assert (preview["lines"], preview["total_fen"], preview["paid_fen"], preview["deferred_fen"]) == (0, 7_000_000, 6_000_000, 1_000_000)
+    run = run_through_two_people(api, "2026-02")
+    assert (run["lines"], run["total_fen"], run["paid_fen"], run["deferred_fen"]) == (0, 7_000_000, 6_000_000, 1_000_000)
+    taken = api.get(url, who="FM").json()["items"]
+    assert [(f["subsidy_fen"], f["capped"], f["run_id"]) for f in taken] == [
+        (3_000_000, False, run["id"]), (2_000_000, True, run["id"]), (2_000_000, False, run["id"]), (0, True, run["id"])]
+    # a fee a run paid is final: an appraisal reported now with an earlier date finds the cap used up
+    earlier = _ok(api.post(url, _fee(amount=2_000_000, paid_on="2026-01-01")), 201)
+    assert (earlier["subsidy_fen"], earlier["capped"], earlier["run_id"]) == (0, True, None)
+    insurance_2 = _ok(api.post(url, _fee("insurance", 8_000_000, paid_on="2026-02-20")), 201)
+    assert (insurance_2["subsidy_fen"], insurance_2["capped"]) == (3_000_000, True)  # the room the paid 2 000 000 left
+    assert [f["subsidy_fen"] for f in api.get(url, who="FM").json()["items"][:4]] == [3_000_000, 2_000_000, 2_000_000, 0]
+    # the statement: one line per fee, with its kind, its paid and deferred parts, exact fen
+    rows = _statement(api, run["id"])
+    assert [(r["类别"], r["费用（分）"], r["补贴金额（分）"], r["已支付（分）"], r["递延（分）"], r["利息（分）"]) for r in rows] == [
+        ("评估费补贴", "6000001", "3000000", "3000000", "0", ""), ("评估费补贴", "5000000", "2000000", "2000000", "0", ""),
+        ("保险费补贴", "4000000", "2000000", "1000000", "1000000", ""), ("评估费补贴", "1000", "0", "0", "0", "")]
+    # an appropriation settles the deferral first (S5): the statement then shows the line paid
+    with unit_of_work(api.session_factory) as s:
+        appropriate(s, pool="subsidy", amount_fen=5_000_000, policy_id="gz-2023", business_date=D(2026, 3, 1))
+    assert [(r["已支付（分）"], r["递延（分）"]) for r in _statement(api, run["id"])][2] == ("2000000", "0")
+    # March's run takes the two fees reported since (0 and 3 000 000), from the 4 000 000 left
+    on(D(2026, 4, 1))
+    march = run_through_two_people(api, "2026-03")
+    assert (march["total_fen"], march["paid_fen"], march["deferred_fen"]) == (3_000_000, 3_000_000, 0)
+    with unit_of_work(api.session_factory) as s:
+        assert check_ledger(s) == []
+        run_row = s.get(SubsidyRun, march["id"])
+        assert (run_row.fee_line_count, run_row.fee_capped_count, run_row.fee_total_fen, run_row.fee_computed_fen) == (
+            2, 2, 3_000_000, 1_000_000 + 4_000_000)
+        payees = dict(s.execute(select(PaymentInstruction.source_type, func.sum(PaymentInstruction.amount_fen))
+                                .where(PaymentInstruction.pool == "subsidy").group_by(PaymentInstruction.source_type)).all())
+    assert payees == {"subsidy_run": 6_000_000 + 3_000_000, "deferral": 1_000_000}  # every paid fen instructed to the enterprise
+
+
+def _statement(api, run_id: int) -> list[dict]:
+    answer = api.get(f"/api/v1/subsidy-runs/{run_id}/statement", who="FM", params={"format": "csv"})
+    assert answer.status_code == 200, answer.text
+    table = list(csv.reader(io.StringIO(answer.content.decode("utf-8")[1:])))
+    return [dict(zip(table[0], r)) for r in table[1:] if r[0].isdigit()]
 
 
 def test_a_batch_is_all_or_nothing_and_fees_fill_the_cap_in_payment_date_order(api, on):

@@ -396,8 +396,8 @@ def test_xlsx_statements_continue_on_a_new_sheet_before_the_row_limit():
 
     from fund.services.statements import SUBSIDY_LAYOUT, TitleBlock, write_xlsx
 
-    rows = [(k, "BANK1", k, f"C-{k}", "91440100000000001X", "E", "gz-2023", dt.date(2024, 4, 15), dt.date(2024, 4, 15),
-             100, 385, 10_000, 345, Decimal("345"), 44, 40 + k, 40 + k, 0, k == 4)
+    rows = [(k, "BANK1", k, f"C-{k}", "91440100000000001X", "E", "gz-2023", "interest", dt.date(2024, 4, 15),
+             dt.date(2024, 4, 15), 100, None, 385, 10_000, 345, Decimal("345"), 44, 40 + k, 40 + k, 0, k == 4)
             for k in range(1, 6)]
     title = TitleBlock("Fund", "test", "2024-04", "gz-2023", dt.datetime(2026, 1, 1), "FM", dt.date(2026, 10, 31))
     data = io.BytesIO()

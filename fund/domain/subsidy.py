@@ -254,3 +254,20 @@ def enterprise_cap_in_order(
 def cap_states(rows: Iterable[tuple[Hashable, int, bool]]) -> dict[Hashable, CapState]:
     """CapState per key from (key, granted_fen total, any line capped) rows of earlier runs."""
     return {key: CapState(int(granted), bool(cut)) for key, granted, cut in rows}
+
+
+def split_paid(interest_fen: int, fee_fen: int, paid_fen: int) -> tuple[int, int]:
+    """A run's money paid so far (``paid_fen``: paid at the run plus settled since), split between its
+    interest lines and its fee lines (S6). The run's lines take its money in one order, the interest
+    lines first (S3 order), then the fee lines (payment date, loan, fee registration): so the
+    interest part is paid first. What is still deferred splits the same way.
+
+    >>> split_paid(1_000, 300, 1_100)
+    (1000, 100)
+    >>> split_paid(1_000, 300, 400)
+    (400, 0)
+    """
+    if min(interest_fen, fee_fen, paid_fen) < 0 or paid_fen > interest_fen + fee_fen:
+        raise ValueError(f"paid {paid_fen} must be 0..{interest_fen + fee_fen} (interest {interest_fen}, fees {fee_fen})")
+    interest_paid = min(paid_fen, interest_fen)
+    return interest_paid, paid_fen - interest_paid

@@ -86,8 +86,13 @@ def _policy(session: Session, loan: Loan) -> Policy | None:
 def fee_counts(loan: Loan, policy: Policy | None, paid_on: dt.date) -> bool:
     """S6: the loan is eligible and not cancelled, the policy subsidises fees, and the fee was paid by
     ``add_months(drawdown, subsidy_months)``."""
-    return (policy is not None and policy.fee_subsidy_ratio_bp is not None and loan.coverage == "eligible"
-            and loan.status != "cancelled" and paid_on <= add_months(loan.drawdown_date, policy.subsidy.months))
+    return counts_on_terms(loan.coverage, loan.status, loan.drawdown_date, policy, paid_on)
+
+
+def counts_on_terms(coverage: str, status: str, drawdown: dt.date, policy: Policy | None, paid_on: dt.date) -> bool:
+    """:func:`fee_counts` on the loan's columns (the monthly run reads them in one query)."""
+    return (policy is not None and policy.fee_subsidy_ratio_bp is not None and coverage == "eligible"
+            and status != "cancelled" and paid_on <= add_months(drawdown, policy.subsidy.months))
 
 
 def refill(session: Session, loan: Loan, kind: str) -> None:

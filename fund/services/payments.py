@@ -119,7 +119,7 @@ def instruct(session: Session, *, pool: str, ref_type: str, ref_id: int, source_
 
 def subsidy_parts(session: Session, run_id: int, low_fen: int, high_fen: int) -> dict[int, int]:
     """Per enterprise, the part of the run's money from ``low_fen`` to ``high_fen`` (in the order of
-    the run's lines, S3) that falls on its lines."""
+    the run's lines, S3, then its fee lines) that falls on its lines."""
     from fund.adapters.models.registry import Repayment
     from fund.adapters.models.subsidies import SubsidyLine
 
@@ -137,6 +137,10 @@ def subsidy_parts(session: Session, run_id: int, low_fen: int, high_fen: int) ->
         lo, hi = max(low_fen, int(before_fen)), min(high_fen, int(before_fen) + int(amount))
         if hi > lo:
             parts[enterprise_id] = parts.get(enterprise_id, 0) + hi - lo
+    from fund.services.subsidies import fee_parts
+
+    for enterprise_id, fen in fee_parts(session, run_id, low_fen, high_fen).items():  # S6: fee lines come after
+        parts[enterprise_id] = parts.get(enterprise_id, 0) + fen
     return parts
 
 

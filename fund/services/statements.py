@@ -593,7 +593,7 @@ def _check_lang(lang: str) -> None:
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 FORMATS = ("xlsx", "csv")
 
-SUBSIDY_LAYOUT = Layout(
+SUBSIDY_LAYOUT = Layout(  # interest lines, then fee lines (S6): "kind" tells them apart
     "贴息补贴发放明细表", "Interest subsidy statement",
     (
         Column("no", "序号", "No.", INT, 7),
@@ -603,9 +603,11 @@ SUBSIDY_LAYOUT = Layout(
         Column("credit_code", "统一社会信用代码", "Credit code", TEXT, 20),
         Column("enterprise", "企业名称", "Enterprise", TEXT, 28),
         Column("policy", "政策", "Policy", TEXT, 10),
+        Column("kind", "类别", "Kind", TEXT, 10),
         Column("due", "应还日", "Due", DATE),
         Column("paid_on", "还款日", "Paid on", DATE),
         Column("interest", "利息", "Interest", MONEY),
+        Column("fee", "费用", "Fee", MONEY),
         Column("contract_rate", "合同利率（bp）", "Contract rate (bp)", INT, 9),
         Column("ip_share", "知识产权占比（bp）", "IP share (bp)", INT, 9),
         Column("lpr", "LPR（bp）", "LPR (bp)", INT, 7),
@@ -717,19 +719,34 @@ def subsidy_statement(session, actor, *, run_id: int | None = None, month: str |
     def rows() -> Iterator[tuple]:
         for no, r in enumerate(statement_rows(session, scope), start=1):
             yield (no, r.bank, r.loan_id, r.contract_no, r.enterprise_credit_code, r.enterprise_name, r.policy_id,
-                   r.installment_due, r.paid_on, r.interest_fen, r.contract_rate_bp, r.ip_share_bp, r.lpr_bp, r.rate_used_bp,
-                   r.computed_fen, r.amount_fen, r.paid_fen, r.deferred_fen, r.capped)
+                   line_kind_word(r.line_kind, lang), r.installment_due, r.paid_on, r.interest_fen, r.fee_fen,
+                   r.contract_rate_bp, r.ip_share_bp, r.lpr_bp, r.rate_used_bp, r.computed_fen, r.amount_fen, r.paid_fen,
+                   r.deferred_fen, r.capped)
 
     name = "-".join(p for p in ("subsidy", run.month, scope.bank_code, scope.enterprise_code) if p)
     return Statement(SUBSIDY_LAYOUT, title, rows(), statement_line_count(session, scope), name)
 
 
-def _policies_of_run(run_id: int):
-    from sqlalchemy import select
+_LINE_KIND_WORDS = {  # a subsidy statement's line kinds (S6: a fee line shows its fee's kind)
+    "interest": ("贴息", "interest"), "appraisal": ("评估费补贴", "appraisal fee"),
+    "insurance": ("保险费补贴", "insurance fee"), "guarantee": ("担保费补贴", "guarantee fee"),
+}
 
+
+def line_kind_word(kind: str, lang: str) -> str:
+    """The statement's word for a line's kind (``interest`` or a fee's kind)."""
+    return _LINE_KIND_WORDS[kind][LANGS.index(lang)]
+
+
+def _policies_of_run(run_id: int):
+    from sqlalchemy import select, union
+
+    from fund.adapters.models.pool import LoanFee
+    from fund.adapters.models.registry import Loan
     from fund.adapters.models.subsidies import SubsidyLine
 
-    return select(SubsidyLine.policy_id).where(SubsidyLine.run_id == run_id).distinct()
+    return union(select(SubsidyLine.policy_id).where(SubsidyLine.run_id == run_id),
+                 select(Loan.policy_id).join(LoanFee, LoanFee.loan_id == Loan.id).where(LoanFee.run_id == run_id))
 
 
 def compensation_statement(session, actor, *, start: dt.date, end: dt.date, bank_code: str | None = None,

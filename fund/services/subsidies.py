@@ -7,6 +7,14 @@ Python integers where one could); the lines are written in bulk (binary ``COPY``
 ``executemany`` on SQLite) inside the caller's transaction together with the run row and its one
 journal entry. Nothing is committed here: a run that dies before the caller commits leaves no trace.
 
+Fee lines (S6) go beside the interest lines: every fee that counts, paid on or before the month's last
+day, that no earlier run took (``loan_fees.run_id``), with its subsidy computed as ``fees.refill`` does
+(the loan's cap per kind, filled by payment date then registration; fees an earlier run took are final
+and keep their room); the run marks them taken. They never count toward S3's cap. The run's total is
+its interest lines' plus its fee lines', paid by its one entry; the money takes the interest lines
+first (S3 order), then the fee lines (payment date, loan, fee id), for the paid parts, the deferred
+parts and the payment instructions alike.
+
 >>> # with unit_of_work(factory) as session:
 >>> #     result = run_month(session, "2026-09", business_date(session), actor=fund_manager)
 """
@@ -24,15 +32,17 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from fund.adapters.dialect import insert_tuples, larger_page_cache
+from fund.adapters.dialect import for_update, insert_tuples, larger_page_cache
+from fund.adapters.models.pool import LoanFee
 from fund.adapters.models.ledger import Account, Deferral, JournalEntry, Posting
 from fund.adapters.models.registry import Enterprise, Installment, Institution, Loan, Repayment
 from fund.adapters.models.subsidies import SubsidyLine, SubsidyRun
 from fund.domain.dates import month_bounds
-from fund.domain.money import BP_ONE
+from fund.domain.fees import fill_cap
+from fund.domain.money import BP_ONE, apply_bp
 from fund.domain.statements import paid_in_order, paid_part
 from fund.domain.subsidy import (
     CapState,
@@ -75,12 +85,21 @@ class RunResult:
     paid_fen: int
     deferred_fen: int
     entry_id: int | None
+    fee_line_count: int = 0  # S6: the fee lines (total_fen, computed_fen, paid_fen, deferred_fen include them)
+    fee_capped_count: int = 0
+    fee_computed_fen: int = 0
+    fee_total_fen: int = 0
     timings_s: dict[str, float] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, run: SubsidyRun, created: bool, timings_s: dict[str, float] | None = None) -> "RunResult":
         return cls(run.id, run.month, created, run.business_date, run.line_count, run.capped_count, run.computed_fen,
-                   run.total_fen, run.paid_fen, run.deferred_fen, run.entry_id, dict(timings_s or {}))
+                   run.total_fen, run.paid_fen, run.deferred_fen, run.entry_id, run.fee_line_count or 0,
+                   run.fee_capped_count or 0, run.fee_computed_fen or 0, run.fee_total_fen or 0, dict(timings_s or {}))
+
+    @property
+    def interest_total_fen(self) -> int:
+        return self.total_fen - self.fee_total_fen
 
 
 def _parse_month(month: str) -> tuple[dt.date, dt.date]:
@@ -121,8 +140,9 @@ def run_month(
 
     Takes every repayment S1 admits, paid on or before the month's last day and not after the
     business date, that no earlier run took; applies S2 and S3 (payment date, loan registration,
-    repayment registration order); writes the run, its lines and one journal entry paying the total
-    from the subsidy pool (S5: what cash cannot cover is deferred). A month already run is reported
+    repayment registration order); takes the fees that count paid by the same day that no earlier run
+    took (S6, beside S3's cap); writes the run, its lines, marks its fees and one journal entry paying
+    the total from the subsidy pool (S5: what cash cannot cover is deferred). A month already run is reported
     unchanged; a month before the latest run, or one starting after the business date, is refused.
     """
     _require_fund_manager(actor)
@@ -172,23 +192,28 @@ def _month_lines(session: Session, last_day: dt.date, business_date: dt.date, re
 
 def _run(session: Session, month: str, last_day: dt.date, business_date: dt.date, actor: Actor, report: Progress,
          chunk_size: int, timings: dict[str, float], clock: float) -> RunResult:
+    fee_lines = month_fee_lines(session, min(last_day, business_date), lock=True)
     lines = _month_lines(session, last_day, business_date, report, timings, clock)
     clock = time.perf_counter()
 
-    total = lines.total_fen
+    fees = FeeTotals.of(fee_lines)
+    total = lines.total_fen + fees.total_fen
+    policy_ids = tuple(sorted(set(lines.policy_ids) | {f.policy_id for f in fee_lines}))
     run = SubsidyRun(
         month=month, period_end=last_day, business_date=business_date, line_count=lines.count,
-        capped_count=lines.capped_count, computed_fen=lines.computed_total_fen, total_fen=total, paid_fen=total,
-        deferred_fen=0, entry_id=None, actor_id=actor.institution_id,
+        capped_count=lines.capped_count, computed_fen=lines.computed_total_fen + fees.computed_fen, total_fen=total,
+        paid_fen=total, deferred_fen=0, entry_id=None, actor_id=actor.institution_id, fee_line_count=fees.count,
+        fee_capped_count=fees.capped_count, fee_computed_fen=fees.computed_fen, fee_total_fen=fees.total_fen,
     )
     session.add(run)
     session.flush()
     if total:
+        fee_memo = f", {fees.count} fee lines" if fees.count else ""
         payment = pay_from_pool(
             session, pool="subsidy", amount_fen=total, cause="subsidy_run",
-            policy_id=lines.policy_ids[0] if len(lines.policy_ids) == 1 else None,  # several policies: named in the memo and on each line
+            policy_id=policy_ids[0] if len(policy_ids) == 1 else None,  # several policies: named in the memo and on each line
             ref_type="subsidy_run", ref_id=run.id, business_date=business_date, actor_id=actor.institution_id,
-            memo=f"subsidy run {month}: {lines.count} lines; policies {', '.join(lines.policy_ids)}",
+            memo=f"subsidy run {month}: {lines.count} lines{fee_memo}; policies {', '.join(policy_ids)}",
             instruct=False,  # instructed per enterprise below, once the lines are written
         )
         run.entry_id, run.paid_fen, run.deferred_fen = payment.entry_id, payment.paid_fen, payment.deferred_fen
@@ -196,13 +221,123 @@ def _run(session: Session, month: str, last_day: dt.date, business_date: dt.date
     timings["ledger"] = time.perf_counter() - clock
     clock = time.perf_counter()
     _write_lines(session, run.id, lines, chunk_size, report)
+    _take_fees(session, run.id, fee_lines)
     timings["write"] = time.perf_counter() - clock
     if run.paid_fen:
         from fund.services.payments import instruct_enterprises
 
         instruct_enterprises(session, pool="subsidy", source_type="subsidy_run", source_id=run.id, entry_id=run.entry_id,
-                             parts=_paid_by_enterprise(lines, run.paid_fen), business_date=business_date)
+                             parts=_paid_by_enterprise(lines, run.paid_fen, fee_lines), business_date=business_date)
     return RunResult.of(run, created=True, timings_s=timings)
+
+
+# ---- fee lines (S6) -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeeLine:
+    """A fee a run takes (or would take): its subsidy after the loan's cap for the kind (``amount_fen``)
+    and before it (``computed_fen``)."""
+
+    fee_id: int
+    loan_id: int
+    enterprise_id: int
+    policy_id: str
+    kind: str
+    fee_fen: int
+    paid_on: dt.date
+    computed_fen: int
+    amount_fen: int
+    capped: bool
+
+
+@dataclass(frozen=True)
+class FeeTotals:
+    count: int = 0
+    capped_count: int = 0
+    computed_fen: int = 0
+    total_fen: int = 0
+
+    @classmethod
+    def of(cls, fee_lines: Sequence[FeeLine]) -> "FeeTotals":
+        return cls(len(fee_lines), sum(1 for f in fee_lines if f.capped), sum(f.computed_fen for f in fee_lines),
+                   sum(f.amount_fen for f in fee_lines))
+
+
+def month_fee_lines(session: Session, cutoff: dt.date, *, lock: bool = False) -> tuple[FeeLine, ...]:
+    """The fee lines a run with this cut-off day would take now, in the run's money order (payment
+    date, loan, fee id): every fee no run took, paid on or before ``cutoff``, that counts (S6); its
+    subsidy as ``fees.refill`` computes it (each loan's fees of a kind fill the cap by payment date,
+    then registration, after the room fees taken earlier keep). Three queries, whatever the count.
+
+    ``lock`` (the run): the loans of those fees are locked first, so a fee reported meanwhile waits
+    for the run (and then sees the taken fees as final); fees of loans not locked are left for the
+    next run."""
+    from fund.services.fees import counts_on_terms
+
+    open_fee = and_(LoanFee.run_id.is_(None), LoanFee.paid_on <= cutoff)
+    loans_with_open = select(LoanFee.loan_id).where(open_fee)
+    locked: set[int] | None = None
+    if lock:
+        locked = set(session.scalars(for_update(session, select(Loan.id).where(Loan.id.in_(loans_with_open))
+                                                .order_by(Loan.id))))
+        if not locked:
+            return ()
+    rows = session.execute(
+        select(LoanFee.id, LoanFee.loan_id, LoanFee.kind, LoanFee.amount_fen, LoanFee.paid_on, Loan.enterprise_id,
+               Loan.policy_id, Loan.coverage, Loan.status, Loan.drawdown_date)
+        .join(Loan, Loan.id == LoanFee.loan_id)
+        .where(open_fee)
+        .order_by(LoanFee.loan_id, LoanFee.kind, LoanFee.paid_on, LoanFee.id)
+    ).all()
+    if locked is not None:
+        rows = [r for r in rows if r.loan_id in locked]
+    if not rows:
+        return ()
+    used = {
+        (loan_id, kind): int(fen)
+        for loan_id, kind, fen in session.execute(
+            select(LoanFee.loan_id, LoanFee.kind, func.sum(LoanFee.subsidy_fen))
+            .where(LoanFee.run_id.is_not(None), LoanFee.loan_id.in_(loans_with_open))
+            .group_by(LoanFee.loan_id, LoanFee.kind)
+        )
+    }
+    policies: dict[str, Any] = {}
+    out: list[FeeLine] = []
+    start = 0
+    while start < len(rows):
+        loan_id, kind = rows[start].loan_id, rows[start].kind
+        stop = start
+        while stop < len(rows) and rows[stop].loan_id == loan_id and rows[stop].kind == kind:
+            stop += 1
+        group = rows[start:stop]
+        start = stop
+        first = group[0]
+        if first.policy_id is None:
+            continue
+        policy = policies.get(first.policy_id)
+        if policy is None:
+            policy = policies[first.policy_id] = get_policy(session, first.policy_id)
+        counting = [r for r in group if counts_on_terms(r.coverage, r.status, _as_date(r.drawdown_date), policy,
+                                                        _as_date(r.paid_on))]
+        filled = fill_cap([r.amount_fen for r in counting], policy.fee_subsidy_ratio_bp, policy.fee_subsidy_cap_fen,
+                          used_fen=used.get((loan_id, kind), 0))
+        for r, result in zip(counting, filled):
+            out.append(FeeLine(r.id, r.loan_id, r.enterprise_id, r.policy_id, r.kind, r.amount_fen, _as_date(r.paid_on),
+                               apply_bp(r.amount_fen, policy.fee_subsidy_ratio_bp), result.subsidy_fen, result.capped))
+    out.sort(key=lambda f: (f.paid_on, f.loan_id, f.fee_id))
+    return tuple(out)
+
+
+def _take_fees(session: Session, run_id: int, fee_lines: Sequence[FeeLine]) -> None:
+    """Mark the fees taken by the run, with their final subsidy (S6: a fee a run paid is final)."""
+    if not fee_lines:
+        return
+    session.execute(update(LoanFee), [{"id": f.fee_id, "run_id": run_id, "subsidy_fen": f.amount_fen, "capped": f.capped}
+                                      for f in fee_lines])
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, LoanFee):
+            session.expire(obj)
 
 
 @dataclass(frozen=True)
@@ -241,9 +376,42 @@ class Preview:
     cash_fen: int
     lines: tuple[PreviewLine, ...]
 
+    fee_lines: tuple["PreviewFeeLine", ...] = ()
+    fee_line_count: int = 0  # S6: the fee lines (computed_fen, total_fen, paid_fen, deferred_fen include them)
+    fee_capped_count: int = 0
+    fee_computed_fen: int = 0
+    fee_total_fen: int = 0
+
+    @property
+    def interest_total_fen(self) -> int:
+        return self.total_fen - self.fee_total_fen
+
     def line_keys(self) -> list[tuple]:
         """(repayment, amount before and after the cap, capped) per line: what a run's lines hold too."""
         return [(ln.repayment_id, ln.computed_fen, ln.amount_fen, ln.capped) for ln in self.lines]
+
+    def fee_line_keys(self) -> list[tuple]:
+        """(fee, amount before and after the loan's cap, capped) per fee line: what the run marks on the fees."""
+        return [(ln.fee_id, ln.computed_fen, ln.amount_fen, ln.capped) for ln in self.fee_lines]
+
+
+@dataclass(frozen=True)
+class PreviewFeeLine:
+    """One fee line a run would take now (S6), with the part the pool's cash would pay (after every
+    interest line, in the fee lines' order)."""
+
+    fee_id: int
+    loan_id: int
+    enterprise_id: int
+    policy_id: str
+    kind: str
+    fee_fen: int
+    paid_on: dt.date
+    computed_fen: int
+    amount_fen: int
+    capped: bool
+    paid_fen: int
+    deferred_fen: int
 
 
 def preview_month(session: Session, month: str, business_date: dt.date, *, actor: Actor,
@@ -262,11 +430,14 @@ def preview_month(session: Session, month: str, business_date: dt.date, *, actor
     cash_fen = spendable_cash(session, "subsidy", cash.balance_fen if cash is not None else 0)  # less returned payments held
     if existing is not None:
         return Preview(month, business_date, existing.id, 0, 0, 0, 0, 0, 0, cash_fen, ())
+    fee_lines = month_fee_lines(session, min(last_day, business_date))
     lines = _month_lines(session, last_day, business_date, report, {}, time.perf_counter())
-    paid_total, deferred_total = pay_from_cash(cash_fen, lines.total_fen)
+    fees = FeeTotals.of(fee_lines)
+    paid_total, deferred_total = pay_from_cash(cash_fen, lines.total_fen + fees.total_fen)
     order = np.lexsort((lines.repayment_id, lines.loan_id, lines.paid_day))  # S3 order
     amounts = lines.amount_fen[order].tolist()
     paid = paid_in_order(amounts, paid_total)
+    fee_paid = paid_in_order([f.amount_fen for f in fee_lines], paid_total - sum(paid))
     out = []
     for k, i in enumerate(order.tolist()):
         out.append(PreviewLine(
@@ -275,20 +446,33 @@ def preview_month(session: Session, month: str, business_date: dt.date, *, actor
             int(lines.rate_used_bp_e4[i]), int(lines.computed_fen[i]), amounts[k], bool(lines.capped[i]), paid[k],
             amounts[k] - paid[k],
         ))
-    return Preview(month, business_date, None, lines.count, lines.capped_count, lines.computed_total_fen, lines.total_fen,
-                   paid_total, deferred_total, cash_fen, tuple(out))
+    fee_out = tuple(PreviewFeeLine(f.fee_id, f.loan_id, f.enterprise_id, f.policy_id, f.kind, f.fee_fen, f.paid_on,
+                                   f.computed_fen, f.amount_fen, f.capped, p, f.amount_fen - p)
+                    for f, p in zip(fee_lines, fee_paid))
+    return Preview(month, business_date, None, lines.count, lines.capped_count, lines.computed_total_fen + fees.computed_fen,
+                   lines.total_fen + fees.total_fen, paid_total, deferred_total, cash_fen, tuple(out), fee_out, fees.count,
+                   fees.capped_count, fees.computed_fen, fees.total_fen)
 
 
-def _paid_by_enterprise(lines: "_Lines", paid_fen: int) -> dict[int, int]:
-    """Per enterprise, the paid parts of its lines: the run's paid money taken by the lines in S3 order."""
-    order = np.lexsort((lines.repayment_id, lines.loan_id, lines.paid_day))
-    amounts = lines.amount_fen[order]
-    before = np.cumsum(amounts) - amounts
-    paid = np.clip(paid_fen - before, 0, amounts)
-    enterprises, where = np.unique(lines.enterprise_id[order], return_inverse=True)
-    sums = np.zeros(len(enterprises), dtype=np.int64)
-    np.add.at(sums, where.reshape(-1), paid)
-    return {int(e): int(fen) for e, fen in zip(enterprises.tolist(), sums.tolist()) if fen}
+def _paid_by_enterprise(lines: "_Lines", paid_fen: int, fee_lines: Sequence[FeeLine] = ()) -> dict[int, int]:
+    """Per enterprise, the paid parts of its lines: the run's paid money taken by the interest lines in
+    S3 order, then by the fee lines in their order."""
+    out: dict[int, int] = {}
+    left = paid_fen
+    if lines.count:
+        order = np.lexsort((lines.repayment_id, lines.loan_id, lines.paid_day))
+        amounts = lines.amount_fen[order]
+        before = np.cumsum(amounts) - amounts
+        paid = np.clip(paid_fen - before, 0, amounts)
+        enterprises, where = np.unique(lines.enterprise_id[order], return_inverse=True)
+        sums = np.zeros(len(enterprises), dtype=np.int64)
+        np.add.at(sums, where.reshape(-1), paid)
+        out = {int(e): int(fen) for e, fen in zip(enterprises.tolist(), sums.tolist()) if fen}
+        left -= int(sum(out.values()))
+    for f, part in zip(fee_lines, paid_in_order([f.amount_fen for f in fee_lines], left)):
+        if part:
+            out[f.enterprise_id] = out.get(f.enterprise_id, 0) + part
+    return out
 
 
 SQLITE_RUN_CACHE_KIB = 256 * 1024
@@ -646,11 +830,31 @@ def find_run(session: Session, *, run_id: int | None = None, month: str | None =
 
 
 def ledger_violations(session: Session) -> list[Violation]:
-    """Each subsidy run's entry equals the sum of its lines (and its stored totals); no subsidy entry
-    or subsidy deferral without its run; every line names an existing run and repayment and copies
-    the repayment's loan, enterprise, policy and interest (the lines carry no foreign keys)."""
+    """Each subsidy run's entry equals the sum of its lines, interest and fee (and its stored totals);
+    no subsidy entry or subsidy deferral without its run; every line names an existing run and
+    repayment and copies the repayment's loan, enterprise, policy and interest (the lines carry no
+    foreign keys); a fee a run took never passes its own subsidy before the cap."""
     problems: list[Violation] = []
     line = SubsidyLine
+    fee_sums: dict[int, list[int]] = {}  # run -> [total, computed, count, capped]
+    policies: dict[str, Any] = {}
+    for run_id, fee_id, amount, subsidy, capped, policy_id in session.execute(
+        select(LoanFee.run_id, LoanFee.id, LoanFee.amount_fen, LoanFee.subsidy_fen, LoanFee.capped, Loan.policy_id)
+        .join(Loan, Loan.id == LoanFee.loan_id).where(LoanFee.run_id.is_not(None))
+    ):
+        if policy_id not in policies:
+            policies[policy_id] = get_policy(session, policy_id) if policy_id else None
+        policy = policies[policy_id]
+        ratio = policy.fee_subsidy_ratio_bp if policy is not None else None
+        computed = apply_bp(amount, ratio) if ratio is not None else 0
+        if subsidy > computed:
+            problems.append(Violation("subsidy_fee_line_range", f"fee {fee_id} (run {run_id}) has subsidy {subsidy} "
+                                      f"above its amount before the cap, {computed}"))
+        sums_of_run = fee_sums.setdefault(run_id, [0, 0, 0, 0])
+        sums_of_run[0] += subsidy
+        sums_of_run[1] += computed
+        sums_of_run[2] += 1
+        sums_of_run[3] += bool(capped)
     sums = {
         run_id: (int(total), int(computed), count, int(capped))
         for run_id, total, computed, count, capped in session.execute(
@@ -681,10 +885,17 @@ def ledger_violations(session: Session) -> list[Violation]:
     run_ids = {r.id for r in runs}
     for run in runs:
         total, computed, count, capped = sums.get(run.id, (0, 0, 0, 0))
+        fee_total, fee_computed, fee_count, fee_capped = fee_sums.get(run.id, (0, 0, 0, 0))
+        total, computed = total + fee_total, computed + fee_computed
         where = f"subsidy run {run.id} ({run.month})"
         if (run.total_fen, run.computed_fen, run.line_count, run.capped_count) != (total, computed, count, capped):
             problems.append(Violation("subsidy_run_totals", f"{where} stores total {run.total_fen}, computed {run.computed_fen}, "
                                       f"{run.line_count} lines, {run.capped_count} capped; its lines give {total}, {computed}, {count}, {capped}"))
+        stored_fees = (run.fee_total_fen, run.fee_computed_fen, run.fee_line_count, run.fee_capped_count)
+        if stored_fees != (fee_total, fee_computed, fee_count, fee_capped):
+            problems.append(Violation("subsidy_run_fee_totals", f"{where} stores fee lines total {stored_fees[0]}, computed "
+                                      f"{stored_fees[1]}, {stored_fees[2]} lines, {stored_fees[3]} capped; its fees give "
+                                      f"{fee_total}, {fee_computed}, {fee_count}, {fee_capped}"))
         if run.entry_id is None:
             if total:
                 problems.append(Violation("subsidy_run_entry", f"{where}: lines total {total} but the run has no entry"))
@@ -729,7 +940,7 @@ def ledger_violations(session: Session) -> list[Violation]:
         problems.append(Violation("subsidy_line_matches_repayment",
                                   f"the line of repayment {repayment_id} (run {run_id}) names another loan, enterprise, "
                                   "policy or interest than the repayment and its loan"))
-    orphan_lines = set(sums) - run_ids
+    orphan_lines = (set(sums) | set(fee_sums)) - run_ids
     for run_id in sorted(orphan_lines):
         problems.append(Violation("subsidy_lines_without_run", f"lines name run {run_id}, which does not exist"))
     return problems
@@ -740,34 +951,39 @@ def ledger_violations(session: Session) -> list[Violation]:
 STATEMENT_COLUMNS = (
     "month", "run_id", "repayment_id", "bank", "loan_id", "contract_no", "enterprise_credit_code", "enterprise_name",
     "policy_id", "installment_due", "paid_on", "interest_fen", "contract_rate_bp", "ip_share_bp", "lpr_bp",
-    "rate_used_bp", "computed_fen", "amount_fen", "capped", "paid_fen", "deferred_fen", "bank_name",
+    "rate_used_bp", "computed_fen", "amount_fen", "capped", "paid_fen", "deferred_fen", "bank_name", "line_kind", "fee_id",
+    "fee_fen",
 )
+LINE_KINDS = ("interest", "appraisal", "insurance", "guarantee")  # a statement row's kind: interest or the fee's kind
 
 
 @dataclass(frozen=True)
 class StatementRow:
     month: str
     run_id: int
-    repayment_id: int
+    repayment_id: int | None  # None on a fee line
     bank: str
     loan_id: int
     contract_no: str
     enterprise_credit_code: str
     enterprise_name: str
     policy_id: str
-    installment_due: dt.date
+    installment_due: dt.date | None  # None on a fee line
     paid_on: dt.date
-    interest_fen: int
+    interest_fen: int | None  # None on a fee line
     contract_rate_bp: int
     ip_share_bp: int
-    lpr_bp: int
-    rate_used_bp: Decimal  # exact: at most four decimals
+    lpr_bp: int | None  # None on a fee line
+    rate_used_bp: Decimal | None  # exact: at most four decimals; None on a fee line
     computed_fen: int
     amount_fen: int
     capped: bool
     paid_fen: int = 0  # paid so far: lines take the run's paid total in S3 order (fund.domain.statements)
     deferred_fen: int = 0
     bank_name: str = ""
+    line_kind: str = "interest"  # or the fee's kind (S6)
+    fee_id: int | None = None
+    fee_fen: int | None = None  # the fee the borrower paid (fee lines)
 
     def values(self) -> tuple:
         return tuple(getattr(self, name) for name in STATEMENT_COLUMNS)
@@ -808,14 +1024,28 @@ def statement_scope(
 
 
 def statement_line_count(session: Session, scope: StatementScope) -> int:
-    """How many lines the scope's statement holds (for progress bars)."""
+    """How many lines the scope's statement holds, interest and fee (for progress bars)."""
     line, loan, ent, bank = SubsidyLine, Loan, Enterprise, Institution
     stmt = select(func.count()).select_from(line).where(line.run_id == scope.run.id)
     if scope.bank_code is not None:
         stmt = stmt.join(loan, loan.id == line.loan_id).join(bank, bank.id == loan.bank_id).where(bank.code == scope.bank_code)
     if scope.enterprise_code is not None:
         stmt = stmt.join(ent, ent.id == line.enterprise_id).where(ent.credit_code == scope.enterprise_code)
-    return int(session.scalar(stmt) or 0)
+    fees = 0
+    if scope.run.fee_line_count:
+        fees = int(session.scalar(_scoped_fees(select(func.count()).select_from(LoanFee), scope)) or 0)
+    return int(session.scalar(stmt) or 0) + fees
+
+
+def _scoped_fees(stmt, scope: StatementScope):
+    """``stmt`` over the run's fee lines, joined to their loan, its bank and enterprise, within the scope."""
+    stmt = (stmt.join(Loan, Loan.id == LoanFee.loan_id).join(Institution, Institution.id == Loan.bank_id)
+            .join(Enterprise, Enterprise.id == Loan.enterprise_id).where(LoanFee.run_id == scope.run.id))
+    if scope.bank_code is not None:
+        stmt = stmt.where(Institution.code == scope.bank_code)
+    if scope.enterprise_code is not None:
+        stmt = stmt.where(Enterprise.credit_code == scope.enterprise_code)
+    return stmt
 
 
 def run_paid_total(session: Session, run: SubsidyRun) -> int:
@@ -826,9 +1056,10 @@ def run_paid_total(session: Session, run: SubsidyRun) -> int:
 
 
 def statement_rows(session: Session, scope: StatementScope, *, batch: int = 10_000) -> Iterator[StatementRow]:
-    """The scope's lines in run order (the S3 order), streamed, each with its paid and deferred part
-    (the run's paid total taken by its lines in S3 order, over the whole run: a bank's statement shows
-    the same parts as the fund's)."""
+    """The scope's lines in run order, streamed, each with its paid and deferred part: the interest
+    lines in S3 order, then the fee lines (payment date, loan, fee id). The run's paid total is taken
+    by its lines in that order, over the whole run: a bank's statement shows the same parts as the
+    fund's."""
     line, loan, ent, rep, inst, bank = SubsidyLine, Loan, Enterprise, Repayment, Installment, Institution
     s3_order = (rep.paid_on, line.loan_id, line.repayment_id)
     before = (func.sum(line.amount_fen).over(order_by=s3_order) - line.amount_fen).label("before_fen")
@@ -864,3 +1095,61 @@ def statement_rows(session: Session, scope: StatementScope, *, batch: int = 10_0
         yield StatementRow(month, run_id, repayment_id, bank_code, loan_id, contract_no, code, name, policy_id, _as_date(due),
                            _as_date(paid_on), interest, contract_rate, share, lpr, Decimal(rate_e4) / BP_ONE, computed, amount,
                            bool(capped), paid, amount - paid, bank_name)
+    if scope.run.fee_line_count:
+        yield from _fee_statement_rows(session, scope, paid_total)
+
+
+def run_fee_lines(session: Session, run: SubsidyRun) -> list[FeeLine]:
+    """The fee lines a run took, in its money order (payment date, loan, fee id)."""
+    if not run.fee_line_count:
+        return []
+    rows = session.execute(
+        select(LoanFee.id, LoanFee.loan_id, Loan.enterprise_id, Loan.policy_id, LoanFee.kind, LoanFee.amount_fen,
+               LoanFee.paid_on, LoanFee.subsidy_fen, LoanFee.capped)
+        .join(Loan, Loan.id == LoanFee.loan_id).where(LoanFee.run_id == run.id)
+        .order_by(LoanFee.paid_on, LoanFee.loan_id, LoanFee.id)
+    ).all()
+    ratios = {pid: get_policy(session, pid).fee_subsidy_ratio_bp for pid in {r.policy_id for r in rows}}
+    return [FeeLine(r.id, r.loan_id, r.enterprise_id, r.policy_id, r.kind, r.amount_fen, _as_date(r.paid_on),
+                    apply_bp(r.amount_fen, ratios[r.policy_id]) if ratios[r.policy_id] is not None else 0, r.subsidy_fen,
+                    bool(r.capped)) for r in rows]
+
+
+def fee_parts(session: Session, run_id: int, low_fen: int, high_fen: int) -> dict[int, int]:
+    """Per enterprise, the part of the run's money from ``low_fen`` to ``high_fen`` that falls on its
+    fee lines (which come after every interest line): for the payment instructions of a deferral's
+    settlement (``fund.services.payments.subsidy_parts`` adds the interest lines' parts)."""
+    run = session.get(SubsidyRun, run_id)
+    parts: dict[int, int] = {}
+    if run is None or not run.fee_line_count:
+        return parts
+    before = run.total_fen - run.fee_total_fen
+    for f in run_fee_lines(session, run):
+        lo, hi = max(low_fen, before), min(high_fen, before + f.amount_fen)
+        if hi > lo:
+            parts[f.enterprise_id] = parts.get(f.enterprise_id, 0) + hi - lo
+        before += f.amount_fen
+    return parts
+
+
+def _fee_statement_rows(session: Session, scope: StatementScope, paid_total: int) -> Iterator[StatementRow]:
+    """The run's fee lines within the scope, after every interest line in the money order."""
+    run = scope.run
+    before = run.total_fen - run.fee_total_fen  # every interest line comes first
+    in_scope = set(session.scalars(_scoped_fees(select(LoanFee.id), scope)))
+    fee_lines = run_fee_lines(session, run)
+    loans = {r.id: r for r in session.execute(
+        select(Loan.id, Loan.contract_no, Loan.borrower_name, Loan.contract_rate_bp, Loan.ip_share_bp, Institution.code,
+               Institution.name, Enterprise.credit_code)
+        .join(Institution, Institution.id == Loan.bank_id).join(Enterprise, Enterprise.id == Loan.enterprise_id)
+        .where(Loan.id.in_({f.loan_id for f in fee_lines if f.fee_id in in_scope}))
+    )}
+    for f in fee_lines:
+        if f.fee_id in in_scope:
+            loan = loans[f.loan_id]
+            paid = paid_part(before, f.amount_fen, paid_total)
+            yield StatementRow(run.month, run.id, None, loan.code, f.loan_id, loan.contract_no, loan.credit_code,
+                               loan.borrower_name, f.policy_id, None, f.paid_on, None, loan.contract_rate_bp, loan.ip_share_bp,
+                               None, None, f.computed_fen, f.amount_fen, f.capped, paid, f.amount_fen - paid, loan.name,
+                               f.kind, f.fee_id, f.fee_fen)
+        before += f.amount_fen

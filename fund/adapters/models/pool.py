@@ -48,7 +48,9 @@ class BankSuspension(Base):
 
 class LoanFee(Base):
     """S6: a fee the borrower paid for a loan, with its subsidy as computed when reported (``capped``
-    when the loan's cap for the kind cut it). ``run_id`` is the monthly run that paid it."""
+    when the loan's cap for the kind cut it). ``run_id`` is the monthly run that took it as a fee line
+    (S4): from then on ``subsidy_fen`` and ``capped`` are final; before, they are recomputed when the
+    loan's fees of the kind change."""
 
     __tablename__ = "loan_fees"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -69,4 +71,5 @@ class LoanFee(Base):
         CheckConstraint("subsidy_fen >= 0", name="subsidy_not_negative"),
         UniqueConstraint("issuer", "invoice_no", name="uq_loan_fees_issuer_invoice"),
         Index("ix_loan_fees_loan", "loan_id"),
+        Index("ix_loan_fees_run", "run_id"),
     )

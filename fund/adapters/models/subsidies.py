@@ -12,7 +12,12 @@ from fund.adapters.models.base import Base, Fen, created_at_column
 
 class SubsidyRun(Base):
     """The run for one month (``YYYY-MM``, unique): totals of its lines and the one journal entry that
-    pays them (none when the total is 0)."""
+    pays them (none when the total is 0).
+
+    ``computed_fen``, ``total_fen``, ``paid_fen`` and ``deferred_fen`` are the whole run's: its interest
+    lines and its fee lines (S6: the fees whose ``loan_fees.run_id`` is this run). ``fee_computed_fen``
+    and ``fee_total_fen`` are the fee lines' part; ``line_count`` and ``capped_count`` count the
+    interest lines, ``fee_line_count`` and ``fee_capped_count`` the fee lines."""
 
     __tablename__ = "subsidy_runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -25,6 +30,10 @@ class SubsidyRun(Base):
     total_fen: Mapped[int] = mapped_column(Fen)
     paid_fen: Mapped[int] = mapped_column(Fen)
     deferred_fen: Mapped[int] = mapped_column(Fen)
+    fee_line_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fee_capped_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fee_computed_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    fee_total_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
     created_at: Mapped[dt.datetime] = created_at_column()
