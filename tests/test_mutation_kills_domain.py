@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from types import SimpleNamespace
 
 import pytest
 
@@ -126,6 +127,18 @@ def test_adding_months_keeps_the_day_and_falls_back_to_the_last_day():
     assert dates.add_years(d(2024, 2, 29), 1) == d(2025, 2, 28)
     assert dates.add_years(d(2023, 5, 17), 2) == d(2025, 5, 17)
     assert dates.add_years(d(2024, 5, 17), -1) == d(2023, 5, 17)
+
+
+def test_today_is_the_date_in_china_not_on_the_computers_clock(monkeypatch):
+    instant = dt.datetime(2026, 1, 1, 16, 30, tzinfo=dt.timezone.utc)  # 00:30 on 2 January in Beijing
+
+    class Clock:
+        @staticmethod
+        def now(tz=None):  # a computer whose own clock runs on UTC
+            return instant.astimezone(tz) if tz is not None else instant.replace(tzinfo=None)
+
+    monkeypatch.setattr(dates, "dt", SimpleNamespace(datetime=Clock, date=dt.date))
+    assert dates.today_in_china() == d(2026, 1, 2)
 
 
 def test_the_business_date_defaults_to_today_in_china():
