@@ -16,6 +16,7 @@ from pydantic import Field
 
 from fund.domain import vocabulary
 from schemas.common import FenAmount, IsoDate, OutModel, PositiveFen, StrictModel, Timestamp, text
+from schemas.pool import LossRatioOut
 
 ClaimStatus = Literal[vocabulary.CLAIM_STATUS_VALUES]  # type: ignore[valid-type]  (fund.domain.vocabulary)
 Pool = Literal["compensation", "subsidy"]
@@ -296,3 +297,5 @@ class FundReportOut(OutModel):
     compensation: list[CompensationLineOut]
     caps: list[CapLineOut]
     leverage: LeverageOut
+    loss_ratios: list[LossRatioOut] = Field(description="each agreed bank's loss ratio against its policy's suspension line "
+                                                        "(docs/rules.md section 12, B2), as GET /agreements/loss-ratios gives them")

@@ -72,7 +72,13 @@ def balances(as_json: bool = typer.Option(False, "--json")) -> None:
     table.print()
 
 
-@report_app.command("fund", help="Cash and deferred per pool, compensation by bank and year, caps and room, leverage.")
+def _percent(bp: int | None) -> str:
+    """Basis points as a percentage with two decimals (floored, as the bp are): 300 -> ``3.00%``."""
+    return "-" if bp is None else f"{bp // 100}.{bp % 100:02d}%"
+
+
+@report_app.command("fund", help="Cash and deferred per pool, compensation by bank and year, caps and room, leverage, "
+                                 "and each bank's loss ratio against the suspension line.")
 @handle_errors
 def report_fund(as_json: bool = typer.Option(False, "--json")) -> None:
     from fund.services.fund_report import current_fund_report
@@ -101,6 +107,14 @@ def report_fund(as_json: bool = typer.Option(False, "--json")) -> None:
         caps.add_row(c.bank, c.policy_id, "no cap" if c.cap_bp is None else str(c.cap_bp), yuan(c.in_pool_lending_fen),
                      "-" if c.cap_fen is None else yuan(c.cap_fen), yuan(c.used_fen), "-" if c.room_fen is None else yuan(c.room_fen))
     console.print(caps)
+    ratios = Table(title="loss ratios against the suspension line (B2; yuan)")
+    for column in ("bank", "policy", "in-pool lending", "losses", "ratio", "line", "line amount", "standing"):
+        ratios.add_column(column, justify="left" if column in ("bank", "policy", "standing") else "right")
+    for r in report.loss_ratios:
+        ratios.add_row(r.bank_code, r.policy_id, yuan(r.in_pool_lending_fen), yuan(r.losses_fen), _percent(r.ratio_bp),
+                       "no line" if r.line_bp is None else _percent(r.line_bp), "-" if r.line_fen is None else yuan(r.line_fen),
+                       f"suspended since {r.suspended_since}" if r.suspended_since else "in the pool")
+    console.print(ratios)
     lev = report.leverage
     shown = "n/a (nothing appropriated)" if lev.ratio is None else f"{lev.bp // 10000}.{lev.bp % 10000:04d}x (exactly {lev.ratio}; {lev.bp} bp)"
     console.print(f"leverage: covered principal of live loans {yuan(lev.covered_live_fen)} / appropriations "

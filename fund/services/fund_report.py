@@ -1,5 +1,7 @@
-"""The fund report (RULES A3, A4, L): cash and deferred per pool, compensation approved, paid and
-recovered by bank and year, each bank's cap and room, and leverage (放大倍数).
+"""The fund report (RULES A3, A4, L, B2): cash and deferred per pool, compensation approved, paid and
+recovered by bank and year, each bank's cap and room, leverage (放大倍数), and each agreed bank's loss
+ratio against its policy's suspension line (measured by ``fund.services.pool.loss_ratios``, the code
+the approval step measures suspension with).
 
 >>> Leverage.of(20_000_000_000, 5_000_000_000).ratio, Leverage.of(20_000_000_000, 5_000_000_000).bp
 ('4/1', 40000)
@@ -21,11 +23,13 @@ from fund.adapters.models.claims import BankCapUsage, Claim
 from fund.adapters.models.ledger import Deferral
 from fund.adapters.models.registry import Loan
 from fund.domain.money import BP_ONE
+from fund.domain.pool import LossRatio
 from fund.domain.status import LIVE_STATUSES
 from fund.services import ledger
 from fund.services.common import SessionFactory, business_date, institution_codes, within
 from fund.services.claims import DECIDED_STATUSES, in_pool_lending
 from fund.services.policies import get_policy
+from fund.services.pool import loss_ratios
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,14 @@ class FundReport:
     compensation: tuple[CompensationLine, ...]
     caps: tuple[CapLine, ...]
     leverage: Leverage
+    # B2 (docs/rules.md section 12): per (agreed bank, policy), approved covered losses since the
+    # agreement or the last lift against in-pool lending and the line
+    loss_ratios: tuple[LossRatio, ...] = ()
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["loss_ratios"] = [r.as_dict() for r in self.loss_ratios]  # with ratio_bp and suspended
+        return data
 
 
 def current_fund_report(db: SessionFactory | Session) -> FundReport:
@@ -147,4 +156,4 @@ def fund_report(session: Session, as_of: dt.date) -> FundReport:
         select(func.coalesce(func.sum(Loan.covered_fen), 0)).where(Loan.status.in_(LIVE_STATUSES))
     ))
     leverage = Leverage.of(covered_live, ledger.appropriated_fen(session, "compensation"))
-    return FundReport(as_of, pools, compensation, tuple(caps), leverage)
+    return FundReport(as_of, pools, compensation, tuple(caps), leverage, tuple(loss_ratios(session, as_of)))

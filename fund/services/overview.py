@@ -155,9 +155,7 @@ def dashboard(db: SessionFactory, actor: Actor) -> Dashboard:
         waiting = session.scalar(select(func.count()).select_from(Claim).where(Claim.status == "filed")) or 0
         if waiting:
             alerts.append(Alert("claims_waiting", "warn", {"count": waiting}))
-        from fund.services.pool import loss_ratios as pool_loss_ratios
-
-        ratios = tuple(pool_loss_ratios(session, today))
+        ratios = report.loss_ratios  # B2, measured by fund.services.pool.loss_ratios inside the fund report
         for r in ratios:
             if r.suspended_since is not None:
                 alerts.append(Alert("bank_suspended", "bad", {"bank": r.bank_code, "policy": r.policy_id,
