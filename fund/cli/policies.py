@@ -7,21 +7,30 @@ from pathlib import Path
 
 import typer
 
-from fund.cli.common import console, handle_errors, print_json, transaction, user_option
+from fund.cli.common import console, handle_errors, print_json, transaction, user_actor, user_option
 
 app = typer.Typer(help="Policies as data (docs/rules.md section 2): immutable documents, activated by the fund manager.", no_args_is_help=True)
 
 
-@app.command("load", help="Store policy files (default: the shipped ones). The same file again is a no-op; a changed file under a stored id is refused.")
+@app.command("load", help="Store policy files (default: the shipped ones). The same file again is a no-op; a changed file "
+                           "under a stored id is refused, except the current shipped file over an earlier shipped release of "
+                           "the same policy, which is upgraded in place (audited).")
 @handle_errors
-def load(paths: list[Path] = typer.Argument(None, help="Policy TOML files.")) -> None:
+def load(paths: list[Path] = typer.Argument(None, help="Policy TOML files."),
+         user: str = user_option(required=False)) -> None:
     from fund.domain.policy import shipped_policy_paths
-    from fund.services.policies import load_policy
+    from fund.services.policies import load_policy_path
 
+    actor = user_actor(user) if user else None  # who the audit record of an upgrade names
     for path in paths or shipped_policy_paths():
         with transaction() as session:
-            row, created = load_policy(session, path)
-            typer.echo(f"{row.id}: {'loaded' if created else 'already stored, unchanged'} ({row.content_hash[:12]})")
+            done = load_policy_path(session, path, actor=actor)
+            row = done.row
+            if done.outcome == "upgraded":
+                typer.echo(f"{row.id}: upgraded in place from the earlier shipped release ({done.previous_hash[:12]} -> "
+                           f"{row.content_hash[:12]}; added {', '.join(done.added)}){'; still active' if row.active else ''}")
+            else:
+                typer.echo(f"{row.id}: {'loaded' if done.created else 'already stored, unchanged'} ({row.content_hash[:12]})")
 
 
 @app.command("list", help="List stored policies.")
