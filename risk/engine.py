@@ -7,22 +7,28 @@ Design, in the order the work is done:
   depend on the random draws is computed once here: each loan's exposure per year (M3), the A2 split
   of that exposure through ``risk.allocation.split_loss_array`` (the claims workflow's code), each
   (bank, policy)'s A3 room per year through ``risk.allocation.cap_room``, and the default groups.
-* Loans that share a sector and (nearly) the same PD form a *group*. Given the year's factors, the
-  loans of a group default independently with one conditional probability (M2), so the engine draws
-  the number of defaults of the group from a binomial and then which loans, uniformly without
-  replacement. The cost grows with the number of defaults, not with the number of loans. Where a
-  group's PDs differ (a bank gave its own), candidates are drawn at the group's largest conditional
-  PD and each is kept with probability ``p_i / p_max`` (thinning), which is exact.
+* Loans that share a sector and a PD (or PDs within a factor :data:`PD_BUCKET_RATIO`) form a
+  *group*. Given the year's factors, the loans of a group default independently (M2). The engine
+  gives each loan a Poisson number of hits with mean ``-log(1 - p)`` (a loan defaults when it has
+  one, with probability exactly ``p``): one exponential per (scenario, group) says whether the
+  group has a hit at all, the groups that do draw their hits' number (Poisson) and uniform loans
+  for them, and where a group's PDs differ each hit is kept with probability ``lambda_i / lambda``
+  (thinning), which is exact (:func:`_draw_hits`). The cost grows with the number of defaults, not
+  with the number of loans; no normal is drawn per loan and no ``ndtri`` is taken in a chunk.
   A loan that defaulted in an earlier year is dropped from later draws; drawing it again and dropping
   it is the same as the per-loan model, where its later draws are ignored.
+* The draws of issue 15 (Poisson hits) replaced those of issue 10 (a binomial count per
+  (scenario, group) and draws without replacement), which cost more than the defaults they drew
+  on books of many small groups: the same inputs and seed give other figures than before that
+  change, with the same distribution (tests/test_stress_oracle.py, tests/test_stress_model_pins.py).
 * Scenarios run in chunks of ``batch``; chunk ``j`` draws from ``SeedSequence(seed).spawn(n)[j]``,
   so the numbers are the same whatever the number of worker processes (M6). A chunk keeps only a
   few figures per scenario (:class:`ChunkResult`).
 * Allocation per year (M4): the appropriation first, then the year's defaults of every scenario of
   the chunk in portfolio order as one array: A3 through ``risk.kernels.capped_granted_in_runs``
   (the form of ``risk.allocation.cap_in_order_array``'s kernel for rows already grouped) with
-  one cap group per (scenario, bank, policy), then A4, then the year's recoveries through
-  ``risk.allocation.recovery_increment_array``. A4 is kept per scenario as the pool's net position
+  one cap group per (scenario, bank, policy), then A4, then the year's recoveries with A5's fund
+  part (``risk.allocation.recovery_increment_array``'s kernel ``risk.kernels.mul_div_floor``). A4 is kept per scenario as the pool's net position
   ``cash - deferred``: paying debits it, an inflow credits it; because an inflow settles deferrals
   before it adds to cash (A4), cash is ``max(net, 0)`` and deferred is ``max(-net, 0)`` at every
   point, which is exactly what ``pay_from_cash`` / ``settle_inflow`` claim by claim give
@@ -52,16 +58,19 @@ from scipy import special
 
 from fund.domain.dates import add_years
 from fund.domain.policy import IP_KINDS, Policy
-from risk.allocation import UNLIMITED, cap_room, recovery_increment_array, split_loss_array
-from risk.kernels import capped_granted_in_runs, run_starts
+from risk.allocation import UNLIMITED, cap_room, split_loss_array
+from risk.kernels import capped_granted_in_runs, mul_div_floor, run_starts
 from risk.portfolio import Book, CapBase, FundPosition
 from risk.scenario import SECTORS, Scenario, StressAssumptions, load_stress_assumptions
 
 DEFAULT_BATCH = 2048
-#: A bucket of one sector holds PDs within this ratio of each other (thinning keeps >= 1/ratio).
-PD_BUCKET_RATIO = 1.25
-#: Rows whose default count is above this share of the group's loans draw by permutation.
-REJECTION_SHARE = 0.25
+#: A bucket of one sector holds PDs within this ratio of each other (thinning keeps most hits:
+#: fewer, larger groups cost less than the hits thinning drops; 1.25 and 3 measured slower)
+PD_BUCKET_RATIO = 2.0
+#: A PD shared by at least this many loans of a sector forms a group of its own (no thinning).
+SHARED_PD_LOANS = 16
+#: A (scenario, group) whose probability is at least this draws one uniform per loan.
+DENSE_P = 0.25
 #: Chunks with at most this many (scenario, loan) pairs track defaulted loans in a flag array.
 DEAD_FLAG_LIMIT = 1 << 25
 #: Runs of fewer loan-scenario-years than this do not start worker processes.
@@ -93,14 +102,19 @@ class Prepared:
     threshold: np.ndarray       # (N,) float64: Phi^-1(PD) or t_nu^-1(PD)
     liquidation_base: np.ndarray  # (N,) float64: ip_value * value_multiplier * (1 - haircut)
     invalidation: np.ndarray    # (N,) float64 probability
-    group_loans: np.ndarray     # loans of each group, concatenated, each group by alive years descending
-    group_start: np.ndarray     # (G,) int64
+    year_loans: np.ndarray      # for each year k, the slots of each group's loans that can default in it, concatenated
+    year_start: np.ndarray      # (H, G) int64: where group g's loans of year k start in year_loans
     group_sector: np.ndarray    # (G,) int64
     group_threshold: np.ndarray  # (G,) float64: the largest threshold in the group
+    group_low_threshold: np.ndarray  # (G,) float64: the smallest
     group_mixed: np.ndarray     # (G,) bool: PDs differ within the group (thinning needed)
     group_alive: np.ndarray     # (G, H) int64: loans of the group that can default in year k
     loan_group: np.ndarray      # (N,) int64
-    loan_key: np.ndarray        # (N,) int64: cap_group * N + loan, so keys sort by (scenario, cap group, loan)
+    #: default draws number the loans by *slot*: sorted by cap group, portfolio order within each,
+    #: so keys ``scenario * N + slot`` sort by (scenario, cap group, portfolio order)
+    slot_loan: np.ndarray       # (N,) int64: the loan in each slot
+    slot_threshold: np.ndarray  # (N,) float64: threshold / sqrt(1 - rho) of the loan in each slot
+    slot_sector: np.ndarray     # (N,) int64
     copula: str
     nu: float
     rho: float
@@ -118,8 +132,12 @@ class Prepared:
     start_year: np.ndarray | None = None
 
     @property
+    def any_mixed(self) -> bool:
+        return bool(self.group_mixed.any())
+
+    @property
     def n_groups(self) -> int:
-        return int(self.group_start.size)
+        return int(self.group_sector.size)
 
 
 @dataclass(frozen=True)
@@ -183,24 +201,30 @@ def _thresholds(pd: np.ndarray, scenario: Scenario) -> np.ndarray:
         return special.ndtri(pd)
 
 
-def _groups(sector: np.ndarray, pd: np.ndarray, alive_years: np.ndarray, start_year: np.ndarray):
-    """Loans with PD > 0 grouped by sector, PD bucket and the year they enter (M1b); in each group
-    the loans sorted by their last alive year (descending) so the loans that can default in year k
-    are a prefix."""
+def _groups(sector: np.ndarray, pd: np.ndarray, alive_years: np.ndarray):
+    """Loans with PD > 0 that can default in some year, grouped by sector: first the PDs that
+    :data:`SHARED_PD_LOANS` or more loans of the sector share (one group each, no thinning: the
+    sector's default PD is one), then the other loans in buckets of PDs within
+    :data:`PD_BUCKET_RATIO` of each other. The year a loan enters (M1b) is not part of the group:
+    each year has its own list of the group's loans alive in it."""
     groups = []
-    for entry in np.unique(start_year).tolist():
-        for s in range(len(SECTORS)):
-            members = np.flatnonzero((sector == s) & (pd > 0) & (alive_years > 0) & (start_year == entry))
-            if members.size == 0:
-                continue
-            order = members[np.argsort(pd[members], kind="stable")]
-            start = 0
-            while start < order.size:
-                low = pd[order[start]]
-                stop = int(np.searchsorted(pd[order], low * PD_BUCKET_RATIO, side="right"))
-                stop = max(stop, start + 1)
-                groups.append((s, order[start:stop]))
-                start = stop
+    for s in range(len(SECTORS)):
+        members = np.flatnonzero((sector == s) & (pd > 0) & (alive_years > 0))
+        if members.size == 0:
+            continue
+        values, inverse, counts = np.unique(pd[members], return_inverse=True, return_counts=True)
+        shared = counts[inverse] >= SHARED_PD_LOANS
+        for v in np.flatnonzero(counts >= SHARED_PD_LOANS).tolist():
+            groups.append((s, members[inverse == v]))
+        rest = members[~shared]
+        order = rest[np.argsort(pd[rest], kind="stable")]
+        start = 0
+        while start < order.size:
+            low = pd[order[start]]
+            stop = int(np.searchsorted(pd[order], low * PD_BUCKET_RATIO, side="right"))
+            stop = max(stop, start + 1)
+            groups.append((s, order[start:stop]))
+            start = stop
     return groups
 
 
@@ -318,22 +342,27 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
         raise ValueError("collateral.invalidation_multiplier times an invalidation probability passes 1")
     invalidation = np.minimum(invalidation, 1.0)
 
-    groups = _groups(book.sector, pd, alive_years, start_year)
-    group_loans, group_start, group_sector, group_threshold, group_mixed = [], [], [], [], []
+    groups = _groups(book.sector, pd, alive_years)
+    slot_loan = np.argsort(cap_group, kind="stable")
+    loan_slot = np.empty_like(slot_loan)
+    loan_slot[slot_loan] = np.arange(book.size)
+    group_sector, group_threshold, group_low_threshold, group_mixed = [], [], [], []
     group_alive = np.zeros((len(groups), horizon), dtype=np.int64)
     loan_group = np.full(book.size, -1, dtype=np.int64)
+    year_loans, year_start = [], np.zeros((horizon, len(groups)), dtype=np.int64)
     offset = 0
+    for k in range(horizon):
+        for g, (s, members) in enumerate(groups):
+            alive = members[(start_year[members] <= k) & (alive_end[members] > k)]
+            year_loans.append(loan_slot[alive])
+            year_start[k, g] = offset
+            group_alive[g, k] = alive.size
+            offset += alive.size
     for g, (s, members) in enumerate(groups):
-        members = members[np.argsort(-alive_end[members], kind="stable")]
-        group_loans.append(members)
-        group_start.append(offset)
-        offset += members.size
         group_sector.append(s)
         group_threshold.append(threshold[members].max())
+        group_low_threshold.append(threshold[members].min())
         group_mixed.append(bool(pd[members].min() != pd[members].max()))
-        for k in range(horizon):
-            # a group's loans enter together, so from then on the alive ones are a prefix
-            group_alive[g, k] = int(((start_year[members] <= k) & (alive_end[members] > k)).sum())
         loan_group[members] = g
 
     prepared = Prepared(
@@ -341,10 +370,13 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
         cap_group=cap_group, n_cap_groups=len(pair_index), ead=ead, fund_raw=fund_raw, insurer=insurer,
         appraiser=appraiser, room=room, appropriation=appropriation, net0=fund.cash_fen - fund.deferred_fen,
         threshold=threshold, liquidation_base=liquidation_base, invalidation=invalidation,
-        group_loans=np.concatenate(group_loans) if group_loans else np.zeros(0, dtype=np.int64),
-        group_start=np.array(group_start, dtype=np.int64), group_sector=np.array(group_sector, dtype=np.int64),
-        group_threshold=np.array(group_threshold, dtype=np.float64), group_mixed=np.array(group_mixed, dtype=bool),
-        group_alive=group_alive, loan_group=loan_group, loan_key=cap_group * book.size + np.arange(book.size),
+        year_loans=np.concatenate(year_loans) if year_loans else np.zeros(0, dtype=np.int64),
+        year_start=year_start, group_sector=np.array(group_sector, dtype=np.int64),
+        group_threshold=np.array(group_threshold, dtype=np.float64),
+        group_low_threshold=np.array(group_low_threshold, dtype=np.float64), group_mixed=np.array(group_mixed, dtype=bool),
+        group_alive=group_alive, loan_group=loan_group, slot_loan=slot_loan,
+        slot_threshold=threshold[slot_loan] / math.sqrt(1.0 - scenario.asset_correlation),
+        slot_sector=book.sector[slot_loan].astype(np.int64),
         copula=scenario.copula,
         nu=float(scenario.t_degrees_of_freedom), rho=scenario.asset_correlation, beta=scenario.global_loading,
         sigma=coll.volatility, beta_v=coll.global_loading, lag=coll.recovery_lag_years,
@@ -408,52 +440,99 @@ def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.insert(a, np.searchsorted(a, b), b)
 
 
-def _draw_candidates(rng: np.random.Generator, prep: Prepared, counts: np.ndarray, n_alive: np.ndarray) -> np.ndarray:
-    """Keys ``scenario * C * N + loan_key[loan]`` of ``counts[b, g]`` distinct loans drawn uniformly
-    among the first ``n_alive[g]`` loans of group g, for every (b, g); sorted, so by scenario, then
-    cap group, then portfolio order.
+def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarray | None, Z: np.ndarray,
+               sqrt_rho: float, sqrt_1mrho: float) -> np.ndarray:
+    """M2's defaults of year ``k`` for every scenario of the chunk, as keys ``scenario * N + slot``
+    in no order, a loan possibly more than once (the caller keeps each key once). Loans that
+    defaulted in an earlier year are among them (the caller drops them too).
 
-    Rows drawing few of their group's loans draw positions and draw again for duplicates (each
-    round leaves at most a quarter as many); the others rank uniform numbers (a random
-    permutation). Both give every subset of the row's size the same probability."""
-    n_loans = prep.n_loans
-    span = prep.n_cap_groups * n_loans
-    loan_key = prep.loan_key
-    rows_b, rows_g = np.nonzero(counts)
-    c = counts[rows_b, rows_g]
-    n = n_alive[rows_g]
-    exact = (c >= 2) & (c > REJECTION_SHARE * n)
-    keys = np.zeros(0, dtype=np.int64)
-    rb, rg, rc = rows_b[~exact], rows_g[~exact], c[~exact]
+    Given the year's factors, the loans of a group alive in year k default independently, loan i
+    with probability ``p_i``. Each loan is given a Poisson number of *hits* with mean
+    ``lambda_i = -log(1 - p_i)`` and defaults when it has at least one: ``P = 1 - exp(-lambda_i) =
+    p_i``, independently. At the group's largest ``lambda`` (its largest threshold), the hits of
+    its ``n`` loans are a Poisson process of rate 1 on ``[0, n lambda]``, each hit on a loan drawn
+    uniformly: one standard exponential ``E`` per (scenario, group) is the first hit's arrival, so
+    the group has a hit at all when ``E < n lambda`` (the cost of a group without defaults), and
+    then ``1 + Poisson(n lambda - E)`` hits fall on uniform loans. Where the group's PDs differ,
+    each hit on loan ``i`` is kept with probability ``lambda_i / lambda`` (thinning a Poisson
+    process leaves one of rate ``lambda_i``); a bound from the group's smallest threshold keeps most
+    hits without computing ``lambda_i``. A (scenario, group) whose largest probability is at least
+    :data:`DENSE_P` draws one uniform per loan instead (``u < p_i``)."""
+    n_alive = prep.group_alive[:, k]
+    live = np.flatnonzero(n_alive)
+    empty = np.zeros(0, dtype=np.int64)
+    if live.size == 0:
+        return empty
+    N = prep.n_loans
+    B = Z.shape[0]
+    n = n_alive[live].astype(np.float64)
+    sectors = prep.group_sector[live]
+    # c[b, s] = sqrt(rho) Z / sqrt(1 - rho); the argument of group g is threshold * scale / sqrt(1-rho) - c
+    c = Z * (sqrt_rho / sqrt_1mrho)
+    arg = (prep.group_threshold[live] / sqrt_1mrho) * scale[:, None] if scale is not None else \
+        np.tile(prep.group_threshold[live] / sqrt_1mrho, (B, 1))
+    arg -= c[:, sectors]
+    # groups hold loans with PD > 0, so thresholds are > -inf and the argument is never NaN
+    p_max = special.ndtr(arg)
+    dense = p_max >= DENSE_P
+    lam = arg   # reuse the buffer: lambda = -log(1 - p), < 0.29 where not dense
+    np.negative(p_max, out=lam)
+    lam[dense] = 0.0
+    np.log1p(lam, out=lam)
+    np.negative(lam, out=lam)
+    first = rng.standard_exponential(lam.shape)
+    mass = lam * n          # n lambda
+    rb, rj = np.nonzero(first < mass)
+    keys = [empty]
     if rb.size:
-        rep_b = np.repeat(rb, rc)
-        rep_g = np.repeat(rg, rc)
-        pos = rng.integers(0, n_alive[rep_g])
-        keys = np.sort(rep_b * span + loan_key[prep.group_loans[prep.group_start[rep_g] + pos]])
-        while True:
-            dup = np.flatnonzero(keys[1:] == keys[:-1]) + 1
-            if dup.size == 0:
-                break
-            again = keys[dup]
-            keys = np.delete(keys, dup)
-            again_g = prep.loan_group[again % n_loans]
-            pos = rng.integers(0, n_alive[again_g])
-            redrawn = np.sort((again // span) * span + loan_key[prep.group_loans[prep.group_start[again_g] + pos]])
-            keys = _merge_sorted(keys, redrawn)
-    eb, eg, ec = rows_b[exact], rows_g[exact], c[exact]
-    if eb.size:
-        # one uniform per (row, loan of the row's group); sorting row + u ranks the loans within
-        # each row in a uniformly random order, and the first c of them are taken
-        en = n_alive[eg]
-        row = np.repeat(np.arange(eb.size), en)
-        row_start = np.concatenate(([0], np.cumsum(en)[:-1]))
-        member = np.arange(row.size) - row_start[row]
-        order = np.argsort(row + rng.random(row.size))
-        rank = np.arange(row.size) - row_start[row]          # rows stay in place: row + u < row + 1
-        taken = order[rank < ec[row]]
-        keys = _merge_sorted(keys, np.sort(eb[row[taken]] * span
-                                           + loan_key[prep.group_loans[prep.group_start[eg[row[taken]]] + member[taken]]]))
-    return keys
+        count = 1 + rng.poisson(mass[rb, rj] - first[rb, rj])
+        rep = np.repeat(np.arange(rb.size), count)
+        g = live[rj]
+        u = rng.random(rep.size)
+        u *= n[rj][rep]
+        pos = u.astype(np.int64)                     # floor: u >= 0
+        pos += prep.year_start[k, g][rep]
+        slot = prep.year_loans[pos]
+        hb = rb[rep]
+        mixed_row = prep.group_mixed[g]
+        if mixed_row.any():
+            # thinning: keep a hit on loan i with probability lambda_i / lambda
+            mr = np.flatnonzero(mixed_row)
+            low = prep.group_low_threshold[g[mr]] / sqrt_1mrho
+            if scale is not None:
+                low = low * scale[rb[mr]]
+            lam_low = np.full(rb.size, np.inf)
+            lam_low[mr] = -np.log1p(-special.ndtr(low - c[rb[mr], sectors[rj[mr]]]))
+            row_lam = lam[rb, rj]
+            v = rng.random(rep.size)
+            v *= row_lam[rep]                        # keep when v < lambda_i
+            unsure = np.flatnonzero(v >= lam_low[rep])
+            if unsure.size:
+                si, bi = slot[unsure], hb[unsure]
+                t_i = prep.slot_threshold[si]
+                if scale is not None:
+                    t_i = t_i * scale[bi]
+                lam_i = -np.log1p(-special.ndtr(t_i - c[bi, prep.slot_sector[si]]))
+                keep = np.ones(rep.size, bool)
+                keep[unsure] = v[unsure] < lam_i
+                slot, hb = slot[keep], hb[keep]
+        hb *= N
+        hb += slot
+        keys.append(hb)
+    db, dj = np.nonzero(dense & (n > 0))
+    if db.size:
+        m = n[dj].astype(np.int64)
+        rep = np.repeat(np.arange(db.size), m)
+        g = live[dj]
+        pos = np.arange(rep.size) - np.repeat(np.cumsum(m) - m, m) + prep.year_start[k, g][rep]
+        slot = prep.year_loans[pos]
+        bi = db[rep]
+        t_i = prep.slot_threshold[slot]
+        if scale is not None:
+            t_i = t_i * scale[bi]
+        hit = rng.random(rep.size) < special.ndtr(t_i - c[bi, prep.slot_sector[slot]])
+        keys.append(bi[hit] * N + slot[hit])
+    return np.concatenate(keys) if len(keys) > 1 else keys[0]
 
 
 def zeros_like_keys(keys: np.ndarray) -> np.ndarray:
@@ -492,7 +571,6 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     payout_by_sector = np.zeros(n_sectors)
     loss_by_sector = np.zeros(n_sectors)
     defaults_by_sector = np.zeros(n_sectors)
-    span = C * N
     # loans already defaulted, per (scenario, loan): a flag array when it is small, else sorted keys
     dead_flags = np.zeros(B * N, dtype=bool) if B * N <= DEAD_FLAG_LIMIT else None
     dead = np.zeros(0, dtype=np.int64)
@@ -501,11 +579,13 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     log_weight = np.zeros(B)
     mu = prep.shift
     has_insurer, has_appraiser = bool(prep.insurer.any()), bool(prep.appraiser.any())
+    all_valued = bool((prep.liquidation_base > 0).all())
     # B2: approved covered losses per (scenario, cap group) and the year each was suspended in (H: never)
     suspending = prep.line is not None
     if suspending:
         base_sum = np.zeros(B * C, np.int64)
         suspended_in = np.full(B * C, H, np.int64)
+    any_suspended = False
     if mu:
         by_scenario = {name: np.zeros(B * (n_banks if "bank" in name else n_sectors))
                        for name in ("payout_by_bank", "loss_by_bank", "payout_by_sector", "loss_by_sector",
@@ -522,45 +602,34 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
         if prep.copula == "t":
             scale = np.sqrt(rng.chisquare(prep.nu, B) / prep.nu)
         else:
-            scale = np.ones(B)
+            scale = None
 
         keys = np.zeros(0, dtype=np.int64)
         if prep.n_groups:
-            n_alive = prep.group_alive[:, k]
-            # groups hold loans with PD > 0, so thresholds are > -inf and the argument is never NaN
-            p_max = special.ndtr((prep.group_threshold[None, :] * scale[:, None]
-                                  - sqrt_rho * Z[:, prep.group_sector]) / sqrt_1mrho)
-            counts = rng.binomial(np.broadcast_to(n_alive, p_max.shape), p_max)
-            keys = _draw_candidates(rng, prep, counts, n_alive)
-            if keys.size:
-                b = keys // span
-                loan = keys % N
-                g = prep.loan_group[loan]
-                mixed = prep.group_mixed[g]
-                if mixed.any():
-                    idx = np.flatnonzero(mixed)
-                    bi, li = b[idx], loan[idx]
-                    p_i = special.ndtr((prep.threshold[li] * scale[bi] - sqrt_rho * Z[bi, prep.sector[li]]) / sqrt_1mrho)
-                    keep = np.ones(keys.size, bool)
-                    keep[idx] = rng.random(idx.size) * p_max[bi, g[idx]] < p_i
-                    keys, b, loan = keys[keep], b[keep], loan[keep]
-                if dead_flags is not None:
-                    flat = b * N + loan
-                    fresh = ~dead_flags[flat]
-                    keys, b, loan = keys[fresh], b[fresh], loan[fresh]
-                    dead_flags[flat[fresh]] = True
-                else:
-                    if dead.size and keys.size:
-                        pos = np.minimum(np.searchsorted(dead, keys), dead.size - 1)
-                        fresh = dead[pos] != keys
-                        keys, b, loan = keys[fresh], b[fresh], loan[fresh]
-                    dead = _merge_sorted(dead, keys)
+            hits = _draw_hits(rng, prep, k, scale, Z, sqrt_rho, sqrt_1mrho)
+            hits.sort()
+            # each (scenario, slot) once: a loan with several hits defaults once
+            once = np.ones(hits.size, bool)
+            np.not_equal(hits[1:], hits[:-1], out=once[1:])
+            if dead_flags is not None:
+                once &= ~dead_flags[hits]
+                keys = hits[once]
+                dead_flags[keys] = True
+            else:
+                keys = hits[once]
+                if dead.size and keys.size:
+                    pos = np.minimum(np.searchsorted(dead, keys), dead.size - 1)
+                    keys = keys[dead[pos] != keys]
+                dead = _merge_sorted(dead, keys)
+            b = keys // N
+            loan = prep.slot_loan[keys - b * N]
+            cell = b * C
+            cell += prep.cap_group[loan]
 
-        if suspending and keys.size:
+        if suspending and keys.size and any_suspended:
             # B2: a suspended bank's loans drawn after its suspension are not covered
-            cell = b * C + prep.cap_group[loan]
             covered = suspended_in[cell] >= prep.start_year[loan]
-            keys, b, loan = keys[covered], b[covered], loan[covered]
+            keys, b, loan, cell = keys[covered], b[covered], loan[covered], cell[covered]
         # appropriation at the start of the year (year 1's is in today's cash)
         net += prep.appropriation[k]
         if keys.size:
@@ -571,15 +640,16 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             room = prep.room[k]
             # keys are sorted by (scenario, cap group, loan): one A3 group per (scenario, bank, policy),
             # each a run of rows, so the capped running sum needs no sort
-            cap_cell = keys // N
-            starts = run_starts(cap_cell)
-            approved = capped_granted_in_runs(raw, starts, room[cap_cell[starts] % C])
+            starts = run_starts(cell)
+            approved = capped_granted_in_runs(raw, starts, room[prep.cap_group[loan[starts]]])
             if suspending:
-                cell = b * C + prep.cap_group[loan]
-                base_sum += np.bincount(cell, weights=prep.base[k, loan], minlength=B * C).astype(np.int64)
+                # (scenario, cap group) cells are runs of rows: exact int64 sums per run
+                base_sum[cell[starts]] += _segment_sums(prep.base[k, loan], np.append(starts, keys.size))
                 line_k = np.tile(prep.line[k], B)
                 newly = (line_k != UNLIMITED) & (base_sum > line_k) & (suspended_in == H)
-                suspended_in[newly] = k
+                if newly.any():
+                    suspended_in[newly] = k
+                    any_suspended = True
             bounds = np.searchsorted(b, scenario_bounds_of)
             payout_k = _segment_sums(approved, bounds)
             loss_k = _segment_sums(loss, bounds)
@@ -628,24 +698,41 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             # M3 recoveries, received lag years later if within the horizon, for loans with IP value
             arrive = k + prep.lag
             recovered = np.zeros(keys.size, dtype=np.int64)
-            valued = np.flatnonzero(prep.liquidation_base[loan] > 0) if arrive < H else np.zeros(0, np.int64)
-            if valued.size:
-                lv = loan[valued]
-                invalid = rng.random(valued.size) < prep.invalidation[lv]
-                y = sqrt_bv * G[b[valued]] + sqrt_1mbv * rng.standard_normal(valued.size)
-                value = prep.liquidation_base[lv] * np.exp(prep.sigma * y - 0.5 * prep.sigma**2)
-                value = np.where(invalid, 0.0, np.minimum(value, loss[valued].astype(np.float64)))
-                recovered[valued] = np.minimum(np.floor(value).astype(np.int64), loss[valued])
-                has = recovered > 0
-                if has.any():
-                    # A5: a party's part depends only on its own share, so the fund's alone is asked for
-                    parts = recovery_increment_array(0, recovered[has], loss[has], {"fund": approved[has]})
-                    rb = b[has]
-                    rbounds = np.searchsorted(rb, scenario_bounds_of)
-                    fund_part = _segment_sums(parts["fund"], rbounds)
+            if arrive < H:
+                # rows (of this year's defaults) with IP value; each is invalidated with its kind's
+                # probability, else its value is drawn (only those draw a normal)
+                rows = None if all_valued else np.flatnonzero(prep.liquidation_base[loan] > 0)
+                lv = loan if rows is None else loan[rows]
+                valid = np.flatnonzero(rng.random(lv.size) >= prep.invalidation[lv])
+                rows = valid if rows is None else rows[valid]
+                lv = lv[valid]
+                # liquidation value: base * exp(sigma Y - sigma^2 / 2), Y = sqrt(beta_v) G + sqrt(1 - beta_v) xi
+                value = rng.standard_normal(rows.size)
+                value *= prep.sigma * sqrt_1mbv
+                value += (prep.sigma * sqrt_bv * G - 0.5 * prep.sigma**2)[b[rows]]
+                np.exp(value, out=value)
+                value *= prep.liquidation_base[lv]
+                loss_rows = loss[rows]
+                np.minimum(value, loss_rows, out=value)    # losses are below 2**53: exact as floats
+                rec = value.astype(np.int64)               # floor, value >= 0; at most the loss
+                has = rec > 0
+                rows, rec, loss_rows = rows[has], rec[has], loss_rows[has]
+                recovered[rows] = rec
+                if rows.size:
+                    # A5: a party's part depends only on its own share, so the fund's alone is asked for.
+                    # With nothing recovered before, recovery_increment_array(0, net, L, {"fund": s})
+                    # is floor(min(net, L) s / L) - floor(0 s / L), and net <= L: the same integers
+                    # from its kernel directly
+                    share = approved[rows]
+                    if int(rec.max()) * int(share.max()) <= _INT64_MAX:
+                        part = rec * share // loss_rows    # every product fits: mul_div_floor's plain path
+                    else:
+                        part = mul_div_floor(rec, share, loss_rows)
+                    rbounds = np.searchsorted(b[rows], scenario_bounds_of)
+                    fund_part = _segment_sums(part, rbounds)
                     recovery_in[:, arrive] += fund_part
                     fund_recovered += fund_part
-                    recoveries += _segment_sums(recovered[has], rbounds)
+                    recoveries += _segment_sums(rec, rbounds)
             if trace is not None:
                 trace.append({"year": k, "scenario": b, "loan": loan, "recovered": recovered, "arrive": arrive})
         # the year's recoveries come in last (A4 inflow: settles deferrals first, via the net position)
