@@ -74,9 +74,10 @@ def _post(client, path: str, form_page: str, data: dict):
 def _proposal_id(text: str) -> int:
     import re
 
-    found = re.search(r"#(\d+)", text[text.index('class="flash'):])
+    flash = text[text.index('class="flash'):]
+    found = re.findall(r"#(\d+)", flash[:flash.index("</div>")])  # "... (proposal #N) ...": the last number
     assert found, "the flash names the proposal"
-    return int(found.group(1))
+    return int(found[-1])
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])
