@@ -18,11 +18,11 @@ pytestmark = pytest.mark.browser
 
 ROLE_PAGES = {
     "t.officer": ["/dashboard", "/claims", "/proposals", "/loans", "/loans/1", "/subsidies", "/stress",
-                  "/stress/scenarios/baseline", "/reports", "/ledger", "/audit"],
-    "t.approver": ["/dashboard", "/proposals", "/claims"],
-    "t.admin": ["/admin", "/dashboard", "/audit"],
+                  "/stress/scenarios/baseline", "/reports", "/ledger", "/audit", "/pool"],
+    "t.approver": ["/dashboard", "/proposals", "/claims", "/pool"],
+    "t.admin": ["/admin", "/dashboard", "/audit", "/pool"],
     "t.bank": ["/bank/loans", "/bank/claims", "/bank/statements"],
-    "t.auditor": ["/dashboard", "/loans", "/ledger", "/audit", "/reports", "/stress"],
+    "t.auditor": ["/dashboard", "/loans", "/ledger", "/audit", "/reports", "/stress", "/pool"],
 }
 REFUSED = {"t.officer": "/admin", "t.approver": "/admin", "t.admin": "/loans", "t.bank": "/dashboard", "t.auditor": "/admin"}
 TITLES = {"zh": "知识产权质押融资风险补偿基金", "en": "IP pledge-financing risk compensation fund"}
