@@ -13,6 +13,11 @@ Definitions (where RULES is silent, the project's reading):
 * **Paid** means instructed: money that left a pool's cash in the period (at approval or a run,
   and when an inflow settled a deferral), with the part the custodian has confirmed beside it;
   **deferred** is what is still owed from the deferrals at the period's end.
+* **Subsidies**: a run is granted in its month; its interest part is ``total - fee_total``, its fee
+  part (S6) ``fee_total``. Its lines take its money interest first, fee lines last, so what it had
+  paid by a date splits by ``fund.domain.subsidy.split_paid`` and what it still owes is owed on the fee
+  lines first. Confirmed: an enterprise's instruction pays its interest and fee lines together; its
+  fee part is what its slice of the run's money puts on the enterprise's fee lines.
 * Month-end figures (pools, leverage, past due) are computed from dated records, not from current
   statuses: a loan is *live* at the month's end when it was drawn by then, is not cancelled, had no
   claim approved by then, and some installment was not paid in full by then. Past due: live loans
@@ -202,7 +207,6 @@ def monthly_statistics(session: Session, actor, month: str) -> MonthlyStatistics
     return MonthlyStatistics(
         month, today, *_periods(session, first, end, month),
         {pool: _pool_at(balances, pool) for pool in POOLS}, leverage, past_due,
-        ("fee subsidies (S6): none are recorded by this version",),
     )
 
 
@@ -210,18 +214,18 @@ def monthly_statistics(session: Session, actor, month: str) -> MonthlyStatistics
 
 
 def _periods(session: Session, first: dt.date, end: dt.date, month: str) -> tuple[PeriodFigures, PeriodFigures]:
-    """The month (``first`` to ``end``) and everything up to ``end``; lending and claims for both in
-    one query each."""
+    """The month (``first`` to ``end``) and everything up to ``end``: each group of figures for both
+    periods in one pass (conditional sums in SQL, or one read split in Python)."""
     lending = _lending(session, first, end)
     claims = _claims(session, first, end)
-    out = []
-    for index, (start, key) in enumerate(((first, (month, month)), (FUND_BEGAN, (None, month)))):
-        comp_by_bank = _compensation_by_bank(session, start, end)
-        out.append(PeriodFigures(
-            start, end, lending[index], claims[index], comp_by_bank, _sum_paid(comp_by_bank.values()),
-            _recoveries(session, start, end), _subsidies(session, start, end, key), Paid(),
-        ))
-    return out[0], out[1]
+    compensation = _compensation_by_bank(session, first, end)
+    recoveries = _recoveries(session, first, end)
+    subsidies = _subsidies(session, first, end, month)
+    return tuple(
+        PeriodFigures(start, end, lending[k], claims[k], compensation[k], _sum_paid(compensation[k].values()), recoveries[k],
+                      *subsidies[k])
+        for k, start in enumerate((first, FUND_BEGAN))
+    )
 
 
 def _sum_paid(items: Iterable[Paid]) -> Paid:
@@ -302,28 +306,32 @@ def _both(when, in_month, amount):
             func.sum(case((when, 1), else_=0)), func.sum(case((when, amount), else_=0)))
 
 
-def _cash_out(session: Session, pool: str, start: dt.date, end: dt.date, direct_ref: str):
-    """(ref id, fen) of money that left the pool's cash for a cause in the period: credits to cash by
-    the cause's own entries (``ref_type == direct_ref``) and by settlements of its deferrals."""
+def _cash_out(session: Session, pool: str, first: dt.date, end: dt.date, direct_ref: str) -> tuple[dict[int, int], dict[int, int]]:
+    """Per ref id, money that left the pool's cash for a cause in the month (from ``first``) and up to
+    ``end``: credits to cash by the cause's own entries (``ref_type == direct_ref``) and by
+    settlements of its deferrals."""
     cash = f"pool:{pool}:cash"
+    in_month = JournalEntry.business_date >= first
     direct = session.execute(
-        select(JournalEntry.ref_id, -func.sum(Posting.amount_fen))
+        select(JournalEntry.ref_id, -func.sum(case((in_month, Posting.amount_fen), else_=0)), -func.sum(Posting.amount_fen))
         .join(Posting, Posting.entry_id == JournalEntry.id)
         .where(JournalEntry.ref_type == direct_ref, JournalEntry.cause != "recovery", Posting.account_code == cash,
-               Posting.amount_fen < 0, JournalEntry.business_date.between(start, end))
+               Posting.amount_fen < 0, JournalEntry.business_date.between(FUND_BEGAN, end))
         .group_by(JournalEntry.ref_id)
     ).all()
     settled = session.execute(
-        select(Deferral.ref_id, func.sum(DeferralSettlement.amount_fen))
+        select(Deferral.ref_id, func.sum(case((in_month, DeferralSettlement.amount_fen), else_=0)), func.sum(DeferralSettlement.amount_fen))
         .join(DeferralSettlement, DeferralSettlement.deferral_id == Deferral.id)
         .join(JournalEntry, JournalEntry.id == DeferralSettlement.entry_id)
-        .where(Deferral.pool == pool, Deferral.ref_type == direct_ref, JournalEntry.business_date.between(start, end))
+        .where(Deferral.pool == pool, Deferral.ref_type == direct_ref, JournalEntry.business_date.between(FUND_BEGAN, end))
         .group_by(Deferral.ref_id)
     ).all()
-    out: dict[int, int] = {}
-    for ref_id, fen in [*direct, *settled]:
-        out[ref_id] = out.get(ref_id, 0) + int(fen or 0)
-    return out
+    month: dict[int, int] = {}
+    cumulative: dict[int, int] = {}
+    for ref_id, in_the_month, in_all in [*direct, *settled]:
+        month[ref_id] = month.get(ref_id, 0) + int(in_the_month or 0)
+        cumulative[ref_id] = cumulative.get(ref_id, 0) + int(in_all or 0)
+    return month, cumulative
 
 
 def _open_deferred(session: Session, pool: str, ref_type: str, end: dt.date) -> dict[int, int]:
@@ -352,40 +360,124 @@ def _confirmed(session: Session, pool: str, ref_type: str, start: dt.date, end: 
     return confirmed_by_ref(session, pool, ref_type, start, end)
 
 
-def _compensation_by_bank(session: Session, start: dt.date, end: dt.date) -> dict[str, Paid]:
-    bank_of = dict(session.execute(select(Claim.id, Institution.code).join(Institution, Institution.id == Claim.bank_id)).all())
-    granted = dict(session.execute(
-        select(Claim.id, Claim.fund_fen).where(Claim.fund_fen.is_not(None), Claim.decided_on.between(start, end))).all())
-    paid = _cash_out(session, "compensation", start, end, "claim")
-    confirmed = _confirmed(session, "compensation", "claim", start, end)
-    deferred = _open_deferred(session, "compensation", "claim", end)
-    out: dict[str, list[int]] = {}
-    for source, slot in ((granted, 0), (paid, 1), (confirmed, 2), (deferred, 3)):
-        for claim_id, fen in source.items():
-            if fen:
-                out.setdefault(bank_of.get(claim_id, "?"), [0, 0, 0, 0])[slot] += int(fen)
-    return {code: Paid(*v) for code, v in sorted(out.items())}
+def _compensation_by_bank(session: Session, first: dt.date, end: dt.date) -> tuple[dict[str, Paid], dict[str, Paid]]:
+    claims = session.execute(select(Claim.id, Institution.code, Claim.fund_fen, Claim.decided_on)
+                             .join(Institution, Institution.id == Claim.bank_id)).all()
+    bank_of = {claim_id: code for claim_id, code, _, _ in claims}
+    granted = [{}, {}]
+    for claim_id, _, fund_fen, decided_on in claims:
+        if fund_fen is not None and decided_on is not None and FUND_BEGAN <= decided_on <= end:
+            if decided_on >= first:
+                granted[0][claim_id] = fund_fen
+            granted[1][claim_id] = fund_fen
+    paid = _cash_out(session, "compensation", first, end, "claim")
+    deferred = _open_deferred(session, "compensation", "claim", end)  # at the end: the same for both periods
+    out = []
+    for k, start in enumerate((first, FUND_BEGAN)):
+        confirmed = _confirmed(session, "compensation", "claim", start, end)
+        by_bank: dict[str, list[int]] = {}
+        for source, slot in ((granted[k], 0), (paid[k], 1), (confirmed, 2), (deferred, 3)):
+            for claim_id, fen in source.items():
+                if fen:
+                    by_bank.setdefault(bank_of.get(claim_id, "?"), [0, 0, 0, 0])[slot] += int(fen)
+        out.append({code: Paid(*v) for code, v in sorted(by_bank.items())})
+    return out[0], out[1]
 
 
-def _recoveries(session: Session, start: dt.date, end: dt.date) -> Recoveries:
+def _recoveries(session: Session, first: dt.date, end: dt.date) -> tuple[Recoveries, Recoveries]:
+    r = ClaimRecovery
+    in_month = r.business_date >= first
     row = session.execute(
-        select(func.count(ClaimRecovery.id), func.coalesce(func.sum(ClaimRecovery.gross_fen), 0),
-               func.coalesce(func.sum(ClaimRecovery.net_fen), 0), func.coalesce(func.sum(ClaimRecovery.fund_fen), 0))
-        .where(ClaimRecovery.business_date.between(start, end))
+        select(*[func.sum(case((in_month, column), else_=0)) for column in (literal_column("1"), r.gross_fen, r.net_fen, r.fund_fen)],
+               func.count(r.id), func.sum(r.gross_fen), func.sum(r.net_fen), func.sum(r.fund_fen))
+        .where(r.business_date.between(FUND_BEGAN, end))
     ).one()
-    return Recoveries(*(int(v) for v in row))
+    v = [int(x or 0) for x in row]
+    return Recoveries(*v[:4]), Recoveries(*v[4:])
 
 
-def _subsidies(session: Session, start: dt.date, end: dt.date, month_key: tuple[str | None, str]) -> Paid:
-    low, high = month_key
-    runs = select(func.coalesce(func.sum(SubsidyRun.total_fen), 0)).where(SubsidyRun.month <= high)
-    if low is not None:
-        runs = runs.where(SubsidyRun.month >= low)
-    granted = int(session.scalar(runs) or 0)
-    paid = sum(_cash_out(session, "subsidy", start, end, "subsidy_run").values())
-    confirmed = sum(_confirmed(session, "subsidy", "subsidy_run", start, end).values())
-    deferred = sum(_open_deferred(session, "subsidy", "subsidy_run", end).values())
-    return Paid(granted, paid, confirmed, deferred)
+def _subsidies(session: Session, first: dt.date, end: dt.date, month: str) -> tuple[tuple[Paid, Paid], tuple[Paid, Paid]]:
+    """(interest, fee) subsidies of the month and cumulative. A run's lines take its money in one
+    order, its interest lines first, then its fee lines (S6): what a run had paid by a date splits
+    between the two parts by ``fund.domain.subsidy.split_paid``, and so does what it still owed."""
+    runs = {run_id: (month_key, int(total), int(fee or 0)) for run_id, month_key, total, fee in session.execute(
+        select(SubsidyRun.id, SubsidyRun.month, SubsidyRun.total_fen, SubsidyRun.fee_total_fen))}
+    paid = _cash_out(session, "subsidy", first, end, "subsidy_run")
+    deferred = _open_deferred(session, "subsidy", "subsidy_run", end)
+    out = []
+    for k, start in enumerate((first, FUND_BEGAN)):
+        interest, fee = [0, 0, 0, 0], [0, 0, 0, 0]  # granted, paid, confirmed, deferred
+        for run_id, (month_key, total, fee_total) in runs.items():
+            if month_key <= month and (k == 1 or month_key >= month):  # granted in the run's month
+                interest[0] += total - fee_total
+                fee[0] += fee_total
+        for run_id in set(paid[k]) | set(deferred):
+            _, total, fee_total = runs.get(run_id, (None, 0, 0))
+            through_end = paid[1].get(run_id, 0)  # paid by the period's end ...
+            before = through_end - paid[k].get(run_id, 0)  # ... and before its start
+            now_interest, now_fee = _split(total, fee_total, through_end)
+            then_interest, then_fee = _split(total, fee_total, before)
+            interest[1] += now_interest - then_interest
+            fee[1] += now_fee - then_fee
+            owed = deferred.get(run_id, 0)  # owed at the end: the fee lines are paid last, so they are owed first
+            fee_owed = min(owed, fee_total)
+            interest[3] += owed - fee_owed
+            fee[3] += fee_owed
+        confirmed = sum(_confirmed(session, "subsidy", "subsidy_run", start, end).values())
+        fee[2] = _fee_confirmed(session, {i: r for i, r in runs.items() if r[2]}, start, end)
+        interest[2] = confirmed - fee[2]
+        out.append((Paid(*interest), Paid(*fee)))
+    return out[0], out[1]
+
+
+def _split(total_fen: int, fee_total_fen: int, paid_fen: int) -> tuple[int, int]:
+    from fund.domain.subsidy import split_paid
+
+    return split_paid(total_fen - fee_total_fen, fee_total_fen, paid_fen)
+
+
+def _fee_confirmed(session: Session, runs: dict[int, tuple[str, int, int]], start: dt.date, end: dt.date) -> int:
+    """The fee lines' part of the subsidy payments of the period the custodian confirmed (the same
+    instructions as ``_confirmed``). A run's money is paid to each enterprise in one instruction for its
+    interest and fee lines together; the fee part of an instruction is what the instruction's slice of
+    the run's money (``[0, paid at the run)`` for the run's own, ``[paid at the run + settled before,
+    ... + this settlement)`` for a deferral's settlement) puts on that enterprise's fee lines."""
+    if not runs:
+        return 0
+    from fund.adapters.models.payments import PaymentInstruction as P
+    from fund.services.subsidies import fee_parts
+
+    confirmed = (P.pool == "subsidy", P.payee_type == "enterprise", P.status == "confirmed", P.instructed_on.between(start, end),
+                 P.settled_on <= end)
+    at_run = dict(session.execute(select(SubsidyRun.id, SubsidyRun.paid_fen).where(SubsidyRun.id.in_(runs))).all())
+    slices: dict[tuple[int, int, int], list[tuple[int, int]]] = {}  # (run, low, high) -> [(enterprise, fen)]
+    for run_id, enterprise_id, fen in session.execute(
+            select(P.source_id, P.payee_id, P.amount_fen).where(P.source_type == "subsidy_run", P.source_id.in_(runs), *confirmed)):
+        slices.setdefault((run_id, 0, int(at_run[run_id])), []).append((enterprise_id, int(fen)))
+    settled = session.execute(
+        select(P.entry_id, P.payee_id, P.amount_fen, Deferral.id, Deferral.ref_id).join(Deferral, Deferral.id == P.source_id)
+        .where(P.source_type == "deferral", Deferral.ref_type == "subsidy_run", Deferral.ref_id.in_(runs), *confirmed)).all()
+    if settled:
+        offsets: dict[tuple[int, int], tuple[int, int]] = {}  # (deferral, settlement entry) -> slice of the deferral
+        for deferral_id in {row[3] for row in settled}:
+            before = 0
+            for entry_id, fen in session.execute(select(DeferralSettlement.entry_id, DeferralSettlement.amount_fen)
+                                                 .where(DeferralSettlement.deferral_id == deferral_id).order_by(DeferralSettlement.id)):
+                offsets[(deferral_id, entry_id)] = (before, before + int(fen))
+                before += int(fen)
+        for entry_id, enterprise_id, fen, deferral_id, run_id in settled:
+            low, high = offsets[(deferral_id, entry_id)]
+            paid_at_run = int(at_run[run_id])
+            slices.setdefault((run_id, paid_at_run + low, paid_at_run + high), []).append((enterprise_id, int(fen)))
+    total = 0
+    for (run_id, low, high), payments in slices.items():
+        interest_fen = runs[run_id][1] - runs[run_id][2]
+        if high <= interest_fen:
+            continue
+        parts = fee_parts(session, run_id, max(low, interest_fen), high)
+        for enterprise_id, fen in payments:
+            total += min(fen, parts.get(enterprise_id, 0))
+    return total
 
 
 # ---- at the month's end ---------------------------------------------------------------------------
@@ -490,6 +582,7 @@ _LABELS = {
     "sub_paid": ("贴息：已支付", "Interest subsidies paid"), "sub_confirmed": ("贴息：托管行已确认", "Interest subsidies confirmed"),
     "sub_deferred": ("贴息：递延（期末）", "Interest subsidies deferred (at the end)"),
     "fee_granted": ("费用补贴：核定", "Fee subsidies granted"), "fee_paid": ("费用补贴：已支付", "Fee subsidies paid"),
+    "fee_confirmed": ("费用补贴：托管行已确认", "Fee subsidies confirmed"),
     "fee_deferred": ("费用补贴：递延（期末）", "Fee subsidies deferred (at the end)"),
     "month": ("本月", "month"), "cumulative": ("累计", "cumulative"), "month_end": ("月末", "month end"),
     "cash": ("现金", "cash"), "in_transit": ("在途", "in transit"), "deferred": ("递延负债", "deferred liability"),
@@ -534,7 +627,7 @@ def figure_rows(stats: MonthlyStatistics, lang: str = "zh") -> list[tuple[str, s
                  (p, label("sub_confirmed", lang), "", None, s.confirmed_fen), (p, label("sub_deferred", lang), "", None, s.deferred_fen)]
         f = period.fee_subsidies
         rows += [(p, label("fee_granted", lang), "", None, f.granted_fen), (p, label("fee_paid", lang), "", None, f.paid_fen),
-                 (p, label("fee_deferred", lang), "", None, f.deferred_fen)]
+                 (p, label("fee_confirmed", lang), "", None, f.confirmed_fen), (p, label("fee_deferred", lang), "", None, f.deferred_fen)]
     end = label("month_end", lang)
     for pool, at in stats.pools.items():
         for name in ("cash", "in_transit", "deferred", "payable"):
