@@ -35,7 +35,7 @@ TODAY = dt.date(2024, 9, 30)
 MONTHS = ("2024-03", "2024-04", "2024-05", "2024-06", "2024-07", "2024-08", "2024-09")
 _serial = itertools.count(1)
 
-fee = st.tuples(st.integers(0, 2), st.sampled_from(FEE_KINDS), st.integers(1, 9_000_000), st.integers(-40, 199))
+fee = st.tuples(st.integers(0, 2), st.sampled_from(FEE_KINDS), st.integers(1, 12_000_000), st.integers(-40, 199))
 book_strategy = st.fixed_dictionaries({
     "loans": st.lists(st.tuples(st.integers(0, 1), st.integers(1_000, 5_000_000), st.integers(0, 6)), min_size=1, max_size=3),
     "fees": st.lists(fee, max_size=8),

@@ -141,6 +141,18 @@ def json_array_elements(session: Session, column):
     return func.json_each(column).table_valued("value").alias("element")  # SQLite joins it laterally as is
 
 
+def unindexed(session: Session, column):
+    """``column`` for a comparison that should not pick an index: on SQLite a unary ``+`` (SQLite's own
+    way to keep a term off its indexes, for a range that covers most of a table, where a scan beats
+    looking every row up from the index); PostgreSQL's planner weighs that itself, so the column as is."""
+    if _dialect(session) == SQLITE:
+        from sqlalchemy.sql import operators
+        from sqlalchemy.sql.elements import UnaryExpression
+
+        return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+    return column
+
+
 @contextmanager
 def larger_page_cache(session: Session, kib: int) -> Iterator[None]:
     """SQLite's page cache (2 MiB by default) raised to ``kib`` for the block, then restored (the

@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +36,7 @@ import numpy as np
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from fund.adapters.dialect import for_update, insert_tuples, larger_page_cache
+from fund.adapters.dialect import for_update, insert_tuples, larger_page_cache, unindexed
 from fund.adapters.models.pool import LoanFee
 from fund.adapters.models.ledger import Account, Deferral, JournalEntry, Posting
 from fund.adapters.models.registry import Enterprise, Installment, Institution, Loan, Repayment
@@ -374,17 +375,27 @@ class Preview:
     paid_fen: int
     deferred_fen: int
     cash_fen: int
-    lines: tuple[PreviewLine, ...]
-
     fee_lines: tuple["PreviewFeeLine", ...] = ()
     fee_line_count: int = 0  # S6: the fee lines (computed_fen, total_fen, paid_fen, deferred_fen include them)
     fee_capped_count: int = 0
     fee_computed_fen: int = 0
     fee_total_fen: int = 0
+    # the interest lines, columnar in S3 order with their paid parts; PreviewLine objects are made
+    # when asked for (a page showing the first hundred of 30 000 lines makes a hundred)
+    columns: "_PreviewColumns | None" = field(default=None, compare=False, repr=False)
 
     @property
     def interest_total_fen(self) -> int:
         return self.total_fen - self.fee_total_fen
+
+    @cached_property
+    def lines(self) -> tuple[PreviewLine, ...]:
+        """Every interest line, in S3 order."""
+        return self.first_lines(None)
+
+    def first_lines(self, n: int | None) -> tuple[PreviewLine, ...]:
+        """The first ``n`` interest lines in S3 order (None: all)."""
+        return self.columns.lines(n) if self.columns is not None else ()
 
     def line_keys(self) -> list[tuple]:
         """(repayment, amount before and after the cap, capped) per line: what a run's lines hold too."""
@@ -393,6 +404,29 @@ class Preview:
     def fee_line_keys(self) -> list[tuple]:
         """(fee, amount before and after the loan's cap, capped) per fee line: what the run marks on the fees."""
         return [(ln.fee_id, ln.computed_fen, ln.amount_fen, ln.capped) for ln in self.fee_lines]
+
+
+@dataclass(frozen=True)
+class _PreviewColumns:
+    """A preview's interest lines in S3 order, one array per field of :class:`PreviewLine`."""
+
+    lines_: "_Lines"
+    order: np.ndarray
+    amounts: np.ndarray
+    paid: np.ndarray
+
+    def lines(self, n: int | None) -> tuple[PreviewLine, ...]:
+        ln = self.lines_
+        take = self.order if n is None else self.order[:max(0, n)]
+        amounts, paid = self.amounts[:len(take)].tolist(), self.paid[:len(take)].tolist()
+        rows = zip(take.tolist(), ln.repayment_id[take].tolist(), ln.loan_id[take].tolist(), ln.enterprise_id[take].tolist(),
+                   ln.paid_day[take].tolist(), ln.interest_fen[take].tolist(), ln.lpr_bp[take].tolist(),
+                   ln.rate_used_bp_e4[take].tolist(), ln.computed_fen[take].tolist(), ln.capped[take].tolist(), amounts, paid)
+        return tuple(
+            PreviewLine(rep, loan, ent, ln.policy_id[i], dt.date.fromordinal(day), interest, lpr, rate, computed, amount,
+                        capped, part, amount - part)
+            for i, rep, loan, ent, day, interest, lpr, rate, computed, capped, amount, part in rows
+        )
 
 
 @dataclass(frozen=True)
@@ -429,29 +463,22 @@ def preview_month(session: Session, month: str, business_date: dt.date, *, actor
     cash = session.get(Account, cash_account("subsidy"))
     cash_fen = spendable_cash(session, "subsidy", cash.balance_fen if cash is not None else 0)  # less returned payments held
     if existing is not None:
-        return Preview(month, business_date, existing.id, 0, 0, 0, 0, 0, 0, cash_fen, ())
+        return Preview(month, business_date, existing.id, 0, 0, 0, 0, 0, 0, cash_fen)
     fee_lines = month_fee_lines(session, min(last_day, business_date))
     lines = _month_lines(session, last_day, business_date, report, {}, time.perf_counter())
     fees = FeeTotals.of(fee_lines)
     paid_total, deferred_total = pay_from_cash(cash_fen, lines.total_fen + fees.total_fen)
     order = np.lexsort((lines.repayment_id, lines.loan_id, lines.paid_day))  # S3 order
-    amounts = lines.amount_fen[order].tolist()
-    paid = paid_in_order(amounts, paid_total)
-    fee_paid = paid_in_order([f.amount_fen for f in fee_lines], paid_total - sum(paid))
-    out = []
-    for k, i in enumerate(order.tolist()):
-        out.append(PreviewLine(
-            int(lines.repayment_id[i]), int(lines.loan_id[i]), int(lines.enterprise_id[i]), lines.policy_id[i],
-            dt.date.fromordinal(int(lines.paid_day[i])), int(lines.interest_fen[i]), int(lines.lpr_bp[i]),
-            int(lines.rate_used_bp_e4[i]), int(lines.computed_fen[i]), amounts[k], bool(lines.capped[i]), paid[k],
-            amounts[k] - paid[k],
-        ))
+    amounts = lines.amount_fen[order]
+    before = np.cumsum(amounts) - amounts  # what the lines before each one take (exact: int64 or Python integers)
+    paid = np.minimum(np.maximum(paid_total - before, 0), amounts)  # fund.domain.statements.paid_part, per line
+    fee_paid = paid_in_order([f.amount_fen for f in fee_lines], paid_total - min(paid_total, lines.total_fen))
     fee_out = tuple(PreviewFeeLine(f.fee_id, f.loan_id, f.enterprise_id, f.policy_id, f.kind, f.fee_fen, f.paid_on,
                                    f.computed_fen, f.amount_fen, f.capped, p, f.amount_fen - p)
                     for f, p in zip(fee_lines, fee_paid))
     return Preview(month, business_date, None, lines.count, lines.capped_count, lines.computed_total_fen + fees.computed_fen,
-                   lines.total_fen + fees.total_fen, paid_total, deferred_total, cash_fen, tuple(out), fee_out, fees.count,
-                   fees.capped_count, fees.computed_fen, fees.total_fen)
+                   lines.total_fen + fees.total_fen, paid_total, deferred_total, cash_fen, fee_out, fees.count,
+                   fees.capped_count, fees.computed_fen, fees.total_fen, _PreviewColumns(lines, order, amounts, paid))
 
 
 def _paid_by_enterprise(lines: "_Lines", paid_fen: int, fee_lines: Sequence[FeeLine] = ()) -> dict[int, int]:
@@ -483,9 +510,11 @@ _REP_ID, _LOAN_ID, _PAID_ON, _INTEREST, _DUE = range(5)
 _L_ID, _L_ENTERPRISE, _L_POLICY, _L_DRAWDOWN, _L_CONTRACT, _L_SHARE = range(6)
 
 
-def _candidate_statement(cutoff: dt.date):
+def _candidate_statement(session: Session, cutoff: dt.date):
     """S1's conditions that need no calendar arithmetic, in SQL (the subsidy-months limit is applied
-    per loan in Python: ``add_months`` clamps to the month's end). Registration order is id order."""
+    per loan in Python: ``add_months`` clamps to the month's end). Registration order is id order.
+    The cut-off day covers nearly every repayment, so it is kept off the payment-date index (SQLite
+    would otherwise look each row up from it: four times the work of a scan on the demo book)."""
     r, i, loan = Repayment, Installment, Loan
     taken = select(SubsidyLine.repayment_id).where(SubsidyLine.repayment_id == r.id).exists()
     from fund.adapters.models.people import RepaymentReversal
@@ -496,7 +525,7 @@ def _candidate_statement(cutoff: dt.date):
         .join(i, i.id == r.installment_id)
         .join(loan, loan.id == r.loan_id)
         .where(
-            r.paid_on <= cutoff,
+            unindexed(session, r.paid_on) <= cutoff,
             ~taken,  # S4: no earlier run took it
             ~reversed_,  # a reversed repayment is no payment (docs/rules.md section 3)
             loan.coverage == "eligible",  # S1: the loan is eligible
@@ -535,7 +564,7 @@ def _select_candidates(session: Session, cutoff: dt.date) -> tuple[list[tuple], 
     with an earlier payment date can only lower it, so rows stored as not past due are final and the
     rows stored as past due are checked again against every repayment recorded now.
     """
-    base = _candidate_statement(cutoff)
+    base = _candidate_statement(session, cutoff)
     rows = _fetch_tuples(session, base.where(Repayment.past_due_at_payment.is_(False)))
     flagged = base.where(Repayment.past_due_at_payment.is_(True))
     flagged_rows = _fetch_tuples(session, flagged)
@@ -580,10 +609,31 @@ def _as_date(value: Any) -> dt.date:
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
 def _day_numbers(values: Sequence[Any]) -> np.ndarray:
-    """Proleptic ordinals of dates given as ``date`` or ISO text, converting each distinct value once."""
-    ordinal = {v: _as_date(v).toordinal() for v in set(values)}
-    return np.fromiter(map(ordinal.__getitem__, values), dtype=np.int64, count=len(values))
+    """Proleptic ordinals of dates given as ``date`` or ISO text (numpy parses both at C speed; any
+    other form is converted value by value, each distinct value once)."""
+    try:
+        return np.array(values, dtype="datetime64[D]").astype(np.int64) + _EPOCH_ORDINAL
+    except (TypeError, ValueError):
+        ordinal = {v: _as_date(v).toordinal() for v in set(values)}
+        return np.fromiter(map(ordinal.__getitem__, values), dtype=np.int64, count=len(values))
+
+
+@lru_cache(maxsize=65_536)
+def _period_end_day(drawdown: dt.date, months: int) -> int:
+    """S1's last admitted due date as a day number (a pure function of its arguments: remembered)."""
+    return subsidy_period_end(drawdown, months).toordinal()
+
+
+@lru_cache(maxsize=65_536)
+def _factor_parts(terms: tuple[int, int, int, int, int]) -> tuple[int, int]:
+    """S2's exact factor of (ip share, contract rate, LPR, markup, ratio) as (numerator, denominator):
+    a pure function of the five integers, remembered across runs and previews."""
+    factor = subsidy_factor(ip_share_bp=terms[0], contract_rate_bp=terms[1], lpr_bp=terms[2], markup_bp=terms[3], ratio_bp=terms[4])
+    return factor.numerator, factor.denominator
 
 
 @dataclass(frozen=True)
@@ -639,13 +689,9 @@ def _compute_lines(session: Session, rows: list[tuple], loan_rows: list[tuple]) 
 
     # Per loan: the last due date S1 admits (add_months clamps), as a day number.
     drawdowns = [_as_date(loan[_L_DRAWDOWN]) for loan in loan_rows]
-    limit_of: dict[tuple[dt.date, int], int] = {}
-    limit_day = np.empty(len(loan_rows), dtype=np.int64)
-    for u, (day, loan) in enumerate(zip(drawdowns, loan_rows)):
-        key = (day, policies[loan[_L_POLICY]].subsidy.months)
-        if key not in limit_of:
-            limit_of[key] = subsidy_period_end(*key).toordinal()
-        limit_day[u] = limit_of[key]
+    months_of = {pid: policy.subsidy.months for pid, policy in policies.items()}
+    limit_day = np.fromiter((_period_end_day(day, months_of[loan[_L_POLICY]]) for day, loan in zip(drawdowns, loan_rows)),
+                            dtype=np.int64, count=len(loan_rows))
     keep = _day_numbers(due_col) <= limit_day[row_loan]
     kept = np.flatnonzero(keep)
     row_loan = row_loan[kept]
@@ -659,7 +705,6 @@ def _compute_lines(session: Session, rows: list[tuple], loan_rows: list[tuple]) 
     numerators, denominators = [0] * n_loans, [1] * n_loans
     lpr = np.zeros(n_loans, dtype=np.int64)
     rate_e4 = np.zeros(n_loans, dtype=np.int64)
-    factor_of: dict[tuple, tuple[int, int]] = {}
     for u in np.unique(row_loan).tolist():
         loan, day = loan_rows[u], drawdowns[u]
         if day not in lpr_of_day:
@@ -670,11 +715,7 @@ def _compute_lines(session: Session, rows: list[tuple], loan_rows: list[tuple]) 
                 continue
         sub = policies[loan[_L_POLICY]].subsidy
         terms = (loan[_L_SHARE], loan[_L_CONTRACT], lpr_of_day[day], sub.lpr_markup_bp, sub.ratio_bp)
-        known = factor_of.get(terms)
-        if known is None:
-            factor = subsidy_factor(ip_share_bp=terms[0], contract_rate_bp=terms[1], lpr_bp=terms[2], markup_bp=terms[3], ratio_bp=terms[4])
-            known = factor_of[terms] = (factor.numerator, factor.denominator)
-        numerators[u], denominators[u] = known
+        numerators[u], denominators[u] = _factor_parts(terms)
         lpr[u] = terms[2]
         rate_e4[u] = min(terms[1] * BP_ONE, terms[2] * (BP_ONE + terms[3]))  # min(contract, LPR x (1 + markup)), x 10^4
     if failures:
@@ -693,19 +734,16 @@ def _compute_lines(session: Session, rows: list[tuple], loan_rows: list[tuple]) 
     policy_index = {pid: k for k, pid in enumerate(policy_names)}
     loan_policy = np.array([policy_index[loan[_L_POLICY]] for loan in loan_rows], dtype=np.int64)
     loan_enterprise = np.array([loan[_L_ENTERPRISE] for loan in loan_rows], dtype=np.int64)
-    year_of_day = {d: dt.date.fromordinal(d).year for d in np.unique(paid_days).tolist()}
-    years = np.fromiter(map(year_of_day.__getitem__, paid_days.tolist()), dtype=np.int64, count=len(paid_days))
+    years = _years_of_days(paid_days)
     enterprise, policy_of_row = loan_enterprise[row_loan], loan_policy[row_loan]
-    key_code = (enterprise * len(policy_names) + policy_of_row) * 10_000 + years
+    n_policies = len(policy_names)
+    key_code = (enterprise * n_policies + policy_of_row) * 10_000 + years
     key_values, key_of_row = np.unique(key_code, return_inverse=True)
     key_of_row = key_of_row.reshape(-1)
-    keys = [(c // 10_000 // len(policy_names), policy_names[c // 10_000 % len(policy_names)], c % 10_000)
-            for c in key_values.tolist()]
-    prior = _prior_cap_states(session, set(keys))
-    granted, capped = enterprise_cap_in_order(
-        computed, key_of_row, [policies[k[1]].subsidy.enterprise_annual_cap_fen for k in keys],
-        [prior.get(k, CapState()) for k in keys],
-    )
+    key_policy = (key_values // 10_000 % n_policies).tolist()
+    prior = _prior_cap_states(session, key_values, policy_index)
+    cap_of_policy = [policies[name].subsidy.enterprise_annual_cap_fen for name in policy_names]
+    granted, capped = enterprise_cap_in_order(computed, key_of_row, [cap_of_policy[k] for k in key_policy], prior)
 
     # Back to repayment-id order for writing.
     by_id = np.argsort(rep_ids, kind="stable")
@@ -722,7 +760,7 @@ def _compute_lines(session: Session, rows: list[tuple], loan_rows: list[tuple]) 
         computed_fen=computed[by_id],
         amount_fen=granted[by_id],
         capped=capped[by_id],
-        policy_ids=tuple(sorted({k[1] for k in keys})),
+        policy_ids=tuple(sorted({policy_names[k] for k in set(key_policy)})),
         paid_day=paid_days[by_id],
     )
 
@@ -753,11 +791,21 @@ def _raise_lpr_stop(table, failures: dict[dt.date, list[int]]) -> None:
     )
 
 
-def _prior_cap_states(session: Session, keys: set[tuple[int, str, int]]) -> dict[tuple[int, str, int], CapState]:
-    """What earlier runs granted per (enterprise, policy, year), and whether they cut a line there."""
-    if not keys:
-        return {}
-    years = sorted({k[2] for k in keys})
+def _years_of_days(days: np.ndarray) -> np.ndarray:
+    """The calendar year of each day number (proleptic ordinal), exactly, in one numpy pass."""
+    as_dates = (days - _EPOCH_ORDINAL).astype("datetime64[D]")
+    return as_dates.astype("datetime64[Y]").astype(np.int64) + 1970
+
+
+def _prior_cap_states(session: Session, key_values: np.ndarray, policy_index: dict[str, int]) -> list[CapState]:
+    """What earlier runs granted per (enterprise, policy, year), and whether they cut a line there,
+    for each of the run's keys (coded ``(enterprise * policies + policy) * 10000 + year``, sorted)."""
+    empty = CapState()
+    prior = [empty] * len(key_values)
+    if not len(key_values):
+        return prior
+    n_policies = len(policy_index)
+    years = sorted(set((key_values % 10_000).tolist()))
     line = SubsidyLine
     stmt = (
         select(line.enterprise_id, line.policy_id, line.cap_year, func.sum(line.amount_fen),
@@ -765,12 +813,17 @@ def _prior_cap_states(session: Session, keys: set[tuple[int, str, int]]) -> dict
         .where(line.cap_year.in_(years))
         .group_by(line.enterprise_id, line.policy_id, line.cap_year)
     )
-    states = {}
+    codes, states = [], []
     for ent, pol, year, granted, cut in session.execute(stmt):
-        key = (ent, pol, year)
-        if key in keys:
-            states[key] = CapState(int(granted), bool(cut))
-    return states
+        if pol in policy_index:
+            codes.append((ent * n_policies + policy_index[pol]) * 10_000 + year)
+            states.append(CapState(int(granted), bool(cut)))
+    if codes:
+        where = np.searchsorted(key_values, np.array(codes, dtype=np.int64))
+        for k, code, state in zip(where.tolist(), codes, states):
+            if k < len(key_values) and int(key_values[k]) == code:
+                prior[k] = state
+    return prior
 
 
 def _write_lines(session: Session, run_id: int, lines: _Lines, chunk_size: int, report: Progress) -> None:

@@ -69,7 +69,7 @@ class SubsidiesController(Controller):
         open_runs = proposals.list_proposals(db(request), who, kind="subsidy_run", limit=500)
         suggested = month or _previous_month(today)
         return page(request, "subsidies.html", "Subsidies", runs=runs, preview=preview, month=month or "",
-                    suggested=suggested, lines=preview.lines[:PREVIEW_LINES] if preview else (), proposals=list(reversed(open_runs)),
+                    suggested=suggested, lines=preview.first_lines(PREVIEW_LINES) if preview else (), proposals=list(reversed(open_runs)),
                     preview_limit=PREVIEW_LINES, today=today)
 
     @post("/propose", sync_to_thread=True, status_code=303, **allow("officer"))
