@@ -143,6 +143,21 @@ def _present(repo: Path, path: str, *, worktree: bool) -> bool:
     return subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"HEAD:{path}"], capture_output=True).returncode == 0
 
 
+def _stop(process: subprocess.Popen) -> None:
+    """Stop a mutmut run and its workers (its own process group): SIGINT, then SIGTERM, then SIGKILL.
+    The mutants tested so far keep their results (mutmut saves each as it is tested)."""
+    for sig, grace in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def _run_in(name: str, tree: Path, modules, tests, repo: Path, args: argparse.Namespace) -> int:
     copied = _copy_tree(repo, tree, worktree=args.worktree)
     (tree / "setup.cfg").write_text(_config(modules, tests), encoding="utf-8")
@@ -156,10 +171,9 @@ def _run_in(name: str, tree: Path, modules, tests, repo: Path, args: argparse.Na
         process.wait(timeout=args.max_minutes * 60 if args.max_minutes else None)
     except subprocess.TimeoutExpired:
         print(f"== {name}: stopped after {args.max_minutes} minutes", flush=True)
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait()
+        _stop(process)
     minutes = (time.monotonic() - started) / 60
-    if process.returncode not in (0, -signal.SIGINT):
+    if process.returncode not in (0, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL):
         print(f"== {name}: mutmut run failed (exit {process.returncode}); see its output above", flush=True)
     stats = _summary(tree, mutmut)
     survivors = _survivors(tree, mutmut)
