@@ -97,6 +97,7 @@ def test_an_agreement_proposed_refused_to_its_maker_signed_off_by_an_approver_an
         proposal = _proposal_id(listed)
         queue = listed[listed.index('id="pool-proposals"'):listed.index('id="pool-agreements"')]
         assert "agreement:T-NEW:gz-2023" in queue
+        assert "穗知基协〔2026〕7号" in queue and "2026-10-01" in queue  # what the approver signs is shown
         agreements = listed[listed.index('id="agreements"'):]
         assert "T-NEW" not in agreements[:agreements.index("</table>")]  # not before the sign-off
         # the maker cannot sign it off
@@ -137,7 +138,9 @@ def test_a_suspension_lifted_with_a_reason_through_a_proposal(app, demo, languag
         reason = "新增风险准备金已到位" if language == "zh" else "the bank added to its risk reserve"
         answer = _post(client, f"/console/pool/suspensions/{suspension}/lift", "/console/pool", {"reason": reason})
         assert answer.status_code == 303
-        proposal = _proposal_id(client.get("/console/pool").text)
+        listed = client.get("/console/pool").text
+        proposal = _proposal_id(listed)
+        assert reason in listed[listed.index('id="pool-proposals"'):listed.index('id="pool-agreements"')]
     with TestClient(app) as client:
         sign_in(client, "t.approver")
         signed = _post(client, f"/console/proposals/{proposal}/sign-off", "/console/pool", {"back": "/console/pool"})
