@@ -449,14 +449,14 @@ def _fee_confirmed(session: Session, runs: dict[int, tuple[str, int, int]], star
 
     confirmed = (P.pool == "subsidy", P.payee_type == "enterprise", P.status == "confirmed", P.instructed_on.between(start, end),
                  P.settled_on <= end)
-    at_run = dict(session.execute(select(SubsidyRun.id, SubsidyRun.paid_fen).where(SubsidyRun.id.in_(runs))).all())
+    at_run = dict(session.execute(select(SubsidyRun.id, SubsidyRun.paid_fen).where(SubsidyRun.id.in_(list(runs)))).all())
     slices: dict[tuple[int, int, int], list[tuple[int, int]]] = {}  # (run, low, high) -> [(enterprise, fen)]
     for run_id, enterprise_id, fen in session.execute(
-            select(P.source_id, P.payee_id, P.amount_fen).where(P.source_type == "subsidy_run", P.source_id.in_(runs), *confirmed)):
+            select(P.source_id, P.payee_id, P.amount_fen).where(P.source_type == "subsidy_run", P.source_id.in_(list(runs)), *confirmed)):
         slices.setdefault((run_id, 0, int(at_run[run_id])), []).append((enterprise_id, int(fen)))
     settled = session.execute(
         select(P.entry_id, P.payee_id, P.amount_fen, Deferral.id, Deferral.ref_id).join(Deferral, Deferral.id == P.source_id)
-        .where(P.source_type == "deferral", Deferral.ref_type == "subsidy_run", Deferral.ref_id.in_(runs), *confirmed)).all()
+        .where(P.source_type == "deferral", Deferral.ref_type == "subsidy_run", Deferral.ref_id.in_(list(runs)), *confirmed)).all()
     if settled:
         offsets: dict[tuple[int, int], tuple[int, int]] = {}  # (deferral, settlement entry) -> slice of the deferral
         for deferral_id in {row[3] for row in settled}:
