@@ -132,6 +132,15 @@ class Prepared:
     start_year: np.ndarray | None = None
 
     @property
+    def year_loans32(self) -> np.ndarray:
+        """``year_loans`` as int32 (slots are below 2**31), made once per process."""
+        cached = self.__dict__.get("_year_loans32")
+        if cached is None:
+            cached = self.year_loans.astype(np.int32)
+            object.__setattr__(self, "_year_loans32", cached)
+        return cached
+
+    @property
     def any_mixed(self) -> bool:
         return bool(self.group_mixed.any())
 
@@ -460,11 +469,13 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
     :data:`DENSE_P` draws one uniform per loan instead (``u < p_i``)."""
     n_alive = prep.group_alive[:, k]
     live = np.flatnonzero(n_alive)
-    empty = np.zeros(0, dtype=np.int64)
-    if live.size == 0:
-        return empty
     N = prep.n_loans
     B = Z.shape[0]
+    # keys in int32 where they fit (half the memory traffic, a faster sort)
+    kind = np.int32 if B * N < 2**31 else np.int64
+    empty = np.zeros(0, dtype=kind)
+    if live.size == 0:
+        return empty
     n = n_alive[live].astype(np.float64)
     sectors = prep.group_sector[live]
     # c[b, s] = sqrt(rho) Z / sqrt(1 - rho); the argument of group g is threshold * scale / sqrt(1-rho) - c
@@ -492,8 +503,8 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
         u *= n[rj][rep]
         pos = u.astype(np.int64)                     # floor: u >= 0
         pos += prep.year_start[k, g][rep]
-        slot = prep.year_loans[pos]
-        hb = rb[rep]
+        slot = prep.year_loans32[pos]
+        hb = rb.astype(kind)[rep]
         mixed_row = prep.group_mixed[g]
         if mixed_row.any():
             # thinning: keep a hit on loan i with probability lambda_i / lambda
@@ -515,9 +526,15 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
                 lam_i = -np.log1p(-special.ndtr(t_i - c[bi, prep.slot_sector[si]]))
                 keep = np.ones(rep.size, bool)
                 keep[unsure] = v[unsure] < lam_i
-                slot, hb = slot[keep], hb[keep]
-        hb *= N
-        hb += slot
+                hb *= N
+                hb += slot
+                hb = hb[keep]
+            else:
+                hb *= N
+                hb += slot
+        else:
+            hb *= N
+            hb += slot
         keys.append(hb)
     db, dj = np.nonzero(dense & (n > 0))
     if db.size:
@@ -531,7 +548,7 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
         if scale is not None:
             t_i = t_i * scale[bi]
         hit = rng.random(rep.size) < special.ndtr(t_i - c[bi, prep.slot_sector[slot]])
-        keys.append(bi[hit] * N + slot[hit])
+        keys.append((bi[hit] * N + slot[hit]).astype(kind))
     return np.concatenate(keys) if len(keys) > 1 else keys[0]
 
 
@@ -623,7 +640,8 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                 dead = _merge_sorted(dead, keys)
             b = keys // N
             loan = prep.slot_loan[keys - b * N]
-            cell = b * C
+            cell = b.astype(np.int64)
+            cell *= C
             cell += prep.cap_group[loan]
 
         if suspending and keys.size and any_suspended:
