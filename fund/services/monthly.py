@@ -499,14 +499,13 @@ def _pool_at(b: dict[str, int], pool: str) -> PoolAtEnd:
 
 def _paid_moves(end: dt.date):
     """Repayments that make what was paid by ``end`` differ from the running paid columns of the
-    installments and loans (every repayment, less the reversed ones): the reversed ones (added back:
-    the figures count every repayment paid by ``end``) and those paid after ``end`` (taken off). Few
-    for a recent month, and the date index finds them."""
-    later = (select(Repayment.installment_id, Repayment.loan_id, (-Repayment.principal_fen).label("principal_fen"),
-                    (-Repayment.interest_fen).label("interest_fen")).where(Repayment.paid_on > end))
-    reversed_ = (select(Repayment.installment_id, Repayment.loan_id, Repayment.principal_fen, Repayment.interest_fen)
-                 .where(Repayment.id.in_(select(RepaymentReversal.repayment_id))))
-    return union_all(later, reversed_).cte("paid_moves")
+    installments and loans (every repayment not reversed): those paid after ``end``, taken off. A
+    reversed repayment was recorded in error (docs/rules.md section 3): it is in no column and paid
+    nothing, in any month. Few for a recent month, and the date index finds them."""
+    return (select(Repayment.installment_id, Repayment.loan_id, (-Repayment.principal_fen).label("principal_fen"),
+                   (-Repayment.interest_fen).label("interest_fen"))
+            .where(Repayment.paid_on > end, Repayment.id.not_in(select(RepaymentReversal.repayment_id)))
+            .cte("paid_moves"))
 
 
 def _loans_at(end: dt.date):
