@@ -253,3 +253,17 @@ def test_an_ineligible_loan_is_covered_for_nothing_and_takes_no_quota():
     decision = registry.decide_eligibility(app, GZ2023, BorrowerFacts(D(2015, 1, 1), is_sme=False, clean_credit=True))
     assert registry.apply_quota(decision, 2_000_000_000, 0) == registry.Coverage(False, ("not_sme",), 1_000_000_000, 0, 0, ())
     assert registry.apply_quota(decision, None, 0) == registry.Coverage(False, ("not_sme",), 1_000_000_000, 0, 0, ())
+
+
+def test_min_registration_years_is_the_policys_own():
+    from dataclasses import replace
+
+    two_years = replace(GZ2023, min_registration_years=2)
+    none_needed = replace(GZ2023, min_registration_years=0)
+    app = application("YEARS", drawdown=D(2026, 1, 15))
+    eighteen_months = BorrowerFacts(registered_on=D(2024, 7, 15), is_sme=True, clean_credit=True)
+    assert registry.decide_eligibility(app, GZ2023, eighteen_months).reasons == ()
+    assert registry.decide_eligibility(app, two_years, eighteen_months).reasons == ("registered_too_recently",)
+    on_the_day = BorrowerFacts(registered_on=D(2026, 1, 15), is_sme=True, clean_credit=True)
+    assert registry.decide_eligibility(app, none_needed, on_the_day).reasons == ()
+    assert registry.decide_eligibility(app, GZ2023, on_the_day).reasons == ("registered_too_recently",)
