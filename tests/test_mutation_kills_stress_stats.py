@@ -289,3 +289,34 @@ def test_results_become_plain_json_values():
     assert [type(v) for v in out["1"][2]] == [int, int]
     assert ss.to_jsonable(np.float32(0.5)) == 0.5 and type(ss.to_jsonable(np.float32(0.5))) is float
     assert ss.to_jsonable(3) == 3 and type(ss.to_jsonable(3)) is int
+
+
+# --------------------------------------------------------------------------------------------------
+# survivors of the second run
+
+
+def test_a_probability_of_one_trial_and_an_interval_that_never_leaves_zero_to_one():
+    one = ss.proportion(1, 1)
+    assert one.value == 1.0 and one.high == 1.0 and one.low == pytest.approx(1 / (1 + Z * Z), abs=1e-12)
+    assert ss.proportion(0, 1).low == 0.0
+    # the Wilson bounds of 16 of 16 (and 0 of 21) pass 1 (and 0) by a rounding error: clipped
+    assert ss.proportion(16, 16).high == 1.0 and ss.proportion(40, 40).high == 1.0
+    assert ss.proportion(0, 21).low == 0.0
+
+
+def test_the_weighted_var_of_the_top_level_is_the_largest_point_and_its_interval_worked_by_hand():
+    x = np.arange(1, 11)
+    m = ss.weighted_measures(x, np.full(10, 0.1), levels=("0.95", "0.7"))
+    assert m.var["0.95"].value == 10.0 == ss.measures(x, levels=("0.95",)).var["0.95"].value
+    # a = 0.7, VaR 7: 1{x <= 7} - 0.7 is 0.3 for the seven points at or below it, -0.7 for the three above
+    se = math.sqrt(0.01 * (7 * 0.09 + 3 * 0.49))  # sqrt(0.021) = 0.1449
+    assert 0.7 - Z * se == pytest.approx(0.416, abs=1e-3) and 0.7 + Z * se == pytest.approx(0.984, abs=1e-3)
+    assert (m.var["0.7"].value, m.var["0.7"].low, m.var["0.7"].high) == (7.0, 5.0, 10.0)
+
+
+def test_the_weighted_required_start_defaults_to_one_percent_and_a_limit_above_one_takes_the_smallest_value():
+    values = np.array([0, 0, 5, 7] * 25 + [100])
+    w = np.full(101, 1 / 101)
+    assert ss.weighted_required_start(values, w) == 7 == ss.weighted_required_start(values, w, 0.01)
+    four, w4 = np.array([3, 9, 1, 4]), np.array([0.1, 0.2, 0.3, 0.4])
+    assert ss.weighted_required_start(four, w4, 1.5) == 1  # P(> 1) = 0.7 < 1.5; no sample value is smaller
