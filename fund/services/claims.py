@@ -239,13 +239,24 @@ def reject_claim(session: Session, manager: Actor, claim_id: int, reason: str, b
 
 def in_pool_lending(session: Session, bank_id: int, policy_id: str, on: dt.date) -> int:
     """A3: the sum of ``C`` over the bank's loans under the policy drawn down on or before ``on``,
-    cancelled ones excluded."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(Loan.covered_fen), 0)).where(
-            Loan.bank_id == bank_id, Loan.policy_id == policy_id, Loan.drawdown_date <= on, Loan.status != "cancelled"
-        )
-    )
-    return int(total)
+    cancelled ones excluded (:func:`in_pool_lending_by` for one bank and policy)."""
+    return in_pool_lending_by(session, on, bank_id=bank_id, policy_id=policy_id).get((bank_id, policy_id), 0)
+
+
+def in_pool_lending_by(session: Session, on: dt.date, *, bank_id: int | None = None,
+                       policy_id: str | None = None) -> dict[tuple[int, str], int]:
+    """A3's in-pool lending of every (bank, policy) with such loans, in one grouped query; ``bank_id``
+    and ``policy_id`` narrow it. A pair without loans is absent (its lending is 0)."""
+    where = [Loan.policy_id.is_not(None), Loan.drawdown_date <= on, Loan.status != "cancelled"]
+    if bank_id is not None:
+        where.append(Loan.bank_id == bank_id)
+    if policy_id is not None:
+        where.append(Loan.policy_id == policy_id)
+    rows = session.execute(
+        select(Loan.bank_id, Loan.policy_id, func.coalesce(func.sum(Loan.covered_fen), 0)).where(*where)
+        .group_by(Loan.bank_id, Loan.policy_id)
+    ).all()
+    return {(b, p): int(total) for b, p, total in rows}
 
 
 def _lock_cap_usage(session: Session, bank_id: int, policy_id: str, year: int) -> BankCapUsage:

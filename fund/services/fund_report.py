@@ -27,7 +27,7 @@ from fund.domain.pool import LossRatio
 from fund.domain.status import LIVE_STATUSES
 from fund.services import ledger
 from fund.services.common import SessionFactory, business_date, institution_codes, within
-from fund.services.claims import DECIDED_STATUSES, in_pool_lending
+from fund.services.claims import DECIDED_STATUSES, in_pool_lending_by
 from fund.services.policies import get_policy
 from fund.services.pool import loss_ratios
 
@@ -140,11 +140,13 @@ def fund_report(session: Session, as_of: dt.date) -> FundReport:
         select(Loan.bank_id, Loan.policy_id).where(Loan.policy_id.is_not(None), Loan.covered_fen > 0).distinct()
     ).all()
     caps = []
+    policies = {policy_id: get_policy(session, policy_id) for policy_id in {p[1] for p in pairs}}
+    lendings = in_pool_lending_by(session, as_of)  # A3, every pair in one query
     for bank_id, policy_id in sorted(pairs, key=lambda p: (codes[p[0]], p[1])):
-        policy = get_policy(session, policy_id)
+        policy = policies[policy_id]
         if not policy.accepts_claims:
             continue
-        lending = in_pool_lending(session, bank_id, policy_id, as_of)
+        lending = lendings.get((bank_id, policy_id), 0)
         already = used.get((bank_id, policy_id, as_of.year), 0)
         caps.append(CapLine(
             codes[bank_id], policy_id, as_of.year, policy.bank_annual_cap_bp, lending,

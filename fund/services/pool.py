@@ -191,36 +191,73 @@ def bank_standing(session: Session, bank_id: int) -> BankStanding:
 # ---------------------------------------------------------------------------------------------
 
 
-def _open_suspension(session: Session, bank_id: int, policy_id: str) -> BankSuspension | None:
-    return session.scalar(select(BankSuspension).where(BankSuspension.bank_id == bank_id, BankSuspension.policy_id == policy_id,
-                                                       BankSuspension.lifted_on.is_(None)))
+@dataclass(frozen=True)
+class B2Reading:
+    """What B2 reads of a (bank, policy) on a date: approved covered losses since the agreement or
+    the last lift, in-pool lending (A3) and the open suspension, if any."""
+
+    losses_fen: int
+    lending_fen: int
+    open_suspension: BankSuspension | None
 
 
-def approved_losses(session: Session, bank_id: int, policy_id: str) -> int:
-    """The sum of ``base`` of the bank's approved claims under the policy since its last lift (or
-    since its agreement: every claim is). Claims approved on the lift's date count only when that
-    date is after the suspension's (the lifted suspension counted those before)."""
-    last = session.scalar(select(BankSuspension).where(BankSuspension.bank_id == bank_id, BankSuspension.policy_id == policy_id,
-                                                       BankSuspension.lifted_on.is_not(None))
-                          .order_by(BankSuspension.lifted_on.desc(), BankSuspension.id.desc()).limit(1))
-    stmt = select(func.coalesce(func.sum(Claim.base_fen), 0)).where(Claim.bank_id == bank_id, Claim.policy_id == policy_id,
-                                                                     Claim.status.in_(APPROVED))
-    if last is not None:
-        stmt = stmt.where(Claim.decided_on >= last.lifted_on, Claim.decided_on > last.suspended_on)
-    return int(session.scalar(stmt))
+NO_READING = B2Reading(0, 0, None)
+
+
+def b2_readings(session: Session, on: dt.date, *, bank_id: int | None = None,
+                policy_id: str | None = None) -> dict[tuple[int, str], B2Reading]:
+    """B2's reading of every (bank, policy) as of ``on`` in three grouped queries (``bank_id`` and
+    ``policy_id`` narrow it): the one definition the approval step (:func:`measure_suspension`) and
+    the report (:func:`loss_ratios`) share. A pair with no loans, claims or suspensions is absent
+    (:data:`NO_READING`).
+
+    Losses: the sum of ``base`` of the bank's approved claims under the policy since its last lift
+    (or since its agreement: every claim is). Claims approved on the lift's date count only when
+    that date is after the suspension's (the lifted suspension counted those before)."""
+    from fund.services.claims import in_pool_lending_by
+
+    def narrowed(stmt, model):
+        if bank_id is not None:
+            stmt = stmt.where(model.bank_id == bank_id)
+        if policy_id is not None:
+            stmt = stmt.where(model.policy_id == policy_id)
+        return stmt
+
+    last_lift: dict[tuple[int, str], BankSuspension] = {}
+    open_rows: dict[tuple[int, str], BankSuspension] = {}
+    for row in session.scalars(narrowed(select(BankSuspension), BankSuspension).order_by(BankSuspension.id)):
+        key = (row.bank_id, row.policy_id)
+        if row.lifted_on is None:
+            open_rows.setdefault(key, row)
+        elif key not in last_lift or (row.lifted_on, row.id) > (last_lift[key].lifted_on, last_lift[key].id):
+            last_lift[key] = row
+    losses: dict[tuple[int, str], int] = {}
+    approved = narrowed(select(Claim.bank_id, Claim.policy_id, Claim.decided_on, func.sum(Claim.base_fen))
+                        .where(Claim.status.in_(APPROVED)), Claim)
+    for b_id, p_id, decided_on, base in session.execute(approved.group_by(Claim.bank_id, Claim.policy_id, Claim.decided_on)):
+        key = (b_id, p_id)
+        last = last_lift.get(key)
+        if last is not None and (decided_on is None or decided_on < last.lifted_on or decided_on <= last.suspended_on):
+            continue
+        losses[key] = losses.get(key, 0) + int(base or 0)
+    lending = in_pool_lending_by(session, on, bank_id=bank_id, policy_id=policy_id)
+    return {key: B2Reading(losses.get(key, 0), lending.get(key, 0), open_rows.get(key))
+            for key in losses.keys() | lending.keys() | open_rows.keys()}
 
 
 def measure_suspension(session: Session, actor: Actor, claim: Claim, today: dt.date) -> BankSuspension | None:
     """B2, called by the approval step after an approval: suspend the bank from ``today`` when its
     approved covered losses under the policy pass the line. Returns the new suspension, if any."""
-    from fund.services.claims import in_pool_lending
     from fund.services.policies import get_policy
 
     policy = get_policy(session, claim.policy_id)
-    if policy.bank_suspension_line_bp is None or _open_suspension(session, claim.bank_id, claim.policy_id) is not None:
+    if policy.bank_suspension_line_bp is None:
         return None
-    losses = approved_losses(session, claim.bank_id, claim.policy_id)
-    lending = in_pool_lending(session, claim.bank_id, claim.policy_id, today)
+    reading = b2_readings(session, today, bank_id=claim.bank_id, policy_id=claim.policy_id).get(
+        (claim.bank_id, claim.policy_id), NO_READING)
+    if reading.open_suspension is not None:
+        return None
+    losses, lending = reading.losses_fen, reading.lending_fen
     if not rules.passes_line(losses, lending, policy.bank_suspension_line_bp):
         return None
     row = BankSuspension(bank_id=claim.bank_id, policy_id=claim.policy_id, suspended_on=today, claim_id=claim.id,
@@ -255,22 +292,26 @@ def list_suspensions(db: SessionFactory | Session, actor: Actor, *, open_only: b
 
 
 def loss_ratios(session: Session, on: dt.date, *, bank_id: int | None = None) -> list[rules.LossRatio]:
-    """Each agreed bank's approved covered losses against its line under each policy, as of ``on``."""
-    from fund.services.claims import in_pool_lending
+    """Each agreed bank's approved covered losses against its line under each policy, as of ``on``:
+    :func:`b2_readings` (what approval measures) for every agreement at once."""
     from fund.services.policies import get_policy
 
     stmt = (select(PoolAgreement.bank_id, Institution.code, PoolAgreement.policy_id)
             .join(Institution, Institution.id == PoolAgreement.bank_id).order_by(Institution.code, PoolAgreement.policy_id))
     if bank_id is not None:
         stmt = stmt.where(PoolAgreement.bank_id == bank_id)
+    agreements = session.execute(stmt).all()
+    if not agreements:
+        return []
+    readings = b2_readings(session, on, bank_id=bank_id)
+    line_bps = {policy_id: get_policy(session, policy_id).bank_suspension_line_bp for policy_id in {a[2] for a in agreements}}
     out = []
-    for b_id, code, policy_id in session.execute(stmt).all():
-        line_bp = get_policy(session, policy_id).bank_suspension_line_bp
-        lending = in_pool_lending(session, b_id, policy_id, on)
-        open_row = _open_suspension(session, b_id, policy_id)
-        out.append(rules.LossRatio(code, policy_id, approved_losses(session, b_id, policy_id), lending, line_bp,
-                                   rules.loss_line_fen(lending, line_bp) if line_bp is not None else None,
-                                   open_row.suspended_on if open_row else None))
+    for b_id, code, policy_id in agreements:
+        line_bp = line_bps[policy_id]
+        reading = readings.get((b_id, policy_id), NO_READING)
+        out.append(rules.LossRatio(code, policy_id, reading.losses_fen, reading.lending_fen, line_bp,
+                                   rules.loss_line_fen(reading.lending_fen, line_bp) if line_bp is not None else None,
+                                   reading.open_suspension.suspended_on if reading.open_suspension else None))
     return out
 
 
