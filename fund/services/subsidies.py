@@ -524,7 +524,7 @@ SQLITE_RUN_CACHE_KIB = 256 * 1024
 
 
 # Columns of the candidate query (one row per repayment) and of the loan query (one row per loan).
-_REP_ID, _LOAN_ID, _PAID_ON, _INTEREST, _DUE = range(5)
+_REP_ID, _LOAN_ID, _PAID_ON, _INTEREST, _DUE, _PAST_DUE = range(6)  # _PAST_DUE: fetched, then split off
 _L_ID, _L_ENTERPRISE, _L_POLICY, _L_DRAWDOWN, _L_CONTRACT, _L_SHARE = range(6)
 
 
@@ -583,10 +583,12 @@ def _select_candidates(session: Session, cutoff: dt.date) -> tuple[list[tuple], 
     rows stored as past due are checked again against every repayment recorded now.
     """
     base = _candidate_statement(session, cutoff)
-    rows = _fetch_tuples(session, base.where(Repayment.past_due_at_payment.is_(False)))
-    flagged = base.where(Repayment.past_due_at_payment.is_(True))
-    flagged_rows = _fetch_tuples(session, flagged)
+    fetched = _fetch_tuples(session, base.add_columns(Repayment.past_due_at_payment))  # one scan; split here
+    rows = [row[:_PAST_DUE] for row in fetched if not row[_PAST_DUE]]
+    flagged_rows = [row[:_PAST_DUE] for row in fetched if row[_PAST_DUE]]
+    del fetched
     if flagged_rows:
+        flagged = base.where(Repayment.past_due_at_payment.is_(True))
         still = _still_past_due(session, flagged)
         rows.extend(row for row in flagged_rows if row[_REP_ID] not in still)
     if not rows:
