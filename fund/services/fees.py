@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fund.adapters.dialect import for_update
 from fund.adapters.models.pool import LoanFee
 from fund.adapters.models.registry import Loan
 from fund.domain import fees as rules
@@ -132,10 +133,26 @@ def record_fee(session: Session, bank: Actor, loan_id: int, fee: FeeIn, today: d
     return row
 
 
+def lock_loans_in_id_order(session: Session, bank: Actor, loan_ids: Sequence[int]) -> None:
+    """Lock the bank's loans among ``loan_ids`` (PostgreSQL row locks), in ascending id order, before a
+    batch touches any of them: the monthly run locks the loans with open fees in that order too
+    (``fund.services.subsidies.month_fee_lines``), so a batch naming its loans in another order cannot
+    hold one loan while waiting for another the run holds. Another bank's loans are left alone (their
+    items are refused as absent)."""
+    ids = sorted({i for i in loan_ids if isinstance(i, int) and not isinstance(i, bool)})
+    if bank.kind != "bank" or not ids:
+        return
+    session.scalars(for_update(session, select(Loan.id).where(Loan.id.in_(ids), Loan.bank_id == bank.institution_id)
+                               .order_by(Loan.id))).all()
+
+
 def record_fees(db: SessionFactory | Session, bank: Actor, items: Sequence[tuple[int, FeeIn]]) -> list[FeeView]:
-    """Use case: fees of one or several loans in the order given, all or nothing (BatchRefused by index)."""
+    """Use case: fees of one or several loans in the order given, all or nothing (BatchRefused by index).
+    The batch's loans are locked first, in ascending id order (the monthly run's order); the fees are
+    then recorded, and answered, in the order given."""
     with within(db) as session:
         today = read_business_date(session)
+        lock_loans_in_id_order(session, bank, [loan_id for loan_id, _ in items])
         rows, refused = [], []
         for index, (loan_id, fee) in enumerate(items):
             savepoint = session.begin_nested()
