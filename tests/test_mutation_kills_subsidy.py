@@ -1,0 +1,73 @@
+"""Survivors of the mutation run over fund/domain/subsidy.py (docs/mutation.md), killed by pinning
+rule S as docs/rules.md section 5 states it: S1's "pays interest (interest_fen > 0)", S2's input
+checks naming the argument, and S3's room, which is the annual cap less what earlier runs granted
+(never negative), in both the scalar and the array form."""
+
+from __future__ import annotations
+
+import datetime as dt
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from fund.domain import subsidy as s
+
+D = dt.date
+TERMS = dict(ip_share_bp=10_000, contract_rate_bp=385, lpr_bp=345, markup_bp=0, ratio_bp=5_000)
+
+
+def test_one_fen_of_interest_earns_a_subsidy():
+    common = dict(loan_eligible=True, due_date=D(2024, 4, 15), paid_on=D(2024, 4, 15), drawdown=D(2024, 3, 15),
+                  subsidy_months=12, past_due_on_payment=False, loan_status_at_payment="active")
+    assert s.ineligibility_reasons(interest_fen=1, **common) == ()
+    assert s.ineligibility_reasons(interest_fen=0, **common) == ("no_interest",)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"ip_share_bp": 0}, "ip_share_bp must be 1..10000, got 0"),
+    ({"ip_share_bp": 10_001}, "ip_share_bp must be 1..10000, got 10001"),
+    ({"contract_rate_bp": 0}, "contract_rate_bp must be >= 1, got 0"),
+    ({"lpr_bp": 0}, "lpr_bp must be >= 1, got 0"),
+    ({"markup_bp": -1}, "markup_bp must be >= 0, got -1"),
+    ({"ratio_bp": 10_001}, "ratio_bp must be 0..10000, got 10001"),
+    ({"ratio_bp": True}, "ratio_bp must be an integer, got True"),
+    ({"lpr_bp": 345.0}, "lpr_bp must be an integer, got 345.0"),
+])
+def test_s2_terms_are_refused_naming_the_argument_and_its_bounds(changes, message):
+    with pytest.raises(ValueError) as refused:
+        s.check_subsidy_terms(**{**TERMS, **changes})
+    assert str(refused.value) == message
+
+
+def test_the_batch_forms_refuse_rows_that_do_not_line_up_and_take_no_rows():
+    f = s.subsidy_factor(**TERMS)
+    with pytest.raises(ValueError) as refused:
+        s.subsidy_amounts([1, 2], [f])
+    assert str(refused.value) == "interests_fen and factors must have the same length"
+    empty = s.s2_amounts([], [], [])
+    assert empty.shape == (0,) and empty.dtype == np.int64
+    one = s.s2_amounts([3_875_000], [f.numerator], [f.denominator])
+    assert one.tolist() == [1_736_201]
+    with pytest.raises(ValueError) as refused:
+        s.apply_enterprise_cap([1, 2], ["k"], {"k": None})
+    assert str(refused.value) == "amounts_fen and keys must have the same length"
+    with pytest.raises(ValueError) as refused:
+        s.apply_enterprise_cap([-1], ["k"], {"k": None})
+    assert str(refused.value) == "amounts_fen must be >= 0, got -1"
+    granted, capped = s.enterprise_cap_in_order([], np.array([], dtype=np.int64), [], [])
+    assert granted.shape == capped.shape == (0,) and granted.dtype == np.int64 and capped.dtype == bool
+    granted, capped = s.enterprise_cap_in_order([7], np.array([0]), [None], [s.CapState()])
+    assert granted.tolist() == [7] and capped.tolist() == [False]
+    assert s.floor_times(7, Fraction(1, 2)) == 3
+
+
+def test_s3_room_is_the_cap_less_what_earlier_runs_granted_never_below_zero():
+    prior = [s.CapState(granted_fen=90), s.CapState(granted_fen=100), s.CapState(granted_fen=120, cut=True)]
+    granted, capped = s.enterprise_cap_in_order([60, 60, 60], np.array([0, 1, 2]), [100, 100, 100], prior)
+    assert granted.tolist() == [10, 0, 0] and capped.tolist() == [True, True, True]
+    keys = [("E", "p", 2024)] * 1 + [("F", "p", 2024)]
+    lines = s.apply_enterprise_cap([60, 60], keys, {keys[0]: 100, keys[1]: 100},
+                                   {keys[0]: s.CapState(90), keys[1]: s.CapState(100)})
+    assert lines.granted_fen == (10, 0) and lines.capped == (True, True)
+    assert lines.states == {keys[0]: s.CapState(100, True), keys[1]: s.CapState(100, True)}
