@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.common import IsoDate, OutModel, RecordId, StrictModel, text
+from schemas.subsidies import FeeLineOut
 
 
 class PreviewLineOut(OutModel):
@@ -31,19 +32,27 @@ class PreviewLineOut(OutModel):
 
 
 class PreviewOut(OutModel):
-    """What a run of ``month`` would write now; nothing is written."""
+    """What a run of ``month`` would write now; nothing is written. ``lines`` and ``capped_lines`` count
+    the interest lines, ``fee_*`` the fee lines (S6); the money figures are the whole run's (interest
+    and fee lines), as a run's are."""
 
     month: str
     business_date: dt.date
     already_run: int | None = Field(description="the month's run, when it was run already (a run now changes nothing)")
-    lines: int
-    capped_lines: int
-    computed_fen: int
+    lines: int = Field(description="interest lines")
+    capped_lines: int = Field(description="interest lines the enterprise cap (S3) would reduce")
+    computed_fen: int = Field(description="the whole run before the caps (interest and fee lines)")
     total_fen: int = Field(description="the sum of the lines a run would write now")
     paid_fen: int
     deferred_fen: int
     pool_cash_fen: int
-    items: list[PreviewLineOut] = Field(description="the first `limit` lines in S3 order")
+    items: list[PreviewLineOut] = Field(description="the first `limit` interest lines in S3 order")
+    interest_total_fen: int = Field(description="the interest lines' subsidy: total_fen - fee_total_fen")
+    fee_lines: int = Field(description="fee lines (S6) a run would take now")
+    fee_capped_lines: int = Field(description="fee lines the loan's cap for the kind would reduce")
+    fee_computed_fen: int = Field(description="the fee lines before the loan's cap for the kind")
+    fee_total_fen: int = Field(description="the fee lines' subsidy")
+    fee_items: list[FeeLineOut] = Field(description="the first `limit` fee lines in the money order (after every interest line)")
 
 
 class PaymentOut(OutModel):

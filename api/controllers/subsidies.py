@@ -17,12 +17,13 @@ from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader
 from api.controllers.proposals import proposal_out, run_decision
 from api.openapi import documented
 from fund.adapters.db import unit_of_work
+from fund.domain.statements import paid_in_order
 from fund.services import audit, proposals, statements
 from fund.services import subsidies as service
 from schemas.common import MAX_ID
 from schemas.people import ProposalOut
 from schemas.statements import PreviewLineOut, PreviewOut
-from schemas.subsidies import SubsidyRunIn, SubsidyRunList, SubsidyRunOut
+from schemas.subsidies import FeeLineOut, SubsidyRunIn, SubsidyRunList, SubsidyRunOut
 
 PREFIX = "/api/v1/subsidy-runs"
 RunId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="the subsidy run's id")]
@@ -30,13 +31,35 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
 
 
-def _out(result: service.RunResult, created: bool | None) -> SubsidyRunOut:
+def _out(result: service.RunResult, created: bool | None, session: Session) -> SubsidyRunOut:
     return SubsidyRunOut(
         id=result.run_id, month=result.month, created=created, business_date=result.business_date,
         lines=result.line_count, capped_lines=result.capped_count, computed_fen=result.computed_fen,
         total_fen=result.total_fen, paid_fen=result.paid_fen, deferred_fen=result.deferred_fen, entry_id=result.entry_id,
-        statement_url=f"{PREFIX}/{result.run_id}/statement",
+        statement_url=f"{PREFIX}/{result.run_id}/statement", interest_total_fen=result.interest_total_fen,
+        fee_lines=result.fee_line_count, fee_capped_lines=result.fee_capped_count,
+        fee_computed_fen=result.fee_computed_fen, fee_total_fen=result.fee_total_fen,
+        fee_items=run_fee_items(session, result),
     )
+
+
+def run_fee_items(session: Session, result: service.RunResult) -> list[FeeLineOut]:
+    """The run's fee lines in its money order, each with its part paid so far: the run's paid money
+    (its paid part and what inflows settled of its deferral since) goes to every interest line first,
+    then to the fee lines in order (docs/rules.md section 5, S6), as the statement shows it."""
+    if not result.fee_line_count:
+        return []
+    run = service.find_run(session, run_id=result.run_id)
+    fee_lines = service.run_fee_lines(session, run)
+    paid_total = service.run_paid_total(session, run)
+    parts = paid_in_order([f.amount_fen for f in fee_lines], paid_total - min(paid_total, result.interest_total_fen))
+    return [_fee_line_out(f, paid) for f, paid in zip(fee_lines, parts)]
+
+
+def _fee_line_out(f, paid_fen: int) -> FeeLineOut:
+    return FeeLineOut(fee_id=f.fee_id, loan_id=f.loan_id, enterprise_id=f.enterprise_id, policy_id=f.policy_id, kind=f.kind,
+                      fee_fen=f.fee_fen, paid_on=f.paid_on, computed_fen=f.computed_fen, amount_fen=f.amount_fen,
+                      capped=f.capped, paid_fen=paid_fen, deferred_fen=f.amount_fen - paid_fen)
 
 
 def _answers_existing_run(handler_kwargs: dict) -> dict:
@@ -71,7 +94,7 @@ class SubsidyController(Controller):
         def work(session: Session):
             outcome = proposals.propose_subsidy_run(session, actor, data.month)
             if isinstance(outcome, service.RunResult):
-                return 200, _out(outcome, False)
+                return 200, _out(outcome, False, session)
             return 202, proposal_out(outcome)
 
         return run_decision(request, actor, idempotency_key, data, work,
@@ -87,7 +110,7 @@ class SubsidyController(Controller):
         """Every run, by month (or the one of `month`)."""
         with unit_of_work(db) as session:
             runs = service.list_runs(session)
-        return SubsidyRunList(items=[_out(r, None) for r in runs if month is None or r.month == month])
+            return SubsidyRunList(items=[_out(r, None, session) for r in runs if month is None or r.month == month])
 
     @get("/preview", sync_to_thread=True, summary="Preview a month's subsidy run (rule S4): writes nothing",
          **allow(Role.FUND_MANAGER, Role.AUDITOR, errors=(409,)))
@@ -98,23 +121,27 @@ class SubsidyController(Controller):
         limit: Annotated[int, QueryParameter(ge=0, le=10_000, description="lines to list (the totals cover all)")] = 100,
     ) -> PreviewOut:
         """The lines and totals a run of `month` would write now, with the part the subsidy pool's cash
-        would pay and the part it would defer; nothing is written. 409 `month_before_latest_run`."""
+        would pay and the part it would defer; nothing is written. The interest lines (`items`, S3 order)
+        take the cash first, then the fee lines (`fee_items`: payment date, loan, fee id; S6), as the
+        run's money does. 409 `month_before_latest_run`."""
         p = service.preview(db, actor, month)
         return PreviewOut(
             month=p.month, business_date=p.business_date, already_run=p.already_run, lines=p.line_count,
             capped_lines=p.capped_count, computed_fen=p.computed_fen, total_fen=p.total_fen, paid_fen=p.paid_fen,
-            deferred_fen=p.deferred_fen, pool_cash_fen=p.cash_fen,
+            deferred_fen=p.deferred_fen, pool_cash_fen=p.cash_fen, interest_total_fen=p.interest_total_fen,
+            fee_lines=p.fee_line_count, fee_capped_lines=p.fee_capped_count, fee_computed_fen=p.fee_computed_fen,
+            fee_total_fen=p.fee_total_fen, fee_items=[_fee_line_out(f, f.paid_fen) for f in p.fee_lines[:limit]],
             items=[PreviewLineOut(
                 repayment_id=ln.repayment_id, loan_id=ln.loan_id, enterprise_id=ln.enterprise_id, policy_id=ln.policy_id,
                 paid_on=ln.paid_on, interest_fen=ln.interest_fen, lpr_bp=ln.lpr_bp, computed_fen=ln.computed_fen,
                 amount_fen=ln.amount_fen, capped=ln.capped, paid_fen=ln.paid_fen, deferred_fen=ln.deferred_fen,
-            ) for ln in p.lines[:limit]],
+            ) for ln in p.first_lines(limit)],
         )
 
     @get("/{run_id:int}", sync_to_thread=True, summary="A subsidy run", **allow(*READERS, errors=(404,)))
     def get_run(self, db: Db, run_id: RunId) -> SubsidyRunOut:
         with unit_of_work(db) as session:
-            return _out(service.RunResult.of(service.find_run(session, run_id=run_id), created=False), None)
+            return _out(service.RunResult.of(service.find_run(session, run_id=run_id), created=False), None, session)
 
     @get("/{run_id:int}/statement", sync_to_thread=True, summary="A subsidy run's statement (CSV or XLSX)",
          media_type=CSV, **documented(allow(Role.BANK, *READERS, errors=(404,)), media_types=(CSV, XLSX)))
