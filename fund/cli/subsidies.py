@@ -33,21 +33,78 @@ app = typer.Typer(help="Monthly interest-subsidy runs (docs/rules.md section 5).
 DEFAULT_BENCH_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def _result_dict(result) -> dict:
-    return {
+def _result_dict(result, fee_items: list[dict] | None = None) -> dict:
+    """A run's figures in fen: ``lines``/``capped_lines`` count the interest lines, ``fee_*`` the fee
+    lines (S6); the money figures are the whole run's. ``fee_items`` when given (the run's fee lines)."""
+    out = {
         "run_id": result.run_id, "month": result.month, "created": result.created,
         "business_date": result.business_date, "lines": result.line_count, "capped_lines": result.capped_count,
         "computed_fen": result.computed_fen, "total_fen": result.total_fen, "paid_fen": result.paid_fen,
-        "deferred_fen": result.deferred_fen, "entry_id": result.entry_id,
+        "deferred_fen": result.deferred_fen, "entry_id": result.entry_id, "interest_total_fen": result.interest_total_fen,
+        "fee_lines": result.fee_line_count, "fee_capped_lines": result.fee_capped_count,
+        "fee_computed_fen": result.fee_computed_fen, "fee_total_fen": result.fee_total_fen,
     }
+    if fee_items is not None:
+        out["fee_items"] = fee_items
+    return out
 
 
-def _print_result(result) -> None:
+def _fee_item(f, paid_fen: int) -> dict:
+    """One fee line (a service ``FeeLine`` or ``PreviewFeeLine``) with its paid part, in fen."""
+    return {"fee_id": f.fee_id, "loan_id": f.loan_id, "enterprise_id": f.enterprise_id, "policy_id": f.policy_id,
+            "kind": f.kind, "fee_fen": f.fee_fen, "paid_on": f.paid_on, "computed_fen": f.computed_fen,
+            "amount_fen": f.amount_fen, "capped": f.capped, "paid_fen": paid_fen, "deferred_fen": f.amount_fen - paid_fen}
+
+
+def _run_fee_items(result) -> list[dict]:
+    """The run's fee lines in its money order with their parts paid so far: the run's paid money (its
+    paid part and what inflows settled of its deferral since) goes to every interest line first, then
+    to the fee lines in order (docs/rules.md section 5, S6), as its statement shows."""
+    if not result.fee_line_count:
+        return []
+    from fund.domain.statements import paid_in_order
+    from fund.services import subsidies
+
+    with transaction() as session:
+        run = subsidies.find_run(session, run_id=result.run_id)
+        fee_lines = subsidies.run_fee_lines(session, run)
+        paid_total = subsidies.run_paid_total(session, run)
+    parts = paid_in_order([f.amount_fen for f in fee_lines], paid_total - min(paid_total, result.interest_total_fen))
+    return [_fee_item(f, paid) for f, paid in zip(fee_lines, parts)]
+
+
+def _fee_figures_line(count: int, capped: int, total_fen: int, computed_fen: int, interest_fen: int) -> str:
+    from fund.cli.common import yuan_text
+
+    return (f"  interest lines {yuan_text(interest_fen)}; fee lines {count:,} ({capped:,} capped) {yuan_text(total_fen)}, "
+            f"before the loan's cap {yuan_text(computed_fen)}")
+
+
+def _print_fee_table(items: list[dict], shown: int | None, count: int) -> None:
+    """The fee lines (a second table, after the interest lines'), the first ``shown`` (None: all)."""
+    if not items or shown == 0:
+        return
+    take = items if shown is None else items[:shown]
+    title = "fee lines (payment date, loan, fee; paid after every interest line)"
+    if len(take) < count:
+        title = f"first {len(take):,} of {count:,} " + title
+    table = money_table("fee", "loan", "kind", "paid on", "fee", "before cap", "subsidy", "paid", "deferred", "capped",
+                        money=("fee", "before cap", "subsidy", "paid", "deferred"), numbers=("fee", "loan"), title=title)
+    for f in take:
+        table.add_row(str(f["fee_id"]), str(f["loan_id"]), f["kind"], f["paid_on"].isoformat(), f["fee_fen"],
+                      f["computed_fen"], f["amount_fen"], f["paid_fen"], f["deferred_fen"], "yes" if f["capped"] else "")
+    table.print()
+
+
+def _print_result(result, fee_items: list[dict]) -> None:
     state = "new run" if result.created else "already run: nothing changed"
     console.print(f"subsidy run {result.run_id} for {result.month} ({state}), as of {result.business_date}")
     console.print(f"  lines {result.line_count} ({result.capped_count} capped)")
-    console.print(f"  subsidy {yuan(result.total_fen)} yuan; before the enterprise cap {yuan(result.computed_fen)} yuan")
+    console.print(f"  subsidy {yuan(result.total_fen)} yuan; before the caps {yuan(result.computed_fen)} yuan")
+    console.print(_fee_figures_line(result.fee_line_count, result.fee_capped_count, result.fee_total_fen,
+                                    result.fee_computed_fen, result.interest_total_fen))
     console.print(f"  paid {yuan(result.paid_fen)} yuan, deferred {yuan(result.deferred_fen)} yuan; journal entry {result.entry_id or '-'}")
+    _print_fee_table(fee_items, None, result.fee_line_count)
 
 
 @app.command("run", help="Propose running month YYYY-MM (rule G1): an officer proposes, an approver signs off with "
@@ -69,16 +126,18 @@ def run(
     if not isinstance(outcome, RunResult):
         print_proposal(outcome, as_json=as_json)
     elif as_json:
-        print_json(_result_dict(outcome))
+        print_json(_result_dict(outcome, _run_fee_items(outcome)))
     else:
-        _print_result(outcome)
+        _print_result(outcome, _run_fee_items(outcome))
 
 
 def _preview_dict(p) -> dict:
     return {
         "month": p.month, "business_date": p.business_date, "already_run": p.already_run, "lines": p.line_count,
         "capped_lines": p.capped_count, "computed_fen": p.computed_fen, "total_fen": p.total_fen, "paid_fen": p.paid_fen,
-        "deferred_fen": p.deferred_fen, "pool_cash_fen": p.cash_fen,
+        "deferred_fen": p.deferred_fen, "pool_cash_fen": p.cash_fen, "interest_total_fen": p.interest_total_fen,
+        "fee_lines": p.fee_line_count, "fee_capped_lines": p.fee_capped_count, "fee_computed_fen": p.fee_computed_fen,
+        "fee_total_fen": p.fee_total_fen, "fee_items": [_fee_item(f, f.paid_fen) for f in p.fee_lines],
         "items": [{
             "repayment_id": ln.repayment_id, "loan_id": ln.loan_id, "enterprise_id": ln.enterprise_id,
             "policy_id": ln.policy_id, "paid_on": ln.paid_on, "interest_fen": ln.interest_fen, "lpr_bp": ln.lpr_bp,
@@ -89,12 +148,13 @@ def _preview_dict(p) -> dict:
 
 
 @app.command("preview", help="Preview month YYYY-MM: the lines and totals a run would write now, paid and deferred "
-                             "from the subsidy pool's cash. Writes nothing.")
+                             "from the subsidy pool's cash: the interest lines, then the fee lines (a second table). "
+                             "Writes nothing.")
 @handle_errors
 def preview(
     month: str = typer.Option(..., "--month", help="YYYY-MM"),
-    shown: int = typer.Option(20, "--lines", min=0, help="How many lines to show (the totals cover them all)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the preview and every line as JSON (amounts in fen)."),
+    shown: int = typer.Option(20, "--lines", min=0, help="How many lines of each table to show (the totals cover them all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the preview and every line, interest and fee, as JSON (amounts in fen)."),
 ) -> None:
     from fund.cli.common import money_table, yuan_text
     from fund.services import subsidies
@@ -110,17 +170,20 @@ def preview(
         return
     console.print(f"preview of the subsidy run for {month} as of {result.business_date} (nothing written)")
     console.print(f"  lines {result.line_count:,} ({result.capped_count:,} capped)")
-    console.print(f"  subsidy {yuan_text(result.total_fen)}; before the enterprise cap {yuan_text(result.computed_fen)}")
+    console.print(f"  subsidy {yuan_text(result.total_fen)}; before the caps {yuan_text(result.computed_fen)}")
+    console.print(_fee_figures_line(result.fee_line_count, result.fee_capped_count, result.fee_total_fen,
+                                    result.fee_computed_fen, result.interest_total_fen))
     console.print(f"  subsidy pool cash {yuan_text(result.cash_fen)}: paid {yuan_text(result.paid_fen)}, "
                   f"deferred {yuan_text(result.deferred_fen)}")
-    if shown and result.lines:
+    if shown and result.line_count:
         table = money_table("repayment", "loan", "paid on", "interest", "subsidy", "paid", "deferred", "capped",
                             money=("interest", "subsidy", "paid", "deferred"), numbers=("repayment", "loan"),
                             title=f"first {min(shown, result.line_count):,} lines (S3 order)")
-        for ln in result.lines[:shown]:
+        for ln in result.first_lines(shown):
             table.add_row(str(ln.repayment_id), str(ln.loan_id), ln.paid_on.isoformat(), ln.interest_fen, ln.amount_fen,
                           ln.paid_fen, ln.deferred_fen, "yes" if ln.capped else "")
         table.print()
+    _print_fee_table([_fee_item(f, f.paid_fen) for f in result.fee_lines[:shown]], shown, result.fee_line_count)
 
 
 @app.command("list", help="List subsidy runs.")
