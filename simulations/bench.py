@@ -186,21 +186,37 @@ def _demo_recession_inputs(seed: int):
     return service, request, inputs
 
 
+#: issue 15's goal: weighted sampling needs at least this many times fewer scenarios than crude
+IMPORTANCE_GOAL_FEWER_BY = 10.0
+
+
 def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 20_000, weighted_scenarios: int = 5_000,
                               verify_limit: int = 60_000) -> dict:
     """M6b on the demo book's recession scenario: scenarios needed for a 2% relative 95% half-width
     of the fund payout's 99.9% ES, crude against importance sampling (the half-width falls as
     1/sqrt(n): ``n_needed = n (h / 0.02)^2``), the variance reduction factor, and a weighted run at
-    the scenarios it needs to check the width is reached."""
+    the scenarios it needs to check the width is reached. The shift is the engine's automatic one
+    (``shift_choice``: the pilots' path and, when none is found, why); ``warnings`` says in words
+    when no shift was found (the weighted run is then crude Monte Carlo) or the goal is not met."""
     import dataclasses as dc
+
+    from risk.engine import choose_shift_details
 
     service, request, inputs = _demo_recession_inputs(seed)
     scenario = request.scenario
+    fund = service.fund_position(request, inputs.book, ledger=inputs.ledger, active_policies=inputs.active_policies)
+    volume, _ = service.new_lending_volume(request, inputs)
+    prep, _ = prepare(inputs.book, scenario, inputs.cap_base, fund, as_of=request.as_of, horizon=request.horizon,
+                      policies=inputs.active_policies, new_lending_fen=volume, seed=request.seed)
+    started = time.perf_counter()
+    choice = choose_shift_details(prep, seed=request.seed)
+    choice_seconds = time.perf_counter() - started
 
     def es999(n: int, importance: bool):
         chosen = dc.replace(scenario, sampling=dc.replace(scenario.sampling, method="importance" if importance else "crude"))
         started = time.perf_counter()
-        outcome = service.run_engine(dc.replace(request, scenario=chosen, n_scenarios=n), inputs)
+        outcome = service.run_engine(dc.replace(request, scenario=chosen, n_scenarios=n), inputs,
+                                     shift=choice.shift if importance else None)
         e = outcome.result.measures["fund_payout_fen"].es["0.999"]
         return e, outcome.result, time.perf_counter() - started
 
@@ -217,11 +233,28 @@ def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 20_000, w
         e, _, seconds = es999(max(check_scenarios, 1), True)
         check = {"scenarios": check_scenarios, "es_fen": e.value, "relative_half_width": e.half_width / e.value,
                  "seconds": seconds, "met": e.half_width / e.value <= TARGET_RELATIVE_HALF_WIDTH}
+    fewer_by = needed_crude / max(needed_weighted, 1)
+    warnings = []
+    if choice.shift == 0:
+        warnings.append(f"no importance-sampling shift found ({choice.reason}): the weighted run is crude Monte "
+                        "Carlo, so its figures say nothing about importance sampling")
+    if fewer_by < IMPORTANCE_GOAL_FEWER_BY:
+        warnings.append(f"goal not met: weighted sampling needs {fewer_by:.1f}x fewer scenarios than crude for a "
+                        f"{TARGET_RELATIVE_HALF_WIDTH:.0%} relative half-width (goal: at least "
+                        f"{IMPORTANCE_GOAL_FEWER_BY:.0f}x)")
+    if check is None:
+        warnings.append(f"the width was not checked: a run at {check_scenarios:,} scenarios is over the "
+                        f"limit of {verify_limit:,}")
+    elif not check["met"]:
+        warnings.append(f"the check run at {check['scenarios']:,} scenarios gave a relative half-width of "
+                        f"{check['relative_half_width']:.2%}, over {TARGET_RELATIVE_HALF_WIDTH:.0%}")
     return {
         "book": f"demo book (seed 1) as of {request.as_of.isoformat()}, {inputs.book.size} live covered loans, "
                 f"new lending {crude_result.inputs.new_lending_fen} fen a year",
         "scenario": "recession", "figure": "fund_payout_fen ES 0.999",
         "target_relative_half_width": TARGET_RELATIVE_HALF_WIDTH,
+        "shift_choice": {"shift": choice.shift, "pilot_shifts": list(choice.path), "bound": choice.bound,
+                         "reason": choice.reason, "seconds": choice_seconds},
         "crude": {"scenarios": crude_scenarios, "es_fen": crude.value, "ci95": [crude.low, crude.high],
                   "relative_half_width": crude_rel, "seconds": crude_seconds, "scenarios_needed": needed_crude},
         "importance": {"scenarios": weighted_scenarios, "shift": weighted_result.sampling_shift,
@@ -229,9 +262,12 @@ def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 20_000, w
                        "ci95": [weighted.low, weighted.high], "relative_half_width": weighted_rel,
                        "seconds": weighted_seconds, "scenarios_needed": needed_weighted},
         "variance_reduction": (crude_rel ** 2 * crude_scenarios) / (weighted_rel ** 2 * weighted_scenarios),
-        "scenarios_fewer_by": needed_crude / max(needed_weighted, 1),
+        "scenarios_fewer_by": fewer_by,
+        "goal_fewer_by_at_least": IMPORTANCE_GOAL_FEWER_BY,
+        "goal_met": choice.shift != 0 and fewer_by >= IMPORTANCE_GOAL_FEWER_BY and bool(check and check["met"]),
         "intervals_overlap": crude.low <= weighted.high and weighted.low <= crude.high,
         "check_at_scenarios_needed": check,
+        "warnings": warnings,
     }
 
 

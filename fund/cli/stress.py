@@ -281,6 +281,20 @@ def export_portfolio(
                    f"pool cash {cash} fen, deferred {deferred} fen)")
 
 
+def _echo_importance(s: dict) -> None:
+    c, w = s["crude"], s["importance"]
+    typer.echo(f"importance sampling ({s['scenario']}, {s['figure']}, 2% relative half-width): crude needs "
+               f"{c['scenarios_needed']:,} scenarios, weighted (shift {w['shift']}) {w['scenarios_needed']:,}: "
+               f"{s['scenarios_fewer_by']:.1f}x fewer, variance reduction {s['variance_reduction']:.1f}; "
+               f"intervals overlap: {s['intervals_overlap']}")
+    check = s.get("check_at_scenarios_needed")
+    if check:
+        typer.echo(f"  check: weighted at {check['scenarios']:,} scenarios, relative half-width "
+                   f"{check['relative_half_width']:.2%} ({'met' if check['met'] else 'NOT met'})")
+    for warning in s.get("warnings", ()):
+        typer.echo(f"  WARNING: {warning}")
+
+
 @app.command("bench", help="Benchmark: synthetic 10,000-loan book, 5 years, 100,000 scenarios, against a dense "
                            "numpy reference and the random-number limit.")
 @handle_errors
@@ -297,10 +311,19 @@ def bench(
     importance: bool = typer.Option(True, "--importance/--no-importance",
                                     help="Measure importance sampling on the demo book's recession scenario."),
     large_book_loans: int = typer.Option(100_000, "--large-book-loans", help="Loans of the large-book run (0: none)."),
+    importance_only: bool = typer.Option(False, "--importance-only",
+                                         help="Run only the importance-sampling part (the demo book's recession)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    from simulations.bench import run_bench
+    from simulations.bench import importance_sampling_bench, run_bench
 
+    if importance_only:
+        s = importance_sampling_bench(seed=seed)
+        if as_json:
+            print_json({"importance_sampling": s})
+        else:
+            _echo_importance(s)
+        return
     if loans < 1 or n_scenarios < 1 or reference_scenarios < 1 or not 1 <= horizon <= 30 or not 1 <= workers <= 64:
         fail("loans, scenarios, reference scenarios and workers must be >= 1, horizon 1..30")
     with progress_bar("bench engine") as bar:
@@ -330,12 +353,7 @@ def bench(
                f"< 1.5 GB {'met' if t['memory_met'] else 'NOT met'}; engine per CPU-second "
                f"{t['cpu_rate_vs_random_number_limit']:.1f}x the random-number limit (target >= 5x)")
     if result.importance_sampling:
-        s = result.importance_sampling
-        c, w = s["crude"], s["importance"]
-        typer.echo(f"importance sampling ({s['scenario']}, {s['figure']}, 2% relative half-width): crude needs "
-                   f"{c['scenarios_needed']:,} scenarios, weighted (shift {w['shift']}) {w['scenarios_needed']:,}: "
-                   f"{s['scenarios_fewer_by']:.1f}x fewer, variance reduction {s['variance_reduction']:.1f}; "
-                   f"intervals overlap: {s['intervals_overlap']}")
+        _echo_importance(result.importance_sampling)
     if result.large_book:
         b = result.large_book
         typer.echo(f"large book: {b['loans']:,} loans x {b['scenarios']:,} scenarios x {b['horizon_years']} years in "
