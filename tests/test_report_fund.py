@@ -27,11 +27,20 @@ def _report_ratios(api) -> dict[tuple[str, str], dict]:
     return {(r["bank_code"], r["policy_id"]): r for r in body["loss_ratios"]}
 
 
-def _cli_report(day: dt.date) -> tuple[dict, str]:
-    env = {"IPFUND_BUSINESS_DATE": day.isoformat(), "COLUMNS": "200"}
+def _cli_report(day: dt.date, width: int = 200) -> tuple[dict, str]:
+    """The report as JSON and as printed on a terminal ``width`` columns wide (the CLI's console is made
+    once per process, so its width is set here rather than through COLUMNS)."""
+    from fund.cli.common import console
+
+    env = {"IPFUND_BUSINESS_DATE": day.isoformat()}
     as_json = CliRunner().invoke(app, ["report", "fund", "--json"], env=env)
     assert as_json.exit_code == 0, as_json.output
-    table = CliRunner().invoke(app, ["report", "fund"], env=env)
+    kept = console._width
+    console.width = width
+    try:
+        table = CliRunner().invoke(app, ["report", "fund"], env=env)
+    finally:
+        console._width = kept
     assert table.exit_code == 0, table.output
     return json.loads(as_json.output), table.output
 
@@ -67,6 +76,10 @@ def test_the_fund_report_shows_each_banks_loss_ratio_against_the_line(api, on, f
     cells = [cell.strip() for cell in row.split("│") if cell.strip()]  # yuan: 10 000 000 000 fen are 100 000 000 yuan
     assert cells == ["BANK1", "gz-2023", "100,000,000.00", "3,100,000.00", "3.10%", "3.00%", "3,000,000.00",
                      "suspended since 2026-06-01"]
+    _, narrow = _cli_report(D(2026, 6, 1), width=80)  # too narrow for the table: each row as a block, no number cut
+    assert "…" not in narrow
+    block = narrow[narrow.index("loss ratios against the suspension line"):]
+    assert "in-pool lending (yuan): 100,000,000.00" in block and "losses (yuan): 3,100,000.00" in block
 
     on(D(2026, 6, 10))
     suspension = _ok(api.get("/api/v1/suspensions", who="FM"))["items"][0]

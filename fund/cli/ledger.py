@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from fund.cli.common import console, handle_errors, money_table, print_json, session_factory, transaction
 from fund.cli.registry import report_app
@@ -88,33 +87,30 @@ def report_fund(as_json: bool = typer.Option(False, "--json")) -> None:
         print_json(report.as_dict())
         return
     console.print(f"fund report as of {report.as_of}")
-    pools = Table(title="pools (yuan)")
-    for column in ("pool", "cash", "deferred", "appropriated"):
-        pools.add_column(column, justify="left" if column == "pool" else "right")
+    pools = money_table("pool", "cash", "deferred", "appropriated", money=("cash", "deferred", "appropriated"), title="pools")
     for p in report.pools:
-        pools.add_row(p.pool, yuan(p.cash_fen), yuan(p.deferred_fen), yuan(p.appropriated_fen))
-    console.print(pools)
-    comp = Table(title="compensation by bank and approval year (yuan)")
-    for column in ("bank", "year", "claims", "approved", "paid", "deferred", "recovered"):
-        comp.add_column(column, justify="left" if column == "bank" else "right")
+        pools.add_row(p.pool, p.cash_fen, p.deferred_fen, p.appropriated_fen)
+    pools.print()
+    comp = money_table("bank", "year", "claims", "approved", "paid", "deferred", "recovered",
+                       money=("approved", "paid", "deferred", "recovered"), numbers=("year", "claims"),
+                       title="compensation by bank and approval year")
     for c in report.compensation:
-        comp.add_row(c.bank, str(c.year), str(c.claims), yuan(c.approved_fen), yuan(c.paid_fen), yuan(c.deferred_fen), yuan(c.recovered_fen))
-    console.print(comp)
-    caps = Table(title=f"bank caps in {report.as_of.year} (yuan)")
-    for column in ("bank", "policy", "cap bp", "in-pool lending", "cap", "used", "room"):
-        caps.add_column(column, justify="left" if column in ("bank", "policy") else "right")
+        comp.add_row(c.bank, str(c.year), c.claims, c.approved_fen, c.paid_fen, c.deferred_fen, c.recovered_fen)
+    comp.print()
+    caps = money_table("bank", "policy", "cap bp", "in-pool lending", "cap", "used", "room",
+                       money=("in-pool lending", "cap", "used", "room"), numbers=("cap bp",), title=f"bank caps in {report.as_of.year}")
     for c in report.caps:
-        caps.add_row(c.bank, c.policy_id, "no cap" if c.cap_bp is None else str(c.cap_bp), yuan(c.in_pool_lending_fen),
-                     "-" if c.cap_fen is None else yuan(c.cap_fen), yuan(c.used_fen), "-" if c.room_fen is None else yuan(c.room_fen))
-    console.print(caps)
-    ratios = Table(title="loss ratios against the suspension line (B2; yuan)")
-    for column in ("bank", "policy", "in-pool lending", "losses", "ratio", "line", "line amount", "standing"):
-        ratios.add_column(column, justify="left" if column in ("bank", "policy", "standing") else "right")
+        caps.add_row(c.bank, c.policy_id, "no cap" if c.cap_bp is None else str(c.cap_bp), c.in_pool_lending_fen,
+                     "-" if c.cap_fen is None else c.cap_fen, c.used_fen, "-" if c.room_fen is None else c.room_fen)
+    caps.print()
+    ratios = money_table("bank", "policy", "in-pool lending", "losses", "ratio", "line", "line amount", "standing",
+                         money=("in-pool lending", "losses", "line amount"), numbers=("ratio", "line"),
+                         title="loss ratios against the suspension line (B2)")
     for r in report.loss_ratios:
-        ratios.add_row(r.bank_code, r.policy_id, yuan(r.in_pool_lending_fen), yuan(r.losses_fen), _percent(r.ratio_bp),
-                       "no line" if r.line_bp is None else _percent(r.line_bp), "-" if r.line_fen is None else yuan(r.line_fen),
+        ratios.add_row(r.bank_code, r.policy_id, r.in_pool_lending_fen, r.losses_fen, _percent(r.ratio_bp),
+                       "no line" if r.line_bp is None else _percent(r.line_bp), "-" if r.line_fen is None else r.line_fen,
                        f"suspended since {r.suspended_since}" if r.suspended_since else "in the pool")
-    console.print(ratios)
+    ratios.print()
     lev = report.leverage
     shown = "n/a (nothing appropriated)" if lev.ratio is None else f"{lev.bp // 10000}.{lev.bp % 10000:04d}x (exactly {lev.ratio}; {lev.bp} bp)"
     console.print(f"leverage: covered principal of live loans {yuan(lev.covered_live_fen)} / appropriations "
