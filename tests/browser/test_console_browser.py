@@ -232,7 +232,9 @@ def test_a_stress_run_from_an_edited_scenario_compared_with_another(page):
         if seed == 11:
             shot(page, "zh-stress-progress")
         page.wait_for_selector("img.plot", timeout=90_000)  # the script reloads the page once done
-    loaded = page.eval_on_selector_all("img.plot", "images => images.map(i => i.complete && i.naturalWidth > 0)")
+    # every image done loading (on a busy machine the last ones may still be on their way), then each drawn
+    page.wait_for_function("() => [...document.querySelectorAll('img.plot')].every(i => i.complete)", timeout=30_000)
+    loaded = page.eval_on_selector_all("img.plot", "images => images.map(i => i.naturalWidth > 0)")
     assert loaded and all(loaded)
     assert_translated(page, "zh")
     shot(page, "zh-stress-results")
