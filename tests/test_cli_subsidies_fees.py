@@ -46,8 +46,16 @@ def book(session_factory, fast_passwords):
 
 
 def _invoke(*args: str):
-    return CliRunner().invoke(app, list(args), env={"IPFUND_PASSWORD": PASSWORD, "IPFUND_BUSINESS_DATE": BD.isoformat(),
-                                                    "COLUMNS": "200"})
+    """The command on a terminal 200 columns wide (the CLI's console is made once per process, so its
+    width is set here: COLUMNS does not reach it when another test imported it first)."""
+    from fund.cli.common import console
+
+    kept = console._width
+    console.width = 200
+    try:
+        return CliRunner().invoke(app, list(args), env={"IPFUND_PASSWORD": PASSWORD, "IPFUND_BUSINESS_DATE": BD.isoformat()})
+    finally:
+        console._width = kept
 
 
 def _json(*args: str):
