@@ -448,20 +448,10 @@ class _PreviewColumns:
 
 
 @dataclass(frozen=True)
-class PreviewFeeLine:
+class PreviewFeeLine(FeeLine):
     """One fee line a run would take now (S6), with the part the pool's cash would pay (after every
     interest line, in the fee lines' order)."""
 
-    fee_id: int
-    loan_id: int
-    enterprise_id: int
-    policy_id: str
-    kind: str
-    fee_fen: int
-    paid_on: dt.date
-    computed_fen: int
-    amount_fen: int
-    capped: bool
     paid_fen: int
     deferred_fen: int
 
