@@ -199,9 +199,12 @@ def _print_claim(d: dict) -> None:
         console.print(f"recovered net {yuan(r['net_fen'])} yuan (gross {yuan(r['gross_fen'])}, costs {yuan(r['costs_fen'])}): "
                       f"fund {yuan(r['fund_fen'])}, insurer {yuan(r['insurer_fen'])}, appraiser {yuan(r['appraiser_fen'])}, "
                       f"bank {yuan(r['bank_fen'])}")
+    from api.console.format import history_note  # the console's rule for notes: amounts in yuan
+
     for e in d.get("events", []):
         entry = f" entry {e['entry_id']}" if e["entry_id"] else ""
-        console.print(f"  {e['business_date']} {e['event']:<12} by {e['by']:<8}{entry} {e['note'] or ''}")
+        note = history_note(e["note"], lambda message: message)  # the message ids are the English text
+        console.print(f"  {e['business_date']} {e['event']:<12} by {e['by']:<8}{entry} {note}", markup=False)
 
 
 @fund_app.command("appropriate", help="Propose an appropriation to a pool (officer): date received, policy and the funding "
