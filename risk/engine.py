@@ -966,100 +966,12 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
 
 
 # --------------------------------------------------------------------------------------------------
-# M6b: the importance-sampling shift from a pilot run
+# M6b: the importance-sampling shift from a pilot run now lives in risk.importance (names kept here)
 
-#: Spawn key of the pilot runs' stream (no chunk of a run reaches it).
-PILOT_STREAM = 1 << 41
-#: the pilots' first shift: small (weights near 1), but not 0, so that each scenario's mean factor
-#: can be read off its weight
-FIRST_PILOT_SHIFT = -0.1
-#: the elite of a pilot: its scenarios at or beyond the quantile, and at least this many of its
-#: largest (a level the pilot cannot see yet is reached over the rounds, as the shift moves the tail in)
-MIN_TAIL_SCENARIOS = 30
-#: a shift must keep at least this share of a sample effective (Kish): a yearly shift mu over H years
-#: leaves exp(-H mu^2) of it, so long horizons take small yearly shifts
-MIN_EFFECTIVE_SHARE = 0.1
-#: pilot rounds: the first from FIRST_PILOT_SHIFT, each later one from the mean of the estimates so far
-#: after the first (which, from near 0, sees the tail least), and the shift is that mean at the end
-PILOT_ROUNDS = 4
-#: a shift smaller than this is none
-SHIFT_TOLERANCE = 0.05
-
-
-@dataclass(frozen=True)
-class ShiftChoice:
-    """What :func:`choose_shift_details` found: the shift (0: none) and why."""
-
-    shift: float
-    #: the pilots' shifts in order, each the next one's start
-    path: tuple[float, ...]
-    #: the largest shift allowed by :data:`MIN_EFFECTIVE_SHARE` over the horizon
-    bound: float
-    #: ``None``, or in plain words why no shift was taken
-    reason: str | None = None
-
-
-def largest_shift(horizon: int) -> float:
-    """The largest ``|mu|`` whose weights keep :data:`MIN_EFFECTIVE_SHARE` of a sample effective:
-    ``exp(-H mu^2) = share``."""
-    return math.sqrt(-math.log(MIN_EFFECTIVE_SHARE) / horizon)
-
-
-def choose_shift_details(prep: Prepared, *, seed: int, pilot_scenarios: int = 2000,
-                         level: str = "0.999") -> ShiftChoice:
-    """M6b's automatic shift by the cross-entropy method. The shift that brings the sampling law of
-    the yearly factors closest (Kullback-Leibler) to their law given the tail event is the tail's
-    mean factor: ``mu = E[mean_k G_k | payout >= VaR]``. A pilot of ``pilot_scenarios`` scenarios
-    with G ~ N(mu, 1) estimates it by the weighted mean of ``mean_k G_k`` over its elite (the
-    scenarios at or beyond its weighted ``level`` quantile, and at least :data:`MIN_TAIL_SCENARIOS`
-    of its largest, so a tail the pilot cannot see yet is approached in rounds); the estimate is the
-    next pilot's shift; the shift is the mean of the estimates of the :data:`PILOT_ROUNDS` rounds
-    after the first (each from the same law, so their mean is the less noisy one). The shift is
-    bounded by :func:`largest_shift`: the weights keep :data:`MIN_EFFECTIVE_SHARE` of the sample
-    effective. A shift smaller than the tolerance is
-    none (0): the payout's tail does not come from low global factors (for example when B2's
-    suspension line stops new coverage as losses grow), and a reason says so; likewise when the fund
-    pays nothing in the pilot. Pilots draw from their own stream of the run's seed: the same
-    inputs and seed give the same shift.
-
-    >>> prep = oracle_prepared(n_loans=100, pd=0.02, rho=0.2, global_loading=1.0)
-    >>> choose_shift(prep, seed=1, pilot_scenarios=1000) < 0
-    True
-    """
-    from risk.stress_stats import normalised_weights, weighted_measures
-
-    bound = largest_shift(prep.horizon)
-    mu, path, estimates = max(FIRST_PILOT_SHIFT, -bound), [], []
-    for round_ in range(PILOT_ROUNDS):
-        path.append(mu)
-        pilot_seed = np.random.SeedSequence(seed, spawn_key=(PILOT_STREAM, round_))
-        chunk = run_chunk(dataclasses.replace(prep, shift=mu), pilot_seed, pilot_scenarios)
-        x = chunk.fund_payout
-        if not (x > 0).any():
-            return ShiftChoice(0.0, tuple(path), bound, "the fund pays nothing in the pilot run")
-        w = normalised_weights(chunk.log_weight)
-        # log w = -mu sum_k G_k + H mu^2 / 2: each scenario's mean yearly factor
-        mean_factor = (0.5 * prep.horizon * mu * mu - chunk.log_weight) / (prep.horizon * mu)
-        quantile = weighted_measures(x, w, levels=(level,)).var[level].value
-        kth = float(np.sort(x)[-MIN_TAIL_SCENARIOS]) if x.size > MIN_TAIL_SCENARIOS else float(x.min())
-        elite = (x >= min(quantile, kth)) & (x > 0)
-        estimate = float(np.dot(w[elite], mean_factor[elite]) / w[elite].sum())
-        estimates.append(min(0.0, max(estimate, -bound)))
-        later = estimates[1:] or estimates
-        mu = sum(later) / len(later)
-        if abs(mu) < SHIFT_TOLERANCE:
-            break
-    if abs(mu) < SHIFT_TOLERANCE:
-        return ShiftChoice(0.0, tuple(path), bound,
-                           f"the fund payout's {level} tail does not come with low global factors "
-                           f"(their mean there {mu:+.2f} a year): no shift")
-    # two decimals, toward 0 (so never past the bound)
-    return ShiftChoice(math.ceil(mu * 100) / 100, tuple(path), bound)
-
-
-def choose_shift(prep: Prepared, *, seed: int, pilot_scenarios: int = 2000, level: str = "0.999") -> float:
-    """M6b's automatic shift (0: none); :func:`choose_shift_details` says how it was found."""
-    return choose_shift_details(prep, seed=seed, pilot_scenarios=pilot_scenarios, level=level).shift
+from risk.importance import (  # noqa: E402  (after run_chunk: risk.importance calls it)
+    FIRST_PILOT_SHIFT, MIN_EFFECTIVE_SHARE, MIN_TAIL_SCENARIOS, PILOT_ROUNDS, PILOT_STREAM, SHIFT_TOLERANCE,
+    ShiftChoice, choose_shift, choose_shift_details, largest_shift,
+)
 
 
 # --------------------------------------------------------------------------------------------------
