@@ -71,3 +71,34 @@ def test_s3_room_is_the_cap_less_what_earlier_runs_granted_never_below_zero():
                                    {keys[0]: s.CapState(90), keys[1]: s.CapState(100)})
     assert lines.granted_fen == (10, 0) and lines.capped == (True, True)
     assert lines.states == {keys[0]: s.CapState(100, True), keys[1]: s.CapState(100, True)}
+
+
+# docs/rules.md, "Fee lines in the monthly run": a run's total covers its interest lines and its fee
+# lines together, what the pool cannot pay is deferred, and "inside a run the money reaches the
+# interest lines first ... and then the fee lines". So a run's money paid so far is 0..its total, and
+# it is the interest part's until the interest lines are paid in full.
+
+def test_a_runs_money_reaches_its_interest_lines_first_then_its_fee_lines():
+    assert s.split_paid(1_000, 300, 0) == (0, 0)  # nothing paid yet: both parts wholly deferred
+    assert s.split_paid(1_000, 300, 999) == (999, 0)
+    assert s.split_paid(1_000, 300, 1_000) == (1_000, 0)
+    assert s.split_paid(1_000, 300, 1_001) == (1_000, 1)
+    assert s.split_paid(1_000, 300, 1_300) == (1_000, 300)  # paid in full
+    assert s.split_paid(0, 300, 300) == (0, 300)  # a run of fee lines only
+    assert s.split_paid(0, 300, 0) == (0, 0)
+    assert s.split_paid(1_000, 0, 1_000) == (1_000, 0)  # a run of interest lines only
+    assert s.split_paid(0, 0, 0) == (0, 0)
+
+
+@pytest.mark.parametrize(("interest", "fees", "paid"), [
+    (-1, 300, 0), (1_000, -1, 0), (1_000, 300, -1), (1_000, 300, 1_301), (0, 0, 1),
+])
+def test_a_runs_money_paid_is_refused_outside_zero_to_its_total(interest, fees, paid):
+    with pytest.raises(ValueError):
+        s.split_paid(interest, fees, paid)
+
+
+def test_paying_more_than_a_run_owes_is_refused_naming_the_figures():
+    with pytest.raises(ValueError) as refused:
+        s.split_paid(1_000, 300, 1_301)
+    assert str(refused.value) == "paid 1301 must be 0..1300 (interest 1000, fees 300)"
