@@ -60,6 +60,10 @@ from scipy import special
 from fund.domain.dates import add_years
 from fund.domain.policy import IP_KINDS, Policy
 from risk.allocation import UNLIMITED, cap_room, split_loss_array
+from risk.importance import (  # noqa: F401  (the chooser's names, re-exported from here)
+    FIRST_PILOT_SHIFT, MIN_EFFECTIVE_SHARE, MIN_TAIL_SCENARIOS, PILOT_ROUNDS, PILOT_STREAM, SHIFT_TOLERANCE,
+    ShiftChoice, choose_shift, choose_shift_details, largest_shift, year_shifts,
+)
 from risk.kernels import capped_granted_in_runs, mul_div_floor, run_starts
 from risk.portfolio import Book, CapBase, FundPosition
 from risk.scenario import SECTORS, Scenario, StressAssumptions, load_stress_assumptions
@@ -123,8 +127,9 @@ class Prepared:
     sigma: float
     beta_v: float
     lag: int
-    #: M6b: each year's global factor is drawn from N(shift, 1) (0: crude Monte Carlo)
-    shift: float = 0.0
+    #: M6b: each year's global factor is drawn from N(shift, 1) (0: crude Monte Carlo); a tuple gives
+    #: each year its own mean (risk.importance.year_shifts)
+    shift: float | tuple[float, ...] = 0.0
     #: B2 in the simulation: ``base`` (H, N) covered loss of A2 per loan and year, ``line`` (H, C)
     #: each cap group's suspension line (UNLIMITED: none), ``start_year`` (N,) the year a loan is
     #: drawn in (M1b); None when no policy of the run has a line
@@ -573,11 +578,14 @@ def zeros_like_keys(keys: np.ndarray) -> np.ndarray:
     return np.zeros(keys.size, dtype=np.int64)
 
 
-def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, trace: list | None = None) -> ChunkResult:
+def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, trace: list | None = None,
+              factors: np.ndarray | None = None) -> ChunkResult:
     """Simulate ``n_scenarios`` scenarios from ``seed`` (one chunk).
 
     ``trace``, if a list, receives per year ``{"year", "scenario", "loan", "recovered", "arrive"}``:
-    the defaults in approval order and their recoveries, for replaying them claim by claim."""
+    the defaults in approval order and their recoveries, for replaying them claim by claim.
+    ``factors``, if a ``(n_scenarios, horizon)`` array, receives each year's global factor as drawn
+    (the importance-sampling pilots of :mod:`risk.importance` read it)."""
     rng = np.random.Generator(np.random.PCG64(seed))
     B, H, N = n_scenarios, prep.horizon, prep.n_loans
     n_sectors = len(SECTORS)
@@ -611,7 +619,9 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     scenario_bounds_of = np.arange(B + 1)
     net = np.full(B, prep.net0, dtype=np.int64)
     log_weight = np.zeros(B)
-    mu = prep.shift
+    # M6b: each year's factor mean (one number for all years, or one per year: docs/rules.md section 8)
+    shifts = year_shifts(prep.shift, H)
+    mu = any(shifts)
     has_insurer, has_appraiser = bool(prep.insurer.any()), bool(prep.appraiser.any())
     all_valued = bool((prep.liquidation_base > 0).all())
     # B2: approved covered losses per (scenario, cap group) and the year each was suspended in (H: never)
@@ -628,9 +638,12 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     for k in range(H):
         # M2 factors of this year (M6b: G from N(mu, 1), weighted by exp(-mu G + mu^2 / 2))
         G = rng.standard_normal(B)
-        if mu:
-            G += mu
-            log_weight += -mu * G + 0.5 * mu * mu
+        mu_k = shifts[k]
+        if mu_k:
+            G += mu_k
+            log_weight += -mu_k * G + 0.5 * mu_k * mu_k
+        if factors is not None:
+            factors[:, k] = G
         eta = rng.standard_normal((B, n_sectors))
         Z = sqrt_beta * G[:, None] + sqrt_1mbeta * eta
         if prep.copula == "t":
@@ -966,12 +979,8 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
 
 
 # --------------------------------------------------------------------------------------------------
-# M6b: the importance-sampling shift from a pilot run now lives in risk.importance (names kept here)
-
-from risk.importance import (  # noqa: E402  (after run_chunk: risk.importance calls it)
-    FIRST_PILOT_SHIFT, MIN_EFFECTIVE_SHARE, MIN_TAIL_SCENARIOS, PILOT_ROUNDS, PILOT_STREAM, SHIFT_TOLERANCE,
-    ShiftChoice, choose_shift, choose_shift_details, largest_shift,
-)
+# M6b: the importance-sampling shift from a pilot run lives in risk.importance (its names are
+# imported at the top of this module, so ``from risk.engine import choose_shift`` keeps working)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -41,6 +41,65 @@ PILOT_ROUNDS = 4
 SHIFT_TOLERANCE = 0.05
 
 
+#: a shift: one number for every year (M6b), or one number per year (our extension, docs/rules.md
+#: section 8: ``[sampling] shift`` given as a list)
+Shift = float | tuple[float, ...]
+
+
+def year_shifts(shift: Shift, horizon: int) -> tuple[float, ...]:
+    """The mean of each year's global factor under ``shift``: a number repeated ``horizon`` times,
+    or the per-year tuple itself (its length must be the horizon).
+
+    >>> year_shifts(-0.5, 3), year_shifts((-0.5, -0.25, 0.0), 3)
+    ((-0.5, -0.5, -0.5), (-0.5, -0.25, 0.0))
+    """
+    if isinstance(shift, (tuple, list)):
+        if len(shift) != horizon:
+            raise ValueError(f"a shift per year must give {horizon} years, got {len(shift)}")
+        return tuple(float(s) for s in shift)
+    return (float(shift),) * horizon
+
+
+def is_shifted(shift: Shift) -> bool:
+    """True when some year's factor is shifted (the sample is weighted).
+
+    >>> is_shifted(0.0), is_shifted((0.0, 0.0)), is_shifted((0.0, -0.1)), is_shifted(-0.3)
+    (False, False, True, True)
+    """
+    if isinstance(shift, (tuple, list)):
+        return any(float(s) != 0.0 for s in shift)
+    return float(shift) != 0.0
+
+
+def normal_shift(shift: Shift) -> Shift:
+    """One number when every year has the same shift (so a list of equal numbers runs exactly as
+    that number), else the per-year tuple; 0.0 when nothing is shifted.
+
+    >>> normal_shift((-0.4, -0.4)), normal_shift([-0.4, -0.2]), normal_shift((0.0, 0.0)), normal_shift(-1)
+    (-0.4, (-0.4, -0.2), 0.0, -1.0)
+    """
+    if isinstance(shift, (tuple, list)):
+        values = tuple(float(s) for s in shift)
+        if not values:
+            raise ValueError("a shift per year needs at least one year")
+        if all(v == values[0] for v in values):
+            return values[0] + 0.0   # -0.0 is 0.0
+        return values
+    return float(shift) + 0.0
+
+
+def shift_text(shift: Shift, digits: int = 2) -> str:
+    """The shift as people read it: ``-0.45``, or ``-0.60, -0.20 by year``.
+
+    >>> shift_text(-0.45), shift_text((-0.6, -0.2)), shift_text(-0.45, 3)
+    ('-0.45', '-0.60, -0.20 by year', '-0.450')
+    """
+    shift = normal_shift(shift)
+    if isinstance(shift, tuple):
+        return ", ".join(f"{s:.{digits}f}" for s in shift) + " by year"
+    return f"{shift:.{digits}f}"
+
+
 @dataclass(frozen=True)
 class ShiftChoice:
     """What :func:`choose_shift_details` found: the shift (0: none) and why."""
@@ -76,7 +135,6 @@ def choose_shift_details(prep: Prepared, *, seed: int, pilot_scenarios: int = 20
     suspension line stops new coverage as losses grow), and a reason says so; likewise when the fund
     pays nothing in the pilot. Pilots draw from their own stream of the run's seed: the same
     inputs and seed give the same shift.
-
     """
     from risk.engine import run_chunk
     from risk.stress_stats import normalised_weights, weighted_measures

@@ -55,10 +55,11 @@ class NewLending:
 @dataclass(frozen=True)
 class Sampling:
     """M6b: ``crude`` Monte Carlo, or ``importance`` sampling of the global factor with mean
-    ``shift`` (``None``: chosen by the engine from a pilot run)."""
+    ``shift`` (``None``: chosen by the engine from a pilot run). A tuple gives each simulated year
+    its own mean (our extension of M6b, docs/rules.md section 8), one number per year of the horizon."""
 
     method: str = "crude"
-    shift: float | None = None
+    shift: float | tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,8 @@ def scenario_document(scenario: Scenario) -> dict[str, Any]:
     if lending:
         doc["new_lending"] = lending
     if scenario.sampling != Sampling():
-        doc["sampling"] = {k: v for k, v in asdict(scenario.sampling).items() if v is not None}
+        doc["sampling"] = {k: list(v) if isinstance(v, tuple) else v
+                           for k, v in asdict(scenario.sampling).items() if v is not None}
     o = scenario.policy_override
     if not o.empty:
         over: dict[str, Any] = {k: getattr(o, k) for k in ("bank_annual_cap_bp", "single_loan_cap_fen",
@@ -268,15 +270,14 @@ def parse_scenario(document: Mapping[str, Any], *, source: str = "",
     method = sampling_doc.get("method", "crude")
     if method not in SAMPLING_METHODS:
         raise ScenarioError(f"key 'sampling.method' must be one of {', '.join(SAMPLING_METHODS)}, got {method!r}")
-    shift = None
-    if "shift" in sampling_doc:
-        shift = _number(sampling_doc, "shift", "sampling.shift", 0.0, low=-8.0, high=0.0)
+    horizon = _integer(document, "horizon_years", "horizon_years", 5, low=1, high=MAX_HORIZON_YEARS)
+    shift = _shift(sampling_doc, horizon)
     override = _policy_override(_table(document, "policy_override", _OVERRIDE_KEYS))
 
     return Scenario(
         name=name.strip(),
         description=description.strip(),
-        horizon_years=_integer(document, "horizon_years", "horizon_years", 5, low=1, high=MAX_HORIZON_YEARS),
+        horizon_years=horizon,
         copula=copula,
         t_degrees_of_freedom=_number(document, "t_degrees_of_freedom", "t_degrees_of_freedom", 4.0, above=2.0, high=1e6),
         asset_correlation=_number(document, "asset_correlation", "asset_correlation", 0.15, low=0.0, below=1.0),
@@ -291,6 +292,21 @@ def parse_scenario(document: Mapping[str, Any], *, source: str = "",
         policy_override=override,
         source=source,
     )
+
+
+def _shift(sampling_doc: Mapping[str, Any], horizon: int) -> float | tuple[float, ...] | None:
+    """``[sampling] shift``: one number (every year's, M6b), or a list of one number per year of the
+    horizon (our extension); each in [-8, 0]."""
+    if "shift" not in sampling_doc:
+        return None
+    value = sampling_doc["shift"]
+    if not isinstance(value, (list, tuple)):
+        return _number(sampling_doc, "shift", "sampling.shift", 0.0, low=-8.0, high=0.0)
+    if len(value) != horizon:
+        raise ScenarioError(f"key 'sampling.shift' as a list must give one number per year of the horizon "
+                            f"({horizon}), got {len(value)}")
+    return tuple(_number({"shift": v}, "shift", f"sampling.shift[{k}]", 0.0, low=-8.0, high=0.0)
+                 for k, v in enumerate(value))
 
 
 def _policy_override(table: Mapping[str, Any]) -> PolicyOverride:

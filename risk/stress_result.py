@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from risk.engine import Inputs, Simulation
+from risk.importance import is_shifted, normal_shift
 from risk.scenario import SECTORS
 from risk.stress_stats import (
     Estimate, Measures, effective_sample_size, mean_estimate, measures, normalised_weights, proportion, required_start,
@@ -59,8 +60,9 @@ class StressResult:
     notes: tuple[str, ...] = field(default=())
     #: B2: the probability that some bank is suspended during the horizon
     p_bank_suspended: Estimate | None = None
-    #: M6b: the global factor's shift (0: crude Monte Carlo) and the weights' effective sample size
-    sampling_shift: float = 0.0
+    #: M6b: the global factor's shift (0: crude Monte Carlo; a tuple: one per year) and the weights'
+    #: effective sample size
+    sampling_shift: float | tuple[float, ...] = 0.0
     effective_scenarios: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,7 +84,8 @@ class StressResult:
             "n_scenarios": self.n_scenarios,
             "batch": self.batch,
             "workers": self.workers,
-            "sampling": {"method": "importance" if self.sampling_shift else "crude", "shift": self.sampling_shift,
+            "sampling": {"method": "importance" if is_shifted(self.sampling_shift) else "crude",
+                         "shift": self.sampling_shift,
                          "effective_scenarios": self.effective_scenarios},
             "timing": {"seconds": round(self.seconds, 3),
                        "loan_scenario_years_per_second": self._rate()},
@@ -101,7 +104,7 @@ def summarise(sim: Simulation, *, scenario_name: str, bank_names: tuple[str, ...
     """M5 figures of a simulation; under importance sampling (M6b) the self-normalised weighted
     estimators of :mod:`risk.stress_stats`."""
     n = sim.n_scenarios
-    weighted = bool(sim.shift)
+    weighted = is_shifted(sim.shift)
     w = normalised_weights(sim.log_weight) if weighted else None
     samples = {
         "total_loss_fen": sim.total_loss, "fund_payout_fen": sim.fund_payout, "bank_share_fen": sim.bank_share,
@@ -175,7 +178,7 @@ def summarise(sim: Simulation, *, scenario_name: str, bank_names: tuple[str, ...
         by_bank=by_bank, by_sector=by_sector, inputs=inputs,
         notes=tuple(notes),
         p_bank_suspended=p_suspended,
-        sampling_shift=float(sim.shift),
+        sampling_shift=normal_shift(sim.shift),
         effective_scenarios=effective_sample_size(w) if weighted else float(n),
     )
 
@@ -189,7 +192,7 @@ def convergence_points(sim: Simulation, figure: str, kind: str, level: str, *, p
     grid = sorted({int(v) for v in np.geomspace(start, total, points)} | {total})
     out = []
     for n in grid:
-        if sim.shift:
+        if is_shifted(sim.shift):
             m = weighted_measures(x[:n], normalised_weights(sim.log_weight[:n]), levels=(level,))
         else:
             m = measures(x[:n], levels=(level,))

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from fund.domain.policy import Policy, shipped_policies  # noqa: F401  (the CLI reads the shipped policies from here)
 from fund.domain.status import LIVE_STATUSES
 from fund.errors import DomainError
-from risk.engine import DEFAULT_BATCH, Simulation, choose_shift, prepare, simulate
+from risk.engine import DEFAULT_BATCH, Simulation, prepare, simulate
+from risk.importance import Shift, choose_shift_details, is_shifted, normal_shift, year_shifts
 from risk.executors import executor_for
 from risk.lending import yearly_appropriations
 from risk.portfolio import (
@@ -335,10 +336,11 @@ class RunOutcome:
 
 
 def run_engine(request: StressRequest, inputs: RunInputs, *, progress: Callable[[int, int], None] | None = None,
-               shift: float | None = None) -> RunOutcome:
+               shift: Shift | None = None) -> RunOutcome:
     """Prepare, simulate and summarise one run on ``inputs`` (``request.as_of`` set). Under
-    ``[sampling] method = "importance"`` the shift is the scenario's, else chosen from a pilot run
-    (M6b); ``shift`` forces one (comparisons use the first scenario's for all)."""
+    ``[sampling] method = "importance"`` the shift is the scenario's (one number, or one per year),
+    else chosen from a pilot run (M6b; when none is found the run is crude and its notes say why);
+    ``shift`` forces one."""
     check_request(request)
     fund = fund_position(request, inputs.book, ledger=inputs.ledger, active_policies=inputs.active_policies)
     volume, note = new_lending_volume(request, inputs)
@@ -349,18 +351,29 @@ def run_engine(request: StressRequest, inputs: RunInputs, *, progress: Callable[
         )
     except (ValueError, ScenarioError) as exc:
         raise DomainError("bad_stress_input", str(exc)) from None
+    notes = [note] if note else []
     if shift is None and request.scenario.sampling.method == "importance":
         shift = request.scenario.sampling.shift
         if shift is None:
-            shift = choose_shift(prep, seed=request.seed)
-    if shift:
-        prep = dataclasses.replace(prep, shift=float(shift))
+            choice = choose_shift_details(prep, seed=request.seed)
+            shift = choice.shift
+            if choice.reason:
+                notes.append(f"importance sampling asked for, but no shift was taken ({choice.reason}): "
+                             "this run is crude Monte Carlo")
+    if shift is not None:
+        try:
+            year_shifts(shift, prep.horizon)
+        except ValueError as exc:
+            raise DomainError("bad_stress_input", f"sampling.shift: {exc}") from None
+        shift = normal_shift(shift)
+    if shift is not None and is_shifted(shift):
+        prep = dataclasses.replace(prep, shift=shift)
     sim = simulate(prep, n_scenarios=request.n_scenarios, seed=request.seed, batch=request.batch,
                    workers=request.workers, progress=progress, executor=executor_for(request.executor))
     result = summarise(sim, scenario_name=request.scenario.name, bank_names=inputs.book.bank_names,
                        inputs=engine_inputs, deferred_today_fen=fund.deferred_fen)
-    if note:
-        result = dataclasses.replace(result, notes=(*result.notes, note))
+    if notes:
+        result = dataclasses.replace(result, notes=(*result.notes, *notes))
     return RunOutcome(result, sim)
 
 
