@@ -168,6 +168,66 @@ def choose_shift_details(prep: Prepared, *, seed: int, pilot_scenarios: int = 20
     return ShiftChoice(math.ceil(mu * 100) / 100, tuple(path), bound)
 
 
+def choose_year_shifts_details(prep: Prepared, *, seed: int, pilot_scenarios: int = 2000,
+                               level: str = "0.999") -> ShiftChoice:
+    """A shift per simulated year by the cross-entropy method (our extension of M6b, docs/rules.md
+    section 8). Over the family of laws with year ``k``'s factor from N(mu_k, 1), the one closest
+    (Kullback-Leibler) to the factors' law given the tail event has ``mu_k = E[G_k | payout >=
+    VaR]``: a tail that comes from bad early years (before B2's suspension line stops new coverage)
+    gets its shift there. Pilots as :func:`choose_shift_details` (same stream, rounds, elite and
+    first shift in every year), each year's estimate the elite's weighted mean of that year's drawn
+    factor; the vector is bounded so the weights keep :data:`MIN_EFFECTIVE_SHARE` of a sample
+    effective (``exp(-sum mu_k^2)``, scaled down as a whole when over) and each entry rounded toward
+    0 to two decimals. ``shift`` is a tuple, or one number when every year's is the same; 0 (with a
+    reason) as the single chooser when the fund pays nothing or no year's shift reaches
+    :data:`SHIFT_TOLERANCE`. ``path`` holds each pilot's mean yearly shift.
+
+    >>> from risk.engine import oracle_prepared
+    >>> prep = oracle_prepared(n_loans=100, pd=0.02, rho=0.2, global_loading=1.0)
+    >>> choose_year_shifts_details(prep, seed=1, pilot_scenarios=1000).shift < 0   # one year: one number
+    True
+    """
+    from risk.engine import run_chunk
+    from risk.stress_stats import normalised_weights, weighted_measures
+
+    H = prep.horizon
+    bound = largest_shift(H)            # per year, when every year takes the same
+    budget = -math.log(MIN_EFFECTIVE_SHARE)   # sum over years of mu_k^2
+    mu = np.full(H, max(FIRST_PILOT_SHIFT, -bound))
+    path, estimates = [], []
+    for round_ in range(PILOT_ROUNDS):
+        path.append(float(mu.mean()))
+        pilot_seed = np.random.SeedSequence(seed, spawn_key=(PILOT_STREAM, round_))
+        factors = np.empty((pilot_scenarios, H))
+        chunk = run_chunk(dataclasses.replace(prep, shift=normal_shift(tuple(mu.tolist()))), pilot_seed,
+                          pilot_scenarios, factors=factors)
+        x = chunk.fund_payout
+        if not (x > 0).any():
+            return ShiftChoice(0.0, tuple(path), bound, "the fund pays nothing in the pilot run")
+        w = normalised_weights(chunk.log_weight)
+        quantile = weighted_measures(x, w, levels=(level,)).var[level].value
+        kth = float(np.sort(x)[-MIN_TAIL_SCENARIOS]) if x.size > MIN_TAIL_SCENARIOS else float(x.min())
+        elite = (x >= min(quantile, kth)) & (x > 0)
+        estimate = np.minimum(0.0, w[elite] @ factors[elite] / w[elite].sum())
+        estimates.append(_within_budget(estimate, budget))
+        later = estimates[1:] or estimates
+        mu = _within_budget(np.mean(later, axis=0), budget)
+        if np.abs(mu).max() < SHIFT_TOLERANCE:
+            break
+    if np.abs(mu).max() < SHIFT_TOLERANCE:
+        return ShiftChoice(0.0, tuple(path), bound,
+                           f"the fund payout's {level} tail does not come with low global factors in any year "
+                           f"(their mean there at most {np.abs(mu).max():.2f} below 0): no shift")
+    # two decimals, toward 0 (so never past the bound)
+    return ShiftChoice(normal_shift(tuple(math.ceil(m * 100) / 100 for m in mu.tolist())), tuple(path), bound)
+
+
+def _within_budget(mu: np.ndarray, budget: float) -> np.ndarray:
+    """``mu`` scaled down as a whole so that ``sum mu_k^2 <= budget``."""
+    total = float(np.dot(mu, mu))
+    return mu * math.sqrt(budget / total) if total > budget else mu
+
+
 def choose_shift(prep: Prepared, *, seed: int, pilot_scenarios: int = 2000, level: str = "0.999") -> float:
     """M6b's automatic shift (0: none); :func:`choose_shift_details` says how it was found."""
     return choose_shift_details(prep, seed=seed, pilot_scenarios=pilot_scenarios, level=level).shift
