@@ -138,3 +138,19 @@ def test_without_a_cjk_font_the_plots_stay_english_and_a_log_line_says_so(outcom
         copies = report.localised_plots(outcome.result, outcome.sim, {"zh": translator("zh").gettext})
     assert copies == {}  # render_outputs keeps the English plots only
     assert any("no CJK font" in r.getMessage() and "English labels" in r.getMessage() for r in caplog.records)
+
+
+def test_every_ipfund_stress_command_registers_the_consoles_languages_for_its_plots(monkeypatch):
+    """`ipfund stress runner` (and `run`, `compare`, `sweep`) store runs the console shows: they
+    draw the Chinese plots too, not only a process that mounted the console."""
+    from typer.testing import CliRunner
+
+    from fund.cli.main import app as cli
+
+    monkeypatch.setattr(report, "_LANGUAGES", {})
+    assert report.plot_languages() == {}
+    result = CliRunner().invoke(cli, ["stress", "scenarios"])
+    assert result.exit_code == 0, result.output
+    languages = report.plot_languages()
+    assert set(languages) == {"zh"}
+    assert languages["zh"]("million yuan over the horizon") != "million yuan over the horizon"  # the catalogue's words

@@ -80,13 +80,9 @@ def _shared_secret(session_factory) -> str:
 def install_console(app: Litestar) -> None:
     """Mount the console on ``app``: its session store over ``app.state.session_factory`` and its
     routes, signed with the database's shared secret (a form from one worker posts to another)."""
-    from api.console.i18n import LANGUAGES, translator
+    from api.console.i18n import register_plot_languages
     from api.console.store import DatabaseStore
-    from simulations.report import register_plot_language
 
-    # stress runs finished in this process draw their plots in each console language too
-    for language in LANGUAGES:
-        if language != "en":
-            register_plot_language(language, translator(language).gettext)
+    register_plot_languages()
     app.stores.register(SESSION_STORE, DatabaseStore(app.state.session_factory), allow_override=True)
     app.register(console_router(_shared_secret(app.state.session_factory)))

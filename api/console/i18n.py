@@ -57,6 +57,16 @@ def translator(language: str) -> NullTranslations:
     return Translations(fp=buffer)
 
 
+def register_plot_languages() -> None:
+    """Have every stress run finished in this process draw its plots in each console language too
+    (the console, the API's runner and ``ipfund stress`` all store runs the console shows)."""
+    from simulations.report import register_plot_language
+
+    for language in LANGUAGES:
+        if language != "en":
+            register_plot_language(language, translator(language).gettext)
+
+
 def extract_catalog():
     """Every message id of the console's Python modules and templates, as a Babel catalogue."""
     from babel.messages.catalog import Catalog

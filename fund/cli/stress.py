@@ -15,6 +15,14 @@ from fund.cli.common import fail, handle_errors, parse_date, print_json, progres
 app = typer.Typer(help="Monte Carlo stress tests (docs/rules.md section 8).", no_args_is_help=True)
 
 
+@app.callback()
+def _languages() -> None:
+    """Stored runs carry the console's Chinese plots too, whichever entrypoint ran them."""
+    from api.console.i18n import register_plot_languages
+
+    register_plot_languages()
+
+
 @app.command("scenarios", help="List the shipped scenarios, one line each.")
 @handle_errors
 def scenarios() -> None:
