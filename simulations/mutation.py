@@ -67,8 +67,15 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "allocation": (("risk/allocation.py",), ("tests/test_allocation_examples.py", "tests/test_allocation_properties.py")),
     "kernels": (("risk/kernels.py",), ("tests/test_kernels.py",)),
     # the claims and subsidy services
-    "claims": (("fund/services/claims.py",), ("tests/test_claims_examples.py", "tests/test_claims_workflow.py")),
-    "subsidies": (("fund/services/subsidies.py",), ("tests/test_subsidy_runs.py",)),
+    # (fixture tests, SQLite only: the fastest files that call each part of the service; the ledger
+    # check's tests of claim entries reach ``ledger_violations``)
+    "claims": (("fund/services/claims.py",), (
+        "tests/test_claims_examples.py", "tests/test_claims_workflow.py",
+        "tests/test_ledger_check.py::test_the_check_ties_each_claim_to_its_postings",
+        "tests/test_ledger_check.py::test_the_check_finds_a_stray_claim_entry_and_a_deferral_out_of_step",
+        "tests/test_ledger_check.py::test_the_check_finds_cash_held_while_compensation_is_deferred")),
+    "subsidies": (("fund/services/subsidies.py",), (
+        "tests/test_subsidy_runs.py", "tests/test_subsidy_preview_parts.py", "tests/test_monthly_fees.py")),
 }
 #: Groups of targets, by the name of what they cover.
 GROUPS: dict[str, tuple[str, ...]] = {"domain": tuple(name for name in TARGETS if name.startswith("domain_"))}
@@ -79,7 +86,33 @@ KILL_TESTS = "tests/test_mutation_kills_"
 
 #: pytest's arguments for every mutant: stop at the first failure, and the fixture-driven tests on
 #: SQLite only (their PostgreSQL run checks the same rule on the other backend, at several times the cost).
-PYTEST_ARGS = ("-p", "no:cacheprovider", "-x", "-q", "-k", "not postgresql")
+PYTEST_ARGS = ("-p", "no:cacheprovider", "-x", "-q", "-k", "not postgresql", "-p", "simulations.mutation")
+#: A SQLite file migrated to head once per run (by the copy's own ``upgrade``), given to every mutant's
+#: pytest as the ``sqlite_template`` fixture's value (this module is that pytest's plugin: the hook below):
+#: the fixture would otherwise migrate a new template for each mutant, most of a fast test's time.
+TEMPLATE_ENV = "IPFUND_MUTATION_SQLITE_TEMPLATE"
+
+
+def _tryfirst(hook):
+    try:
+        import pytest
+    except ImportError:  # the command itself needs no pytest; only the runs it starts load the hook
+        return hook
+    return pytest.hookimpl(tryfirst=True)(hook)
+
+
+@_tryfirst
+def pytest_fixture_setup(fixturedef, request):
+    """pytest hook (the per-mutant runs load this module with ``-p``): the ``sqlite_template``
+    fixture's value is the run's template when ``IPFUND_MUTATION_SQLITE_TEMPLATE`` names one (each
+    test still copies it, as the fixture's users do); otherwise the fixture runs as usual."""
+    template = os.environ.get(TEMPLATE_ENV)
+    if fixturedef.argname != "sqlite_template" or not template:
+        return None
+    value = Path(template)
+    fixturedef.cached_result = (value, fixturedef.cache_key(request), None)
+    return value
+
 
 
 def _config(modules: tuple[str, ...], tests: tuple[str, ...]) -> str:
@@ -106,6 +139,16 @@ def _copy_tree(repo: Path, tree: Path, *, worktree: bool) -> str:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     return "the working tree"
+
+
+def _sqlite_template(tree: Path) -> Path | None:
+    """Migrate one SQLite file to head with the copy's own code (not a mutated module: mutmut has not
+    run yet); None when that fails (each mutant's tests then migrate their own, as in the suite)."""
+    path = tree / "mutation-sqlite-template.sqlite3"
+    code = ("import sys; from fund.adapters.db import make_engine, upgrade; "
+            "e = make_engine('sqlite:///' + sys.argv[1]); upgrade(e); e.dispose()")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=tree, capture_output=True, text=True)
+    return path if done.returncode == 0 and path.is_file() else None
 
 
 def _summary(tree: Path, mutmut: str) -> dict[str, int]:
@@ -161,12 +204,16 @@ def _stop(process: subprocess.Popen) -> None:
 def _run_in(name: str, tree: Path, modules, tests, repo: Path, args: argparse.Namespace) -> int:
     copied = _copy_tree(repo, tree, worktree=args.worktree)
     (tree / "setup.cfg").write_text(_config(modules, tests), encoding="utf-8")
+    env = dict(os.environ)
+    template = _sqlite_template(tree)
+    if template:
+        env[TEMPLATE_ENV] = str(template)
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     print(f"== {name}: mutating {', '.join(modules)} of {copied} against {', '.join(tests)} "
           f"(pytest {' '.join(PYTEST_ARGS)}; nice {args.nice}, {args.workers} worker(s))", flush=True)
     started = time.monotonic()
     command = ["nice", "-n", str(args.nice), mutmut, "run", "--max-children", str(args.workers)]
-    process = subprocess.Popen(command, cwd=tree, start_new_session=True)
+    process = subprocess.Popen(command, cwd=tree, start_new_session=True, env=env)
     try:
         process.wait(timeout=args.max_minutes * 60 if args.max_minutes else None)
     except subprocess.TimeoutExpired:
