@@ -27,12 +27,16 @@ Design, in the order the work is done:
 * Allocation per year (M4): the appropriation first, then the year's defaults of every scenario of
   the chunk in portfolio order as one array: A3 through ``risk.kernels.capped_granted_in_runs``
   (the form of ``risk.allocation.cap_in_order_array``'s kernel for rows already grouped) with
-  one cap group per (scenario, bank, policy), then A4, then the year's recoveries with A5's fund
-  part (``risk.allocation.recovery_increment_array``'s kernel ``risk.kernels.mul_div_floor``). A4 is kept per scenario as the pool's net position
+  one cap group per (scenario, bank, policy), worked through only in the groups whose claims pass
+  their room (elsewhere every claim is granted in full), then A4, then the year's recoveries with
+  A5's fund part (``risk.allocation.recovery_increment_array``'s kernel
+  ``risk.kernels.mul_div_floor``). A chunk reads its per-loan inputs in slot order
+  (:class:`SlotArrays`) and keeps its freed temporaries in the C heap (:func:`_keep_heap`: glibc
+  otherwise maps and faults in every large temporary afresh). A4 is kept per scenario as the pool's net position
   ``cash - deferred``: paying debits it, an inflow credits it; because an inflow settles deferrals
   before it adds to cash (A4), cash is ``max(net, 0)`` and deferred is ``max(-net, 0)`` at every
   point, which is exactly what ``pay_from_cash`` / ``settle_inflow`` claim by claim give
-  (tests/test_stress_allocation.py replays them).
+  (tests/test_stress_engine.py replays them).
 
 >>> import datetime as dt
 >>> from risk.engine import simulate_oracle_book
@@ -138,12 +142,12 @@ class Prepared:
     start_year: np.ndarray | None = None
 
     @property
-    def year_loans32(self) -> np.ndarray:
-        """``year_loans`` as int32 (slots are below 2**31), made once per process."""
-        cached = self.__dict__.get("_year_loans32")
+    def slots(self) -> "SlotArrays":
+        """The per-loan arrays a chunk reads, in slot order (made once per process)."""
+        cached = self.__dict__.get("_slots")
         if cached is None:
-            cached = self.year_loans.astype(np.int32)
-            object.__setattr__(self, "_year_loans32", cached)
+            cached = SlotArrays.of(self)
+            object.__setattr__(self, "_slots", cached)
         return cached
 
     @property
@@ -153,6 +157,43 @@ class Prepared:
     @property
     def n_groups(self) -> int:
         return int(self.group_sector.size)
+
+
+@dataclass(frozen=True)
+class SlotArrays:
+    """A chunk's per-loan inputs indexed by slot (:attr:`Prepared.slot_loan` gives the loan of each
+    slot), so the year's defaults, which come as slots, read them without a detour through the loan
+    number."""
+
+    cap_group: np.ndarray       # (N,) int64
+    ead: np.ndarray             # (H, N) int64
+    fund_raw: np.ndarray
+    insurer: np.ndarray | None  # None when no loan has an insurer share
+    appraiser: np.ndarray | None
+    base: np.ndarray | None     # B2's covered loss (None: no line)
+    start_year: np.ndarray | None
+    bank: np.ndarray            # (N,) int64
+    sector: np.ndarray          # (N,) int64
+    liquidation_base: np.ndarray
+    invalidation: np.ndarray
+    valued: np.ndarray | None   # (N,) bool; None when every loan has IP value
+
+    @classmethod
+    def of(cls, prep: "Prepared") -> "SlotArrays":
+        s = prep.slot_loan
+        insurer = prep.insurer[:, s] if prep.insurer.any() else None
+        appraiser = prep.appraiser[:, s] if prep.appraiser.any() else None
+        valued = prep.liquidation_base[s] > 0
+        return cls(
+            cap_group=prep.cap_group[s],
+            ead=np.ascontiguousarray(prep.ead[:, s]), fund_raw=np.ascontiguousarray(prep.fund_raw[:, s]),
+            insurer=insurer, appraiser=appraiser,
+            base=np.ascontiguousarray(prep.base[:, s]) if prep.base is not None else None,
+            start_year=prep.start_year[s] if prep.start_year is not None else None,
+            bank=prep.bank[s].astype(np.int64), sector=prep.sector[s].astype(np.int64),
+            liquidation_base=prep.liquidation_base[s], invalidation=prep.invalidation[s],
+            valued=None if valued.all() else valued,
+        )
 
 
 @dataclass(frozen=True)
@@ -442,7 +483,8 @@ class ChunkResult:
 def _segment_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Exact int64 sums of ``values[bounds[j]:bounds[j+1]]``. The running sum may wrap past 2**63;
     differences of wrapped sums are still exact when each segment's sum fits (modular arithmetic)."""
-    running = np.zeros(values.size + 1, dtype=np.int64)
+    running = np.empty(values.size + 1, dtype=np.int64)
+    running[0] = 0
     with np.errstate(over="ignore"):
         np.cumsum(values, out=running[1:])
         return running[bounds[1:]] - running[bounds[:-1]]
@@ -456,10 +498,10 @@ def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarray | None, Z: np.ndarray,
-               sqrt_rho: float, sqrt_1mrho: float) -> np.ndarray:
+               sqrt_rho: float, sqrt_1mrho: float, kind: type) -> np.ndarray:
     """M2's defaults of year ``k`` for every scenario of the chunk, as keys ``scenario * N + slot``
-    in no order, a loan possibly more than once (the caller keeps each key once). Loans that
-    defaulted in an earlier year are among them (the caller drops them too).
+    (``kind``: int32 where they fit, for a faster sort, else int64) in no order, a loan possibly more than once (the caller keeps each
+    key once). Loans that defaulted in an earlier year are among them (the caller drops them too).
 
     Given the year's factors, the loans of a group alive in year k default independently, loan i
     with probability ``p_i``. Each loan is given a Poisson number of *hits* with mean
@@ -475,10 +517,7 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
     :data:`DENSE_P` draws one uniform per loan instead (``u < p_i``)."""
     n_alive = prep.group_alive[:, k]
     live = np.flatnonzero(n_alive)
-    N = prep.n_loans
     B = Z.shape[0]
-    # keys in int32 where they fit (half the memory traffic, a faster sort)
-    kind = np.int32 if B * N < 2**31 else np.int64
     empty = np.zeros(0, dtype=kind)
     if live.size == 0:
         return empty
@@ -503,15 +542,17 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
     keys = [empty]
     if rb.size:
         count = 1 + rng.poisson(mass[rb, rj] - first[rb, rj])
+        # indices stay intp: numpy converts an int32 index array on every gather
         rep = np.repeat(np.arange(rb.size), count)
         g = live[rj]
         u = rng.random(rep.size)
         u *= n[rj][rep]
-        pos = u.astype(np.int64)                     # floor: u >= 0
+        pos = u.astype(np.intp)                      # floor: u >= 0
         pos += prep.year_start[k, g][rep]
-        slot = prep.year_loans32[pos]
-        hb = rb.astype(kind)[rep]
+        slot = prep.year_loans[pos]
+        hb = rb[rep]
         mixed_row = prep.group_mixed[g]
+        keep = None
         if mixed_row.any():
             # thinning: keep a hit on loan i with probability lambda_i / lambda
             mr = np.flatnonzero(mixed_row)
@@ -532,16 +573,9 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
                 lam_i = -np.log1p(-special.ndtr(t_i - c[bi, prep.slot_sector[si]]))
                 keep = np.ones(rep.size, bool)
                 keep[unsure] = v[unsure] < lam_i
-                hb *= N
-                hb += slot
-                hb = hb[keep]
-            else:
-                hb *= N
-                hb += slot
-        else:
-            hb *= N
-            hb += slot
-        keys.append(hb)
+        hb *= prep.n_loans
+        hb += slot
+        keys.append((hb if keep is None else hb[keep]).astype(kind))
     db, dj = np.nonzero(dense & (n > 0))
     if db.size:
         m = n[dj].astype(np.int64)
@@ -554,7 +588,7 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
         if scale is not None:
             t_i = t_i * scale[bi]
         hit = rng.random(rep.size) < special.ndtr(t_i - c[bi, prep.slot_sector[slot]])
-        keys.append((bi[hit] * N + slot[hit]).astype(kind))
+        keys.append((bi[hit] * prep.n_loans + slot[hit]).astype(kind))
     return np.concatenate(keys) if len(keys) > 1 else keys[0]
 
 
@@ -578,6 +612,59 @@ def zeros_like_keys(keys: np.ndarray) -> np.ndarray:
     return np.zeros(keys.size, dtype=np.int64)
 
 
+_HEAP = {"kept": False}
+
+
+def _keep_heap() -> None:
+    """Keep a chunk's freed temporaries in the C heap (glibc), once per process.
+
+    A year of a chunk allocates dozens of arrays of a few MB each. With glibc's defaults each of them
+    is its own ``mmap``, returned to the kernel when freed, and every 4 KB page of the next one is
+    faulted in and zeroed again: on the bench book that was about 30,000 page faults and a third of
+    a chunk's CPU time (system time). Raising the mmap threshold to glibc's maximum (32 MB) and the
+    trim threshold to 1 GB lets freed blocks be reused instead. Elsewhere than glibc nothing is done.
+    :func:`_release_heap` gives the memory back after an in-process run; worker processes keep the
+    setting until they exit."""
+    if _HEAP["kept"]:
+        return
+    _HEAP["kept"] = True
+    mallopt = _libc_function("mallopt")
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+        mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+
+
+def _release_heap() -> None:
+    """Undo :func:`_keep_heap` (glibc's initial thresholds, 128 KB) and return the free heap to the kernel."""
+    if not _HEAP["kept"]:
+        return
+    _HEAP["kept"] = False
+    mallopt, trim = _libc_function("mallopt"), _libc_function("malloc_trim")
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, 128 << 10)
+        mallopt(_M_TRIM_THRESHOLD, 128 << 10)
+    if trim is not None:
+        trim(0)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # glibc's malloc.h
+
+
+def _libc_function(name: str):
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+    function.restype = ctypes.c_int
+    function.argtypes = [ctypes.c_int, ctypes.c_int] if name == "mallopt" else [ctypes.c_size_t]
+    return function
+
+
 def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, trace: list | None = None,
               factors: np.ndarray | None = None) -> ChunkResult:
     """Simulate ``n_scenarios`` scenarios from ``seed`` (one chunk).
@@ -585,7 +672,14 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     ``trace``, if a list, receives per year ``{"year", "scenario", "loan", "recovered", "arrive"}``:
     the defaults in approval order and their recoveries, for replaying them claim by claim.
     ``factors``, if a ``(n_scenarios, horizon)`` array, receives each year's global factor as drawn
-    (the importance-sampling pilots of :mod:`risk.importance` read it)."""
+    (the importance-sampling pilots of :mod:`risk.importance` read it).
+
+    A year's defaults are keys ``scenario * N + slot``, sorted once: so they stand in runs of
+    one (scenario, cap group), in portfolio order within a run (slots are ordered so). Sums are
+    taken per run (exact int64 segment sums) and per scenario from the runs; A3's capped running sum
+    is worked through only in the runs whose total passes their room (in the others every claim is
+    granted in full, and in a run that passes it the claims' grants add up to the room exactly)."""
+    _keep_heap()
     rng = np.random.Generator(np.random.PCG64(seed))
     B, H, N = n_scenarios, prep.horizon, prep.n_loans
     n_sectors = len(SECTORS)
@@ -594,6 +688,9 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     sqrt_bv, sqrt_1mbv = math.sqrt(prep.beta_v), math.sqrt(1.0 - prep.beta_v)
     n_banks = int(prep.bank.max()) + 1 if prep.bank.size else 0
     C = prep.n_cap_groups
+    S = prep.slots
+    key_space = B * N
+    kind = np.int32 if key_space < 2**31 else np.int64
 
     total_loss = np.zeros(B, np.int64)
     fund_payout = np.zeros(B, np.int64)
@@ -607,23 +704,22 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     recovery_in = np.zeros((B, H), np.int64)     # fund's part of recoveries arriving in year k
     net_by_year = np.zeros((B, H), np.int64)
     cap_hit = np.zeros(B, bool)
-    defaults_by_loan = np.zeros(N, np.int64)
+    defaults_by_slot = np.zeros(N, np.int64)
     payout_by_bank = np.zeros(n_banks)
     loss_by_bank = np.zeros(n_banks)
     payout_by_sector = np.zeros(n_sectors)
     loss_by_sector = np.zeros(n_sectors)
     defaults_by_sector = np.zeros(n_sectors)
-    # loans already defaulted, per (scenario, loan): a flag array when it is small, else sorted keys
-    dead_flags = _flag_buffer(B * N) if B * N <= DEAD_FLAG_LIMIT else None
+    # loans already defaulted, per key: a flag array when it is small, else sorted keys
+    dead_flags = _flag_buffer(key_space) if key_space <= DEAD_FLAG_LIMIT else None
     dead = np.zeros(0, dtype=np.int64)
-    scenario_bounds_of = np.arange(B + 1)
+    scenario_edges = np.arange(B + 1)
     net = np.full(B, prep.net0, dtype=np.int64)
     log_weight = np.zeros(B)
     # M6b: each year's factor mean (one number for all years, or one per year: docs/rules.md section 8)
     shifts = year_shifts(prep.shift, H)
     mu = any(shifts)
-    has_insurer, has_appraiser = bool(prep.insurer.any()), bool(prep.appraiser.any())
-    all_valued = bool((prep.liquidation_base > 0).all())
+    has_insurer, has_appraiser = S.insurer is not None, S.appraiser is not None
     # B2: approved covered losses per (scenario, cap group) and the year each was suspended in (H: never)
     suspending = prep.line is not None
     if suspending:
@@ -653,74 +749,90 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
 
         keys = np.zeros(0, dtype=np.int64)
         if prep.n_groups:
-            hits = _draw_hits(rng, prep, k, scale, Z, sqrt_rho, sqrt_1mrho)
+            hits = _draw_hits(rng, prep, k, scale, Z, sqrt_rho, sqrt_1mrho, kind)
             hits.sort()
             # each (scenario, slot) once: a loan with several hits defaults once
             once = np.ones(hits.size, bool)
             np.not_equal(hits[1:], hits[:-1], out=once[1:])
+            hits = hits.astype(np.intp, copy=False)
             if dead_flags is not None:
-                once &= ~dead_flags[hits]
+                if k:   # nothing is dead in the first year; nothing need be marked in the last
+                    np.greater(once, dead_flags[hits], out=once)     # once and not dead before
                 keys = hits[once]
-                dead_flags[keys] = True
+                if k < H - 1:
+                    dead_flags[keys] = True
             else:
                 keys = hits[once]
                 if dead.size and keys.size:
                     pos = np.minimum(np.searchsorted(dead, keys), dead.size - 1)
                     keys = keys[dead[pos] != keys]
                 dead = _merge_sorted(dead, keys)
-            b = keys // N
-            loan = prep.slot_loan[keys - b * N]
-            cell = b.astype(np.int64)
-            cell *= C
-            cell += prep.cap_group[loan]
-
+        b = keys // N
+        slot = keys - b * N
+        cap_group = S.cap_group[slot]
+        cell = b * C
+        cell += cap_group
         if suspending and keys.size and any_suspended:
             # B2: a suspended bank's loans drawn after its suspension are not covered
-            covered = suspended_in[cell] >= prep.start_year[loan]
-            keys, b, loan, cell = keys[covered], b[covered], loan[covered], cell[covered]
+            covered = suspended_in[cell] >= S.start_year[slot]
+            if not covered.all():
+                keys, b, slot, cap_group, cell = keys[covered], b[covered], slot[covered], cap_group[covered], cell[covered]
         # appropriation at the start of the year (year 1's is in today's cash)
         net += prep.appropriation[k]
         if keys.size:
-            loss = prep.ead[k, loan]
-            raw = prep.fund_raw[k, loan]
-            ins = prep.insurer[k, loan] if has_insurer else zeros_like_keys(keys)
-            appr = prep.appraiser[k, loan] if has_appraiser else zeros_like_keys(keys)
-            room = prep.room[k]
-            # keys are sorted by (scenario, cap group, loan): one A3 group per (scenario, bank, policy),
-            # each a run of rows, so the capped running sum needs no sort
+            K = keys.size
+            loss = S.ead[k][slot]
+            raw = S.fund_raw[k][slot]
+            # runs of one (scenario, cap group): one A3 group each (its room), B2's cell
             starts = run_starts(cell)
-            approved = capped_granted_in_runs(raw, starts, room[prep.cap_group[loan[starts]]])
+            bounds = np.append(starts, K)
+            run_scenario = b[starts]
+            run_group = cap_group[starts]
+            raw_run = _segment_sums(raw, bounds)
+            room = prep.room[k][run_group]
+            binding = (room >= 0) & (raw_run > room)
+            approved = raw
+            cut_rows = None
+            if binding.any():
+                # A3 claim by claim only where a run passes its room; the rest are granted in full
+                bj = np.flatnonzero(binding)
+                lengths = bounds[bj + 1] - bounds[bj]
+                offsets = np.cumsum(lengths) - lengths
+                cut_rows = np.repeat(starts[bj] - offsets, lengths) + np.arange(int(lengths.sum()))
+                approved = raw.copy()
+                approved[cut_rows] = capped_granted_in_runs(raw[cut_rows], offsets, room[bj])
+                cap_hit[run_scenario[bj]] = True
+                paid_run = np.where(binding, room, raw_run)    # a capped run's grants add up to its room
+            else:
+                paid_run = raw_run
             if suspending:
-                # (scenario, cap group) cells are runs of rows: exact int64 sums per run
-                base_sum[cell[starts]] += _segment_sums(prep.base[k, loan], np.append(starts, keys.size))
-                line_k = np.tile(prep.line[k], B)
-                newly = (line_k != UNLIMITED) & (base_sum > line_k) & (suspended_in == H)
+                run_cell = cell[starts]
+                base_sum[run_cell] += _segment_sums(S.base[k][slot], bounds)
+                line = prep.line[k][run_group]
+                newly = (line != UNLIMITED) & (base_sum[run_cell] > line) & (suspended_in[run_cell] == H)
                 if newly.any():
-                    suspended_in[newly] = k
+                    suspended_in[run_cell[newly]] = k
                     any_suspended = True
-            bounds = np.searchsorted(b, scenario_bounds_of)
-            payout_k = _segment_sums(approved, bounds)
-            loss_k = _segment_sums(loss, bounds)
+            scenario_bounds = np.searchsorted(b, scenario_edges)
+            payout_k = _segment_sums(paid_run, np.searchsorted(run_scenario, scenario_edges))
+            loss_k = _segment_sums(loss, scenario_bounds)
             total_loss += loss_k
             fund_payout += payout_k
             payout_by_year[:, k] = payout_k
-            ins_k = _segment_sums(ins, bounds) if has_insurer else 0
-            appr_k = _segment_sums(appr, bounds) if has_appraiser else 0
+            ins_k = _segment_sums(S.insurer[k][slot], scenario_bounds) if has_insurer else 0
+            appr_k = _segment_sums(S.appraiser[k][slot], scenario_bounds) if has_appraiser else 0
             # the bank is the residual party claim by claim (A2), so its sums are the residual of the sums
             bank_share += loss_k - payout_k - ins_k - appr_k
             insurer_share += ins_k
             appraiser_share += appr_k
-            n_defaults += np.diff(bounds)
-            cut = approved < raw
-            if cut.any():
-                cap_hit[np.unique(b[cut])] = True
+            n_defaults += np.diff(scenario_bounds)
             net -= payout_k
-            count_k = np.bincount(loan, minlength=N)
-            defaults_by_loan += count_k
+            count_k = np.bincount(slot, minlength=N)
+            defaults_by_slot += count_k
             if mu:
-                sec = prep.sector[loan]
+                sec = S.sector[slot]
                 # weighted sums need each scenario's likelihood ratio, known after its last year
-                cell_bank = b * n_banks + prep.bank[loan]
+                cell_bank = b * n_banks + S.bank[slot]
                 cell_sector = b * n_sectors + sec
                 by_scenario["payout_by_bank"] += np.bincount(cell_bank, weights=approved, minlength=B * n_banks)
                 by_scenario["loss_by_bank"] += np.bincount(cell_bank, weights=loss, minlength=B * n_banks)
@@ -731,41 +843,40 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                 # per loan, not per default: the year's defaults of a loan all carry its exposure and
                 # A2 share, and only the claims A3 cut differ from it (the cost grows with N, not
                 # with the number of defaults)
-                loss_k = count_k * prep.ead[k]
-                payout_k_loan = count_k * prep.fund_raw[k]
-                cut = np.flatnonzero(approved < raw)
-                if cut.size:
-                    payout_k_loan = payout_k_loan - np.bincount(loan[cut], weights=raw[cut] - approved[cut],
-                                                                minlength=N).astype(np.int64)
-                payout_by_bank += np.bincount(prep.bank, weights=payout_k_loan, minlength=n_banks)
-                loss_by_bank += np.bincount(prep.bank, weights=loss_k, minlength=n_banks)
-                payout_by_sector += np.bincount(prep.sector, weights=payout_k_loan, minlength=n_sectors)
-                loss_by_sector += np.bincount(prep.sector, weights=loss_k, minlength=n_sectors)
-                defaults_by_sector += np.bincount(prep.sector, weights=count_k, minlength=n_sectors)
+                loss_slot = count_k * S.ead[k]
+                payout_slot = count_k * S.fund_raw[k]
+                if cut_rows is not None:
+                    payout_slot -= np.bincount(slot[cut_rows], weights=raw[cut_rows] - approved[cut_rows],
+                                               minlength=N).astype(np.int64)
+                payout_by_bank += np.bincount(S.bank, weights=payout_slot, minlength=n_banks)
+                loss_by_bank += np.bincount(S.bank, weights=loss_slot, minlength=n_banks)
+                payout_by_sector += np.bincount(S.sector, weights=payout_slot, minlength=n_sectors)
+                loss_by_sector += np.bincount(S.sector, weights=loss_slot, minlength=n_sectors)
+                defaults_by_sector += np.bincount(S.sector, weights=count_k, minlength=n_sectors)
 
             # M3 recoveries, received lag years later if within the horizon, for loans with IP value
             arrive = k + prep.lag
-            recovered = np.zeros(keys.size, dtype=np.int64)
+            recovered = np.zeros(K, dtype=np.int64) if trace is not None else None
             if arrive < H:
                 # rows (of this year's defaults) with IP value; each is invalidated with its kind's
                 # probability, else its value is drawn (only those draw a normal)
-                rows = None if all_valued else np.flatnonzero(prep.liquidation_base[loan] > 0)
-                lv = loan if rows is None else loan[rows]
-                valid = np.flatnonzero(rng.random(lv.size) >= prep.invalidation[lv])
+                rows = None if S.valued is None else np.flatnonzero(S.valued[slot])
+                r_slot = slot if rows is None else slot[rows]
+                valid = np.flatnonzero(rng.random(r_slot.size) >= S.invalidation[r_slot])
                 rows = valid if rows is None else rows[valid]
-                lv = lv[valid]
+                r_slot = r_slot[valid]
+                r_scenario = b[rows]
                 # liquidation value: base * exp(sigma Y - sigma^2 / 2), Y = sqrt(beta_v) G + sqrt(1 - beta_v) xi
                 value = rng.standard_normal(rows.size)
                 value *= prep.sigma * sqrt_1mbv
-                value += (prep.sigma * sqrt_bv * G - 0.5 * prep.sigma**2)[b[rows]]
+                value += (prep.sigma * sqrt_bv * G - 0.5 * prep.sigma**2)[r_scenario]
                 np.exp(value, out=value)
-                value *= prep.liquidation_base[lv]
+                value *= S.liquidation_base[r_slot]
                 loss_rows = loss[rows]
                 np.minimum(value, loss_rows, out=value)    # losses are below 2**53: exact as floats
                 rec = value.astype(np.int64)               # floor, value >= 0; at most the loss
-                has = rec > 0
-                rows, rec, loss_rows = rows[has], rec[has], loss_rows[has]
-                recovered[rows] = rec
+                if recovered is not None:
+                    recovered[rows] = rec
                 if rows.size:
                     # A5: a party's part depends only on its own share, so the fund's alone is asked for.
                     # With nothing recovered before, recovery_increment_array(0, net, L, {"fund": s})
@@ -776,13 +887,14 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                         part = rec * share // loss_rows    # every product fits: mul_div_floor's plain path
                     else:
                         part = mul_div_floor(rec, share, loss_rows)
-                    rbounds = np.searchsorted(b[rows], scenario_bounds_of)
+                    rbounds = np.searchsorted(r_scenario, scenario_edges)
                     fund_part = _segment_sums(part, rbounds)
                     recovery_in[:, arrive] += fund_part
                     fund_recovered += fund_part
                     recoveries += _segment_sums(rec, rbounds)
             if trace is not None:
-                trace.append({"year": k, "scenario": b, "loan": loan, "recovered": recovered, "arrive": arrive})
+                trace.append({"year": k, "scenario": b, "loan": prep.slot_loan[slot],
+                              "recovered": recovered, "arrive": arrive})
         # the year's recoveries come in last (A4 inflow: settles deferrals first, via the net position)
         net += recovery_in[:, k]
         net_by_year[:, k] = net
@@ -795,6 +907,8 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
         payout_by_sector = ratio @ by_scenario["payout_by_sector"].reshape(B, n_sectors)
         loss_by_sector = ratio @ by_scenario["loss_by_sector"].reshape(B, n_sectors)
         defaults_by_sector = ratio @ by_scenario["defaults_by_sector"].reshape(B, n_sectors)
+    defaults_by_loan = np.zeros(N, np.int64)
+    defaults_by_loan[prep.slot_loan] = defaults_by_slot
     return ChunkResult(
         total_loss=total_loss, fund_payout=fund_payout, bank_share=bank_share, insurer_share=insurer_share,
         appraiser_share=appraiser_share, recoveries=recoveries, fund_recovered=fund_recovered, n_defaults=n_defaults,
@@ -948,6 +1062,7 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
             done += size
             if progress:
                 progress(done, n_scenarios)
+        _release_heap()
     else:
         if "forkserver" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("forkserver")
