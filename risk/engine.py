@@ -21,6 +21,9 @@ Design, in the order the work is done:
   (scenario, group) and draws without replacement), which cost more than the defaults they drew
   on books of many small groups: the same inputs and seed give other figures than before that
   change, with the same distribution (tests/test_stress_oracle.py, tests/test_stress_model_pins.py).
+  Issue 15 point 7 drew again once more, the law unchanged: a hit's one uniform ``u`` places it on
+  the group's line, ``u n``, whose whole part is the loan and whose fractional part (uniform on
+  [0, 1) and independent of the loan) decides the thinning, where a second uniform did before.
 * Scenarios run in chunks of ``batch``; chunk ``j`` draws from ``SeedSequence(seed).spawn(n)[j]``,
   so the numbers are the same whatever the number of worker processes (M6). A chunk keeps only a
   few figures per scenario (:class:`ChunkResult`).
@@ -513,7 +516,10 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
     then ``1 + Poisson(n lambda - E)`` hits fall on uniform loans. Where the group's PDs differ,
     each hit on loan ``i`` is kept with probability ``lambda_i / lambda`` (thinning a Poisson
     process leaves one of rate ``lambda_i``); a bound from the group's smallest threshold keeps most
-    hits without computing ``lambda_i``. A (scenario, group) whose largest probability is at least
+    hits without computing ``lambda_i``. One uniform ``u`` per hit does both: the hit falls at
+    ``x = u n`` on the group's line, on loan ``floor(x)``, and is kept when ``x - floor(x) <
+    lambda_i / lambda`` (given the loan, the fractional part is uniform on [0, 1)).
+    A (scenario, group) whose largest probability is at least
     :data:`DENSE_P` draws one uniform per loan instead (``u < p_i``)."""
     n_alive = prep.group_alive[:, k]
     live = np.flatnonzero(n_alive)
@@ -545,37 +551,45 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
         # indices stay intp: numpy converts an int32 index array on every gather
         rep = np.repeat(np.arange(rb.size), count)
         g = live[rj]
+        # one uniform per hit: u n is the hit's place on the group's line [0, n), its whole part
+        # the loan and its fractional part a uniform on [0, 1) independent of it, which thinning uses
         u = rng.random(rep.size)
         u *= n[rj][rep]
         pos = u.astype(np.intp)                      # floor: u >= 0
+        mixed_row = prep.group_mixed[g]
+        thin = bool(mixed_row.any())
+        if thin:
+            u -= pos                                 # exact: the fractional part
         pos += prep.year_start[k, g][rep]
         slot = prep.year_loans[pos]
-        hb = rb[rep]
-        mixed_row = prep.group_mixed[g]
         keep = None
-        if mixed_row.any():
-            # thinning: keep a hit on loan i with probability lambda_i / lambda
+        if thin:
+            # thinning: keep a hit on loan i with probability lambda_i / lambda, when its fractional
+            # part is below that; sure when it is below lambda_low / lambda (1 where PDs are equal)
             mr = np.flatnonzero(mixed_row)
+            c_row = c[rb, sectors[rj]]               # the row's sector term (a group has one sector)
             low = prep.group_low_threshold[g[mr]] / sqrt_1mrho
             if scale is not None:
                 low = low * scale[rb[mr]]
-            lam_low = np.full(rb.size, np.inf)
-            lam_low[mr] = -np.log1p(-special.ndtr(low - c[rb[mr], sectors[rj[mr]]]))
             row_lam = lam[rb, rj]
-            v = rng.random(rep.size)
-            v *= row_lam[rep]                        # keep when v < lambda_i
-            unsure = np.flatnonzero(v >= lam_low[rep])
+            sure = np.ones(rb.size)
+            sure[mr] = -np.log1p(-special.ndtr(low - c_row[mr]))
+            sure[mr] /= row_lam[mr]
+            unsure = np.flatnonzero(u >= sure[rep])
             if unsure.size:
-                si, bi = slot[unsure], hb[unsure]
-                t_i = prep.slot_threshold[si]
+                ru = rep[unsure]
+                t_i = prep.slot_threshold[slot[unsure]]
                 if scale is not None:
-                    t_i = t_i * scale[bi]
-                lam_i = -np.log1p(-special.ndtr(t_i - c[bi, prep.slot_sector[si]]))
+                    t_i = t_i * scale[rb[ru]]
+                t_i -= c_row[ru]
+                lam_i = -np.log1p(-special.ndtr(t_i))
                 keep = np.ones(rep.size, bool)
-                keep[unsure] = v[unsure] < lam_i
+                keep[unsure] = u[unsure] * row_lam[ru] < lam_i
+        # keys in ``kind`` from the start (int32 where they fit: half the bytes to move and sort)
+        hb = rb.astype(kind)[rep]
         hb *= prep.n_loans
         hb += slot
-        keys.append((hb if keep is None else hb[keep]).astype(kind))
+        keys.append(hb if keep is None else hb[keep])
     db, dj = np.nonzero(dense & (n > 0))
     if db.size:
         m = n[dj].astype(np.int64)
@@ -606,10 +620,6 @@ def _flag_buffer(size: int) -> np.ndarray:
     view = buffer[:size]
     view.fill(False)
     return view
-
-
-def zeros_like_keys(keys: np.ndarray) -> np.ndarray:
-    return np.zeros(keys.size, dtype=np.int64)
 
 
 _HEAP = {"kept": False}
@@ -776,11 +786,11 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             # B2: a suspended bank's loans drawn after its suspension are not covered
             covered = suspended_in[cell] >= S.start_year[slot]
             if not covered.all():
-                keys, b, slot, cap_group, cell = keys[covered], b[covered], slot[covered], cap_group[covered], cell[covered]
+                b, slot, cap_group, cell = b[covered], slot[covered], cap_group[covered], cell[covered]
         # appropriation at the start of the year (year 1's is in today's cash)
         net += prep.appropriation[k]
-        if keys.size:
-            K = keys.size
+        if slot.size:
+            K = slot.size
             loss = S.ead[k][slot]
             raw = S.fund_raw[k][slot]
             # runs of one (scenario, cap group): one A3 group each (its room), B2's cell
