@@ -102,3 +102,29 @@ def test_paying_more_than_a_run_owes_is_refused_naming_the_figures():
     with pytest.raises(ValueError) as refused:
         s.split_paid(1_000, 300, 1_301)
     assert str(refused.value) == "paid 1301 must be 0..1300 (interest 1000, fees 300)"
+
+
+def test_the_interest_of_s2_is_a_single_amount_refused_by_name():
+    """Section 0: a single amount is an integer number of fen, at most 10^12; the refusal names it."""
+    for bad, message in ((2.5, "interest_fen must be an integer number of fen, got 2.5"),
+                         (10**12 + 1, "interest_fen must be at most 10^12 fen, got 1000000000001"),
+                         (-1, "interest_fen must be")):
+        with pytest.raises(ValueError) as refused:
+            s.subsidy_amount(bad, **TERMS)
+        assert str(refused.value).startswith(message) and refused.value.field == "interest_fen"
+    assert s.subsidy_amount(10**12, **TERMS) == 10**12 * 69 // 154
+
+
+def test_s3_states_of_earlier_runs_are_their_grants_and_whether_a_line_was_cut():
+    """S3: lines of earlier runs are final, so a key's state is what they granted in total and
+    whether one of them was capped (rows as a database returns them: a SUM may be a Decimal, a flag
+    0/1); a later line gets the room left, and is capped when an earlier line was."""
+    from decimal import Decimal
+
+    e, f, g = ("E", "gz-2023", 2024), ("F", "gz-2023", 2024), ("G", "gz-2023", 2024)
+    states = s.cap_states([(e, Decimal(90), 0), (f, 100, 1), (g, 0, False)])
+    assert states == {e: s.CapState(90, False), f: s.CapState(100, True), g: s.CapState(0, False)}
+    assert all(type(st.granted_fen) is int and type(st.cut) is bool for st in states.values())
+    granted, capped = s.enterprise_cap_in_order([60, 60, 60], np.array([0, 1, 2]), [100, 100, 100],
+                                                [states[e], states[f], states[g]])
+    assert granted.tolist() == [10, 0, 60] and capped.tolist() == [True, True, False]
