@@ -138,11 +138,16 @@ class Prepared:
     #: each year its own mean (risk.importance.year_shifts)
     shift: float | tuple[float, ...] = 0.0
     #: B2 in the simulation: ``base`` (H, N) covered loss of A2 per loan and year, ``line`` (H, C)
-    #: each cap group's suspension line (UNLIMITED: none), ``start_year`` (N,) the year a loan is
-    #: drawn in (M1b); None when no policy of the run has a line
+    #: each cap group's suspension line (UNLIMITED: none), ``start_year`` (N,) the year a new loan is
+    #: drawn in (M1b; -1 for today's loans, which a suspension never uncovers), ``b2_start`` (C,)
+    #: each cap group's approved covered losses on the run date (since its agreement or last lift),
+    #: ``suspended_start`` (C,) whether it is suspended on the run date; None when no policy of the
+    #: run has a line and no bank is suspended
     base: np.ndarray | None = None
     line: np.ndarray | None = None
     start_year: np.ndarray | None = None
+    b2_start: np.ndarray | None = None
+    suspended_start: np.ndarray | None = None
 
     @property
     def slots(self) -> "SlotArrays":
@@ -218,6 +223,9 @@ class Inputs:
     new_covered_by_year_fen: tuple[int, ...] = ()
     sector_pd: dict = field(default_factory=dict)
     invalidation_probability_bp: dict = field(default_factory=dict)
+    #: B2's reading on the run date where it is not nothing: ``{"bank", "policy", "losses_fen",
+    #: "suspended"}`` per (bank, policy); the simulation's counts start there
+    b2_on_run_date: tuple[dict, ...] = ()
 
 
 def effective_pd(book: Book, scenario: Scenario, assumptions: StressAssumptions) -> np.ndarray:
@@ -364,11 +372,19 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
     bases = {(c.bank, c.policy): c for c in cap_base}
     room = np.empty((horizon, len(pair_index)), dtype=np.int64)
     line = np.full((horizon, len(pair_index)), UNLIMITED, dtype=np.int64)
+    # B2 on the run date: each pair's approved covered losses since its agreement or last lift, and
+    # whether it is suspended (then its new loans are not covered and do not add to its lending)
+    b2_start = np.zeros(len(pair_index), dtype=np.int64)
+    suspended_start = np.zeros(len(pair_index), dtype=bool)
+    for (b, p), g in pair_index.items():
+        base = bases.get((book.bank_names[b], book.policies[p].id))
+        if base is not None:
+            b2_start[g], suspended_start[g] = base.b2_losses_fen, base.suspended
     # M1b: a new loan's C adds to its bank's in-pool lending from the year it is drawn
     new = np.arange(book.size) >= grown.n_today
     added = np.zeros((horizon, len(pair_index)), dtype=np.int64)
     for k in range(horizon):
-        entering = new & (start_year == k)
+        entering = new & (start_year == k) & ~suspended_start[cap_group]
         if entering.any():
             added[k] = np.bincount(cap_group[entering], weights=book.covered_fen[entering],
                                    minlength=len(pair_index)).astype(np.int64)
@@ -439,7 +455,9 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
         copula=scenario.copula,
         nu=float(scenario.t_degrees_of_freedom), rho=scenario.asset_correlation, beta=scenario.global_loading,
         sigma=coll.volatility, beta_v=coll.global_loading, lag=coll.recovery_lag_years,
-        **({"base": base_loss, "line": line, "start_year": start_year} if (line != UNLIMITED).any() else {}),
+        **({"base": base_loss, "line": line, "start_year": np.where(new, start_year, -1), "b2_start": b2_start,
+            "suspended_start": suspended_start}
+           if (line != UNLIMITED).any() or suspended_start.any() else {}),
     )
     inputs = Inputs(
         as_of=as_of.isoformat(), horizon_years=horizon, n_loans=grown.n_today, n_banks=len(book.bank_names),
@@ -450,6 +468,9 @@ def prepare(book: Book, scenario: Scenario, cap_base: list[CapBase], fund: FundP
         new_covered_by_year_fen=grown.new_covered_by_year_fen,
         sector_pd=dict(assumptions.sector_pd),
         invalidation_probability_bp=dict(v3.invalidation_probability_bp),
+        b2_on_run_date=tuple({"bank": c.bank, "policy": c.policy, "losses_fen": int(c.b2_losses_fen),
+                              "suspended": bool(c.suspended)}
+                             for c in cap_base if c.b2_losses_fen or c.suspended),
     )
     return prepared, inputs
 
@@ -480,7 +501,9 @@ class ChunkResult:
     loss_by_sector: np.ndarray
     defaults_by_sector: np.ndarray
     log_weight: np.ndarray = None  # (B,) float64: M6b log likelihood ratio (0 for crude sampling)
-    suspended: np.ndarray = None   # (B,) bool: some bank suspended (B2) during the horizon
+    #: (B,) bool: some bank suspended (B2) during the horizon (one suspended on the run date already
+    #: is not counted: Inputs.b2_on_run_date lists those)
+    suspended: np.ndarray = None
 
 
 def _segment_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -732,10 +755,16 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     has_insurer, has_appraiser = S.insurer is not None, S.appraiser is not None
     # B2: approved covered losses per (scenario, cap group) and the year each was suspended in (H: never)
     suspending = prep.line is not None
-    if suspending:
-        base_sum = np.zeros(B * C, np.int64)
-        suspended_in = np.full(B * C, H, np.int64)
     any_suspended = False
+    if suspending:
+        # the count starts at each bank's reading on the run date; a bank suspended then is
+        # suspended from "year -1" (its new loans, drawn from year 0 on, are not covered)
+        b2_start = prep.b2_start if prep.b2_start is not None else np.zeros(C, np.int64)
+        base_sum = np.tile(b2_start, B)
+        suspended_in = np.full(B * C, H, np.int64)
+        if prep.suspended_start is not None and prep.suspended_start.any():
+            suspended_in[np.tile(prep.suspended_start, B)] = -1
+            any_suspended = True
     if mu:
         by_scenario = {name: np.zeros(B * (n_banks if "bank" in name else n_sectors))
                        for name in ("payout_by_bank", "loss_by_bank", "payout_by_sector", "loss_by_sector",
@@ -925,7 +954,8 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
         payout_by_year=payout_by_year, net_by_year=net_by_year, cap_hit=cap_hit, defaults_by_loan=defaults_by_loan,
         payout_by_bank=payout_by_bank, loss_by_bank=loss_by_bank, payout_by_sector=payout_by_sector,
         loss_by_sector=loss_by_sector, defaults_by_sector=defaults_by_sector, log_weight=log_weight,
-        suspended=(suspended_in.reshape(B, C) < H).any(axis=1) if suspending else np.zeros(B, bool),
+        suspended=((suspended_in.reshape(B, C) >= 0) & (suspended_in.reshape(B, C) < H)).any(axis=1) if suspending
+        else np.zeros(B, bool),
     )
 
 

@@ -9,7 +9,10 @@ covered_fen, outstanding_fen, maturity_date, amortization, ip_value_fen, ip_kind
 ``pd`` is a decimal probability, empty for the sector default; ``amortization`` is ``bullet`` or
 ``straight_line``; ``insurer_limit_fen`` empty for no limit; ``ip_kind`` may be empty when
 ``ip_value_fen`` is 0; the ``policy`` column may be left out (or left empty) in favour of a default
-policy. Banks CSV columns: ``bank, policy, in_pool_lending_fen, cap_used_fen``.
+policy. Banks CSV columns: ``bank, policy, in_pool_lending_fen, cap_used_fen``, and optionally
+B2's reading on the as-of date: ``b2_losses_fen`` (approved covered losses since the agreement or
+the last lift, empty for 0) and ``suspended`` (``true`` when the bank is suspended under the policy
+on that date; empty for ``false``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ PORTFOLIO_COLUMNS = (
 #: Optional: the drawdown date, from which M1b takes a new loan's term (else its remaining term).
 OPTIONAL_PORTFOLIO_COLUMNS = ("policy", "drawdown_date")
 BANKS_COLUMNS = ("bank", "policy", "in_pool_lending_fen", "cap_used_fen")
+#: Optional: B2's reading of the (bank, policy) on the as-of date (RULES section 12).
+OPTIONAL_BANKS_COLUMNS = ("b2_losses_fen", "suspended")
 AMORTIZATIONS = ("bullet", "straight_line")
 MAX_BIGINT = 2**63 - 1
 
@@ -85,12 +90,16 @@ class Book:
 
 @dataclass(frozen=True)
 class CapBase:
-    """A3's inputs per (bank, policy): in-pool lending and the fund shares already approved this year."""
+    """A3's inputs per (bank, policy): in-pool lending and the fund shares already approved this year;
+    and B2's reading on the as-of date: the approved covered losses counted against the suspension
+    line (since the agreement or the last lift) and whether the bank is suspended under the policy."""
 
     bank: str
     policy: str
     in_pool_lending_fen: int
     cap_used_fen: int
+    b2_losses_fen: int = 0
+    suspended: bool = False
 
 
 @dataclass(frozen=True)
@@ -340,12 +349,14 @@ def make_book(cols: Mapping[str, Sequence], bank_names: tuple[str, ...], policie
 def read_banks_csv(path: str | Path | io.TextIOBase, book: Book) -> list[CapBase]:
     """Read a banks CSV; (bank, policy) pairs of the book that it does not name get the default
     (their covered sum in the portfolio, nothing used)."""
-    name, rows = _rows(path, BANKS_COLUMNS)
+    name, rows = _rows(path, BANKS_COLUMNS, optional=OPTIONAL_BANKS_COLUMNS)
     return cap_base_from_rows(rows, book, name=name)
 
 
 def cap_base_from_rows(rows: Sequence[Mapping[str, object]], book: Book, *, name: str = "banks") -> list[CapBase]:
-    """The one validator of banks rows (CSV text cells or database values)."""
+    """The one validator of banks rows (CSV text cells or database values). Pairs of the book that
+    the rows do not name get the default; rows of a bank of the book under a policy none of its
+    loans has are kept too (M1b's new loans may be covered under it: its B2 reading applies)."""
     rows = [{k: "" if v is None else (v if isinstance(v, str) else str(v)) for k, v in row.items()} for row in rows]
     given: dict[tuple[str, str], CapBase] = {}
     for number, raw in enumerate(rows, start=2):
@@ -355,10 +366,16 @@ def cap_base_from_rows(rows: Sequence[Mapping[str, object]], book: Book, *, name
             raise r.fail("bank", f"duplicate row for bank {bank!r} and policy {policy!r}")
         lending = r.fen("in_pool_lending_fen", maximum=MAX_BIGINT // 4)
         used = r.fen("cap_used_fen", maximum=MAX_BIGINT // 4)
-        given[(bank, policy)] = CapBase(bank, policy, lending, used)
+        losses = r.fen("b2_losses_fen", maximum=MAX_BIGINT // 4, empty=0)
+        flag = raw.get("suspended", "").lower()
+        if flag not in ("", "true", "false"):
+            raise r.fail("suspended", f"must be true, false or empty, got {raw.get('suspended')!r}")
+        given[(bank, policy)] = CapBase(bank, policy, lending, used, losses, flag == "true")
     out = []
     for base in default_cap_base(book):
-        out.append(given.get((base.bank, base.policy), base))
+        out.append(given.pop((base.bank, base.policy), base))
+    banks = set(book.bank_names)
+    out.extend(base for key, base in given.items() if key[0] in banks)
     return out
 
 
@@ -368,7 +385,7 @@ def write_portfolio_csv(rows: Iterable[Mapping[str, object]], path: str | Path) 
 
 
 def write_banks_csv(rows: Iterable[Mapping[str, object]], path: str | Path) -> int:
-    return _write(rows, path, BANKS_COLUMNS)
+    return _write(rows, path, (*BANKS_COLUMNS, *OPTIONAL_BANKS_COLUMNS))
 
 
 def _write(rows: Iterable[Mapping[str, object]], path: str | Path, columns: Sequence[str]) -> int:

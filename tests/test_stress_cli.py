@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fund.cli.main import app
-from risk.portfolio import BANKS_COLUMNS, PORTFOLIO_COLUMNS
+from risk.portfolio import BANKS_COLUMNS, OPTIONAL_BANKS_COLUMNS, PORTFOLIO_COLUMNS
 
 runner = CliRunner()
 HEADER = ",".join(PORTFOLIO_COLUMNS)
@@ -114,7 +114,7 @@ def test_demo_book_export_and_recession_run(session_factory, tmp_path):
     assert tuple(rows[0]) == (*PORTFOLIO_COLUMNS, "drawdown_date")  # the optional column M1b takes terms from
     assert all(int(r["covered_fen"]) > 0 and 0 <= int(r["outstanding_fen"]) <= int(r["principal_fen"]) for r in rows)
     bank_rows = list(csv.DictReader(banks.open()))
-    assert tuple(bank_rows[0]) == BANKS_COLUMNS
+    assert tuple(bank_rows[0]) == (*BANKS_COLUMNS, *OPTIONAL_BANKS_COLUMNS)  # and B2's reading on the as-of date
     assert {(r["bank"], r["policy"]) for r in bank_rows} == {(r["bank"], r["policy"]) for r in rows}
 
     out = tmp_path / "out"

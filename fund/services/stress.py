@@ -66,7 +66,9 @@ class Export:
 def export_portfolio(session: Session, as_of: dt.date) -> Export:
     """M1: live covered loans (``active`` or ``claimed``, ``C > 0``, drawn on or before ``as_of``)
     in registration order, with outstanding principal from repayments paid on or before ``as_of``;
-    and per (bank, policy) the in-pool lending of A3 and the fund shares approved in ``as_of``'s year.
+    and per (bank, policy) the in-pool lending of A3 and the fund shares approved in ``as_of``'s year,
+    with B2's reading (``b2_losses_fen``, ``suspended``: :func:`fund.services.pool.b2_readings`), also
+    for a bank of the book suspended or with losses under a policy none of its live loans has.
 
     ``ip_value_fen`` is the sum over the pledged assets of the latest model value on or before
     ``as_of`` where one is stored, else the appraised value; ``ip_kind`` is the most valuable asset's.
@@ -129,10 +131,27 @@ def export_portfolio(session: Session, as_of: dt.date) -> Export:
             "insurer_limit_fen": "" if loan.insurer_limit_fen is None else loan.insurer_limit_fen,
         })
 
+    from fund.services.pool import NO_READING, b2_readings
+
+    # B2's reading on the as-of date (approved covered losses since the agreement or the last lift,
+    # an open suspension that began on or before it): the simulation's counts start there
+    readings = b2_readings(session, as_of)
     pairs = sorted({(r["bank"], r["policy"]) for r in rows})
+    book_banks = {bank for bank, _ in pairs}
+    for (b_id, p_id), reading in readings.items():
+        # a bank of the book suspended, or with losses, under a policy its live loans do not have:
+        # M1b's new loans may be covered under it
+        code = codes.get(b_id)
+        if code in book_banks and (reading.losses_fen or reading.open_suspension is not None) \
+                and (code, p_id) not in pairs and p_id is not None:
+            pairs.append((code, p_id))
+    pairs.sort()
     banks = []
     for bank_code, policy_id in pairs:
         bank_id = next(i for i, c in codes.items() if c == bank_code)
+        reading = readings.get((bank_id, policy_id), NO_READING)
+        suspension = reading.open_suspension
+        suspended = suspension is not None and suspension.suspended_on <= as_of
         lending = session.scalar(
             select(func.coalesce(func.sum(Loan.covered_fen), 0)).where(
                 Loan.bank_id == bank_id, Loan.policy_id == policy_id, Loan.drawdown_date <= as_of,
@@ -144,7 +163,7 @@ def export_portfolio(session: Session, as_of: dt.date) -> Export:
                 Claim.cap_year == as_of.year)
         )
         banks.append({"bank": bank_code, "policy": policy_id, "in_pool_lending_fen": int(lending),
-                      "cap_used_fen": int(used)})
+                      "cap_used_fen": int(used), "b2_losses_fen": int(reading.losses_fen), "suspended": suspended})
     return Export(portfolio=rows, banks=banks, as_of=as_of)
 
 
