@@ -567,10 +567,12 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
     np.negative(lam, out=lam)
     first = rng.standard_exponential(lam.shape)
     mass = lam * n          # n lambda
-    rb, rj = np.nonzero(first < mass)
+    # rows (scenario, group) with a hit, as flat indices (1-d gathers are cheaper than 2-d ones)
+    rows = np.flatnonzero(first < mass)
+    rb, rj = np.divmod(rows, live.size)
     keys = [empty]
     if rb.size:
-        count = 1 + rng.poisson(mass[rb, rj] - first[rb, rj])
+        count = 1 + rng.poisson(mass.ravel()[rows] - first.ravel()[rows])
         # indices stay intp: numpy converts an int32 index array on every gather
         rep = np.repeat(np.arange(rb.size), count)
         g = live[rj]
@@ -590,11 +592,11 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
             # thinning: keep a hit on loan i with probability lambda_i / lambda, when its fractional
             # part is below that; sure when it is below lambda_low / lambda (1 where PDs are equal)
             mr = np.flatnonzero(mixed_row)
-            c_row = c[rb, sectors[rj]]               # the row's sector term (a group has one sector)
+            c_row = c.ravel()[rb * c.shape[1] + sectors[rj]]   # the row's sector term (a group has one sector)
             low = prep.group_low_threshold[g[mr]] / sqrt_1mrho
             if scale is not None:
                 low = low * scale[rb[mr]]
-            row_lam = lam[rb, rj]
+            row_lam = lam.ravel()[rows]
             sure = np.ones(rb.size)
             sure[mr] = -np.log1p(-special.ndtr(low - c_row[mr]))
             sure[mr] /= row_lam[mr]
