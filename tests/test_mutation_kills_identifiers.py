@@ -164,3 +164,10 @@ def test_the_callers_field_reaches_every_refusal():
     assert _refusal(ids.normalize_ip_number, "ic_layout", "", field="assets[4].number")[1] == "assets[4].number"
     assert ids.normalize_ip_number("utility_model", "ZL 97234567." + ids.patent_check_char("97234567"), field="f") == (
         "97234567." + ids.patent_check_char("97234567"))
+
+
+def test_a_patent_number_using_every_digit_has_its_check_digit():
+    # I2 with every digit 0-9 among the 12 (weights 2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5, by hand):
+    # 2*2 + 0*3 + 1*4 + 7*5 + 1*6 + 8*7 + 5*8 + 9*9 + 6*2 + 0*3 + 4*4 + 3*5 = 269 = 24*11 + 5
+    assert ids.patent_check_char("201718596043") == "5"
+    assert ids.normalize_patent_number("201718596043.5", "invention_patent") == "201718596043.5"
