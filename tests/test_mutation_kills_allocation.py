@@ -507,3 +507,9 @@ def test_too_many_claims_at_once_are_refused():
         cap_in_order_array(many, many, [0])
     with refused("at most 9223372 claims at once"):
         pay_in_order_array(many, 0)
+
+
+def test_array_recoveries_take_their_shape_from_the_loss_too():
+    # one net of 5 shared on two claims: floor(5 x 240 / 600) = 2, floor(5 x 240 / 300) = 4
+    parts = recovery_increment_array(0, 5, [600, 300], {"fund": 240})
+    assert parts["fund"].tolist() == [2, 4] and parts["bank"].tolist() == [3, 1]

@@ -223,3 +223,52 @@ def test_unsigned_arrays_beyond_int64_are_not_wrapped():
     big = np.array([2**63], dtype=np.uint64)
     assert mul_div_floor(big, [1], [2]).tolist() == [2**62]
     assert capped_running_sum(np.array([2**63 + 1], dtype=np.uint64), [0], [None]).granted.tolist() == [2**63 + 1]
+
+
+def test_a_product_just_past_int64_is_exact():
+    # a = floor((2^63 - 1) / 3) + 1: a x 3 = 2^63 + 1 passes int64 by 2, so this row must not take the plain path
+    a = (2**63 - 1) // 3 + 1
+    assert a * 3 == 2**63 + 1
+    assert mul_div_floor([a], [3], [3]).tolist() == [a]
+    assert mul_div_floor([a - 1], [3], [3]).tolist() == [a - 1]  # the largest a whose product fits
+
+
+def test_python_integer_rows_keep_every_digit_of_operands_past_2_to_the_53():
+    # rows with an operand of 2^40 or more whose product passes int64 are done in Python integers:
+    # (2^62 + 3) x 2 / 2 = 2^62 + 3 (a float would drop the 3); 2^64 / (2^53 + 1) = 2047 (a float gives 2048)
+    assert mul_div_floor(np.array([2**62 + 3]), np.array([2]), np.array([2])).tolist() == [2**62 + 3]
+    assert mul_div_floor(np.array([2]), np.array([2**62 + 3]), np.array([2])).tolist() == [2**62 + 3]
+    assert mul_div_floor(np.array([2**62]), np.array([4]), np.array([2**53 + 1])).tolist() == [2047]
+
+
+def test_two_dimensional_rows_with_python_integers():
+    a = [[2**70, 7], [3, 2**70]]
+    b = [[1, 3], [2, 1]]
+    d = [[2**20, 2], [1, 2**69]]
+    assert mul_div_floor(a, b, d).tolist() == [[2**50, 10], [6, 2]]
+    big = np.array([[2**62 + 3, 1], [5, 2**62]])  # int64, some rows past int64 once multiplied
+    assert mul_div_floor(big, 2, 2).tolist() == [[2**62 + 3, 1], [5, 2**62]]
+
+
+def test_an_int64_room_past_2_to_the_53_is_kept_exactly():
+    r = capped_running_sum(np.array([2**53 + 5, 7]), [0, 0], np.array([2**53 + 1]))
+    assert r.granted.tolist() == [2**53 + 1, 0] and r.over.tolist() == [True, True]
+
+
+def test_running_sums_past_int64_are_exact_with_or_without_a_room():
+    # 4 x 10^18 three times: each fits int64, their sum (1.2 x 10^19) does not
+    r = capped_running_sum([4 * 10**18] * 3, [0, 0, 0], [None])
+    assert r.granted.tolist() == [4 * 10**18] * 3 and r.upto.tolist() == [4 * 10**18, 8 * 10**18, 12 * 10**18]
+    r = capped_running_sum([4 * 10**18] * 3, [0, 0, 0], [2**61])
+    assert r.granted.tolist() == [2**61, 0, 0] and r.over.tolist() == [True, True, True]
+
+
+def test_the_python_path_says_over_only_past_the_room_and_grants_python_integers():
+    # an amount beyond int64 in group 0 sends the whole call down the Python-integer path
+    r = capped_running_sum([2**70, 6, 6, 1], [0, 1, 1, 1], [None, 12])
+    assert r.granted.tolist() == [2**70, 6, 6, 0]
+    assert r.over.tolist() == [False, False, False, True]  # 12 of 12 is not over; 13 is
+    r = capped_running_sum([2**70, 5], [0, 0], [3])
+    assert r.granted.tolist() == [3, 0]
+    assert all(type(v) is int for v in r.granted) and all(type(v) is int for v in r.upto)
+    assert r.over.dtype == bool
