@@ -7,6 +7,7 @@ import datetime as dt
 
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
+from litestar.params import FromPath
 
 from api.console import SESSION_STORE
 from api.console.controllers.common import Form, audited_step, text
@@ -49,7 +50,7 @@ class AdminController(Controller):
         return redirect("/admin")
 
     @post("/users/{login:str}/disable", sync_to_thread=True, status_code=303, **allow("admin"))
-    def disable(self, request: Request, login: str) -> Redirect:
+    def disable(self, request: Request, login: FromPath[str]) -> Redirect:
         from fund.services import people
 
         person = people.disable_user(db(request), actor(request), login)
@@ -59,7 +60,7 @@ class AdminController(Controller):
         return redirect("/admin")
 
     @post("/users/{login:str}/password", sync_to_thread=True, status_code=303, **allow("admin"))
-    def reset(self, request: Request, login: str, data: Form) -> Redirect:
+    def reset(self, request: Request, login: FromPath[str], data: Form) -> Redirect:
         from fund.services import people
 
         people.reset_password(db(request), actor(request), login, str(data.get("password") or ""))
@@ -84,7 +85,7 @@ class AdminController(Controller):
         return self._page(request, shown_key={"key": new.key, "prefix": new.info.prefix})
 
     @post("/keys/{prefix:str}/revoke", sync_to_thread=True, status_code=303, **allow("admin"))
-    def revoke(self, request: Request, prefix: str) -> Redirect:
+    def revoke(self, request: Request, prefix: FromPath[str]) -> Redirect:
         from fund.services import keys
 
         audited_step(request, "key.revoke", f"key:{prefix}",

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from api.console.i18n import LANGUAGES
@@ -59,7 +59,7 @@ class AuthController(Controller):
         return Redirect(path=home_for(user), status_code=303)
 
     @get("/login", sync_to_thread=False)
-    def login_form(self, request: Request, next: str | None = None, expired: int | None = None) -> Template:
+    def login_form(self, request: Request, next: FromQuery[str | None] = None, expired: FromQuery[int | None] = None) -> Template:
         return page(request, "login.html", "Sign in", next=_safe_next(next) or "", error=None, login="",
                     expired=bool(expired))
 
@@ -89,7 +89,7 @@ class AuthController(Controller):
         return redirect("/login")
 
     @get("/{rest:path}", sync_to_thread=False, status_code=404)
-    def unknown(self, request: Request, rest: str) -> Template:
+    def unknown(self, request: Request, rest: FromPath[str]) -> Template:
         """Any other console path: the console's own 404 page (not the API's problem document)."""
         from api.console.pages import refusal_page
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from litestar import Controller, Request, get, post
 from litestar.datastructures import UploadFile
 from litestar.response import Redirect, Response, Template
+from litestar.params import FromPath
 
 from api.console.controllers.common import Form, Multipart, audited_step, text
 from api.console.controllers.claims import document_response
@@ -35,11 +36,11 @@ class BankController(Controller):
         return search(request, "loans.html", "Our loans", "/bank/loans", bank_fixed=True)
 
     @get("/loans/{loan_id:int}", sync_to_thread=True, **allow("staff"))
-    def loan(self, request: Request, loan_id: int) -> Template:
+    def loan(self, request: Request, loan_id: FromPath[int]) -> Template:
         return page(request, "bank_loan.html", "Loan", loan=loan_view(request, loan_id), claims_base="/bank/claims")
 
     @post("/loans/{loan_id:int}/claims", sync_to_thread=True, status_code=303, **allow("staff"))
-    def file(self, request: Request, loan_id: int, data: Multipart) -> Redirect:
+    def file(self, request: Request, loan_id: FromPath[int], data: Multipart) -> Redirect:
         from fund.services import claim_documents, claims
         from fund.services.common import business_date
 
@@ -74,14 +75,14 @@ class BankController(Controller):
                     params={"status": status or ""}, bank_view=True)
 
     @get("/claims/{claim_id:int}", sync_to_thread=True, **allow("staff"))
-    def claim(self, request: Request, claim_id: int) -> Template:
+    def claim(self, request: Request, claim_id: FromPath[int]) -> Template:
         from fund.services.overview import claim_page
 
         view = claim_page(db(request), actor(request), claim_id)
         return page(request, "bank_claim.html", "Claim", view=view, c=view.claim, documents_base=f"/bank/claims/{claim_id}")
 
     @get("/claims/{claim_id:int}/documents/{document_id:int}", sync_to_thread=True, **allow("staff"))
-    def document(self, request: Request, claim_id: int, document_id: int) -> Response:
+    def document(self, request: Request, claim_id: FromPath[int], document_id: FromPath[int]) -> Response:
         from fund.adapters.db import unit_of_work
         from fund.services import claim_documents
 
@@ -90,7 +91,7 @@ class BankController(Controller):
         return document_response(info, content, download=request.query_params.get("download") == "1")
 
     @post("/claims/{claim_id:int}/documents", sync_to_thread=True, status_code=303, **allow("staff"))
-    def attach(self, request: Request, claim_id: int, data: Multipart) -> Redirect:
+    def attach(self, request: Request, claim_id: FromPath[int], data: Multipart) -> Redirect:
         from fund.services import claim_documents
 
         who = actor(request)
@@ -103,7 +104,7 @@ class BankController(Controller):
         return redirect(f"/bank/claims/{claim_id}")
 
     @post("/claims/{claim_id:int}/{step:str}", sync_to_thread=True, status_code=303, **allow("staff"))
-    def step(self, request: Request, claim_id: int, step: str, data: Form) -> Redirect:
+    def step(self, request: Request, claim_id: FromPath[int], step: FromPath[str], data: Form) -> Redirect:
         from fund.services import claims
         from fund.services.common import business_date
 

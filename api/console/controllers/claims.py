@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Response, Template
+from litestar.params import FromPath, FromQuery
 
 from api.console.controllers.common import Form, int_or, text
 from api.console.web import say, READERS, actor, allow, db, flash, gettext, page, page_window, redirect
@@ -27,7 +28,7 @@ class ClaimsController(Controller):
     path = "/claims"
 
     @get("/", sync_to_thread=True, **allow(*READERS))
-    def queue(self, request: Request, status: str | None = "filed", bank: str | None = None, page_number: int = 1) -> Template:
+    def queue(self, request: Request, status: FromQuery[str | None] = "filed", bank: FromQuery[str | None] = None, page_number: FromQuery[int] = 1) -> Template:
         from fund.services.overview import claims_queue
 
         status = status if status in CLAIM_STATUSES else None
@@ -38,14 +39,14 @@ class ClaimsController(Controller):
                     statuses=CLAIM_STATUSES, params={"status": status or "all", "bank": bank or ""})
 
     @get("/{claim_id:int}", sync_to_thread=True, **allow(*READERS))
-    def claim(self, request: Request, claim_id: int) -> Template:
+    def claim(self, request: Request, claim_id: FromPath[int]) -> Template:
         from fund.services.overview import claim_page
 
         view = claim_page(db(request), actor(request), claim_id)
         return page(request, "claim.html", "Claim", view=view, c=view.claim, documents_base=f"/claims/{claim_id}")
 
     @get("/{claim_id:int}/documents/{document_id:int}", sync_to_thread=True, **allow(*READERS))
-    def document(self, request: Request, claim_id: int, document_id: int) -> Response:
+    def document(self, request: Request, claim_id: FromPath[int], document_id: FromPath[int]) -> Response:
         from fund.adapters.db import unit_of_work
         from fund.services import claim_documents
 
@@ -54,7 +55,7 @@ class ClaimsController(Controller):
         return document_response(info, content, download=request.query_params.get("download") == "1")
 
     @post("/{claim_id:int}/propose", sync_to_thread=True, status_code=303, **allow("officer"))
-    def propose(self, request: Request, claim_id: int, data: Form) -> Redirect:
+    def propose(self, request: Request, claim_id: FromPath[int], data: Form) -> Redirect:
         from fund.services import proposals
 
         _ = gettext(request)
@@ -77,7 +78,7 @@ class ProposalsController(Controller):
     path = "/proposals"
 
     @get("/", sync_to_thread=True, **allow("officer", "approver", "reader"))
-    def proposals(self, request: Request, status: str | None = "open") -> Template:
+    def proposals(self, request: Request, status: FromQuery[str | None] = "open") -> Template:
         from fund.services import proposals
 
         status = status if status in ("open", "executed", "declined", "withdrawn") else None
@@ -85,7 +86,7 @@ class ProposalsController(Controller):
         return page(request, "proposals.html", "Sign-off", rows=list(reversed(rows)), status=status or "")
 
     @post("/{proposal_id:int}/sign-off", sync_to_thread=True, status_code=303, **allow("approver"))
-    def sign_off(self, request: Request, proposal_id: int, data: Form) -> Redirect:
+    def sign_off(self, request: Request, proposal_id: FromPath[int], data: Form) -> Redirect:
         from fund.services import proposals
 
         view = proposals.sign_off(db(request), actor(request), proposal_id)
@@ -93,7 +94,7 @@ class ProposalsController(Controller):
         return _back(data, view)
 
     @post("/{proposal_id:int}/decline", sync_to_thread=True, status_code=303, **allow("approver"))
-    def decline(self, request: Request, proposal_id: int, data: Form) -> Redirect:
+    def decline(self, request: Request, proposal_id: FromPath[int], data: Form) -> Redirect:
         from fund.services import proposals
 
         view = proposals.decline(db(request), actor(request), proposal_id, text(data, "reason") or "")
@@ -101,7 +102,7 @@ class ProposalsController(Controller):
         return _back(data, view)
 
     @post("/{proposal_id:int}/withdraw", sync_to_thread=True, status_code=303, **allow("officer"))
-    def withdraw(self, request: Request, proposal_id: int, data: Form) -> Redirect:
+    def withdraw(self, request: Request, proposal_id: FromPath[int], data: Form) -> Redirect:
         from fund.services import proposals
 
         view = proposals.withdraw(db(request), actor(request), proposal_id)

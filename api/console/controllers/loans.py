@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from litestar import Controller, Request, get
 from litestar.response import Template
+from litestar.params import FromPath
 
 from api.console.controllers.common import int_or
 from api.console.web import READERS, actor, allow, db, page, page_window
@@ -55,5 +56,5 @@ class LoansController(Controller):
         return search(request, "loans.html", "Loans", "/loans")
 
     @get("/{loan_id:int}", sync_to_thread=True, **allow(*READERS))
-    def loan(self, request: Request, loan_id: int) -> Template:
+    def loan(self, request: Request, loan_id: FromPath[int]) -> Template:
         return page(request, "loan.html", "Loan", loan=loan_view(request, loan_id), claims_base="/claims")

@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
+from litestar.params import FromPath
 
 from api.console.controllers.common import Form, text
 from api.console.web import actor, allow, db, page, redirect, say
@@ -81,7 +82,7 @@ class PoolController(Controller):
         return redirect("/pool")
 
     @post("/suspensions/{suspension_id:int}/lift", sync_to_thread=True, status_code=303, **allow("officer"))
-    def propose_lift(self, request: Request, suspension_id: int, data: Form) -> Redirect | Template:
+    def propose_lift(self, request: Request, suspension_id: FromPath[int], data: Form) -> Redirect | Template:
         from fund.services import proposals
 
         reason = text(data, "reason", limit=1000) or ""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Response, Template
+from litestar.params import FromPath
 
 from api.console.controllers.common import Form, int_or
 from fund.adapters.db import unit_of_work
@@ -114,7 +115,7 @@ class StressController(Controller):
         return page(request, "stress.html", "Stress tests", scenarios=list(_library().values()), runs=runs)
 
     @get("/scenarios/{name:str}", sync_to_thread=True, **allow(*READERS))
-    def edit(self, request: Request, name: str) -> Template:
+    def edit(self, request: Request, name: FromPath[str]) -> Template:
         scenario = _library().get(name)
         if scenario is None:
             raise DomainError("unknown_scenario", f"no shipped scenario {name!r}", field="name")
@@ -164,7 +165,7 @@ class StressController(Controller):
         return redirect(f"/stress/runs/{run_id}")
 
     @get("/runs/{run_id:int}", sync_to_thread=True, **allow(*READERS))
-    def run(self, request: Request, run_id: int) -> Template:
+    def run(self, request: Request, run_id: FromPath[int]) -> Template:
         run = _run(request, run_id)
         if run["status"] == "queued":
             from api.controllers.stress import runner_of
@@ -174,12 +175,12 @@ class StressController(Controller):
                     plots=PLOT_NAMES)
 
     @get("/runs/{run_id:int}/progress.json", sync_to_thread=True, **allow(*READERS))
-    def progress(self, request: Request, run_id: int) -> dict:
+    def progress(self, request: Request, run_id: FromPath[int]) -> dict:
         run = _run(request, run_id)
         return {"status": run["status"], "done": run["progress_done"], "total": run["n_scenarios"]}
 
     @get("/runs/{run_id:int}/plots/{name:str}", sync_to_thread=True, **allow(*READERS))
-    def plot(self, request: Request, run_id: int, name: str) -> Response:
+    def plot(self, request: Request, run_id: FromPath[int], name: FromPath[str]) -> Response:
         from fund.adapters.db import unit_of_work
         from fund.errors import NotFound
         from fund.services.stress import run_file
