@@ -272,3 +272,15 @@ def test_the_python_path_says_over_only_past_the_room_and_grants_python_integers
     assert r.granted.tolist() == [3, 0]
     assert all(type(v) is int for v in r.granted) and all(type(v) is int for v in r.upto)
     assert r.over.dtype == bool
+
+
+def test_an_object_array_of_python_integers_is_exact():
+    assert mul_div_floor(np.array([2**70, 7], dtype=object), [3, 3], [2**10, 2]).tolist() == [3 * 2**60, 10]
+
+
+def test_an_int64_room_array_on_the_python_path():
+    # the amounts pass int64, so Python integers; a room of 0 is a room (nothing granted), NO_CAP none
+    r = capped_running_sum([2**70, 5, 4], [0, 1, 2], np.array([NO_CAP, 0, 3]))
+    assert r.granted.tolist() == [2**70, 0, 3] and r.over.tolist() == [False, True, True]
+    r = capped_running_sum([2**70, 5], [0, 0], np.array([3]))
+    assert r.granted.tolist() == [3, 0] and all(type(v) is int for v in r.granted)
