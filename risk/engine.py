@@ -185,6 +185,11 @@ class SlotArrays:
     liquidation_base: np.ndarray
     invalidation: np.ndarray
     valued: np.ndarray | None   # (N,) bool; None when every loan has IP value
+    #: B2: each cap group's slots end at ``group_end[g]``; its new loans drawn after year k - 1
+    #: (start year >= k) start at ``drawn_from[g, k]`` (k = 0..H): within a group today's loans come
+    #: first, then the new ones by the year they are drawn (portfolio order), so these are a suffix
+    group_end: np.ndarray | None = None
+    drawn_from: np.ndarray | None = None
 
     @classmethod
     def of(cls, prep: "Prepared") -> "SlotArrays":
@@ -201,7 +206,23 @@ class SlotArrays:
             bank=prep.bank[s].astype(np.int64), sector=prep.sector[s].astype(np.int64),
             liquidation_base=prep.liquidation_base[s], invalidation=prep.invalidation[s],
             valued=None if valued.all() else valued,
+            **cls._b2_ranges(prep),
         )
+
+    @staticmethod
+    def _b2_ranges(prep: "Prepared") -> dict:
+        if prep.start_year is None:
+            return {}
+        groups = prep.cap_group[prep.slot_loan]
+        start = prep.start_year[prep.slot_loan]
+        group_end = np.searchsorted(groups, np.arange(prep.n_cap_groups), side="right")
+        group_start = group_end - np.bincount(groups, minlength=prep.n_cap_groups)
+        drawn_from = np.empty((prep.n_cap_groups, prep.horizon + 1), dtype=np.int64)
+        for g in range(prep.n_cap_groups):
+            years = start[group_start[g]:group_end[g]]
+            assert (np.diff(years) >= 0).all()
+            drawn_from[g] = group_start[g] + np.searchsorted(years, np.arange(prep.horizon + 1), side="left")
+        return {"group_end": group_end, "drawn_from": drawn_from}
 
 
 @dataclass(frozen=True)
@@ -526,7 +547,8 @@ def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarray | None, Z: np.ndarray,
                sqrt_rho: float, sqrt_1mrho: float, kind: type) -> np.ndarray:
     """M2's defaults of year ``k`` for every scenario of the chunk, as keys ``scenario * N + slot``
-    (``kind``: int32 where they fit, for a faster sort, else int64) in no order, a loan possibly more than once (the caller keeps each
+    (``kind``: int32 where they fit, for a faster sort, else int64) in no order, hits that thinning
+    dropped as ``iinfo(kind).max`` (above every key: the caller sorts and cuts them off), a loan possibly more than once (the caller keeps each
     key once). Loans that defaulted in an earlier year are among them (the caller drops them too).
 
     Given the year's factors, the loans of a group alive in year k default independently, loan i
@@ -548,6 +570,7 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
     live = np.flatnonzero(n_alive)
     B = Z.shape[0]
     empty = np.zeros(0, dtype=kind)
+    dropped = np.iinfo(kind).max
     if live.size == 0:
         return empty
     n = n_alive[live].astype(np.float64)
@@ -587,7 +610,7 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
             u -= pos                                 # exact: the fractional part
         pos += prep.year_start[k, g][rep]
         slot = prep.year_loans[pos]
-        keep = None
+        drop = None
         if thin:
             # thinning: keep a hit on loan i with probability lambda_i / lambda, when its fractional
             # part is below that; sure when it is below lambda_low / lambda (1 where PDs are equal)
@@ -608,13 +631,14 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
                     t_i = t_i * scale[rb[ru]]
                 t_i -= c_row[ru]
                 lam_i = -np.log1p(-special.ndtr(t_i))
-                keep = np.ones(rep.size, bool)
-                keep[unsure] = u[unsure] * row_lam[ru] < lam_i
+                drop = unsure[u[unsure] * row_lam[ru] >= lam_i]
         # keys in ``kind`` from the start (int32 where they fit: half the bytes to move and sort)
         hb = rb.astype(kind)[rep]
         hb *= prep.n_loans
         hb += slot
-        keys.append(hb if keep is None else hb[keep])
+        if drop is not None:
+            hb[drop] = dropped   # thinned out: sorts after every key, the caller cuts them off
+        keys.append(hb)
     db, dj = np.nonzero(dense & (n > 0))
     if db.size:
         m = n[dj].astype(np.int64)
@@ -700,6 +724,19 @@ def _libc_function(name: str):
     return function
 
 
+def _mark_uncovered(flags: np.ndarray, S: SlotArrays, scenario: np.ndarray, group: np.ndarray, year: int,
+                    N: int) -> None:
+    """B2: flag as dead, in each ``scenario``, the new loans of cap ``group`` drawn in ``year`` or
+    later (its bank is suspended before they are drawn: they are not covered, so no default of
+    theirs is ever a claim)."""
+    start = S.drawn_from[group, year]
+    lengths = S.group_end[group] - start
+    if not lengths.any():
+        return
+    offsets = np.cumsum(lengths) - lengths
+    flags[np.repeat(scenario * N + start - offsets, lengths) + np.arange(int(lengths.sum()))] = True
+
+
 def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, trace: list | None = None,
               factors: np.ndarray | None = None) -> ChunkResult:
     """Simulate ``n_scenarios`` scenarios from ``seed`` (one chunk).
@@ -745,8 +782,10 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     payout_by_sector = np.zeros(n_sectors)
     loss_by_sector = np.zeros(n_sectors)
     defaults_by_sector = np.zeros(n_sectors)
-    # loans already defaulted, per key: a flag array when it is small, else sorted keys
+    # loans already defaulted, per key: a flag array when it is small, else sorted keys; with the
+    # flags, B2's uncovered loans (a suspended bank's later new loans) are marked dead too
     dead_flags = _flag_buffer(key_space) if key_space <= DEAD_FLAG_LIMIT else None
+    uncovered_marked = False
     dead = np.zeros(0, dtype=np.int64)
     scenario_edges = np.arange(B + 1)
     net = np.full(B, prep.net0, dtype=np.int64)
@@ -767,6 +806,10 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
         if prep.suspended_start is not None and prep.suspended_start.any():
             suspended_in[np.tile(prep.suspended_start, B)] = -1
             any_suspended = True
+            if dead_flags is not None:
+                groups = np.flatnonzero(prep.suspended_start)
+                _mark_uncovered(dead_flags, S, np.repeat(np.arange(B), groups.size), np.tile(groups, B), 0, N)
+                uncovered_marked = True
     if mu:
         by_scenario = {name: np.zeros(B * (n_banks if "bank" in name else n_sectors))
                        for name in ("payout_by_bank", "loss_by_bank", "payout_by_sector", "loss_by_sector",
@@ -792,12 +835,16 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
         if prep.n_groups:
             hits = _draw_hits(rng, prep, k, scale, Z, sqrt_rho, sqrt_1mrho, kind)
             hits.sort()
+            # hits thinning dropped sort last (a cut, instead of a pass over every hit to drop them)
+            hits = hits[:int(np.searchsorted(hits, np.iinfo(kind).max))]
             # each (scenario, slot) once: a loan with several hits defaults once
             once = np.ones(hits.size, bool)
             np.not_equal(hits[1:], hits[:-1], out=once[1:])
             hits = hits.astype(np.intp, copy=False)
             if dead_flags is not None:
-                if k:   # nothing is dead in the first year; nothing need be marked in the last
+                # nothing is dead in the first year (but a suspended bank's new loans); nothing
+                # need be marked in the last
+                if k or uncovered_marked:
                     np.greater(once, dead_flags[hits], out=once)     # once and not dead before
                 keys = hits[once]
                 if k < H - 1:
@@ -813,8 +860,9 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
         cap_group = S.cap_group[slot]
         cell = b * C
         cell += cap_group
-        if suspending and keys.size and any_suspended:
-            # B2: a suspended bank's loans drawn after its suspension are not covered
+        if suspending and keys.size and any_suspended and dead_flags is None:
+            # B2: a suspended bank's loans drawn after its suspension are not covered (with the flag
+            # array they are marked dead when the bank is suspended: their hits never get here)
             covered = suspended_in[cell] >= S.start_year[slot]
             if not covered.all():
                 b, slot, cap_group, cell = b[covered], slot[covered], cap_group[covered], cell[covered]
@@ -854,6 +902,9 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                 if newly.any():
                     suspended_in[run_cell[newly]] = k
                     any_suspended = True
+                    if dead_flags is not None and k < H - 1:
+                        _mark_uncovered(dead_flags, S, run_scenario[newly], run_group[newly], k + 1, N)
+                        uncovered_marked = True
             scenario_bounds = np.searchsorted(b, scenario_edges)
             payout_k = _segment_sums(paid_run, np.searchsorted(run_scenario, scenario_edges))
             loss_k = _segment_sums(loss, scenario_bounds)

@@ -171,3 +171,23 @@ def test_the_database_run_starts_from_each_banks_b2_reading(api, on, fast_passwo
     assert bool(prep.suspended_start[group_of["BANK1"]]) and not prep.suspended_start[group_of["BANK2"]]
     assert int(prep.b2_start[group_of["BANK1"]]) == 250_000_000 and int(prep.b2_start[group_of["BANK2"]]) == 70_000_000
     assert {(d["bank"], d["suspended"]) for d in run_inputs.b2_on_run_date} == {("BANK1", True), ("BANK2", False)}
+
+
+def test_flag_array_and_sorted_keys_agree_with_suspensions(monkeypatch):
+    """With the flag array, B2's uncovered loans are marked dead when their bank is suspended; the
+    sorted keys drop them after the draw: the same figures, with a bank suspended on the run date and
+    banks suspended in the run (BANK2's line is low here)."""
+    import risk.engine as engine
+
+    book = _book(["BANK1", "BANK2"], 40, 0.10)
+    scenario = parse_scenario({"name": "b2", "horizon_years": 4, "asset_correlation": 0.2})
+    fund = FundPosition(cash_fen=10**12, deferred_fen=0, appropriation_fen=(0,) * 4)
+    base = [CapBase("BANK1", "gz-2023", 10**14, 0, suspended=True),
+            CapBase("BANK2", "gz-2023", 8_000_000_000, 0, b2_losses_fen=100_000_000)]
+    prep, _ = prepare(book, scenario, base, fund, as_of=AS_OF, new_lending_fen=3_000_000_000, seed=4)
+    flags = simulate(prep, n_scenarios=1200, seed=6, batch=400)
+    monkeypatch.setattr(engine, "DEAD_FLAG_LIMIT", 10)
+    keys = simulate(prep, n_scenarios=1200, seed=6, batch=400)
+    for name in engine._PER_SCENARIO + engine._SUMMED:
+        np.testing.assert_array_equal(getattr(flags, name), getattr(keys, name), err_msg=name)
+    assert 0.2 < flags.suspended.mean() < 1.0
