@@ -153,6 +153,19 @@ def unindexed(session: Session, column):
     return column
 
 
+def month_end_after(session: Session, day_column, months: int):
+    """The last day of the month ``months`` after the month of ``day_column``, in SQL (a date on
+    PostgreSQL, ISO text on SQLite: each compares with the other dates of its dialect): at or after
+    ``add_months(day, months)`` whatever the day, so a bound that keeps every date up to it."""
+    months = int(months)
+    if _dialect(session) == POSTGRESQL:
+        from sqlalchemy import Date, DateTime, cast, literal_column
+
+        start = func.date_trunc("month", cast(day_column, DateTime))
+        return cast(start + func.make_interval(0, literal_column(str(months + 1))) - literal_column("interval '1 day'"), Date)
+    return func.date(day_column, "start of month", f"{months + 1:+d} months", "-1 day")
+
+
 @contextmanager
 def larger_page_cache(session: Session, kib: int) -> Iterator[None]:
     """SQLite's page cache (2 MiB by default) raised to ``kib`` for the block, then restored (the

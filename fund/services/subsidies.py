@@ -31,17 +31,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from itertools import compress
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Date, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from fund.adapters.dialect import for_update, insert_tuples, larger_page_cache, unindexed
+from fund.adapters.dialect import for_update, insert_tuples, larger_page_cache, month_end_after, unindexed
 from fund.adapters.models.pool import LoanFee
 from fund.adapters.models.ledger import Account, Deferral, JournalEntry, Posting
-from fund.adapters.models.registry import Enterprise, Installment, Institution, Loan, Repayment
+from fund.adapters.models.registry import Enterprise, Installment, Institution, Loan, Repayment, StoredPolicy
 from fund.adapters.models.subsidies import SubsidyLine, SubsidyRun
 from fund.domain.dates import month_bounds
 from fund.domain.fees import fill_cap
@@ -184,11 +185,12 @@ def _month_lines(session: Session, last_day: dt.date, business_date: dt.date, re
     preview share. Reads only."""
     with _collector_paused():
         report("select", 0, 1)
-        rows, loan_rows = _select_candidates(session, min(last_day, business_date))
+        policies = {pid: get_policy(session, pid) for pid in session.scalars(select(StoredPolicy.id).order_by(StoredPolicy.id))}
+        rows, loan_rows = _select_candidates(session, min(last_day, business_date), policies)
         report("select", 1, 1)
         timings["select"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        lines = _compute_lines(session, rows, loan_rows)
+        lines = _compute_lines(session, rows, loan_rows, policies)
         del rows, loan_rows
         timings["compute"] = time.perf_counter() - clock
     return lines
@@ -518,29 +520,38 @@ _REP_ID, _LOAN_ID, _PAID_ON, _INTEREST, _DUE, _PAST_DUE = range(6)  # _PAST_DUE:
 _L_ID, _L_ENTERPRISE, _L_POLICY, _L_DRAWDOWN, _L_CONTRACT, _L_SHARE = range(6)
 
 
-def _candidate_statement(session: Session, cutoff: dt.date):
-    """S1's conditions that need no calendar arithmetic, in SQL (the subsidy-months limit is applied
-    per loan in Python: ``add_months`` clamps to the month's end). Registration order is id order.
+def _candidate_statement(session: Session, cutoff: dt.date, months_of: dict[str, int]):
+    """S1's conditions in SQL. The subsidy-months limit is exact in Python (``add_months`` clamps to
+    the month's end, per loan); SQL drops only what lies past its month's end (``months_of``: each
+    policy's subsidy months), a bound at or after the limit: on a book older than its subsidy
+    period most repayments fall there and are never fetched. Registration order is id order.
     The cut-off day covers nearly every repayment, so it is kept off the payment-date index (SQLite
     would otherwise look each row up from it: four times the work of a scan on the demo book)."""
     r, i, loan = Repayment, Installment, Loan
+    period_bound = case(  # a policy the map does not know (none should be) is left to the exact check
+        *((loan.policy_id == pid, month_end_after(session, loan.drawdown_date, months)) for pid, months in sorted(months_of.items())),
+        else_=literal(dt.date.max, Date),
+    )
+    # S1: the loan is eligible; each eligible loan's bound computed once (materialised: not per repayment)
+    eligible = (select(loan.id.label("loan_id"), period_bound.label("last_due"))
+                .where(loan.coverage == "eligible", loan.policy_id.is_not(None))
+                .cte("eligible_loans").prefix_with("MATERIALIZED"))
     taken = select(SubsidyLine.repayment_id).where(SubsidyLine.repayment_id == r.id).exists()
     from fund.adapters.models.people import RepaymentReversal
 
     reversed_ = select(RepaymentReversal.repayment_id).where(RepaymentReversal.repayment_id == r.id).exists()
     return (
         select(r.id, r.loan_id, r.paid_on, r.interest_fen, i.due_date)
+        .join(eligible, eligible.c.loan_id == unindexed(session, r.loan_id))  # still one scan of the repayments
         .join(i, i.id == r.installment_id)
-        .join(loan, loan.id == r.loan_id)
         .where(
             unindexed(session, r.paid_on) <= cutoff,
             ~taken,  # S4: no earlier run took it
             ~reversed_,  # a reversed repayment is no payment (docs/rules.md section 3)
-            loan.coverage == "eligible",  # S1: the loan is eligible
-            loan.policy_id.is_not(None),
             r.interest_fen > 0,  # S1: it pays interest
             r.paid_on <= i.due_date,  # S1: paid on or before the due date
             r.loan_status_at_payment == "active",  # S1: the loan was active then
+            i.due_date <= eligible.c.last_due,  # S1: due within the subsidy months (the bound; exact in _compute_lines)
         )
     )
 
@@ -564,26 +575,30 @@ def _still_past_due(session: Session, flagged) -> set[int]:
     return set(session.scalars(stmt))
 
 
-def _select_candidates(session: Session, cutoff: dt.date) -> tuple[list[tuple], list[tuple]]:
-    """Repayments S1 admits (up to the subsidy-months limit) that no run took, and their loans, as
-    plain tuples: one row per repayment, one per loan (the loan's terms are not repeated per row).
+def _select_candidates(session: Session, cutoff: dt.date, policies: dict[str, Any]) -> tuple[list[tuple], list[tuple]]:
+    """Repayments S1 admits (up to the subsidy-months limit's bound) that no run took, and their
+    loans: the repayments as columns (repayment, loan, paid on, interest, due date), one row per loan
+    (the loan's terms are not repeated per repayment).
 
     ``past_due_at_payment`` was computed when the repayment was recorded; a repayment recorded later
     with an earlier payment date can only lower it, so rows stored as not past due are final and the
     rows stored as past due are checked again against every repayment recorded now.
     """
-    base = _candidate_statement(session, cutoff)
+    base = _candidate_statement(session, cutoff, {pid: policy.subsidy.months for pid, policy in policies.items()})
     fetched = _fetch_tuples(session, base.add_columns(Repayment.past_due_at_payment))  # one scan; split here
-    rows = [row[:_PAST_DUE] for row in fetched if not row[_PAST_DUE]]
-    flagged_rows = [row[:_PAST_DUE] for row in fetched if row[_PAST_DUE]]
-    del fetched
-    if flagged_rows:
-        flagged = base.where(Repayment.past_due_at_payment.is_(True))
-        still = _still_past_due(session, flagged)
-        rows.extend(row for row in flagged_rows if row[_REP_ID] not in still)
-    if not rows:
+    if not fetched:
         return [], []
-    loan_ids = {row[_LOAN_ID] for row in rows}
+    columns = list(zip(*fetched))
+    del fetched
+    flags = columns.pop(_PAST_DUE)
+    if any(flags):
+        still = _still_past_due(session, base.where(Repayment.past_due_at_payment.is_(True)))
+        if still:
+            keep = [not (flag and rep in still) for rep, flag in zip(columns[_REP_ID], flags)]
+            columns = [tuple(compress(column, keep)) for column in columns]
+            if not columns[_REP_ID]:
+                return [], []
+    loan_ids = set(columns[_LOAN_ID])
     low, high = min(loan_ids), max(loan_ids)
     loans = _fetch_tuples(
         session,
@@ -591,7 +606,7 @@ def _select_candidates(session: Session, cutoff: dt.date) -> tuple[list[tuple], 
         .where(Loan.id.between(low, high), Loan.coverage == "eligible", Loan.policy_id.is_not(None))
         .order_by(Loan.id),
     )
-    return rows, [loan for loan in loans if loan[_L_ID] in loan_ids]
+    return columns, [loan for loan in loans if loan[_L_ID] in loan_ids]
 
 
 def _fetch_tuples(session: Session, stmt) -> list[tuple]:
@@ -653,7 +668,7 @@ class _Lines:
     repayment_id: np.ndarray
     loan_id: np.ndarray
     enterprise_id: np.ndarray
-    policy_id: list[str]
+    policy_id: np.ndarray  # of str (object)
     cap_year: np.ndarray
     interest_fen: np.ndarray
     lpr_bp: np.ndarray
@@ -683,19 +698,19 @@ class _Lines:
     @classmethod
     def empty(cls) -> "_Lines":
         z = np.zeros(0, dtype=np.int64)
-        return cls(z, z, z, [], z, z, z, z, z, z, np.zeros(0, dtype=bool), (), z)
+        return cls(z, z, z, np.zeros(0, dtype=object), z, z, z, z, z, z, np.zeros(0, dtype=bool), (), z)
 
 
-def _compute_lines(session: Session, rows: list[tuple], loan_rows: list[tuple]) -> _Lines:
-    """S1's subsidy-months limit, the LPR stop, S2 and S3 over the candidate rows, column by column."""
-    if not rows:
+def _compute_lines(session: Session, columns: list[tuple], loan_rows: list[tuple], stored: dict[str, Any]) -> _Lines:
+    """S1's subsidy-months limit, the LPR stop, S2 and S3 over the candidate columns (repayment,
+    loan, paid on, interest, due date; ``stored``: the policies by id)."""
+    if not columns:
         return _Lines.empty()
-    n = len(rows)
-    rep_col, loan_col, paid_col, interest_col, due_col = zip(*rows)
-    del rows
+    rep_col, loan_col, paid_col, interest_col, due_col = columns
+    n = len(rep_col)
     loan_ids = np.fromiter((loan[_L_ID] for loan in loan_rows), dtype=np.int64, count=len(loan_rows))  # sorted
     row_loan = np.searchsorted(loan_ids, np.fromiter(loan_col, dtype=np.int64, count=n))
-    policies = {pid: get_policy(session, pid) for pid in sorted({loan[_L_POLICY] for loan in loan_rows})}
+    policies = {pid: stored.get(pid) or get_policy(session, pid) for pid in sorted({loan[_L_POLICY] for loan in loan_rows})}
 
     # Per loan: the last due date S1 admits (add_months clamps), as a day number.
     drawdowns = [_as_date(loan[_L_DRAWDOWN]) for loan in loan_rows]
@@ -762,7 +777,7 @@ def _compute_lines(session: Session, rows: list[tuple], loan_rows: list[tuple]) 
         repayment_id=rep_ids[by_id],
         loan_id=loan_ids[row_loan],
         enterprise_id=enterprise[by_id],
-        policy_id=[policy_names[p] for p in policy_of_row[by_id].tolist()],
+        policy_id=np.array(policy_names, dtype=object)[policy_of_row[by_id]],
         cap_year=years[by_id],
         interest_fen=interest[by_id],
         lpr_bp=lpr[row_loan],
