@@ -267,3 +267,10 @@ def test_min_registration_years_is_the_policys_own():
     on_the_day = BorrowerFacts(registered_on=D(2026, 1, 15), is_sme=True, clean_credit=True)
     assert registry.decide_eligibility(app, none_needed, on_the_day).reasons == ()
     assert registry.decide_eligibility(app, GZ2023, on_the_day).reasons == ("registered_too_recently",)
+
+
+def test_a_principal_of_one_fen_is_not_refused():
+    # section 3 refuses outright a "principal of 0 or less" (and section 0 one above 10^12): one fen is
+    # the smallest principal a loan may have
+    registry.check_application(application("ONE", principal=1), BD)
+    assert _refused(application("ZERO", principal=0))[:2] == ("invalid_principal", "principal_fen")
