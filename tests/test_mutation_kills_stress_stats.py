@@ -320,3 +320,25 @@ def test_the_weighted_required_start_defaults_to_one_percent_and_a_limit_above_o
     assert ss.weighted_required_start(values, w) == 7 == ss.weighted_required_start(values, w, 0.01)
     four, w4 = np.array([3, 9, 1, 4]), np.array([0.1, 0.2, 0.3, 0.4])
     assert ss.weighted_required_start(four, w4, 1.5) == 1  # P(> 1) = 0.7 < 1.5; no sample value is smaller
+
+
+# --------------------------------------------------------------------------------------------------
+# survivors of this session's full run
+
+
+def test_the_es_tail_of_large_integers_is_summed_without_wrapping():
+    # x = 0, 0, 2^62, 2^62, 2^62 at a = 0.4: m = floor(2) = 2, the first tail point weighs 3 - 2 = 1,
+    # ES = (2^62 + 2^62 + 2^62) / (5 x 0.6) = 2^62; the tail's integer sum 2^63 would wrap int64
+    x = np.array([0, 0, 2**62, 2**62, 2**62], dtype=np.int64)
+    assert ss.expected_shortfall(x, "0.4") == pytest.approx(2.0**62, rel=1e-12)
+
+
+def test_the_mean_interval_of_two_points():
+    e = ss.mean_estimate(np.array([1, 3]))  # s = sqrt(2), half = 1.96 x sqrt(2) / sqrt(2)
+    assert (e.value, e.low, e.high) == (2.0, pytest.approx(2.0 - Z, abs=1e-12), pytest.approx(2.0 + Z, abs=1e-12))
+
+
+def test_a_sample_that_is_not_a_non_empty_row_is_refused_with_its_message():
+    for x in (np.array([]), np.zeros((2, 2))):
+        with pytest.raises(ValueError, match=r"^x must be a non-empty 1-d sample$"):
+            ss.measures(x)
