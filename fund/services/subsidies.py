@@ -417,6 +417,15 @@ class Preview:
         """The first ``n`` interest lines in S3 order (None: all)."""
         return self.columns.lines(n) if self.columns is not None else ()
 
+    def line_page(self, offset: int, n: int, sort: str = "paid_on") -> tuple[PreviewLine, ...]:
+        """``n`` interest lines from ``offset`` (0-based) in the order ``sort``: a key of
+        :data:`PREVIEW_SORTS`, ``-key`` descending; ``paid_on`` is S3 order, and lines with equal keys
+        keep it. Each line's paid and deferred parts are its parts in S3 order, whatever the sort."""
+        if self.columns is None:
+            _sort_key(sort)
+            return ()
+        return self.columns.lines(n, offset, self.columns.positions(sort))
+
     def line_keys(self) -> list[tuple]:
         """(repayment, amount before and after the cap, capped) per line: what a run's lines hold too."""
         return [(ln.repayment_id, ln.computed_fen, ln.amount_fen, ln.capped) for ln in self.lines]
@@ -424,6 +433,18 @@ class Preview:
     def fee_line_keys(self) -> list[tuple]:
         """(fee, amount before and after the loan's cap, capped) per fee line: what the run marks on the fees."""
         return [(ln.fee_id, ln.computed_fen, ln.amount_fen, ln.capped) for ln in self.fee_lines]
+
+
+# The orders a preview's lines can be read in (Preview.line_page): a line's field, or "paid_on": S3's.
+PREVIEW_SORTS = ("paid_on", "repayment", "loan", "interest", "computed", "amount", "deferred")
+
+
+def _sort_key(sort: str) -> tuple[str, bool]:
+    key, descending = (sort[1:], True) if sort.startswith("-") else (sort, False)
+    if key not in PREVIEW_SORTS:
+        raise DomainError("invalid_sort", f"sort must be one of {', '.join(PREVIEW_SORTS)} (- before for descending), got {sort!r}",
+                          field="sort")
+    return key, descending
 
 
 @dataclass(frozen=True)
@@ -435,10 +456,30 @@ class _PreviewColumns:
     amounts: np.ndarray
     paid: np.ndarray
 
-    def lines(self, n: int | None) -> tuple[PreviewLine, ...]:
+    def positions(self, sort: str) -> np.ndarray:
+        """The lines' positions in S3 order, sorted by ``sort`` (ties kept in S3 order)."""
+        key, descending = _sort_key(sort)
+        if key == "paid_on":
+            positions = np.arange(len(self.order))
+            return positions[::-1] if descending else positions
         ln = self.lines_
-        take = self.order if n is None else self.order[:max(0, n)]
-        amounts, paid = self.amounts[:len(take)].tolist(), self.paid[:len(take)].tolist()
+        by_line = {"repayment": ln.repayment_id, "loan": ln.loan_id, "interest": ln.interest_fen, "computed": ln.computed_fen}
+        if key in by_line:
+            values = by_line[key][self.order]
+        else:
+            values = self.amounts if key == "amount" else self.amounts - self.paid
+        return np.argsort(-values if descending else values, kind="stable")
+
+    def lines(self, n: int | None, offset: int = 0, positions: np.ndarray | None = None) -> tuple[PreviewLine, ...]:
+        """``n`` lines (None: all) from ``offset`` of ``positions`` (default: S3 order)."""
+        ln = self.lines_
+        offset = max(0, offset)
+        window = slice(offset, None if n is None else offset + max(0, n))
+        if positions is None:
+            take, amounts, paid = self.order[window], self.amounts[window].tolist(), self.paid[window].tolist()
+        else:
+            at = positions[window]
+            take, amounts, paid = self.order[at], self.amounts[at].tolist(), self.paid[at].tolist()
         rows = zip(take.tolist(), ln.repayment_id[take].tolist(), ln.loan_id[take].tolist(), ln.enterprise_id[take].tolist(),
                    ln.paid_day[take].tolist(), ln.interest_fen[take].tolist(), ln.lpr_bp[take].tolist(),
                    ln.rate_used_bp_e4[take].tolist(), ln.computed_fen[take].tolist(), ln.capped[take].tolist(), amounts, paid)

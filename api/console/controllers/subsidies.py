@@ -9,12 +9,12 @@ import re
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Response, Template
 
-from api.console.controllers.common import Form
-from api.console.web import say, READERS, actor, allow, db, flash, gettext, language_of, page, redirect
+from api.console.controllers.common import Form, int_or
+from api.console.web import say, READERS, actor, allow, db, flash, gettext, language_of, page, page_window, redirect
 from fund.errors import DomainError
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-PREVIEW_LINES = 50
+PREVIEW_LINES = 50  # interest lines per page of a preview (paged and sorted on the server; totals over the month)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -59,18 +59,24 @@ class SubsidiesController(Controller):
         from fund.services.common import business_date
 
         who = actor(request)
-        month = _month(request.query_params.get("month"))
-        preview = None
+        q = request.query_params
+        month = _month(q.get("month"))
+        sort = q.get("sort") or "paid_on"
+        sort = sort if sort.removeprefix("-") in subsidies.PREVIEW_SORTS else "paid_on"
+        preview, lines, window = None, (), None
         with unit_of_work(db(request)) as session:
             today = business_date(session)
             runs = list(reversed(subsidies.list_runs(session)))
             if month:
                 preview = subsidies.preview_month(session, month, today, actor=who)
+        if preview is not None:
+            window = page_window(preview.line_count, int_or(q.get("page"), 1), PREVIEW_LINES)
+            lines = preview.line_page(window["offset"], PREVIEW_LINES, sort)
         open_runs = proposals.list_proposals(db(request), who, kind="subsidy_run", limit=500)
         suggested = month or _previous_month(today)
         return page(request, "subsidies.html", "Subsidies", runs=runs, preview=preview, month=month or "",
-                    suggested=suggested, lines=preview.first_lines(PREVIEW_LINES) if preview else (), proposals=list(reversed(open_runs)),
-                    preview_limit=PREVIEW_LINES, today=today)
+                    suggested=suggested, lines=lines, window=window, params={"month": month or "", "sort": sort},
+                    base_path="/subsidies", proposals=list(reversed(open_runs)), today=today)
 
     @post("/propose", sync_to_thread=True, status_code=303, **allow("officer"))
     def propose(self, request: Request, data: Form) -> Redirect:
