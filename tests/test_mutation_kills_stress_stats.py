@@ -342,3 +342,16 @@ def test_a_sample_that_is_not_a_non_empty_row_is_refused_with_its_message():
     for x in (np.array([]), np.zeros((2, 2))):
         with pytest.raises(ValueError, match=r"^x must be a non-empty 1-d sample$"):
             ss.measures(x)
+
+
+def test_a_var_interval_whose_lower_bound_is_the_smallest_point():
+    # n = 10, a = 0.35: P(B = 0) = 0.65^10 = 1.3% < 2.5% <= P(B <= 1) = 8.6%, so j = 1: the lower bound is x_(1)
+    assert _order_statistic_bounds(10, Fraction("0.35"))[0] == 1
+    x = np.arange(1.0, 11.0)
+    low, high = ss.var_interval(x, "0.35")
+    assert low == 1.0 and high == x[_order_statistic_bounds(10, Fraction("0.35"))[1] - 1]
+
+
+def test_measures_carry_both_bounds_of_the_var_interval():
+    m = ss.measures(np.arange(10, 201, 10), levels=("0.5",))  # the textbook 6th and 15th of twenty
+    assert (m.var["0.5"].value, m.var["0.5"].low, m.var["0.5"].high) == (100.0, 60.0, 150.0)
