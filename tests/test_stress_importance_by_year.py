@@ -220,3 +220,20 @@ def test_a_run_notes_why_the_chooser_took_no_shift():
     assert outcome.sim.shift == 0.0 and outcome.result.to_dict()["sampling"]["method"] == "crude"
     assert any("no shift was taken (the fund pays nothing in the pilot run)" in n and "crude Monte Carlo" in n
                for n in outcome.result.notes), outcome.result.notes
+
+
+def test_the_bench_measures_a_sampler_by_pooled_runs_and_their_spread(prepared):
+    from simulations.bench import _es999, _measure_sampler, _needed
+
+    m = _measure_sampler(prepared, SHIFT, seeds=[1, 2, 3], scenarios=2000, workers=1)
+    assert [r["seed"] for r in m["runs"]] == [1, 2, 3] and m["pooled"]["scenarios"] == 6000
+    one = simulate(dataclasses.replace(prepared, shift=SHIFT), n_scenarios=2000, seed=2)
+    e = _es999(one.fund_payout, one.log_weight)
+    assert m["runs"][1]["es_fen"] == e.value and m["runs"][1]["scenarios_needed"] == _needed(e, 2000)
+    # the half-width falls as 1/sqrt(n): at the need it is the target
+    assert _needed(e, 2000) == math.ceil(2000 * (e.half_width / e.value / 0.02) ** 2)
+    values = np.array([r["es_fen"] for r in m["runs"]])
+    spread = 2000 * (1.959963984540054 * values.std(ddof=1) / (0.02 * values.mean())) ** 2
+    assert m["scenarios_needed_from_spread"] == math.ceil(spread)
+    crude = _measure_sampler(prepared, 0.0, seeds=[4], scenarios=2000, workers=1)
+    assert crude["runs"][0]["effective_scenarios"] == 2000.0 and crude["scenarios_needed_from_spread"] is None
