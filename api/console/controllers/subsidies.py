@@ -7,6 +7,7 @@ import io
 import re
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
 from api.console.controllers.common import Form, int_or
@@ -88,7 +89,7 @@ class SubsidiesController(Controller):
         return redirect("/subsidies", month=month)
 
     @get("/runs/{run_id:int}/statement", sync_to_thread=True, **allow("officer", "approver", "reader", "staff"))
-    def statement(self, request: Request, run_id: int) -> Response:
+    def statement(self, request: Request, run_id: FromPath[int]) -> Response:
         from fund.services.statements import subsidy_statement
 
         who = actor(request)
