@@ -146,6 +146,7 @@ def bench_console(
     requests: int = typer.Option(20, min=3, help="Requests per page."),
     scale: float = typer.Option(1.0, help="Demo book scale (0, 1]."),
     url: str = typer.Option(None, help="An existing database holding the demo book (default: a fresh SQLite file)."),
+    only: str = typer.Option(None, help="Only the pages whose path contains this text (e.g. subsidies)."),
 ) -> None:
     import logging
     import re
@@ -177,7 +178,7 @@ def bench_console(
             with TestClient(app_) as client:
                 _sign_in(client, login)
                 for who, template in PAGES:
-                    if who != login or ("{claim}" in template and not values["claim"]):
+                    if who != login or ("{claim}" in template and not values["claim"]) or (only and only not in template):
                         continue
                     path = template.format(**values)
                     client.get(path)  # warm
@@ -190,6 +191,8 @@ def bench_console(
                         if answer.status_code != 200:
                             raise typer.BadParameter(f"{path} answered {answer.status_code}")
                     rows.append((path, login, statistics.median(times), _percentile(times, 0.95), statistics.median(cpu)))
+        if not rows:
+            raise typer.BadParameter(f"no page's path contains {only!r}")
         width = max(len(r[0]) for r in rows)
         typer.echo(f"{'page':<{width}}  {'as':<10} {'p50 ms':>8} {'p95 ms':>8} {'CPU p50 ms':>11}")
         for path, login, p50, p95, cpu_p50 in rows:
