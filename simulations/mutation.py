@@ -90,7 +90,8 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "tests/test_claims_examples.py", "tests/test_claims_workflow.py",
         "tests/test_ledger_check.py::test_the_check_ties_each_claim_to_its_postings",
         "tests/test_ledger_check.py::test_the_check_finds_a_stray_claim_entry_and_a_deferral_out_of_step",
-        "tests/test_ledger_check.py::test_the_check_finds_cash_held_while_compensation_is_deferred")),
+        "tests/test_ledger_check.py::test_the_check_finds_cash_held_while_compensation_is_deferred",
+        "tests/test_mutation_kills_claims_service.py")),
     "subsidies": (("fund/services/subsidies.py",), (
         "tests/test_subsidy_runs.py", "tests/test_subsidy_preview_parts.py", "tests/test_monthly_fees.py")),
 }
