@@ -682,8 +682,8 @@ def _keep_heap() -> None:
     faulted in and zeroed again: on the bench book that was about 30,000 page faults and a third of
     a chunk's CPU time (system time). Raising the mmap threshold to glibc's maximum (32 MB) and the
     trim threshold to 1 GB lets freed blocks be reused instead. Elsewhere than glibc nothing is done.
-    :func:`_release_heap` gives the memory back after an in-process run; worker processes keep the
-    setting until they exit."""
+    :func:`_release_heap` gives the memory back at the end of a run (:func:`simulate`); worker
+    processes keep the setting until they exit."""
     if _HEAP["kept"]:
         return
     _HEAP["kept"] = True
@@ -1155,7 +1155,6 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
             done += size
             if progress:
                 progress(done, n_scenarios)
-        _release_heap()
     else:
         if "forkserver" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("forkserver")
@@ -1173,6 +1172,7 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
                 done += sizes[j]
                 if progress:
                     progress(done, n_scenarios)
+    _release_heap()   # this process ran chunks (or pilots before the run): its heap goes back
     joined = {name: np.concatenate([getattr(r, name) for r in results]) for name in _PER_SCENARIO}
     summed = {}
     for name in _SUMMED:
