@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     """Runtime configuration.
 
     ``database_url``: SQLAlchemy URL; default a SQLite file under ``./var/`` created on first use.
-    ``business_date``: the date the rules run "as of" (RULES section 0). When unset, the date
+    ``business_date``: the date the rules run "as of" (docs/rules.md section 0). When unset, the date
     stored in the database by ``ipfund business-date set`` (the demo sets it) applies, else today
     in China Standard Time.
     """

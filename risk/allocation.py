@@ -1,8 +1,8 @@
-"""Rule A (RULES section 4) as pure integer functions: the one implementation that both the
+"""Rule A (docs/rules.md section 4) as pure integer functions: the one implementation that both the
 claims workflow and the stress simulator use.
 
 Scalar forms work on Python ints (exact at any size); the ``*_array`` forms work on int64 arrays and
-give the same integers over the whole range of RULES section 0 (single amounts up to 10**12 fen).
+give the same integers over the whole range of docs/rules.md section 0 (single amounts up to 10**12 fen).
 
 * A2 :func:`split_loss` -> :class:`Split`
 * A3 :func:`cap_room`, :func:`apply_bank_cap`; :func:`approve_claim` and :class:`CapBook` approve
@@ -10,7 +10,7 @@ give the same integers over the whole range of RULES section 0 (single amounts u
 * A4 :func:`pay_from_cash`, :func:`settle_inflow`
 * A5 :func:`recovery_increment`
 * numpy forms: :func:`split_loss_array`, :func:`recovery_increment_array`, and for claims approved
-  in order without inflows between them (RULES M4, one simulated year) :func:`cap_in_order_array`
+  in order without inflows between them (docs/rules.md M4, one simulated year) :func:`cap_in_order_array`
   and :func:`pay_in_order_array`
 
 Loss-sharing schemes always come from the caller as ``{party: ratio_bp}`` (from the policy).
@@ -48,7 +48,7 @@ def _int(name: str, value: object) -> int:
 
 
 def _check_scheme(ratios_bp: Mapping[str, object]) -> dict[str, int]:
-    """A scheme as RULES section 2 requires: known parties, ints >= 0 adding up to 10000, the
+    """A scheme as docs/rules.md section 2 requires: known parties, ints >= 0 adding up to 10000, the
     bank's and the fund's included. Returns the ratios of all four parties (absent ones 0)."""
     if not isinstance(ratios_bp, Mapping):
         raise ValueError(f"ratios_bp must be a mapping party -> ratio_bp, got {ratios_bp!r}")
@@ -135,7 +135,7 @@ def split_loss(
     the insurer's share then cut to ``insurer_limit_fen`` (``None``: no limit); the bank takes
     the rest, so the parts add up to ``L`` exactly.
 
-    RULES section 10, gz-2020 scheme 5311:
+    docs/rules.md section 10, gz-2020 scheme 5311:
 
     >>> s = split_loss(600_000_000, 800_000_000, 1_000_000_000,
     ...                {"fund": 5000, "insurer": 3000, "appraiser": 1000, "bank": 1000})
@@ -310,7 +310,7 @@ class CapBook:
     compensation as ``[tag, fen]`` pairs in approval order. The stress engine runs one book per
     scenario; the claims workflow can load one from the database for a batch.
 
-    RULES section 10, "Bank cap and cash":
+    docs/rules.md section 10, "Bank cap and cash":
 
     >>> book = CapBook(cash_fen=1_000_000_000)
     >>> scheme = {"fund": 5000, "bank": 5000}
@@ -445,7 +445,7 @@ def recovery_increment(
     ``net_fen``. ``shares`` are the approved shares (after the insurance limit and A3's cut),
     e.g. :meth:`Split.shares`.
 
-    RULES section 10 (the first split's recovery, whole and in two):
+    docs/rules.md section 10 (the first split's recovery, whole and in two):
 
     >>> shares = {"fund": 240_000_000, "insurer": 144_000_000, "appraiser": 48_000_000}
     >>> recovery_increment(0, 100_000_001, 600_000_000, shares)
@@ -454,7 +454,7 @@ def recovery_increment(
     14000001
 
     The bank's part of a single recovery can be negative when several parties' floors step up
-    at once (their totals never are); RULES A5 is literal here:
+    at once (their totals never are); docs/rules.md A5 is literal here:
 
     >>> recovery_increment(599_999_999, 1, 600_000_000, shares)["bank"]
     -2

@@ -1,4 +1,4 @@
-"""The Monte Carlo stress engine of RULES section 8 (rule M).
+"""The Monte Carlo stress engine of docs/rules.md section 8 (rule M).
 
 Design, in the order the work is done:
 

@@ -2,7 +2,7 @@
 processes, :func:`risk.engine.simulate`'s own) or a Dask cluster (``dask://HOST:PORT``).
 
 Chunk ``j`` always draws from the ``j``-th child of ``SeedSequence(seed)`` and the chunks are joined
-in chunk order, so the figures are the same wherever the chunks run (RULES M6).
+in chunk order, so the figures are the same wherever the chunks run (docs/rules.md M6).
 
 >>> executor_for(None) is None, executor_for("local") is None
 (True, True)

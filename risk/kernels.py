@@ -1,4 +1,4 @@
-"""Exact integer kernels that the rules' vectorised forms share (RULES section 0: "exact at any
+"""Exact integer kernels that the rules' vectorised forms share (docs/rules.md section 0: "exact at any
 size"): ``floor(a * b / d)`` row by row, and the capped running sum (amounts taken in order until a
 group's room is used up). Rule A (``risk.allocation``: A2's base, A5's parts, A3 in order) and rule S
 (``fund.domain.subsidy``: S2's amount, S3 in order) call these; nothing else restates them.
@@ -61,7 +61,7 @@ def mul_div_floor(a: object, b: object, d: object) -> np.ndarray:
 
     ``a``, ``b``, ``d`` broadcast together; ``a, b >= 0`` and ``d > 0``; any of them may hold
     Python integers beyond int64. Rows whose product fits int64 take the plain path; the others
-    the split multiply when every operand is below 2^40 (RULES' single amounts are at most 10^12),
+    the split multiply when every operand is below 2^40 (the rules' single amounts are at most 10^12),
     else Python integers.
 
     >>> mul_div_floor([10**12], [2**70], [2**71]).tolist()

@@ -1,4 +1,4 @@
-"""The fund's future in the stress model: new lending (RULES M1b), the policies that cover it after
+"""The fund's future in the stress model: new lending (docs/rules.md M1b), the policies that cover it after
 today's ones end (M1), and a scenario's ``[policy_override]`` what-if.
 
 * :func:`override_policies` applies a :class:`~risk.scenario.PolicyOverride` to the run's policies

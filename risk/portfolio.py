@@ -1,4 +1,4 @@
-"""The stress model's inputs (RULES M1) as arrays: the loan book, each bank's cap base and the fund.
+"""The stress model's inputs (docs/rules.md M1) as arrays: the loan book, each bank's cap base and the fund.
 
 A :class:`Book` is a struct of arrays, one entry per live covered loan in portfolio order (the order
 claims are approved in, M4). :func:`read_portfolio_csv` and :func:`read_banks_csv` read the documented
@@ -39,7 +39,7 @@ PORTFOLIO_COLUMNS = (
 #: Optional: the drawdown date, from which M1b takes a new loan's term (else its remaining term).
 OPTIONAL_PORTFOLIO_COLUMNS = ("policy", "drawdown_date")
 BANKS_COLUMNS = ("bank", "policy", "in_pool_lending_fen", "cap_used_fen")
-#: Optional: B2's reading of the (bank, policy) on the as-of date (RULES section 12).
+#: Optional: B2's reading of the (bank, policy) on the as-of date (docs/rules.md section 12).
 OPTIONAL_BANKS_COLUMNS = ("b2_losses_fen", "suspended")
 AMORTIZATIONS = ("bullet", "straight_line")
 MAX_BIGINT = 2**63 - 1

@@ -1,4 +1,4 @@
-"""Stress scenarios (RULES section 8) as data: parsing, range checks and the sector PD assumptions.
+"""Stress scenarios (docs/rules.md section 8) as data: parsing, range checks and the sector PD assumptions.
 
 A scenario is a small TOML document a fund manager copies and edits (the shipped ones are in
 ``simulations/scenarios/``). :func:`parse_scenario` checks every key and raises :class:`ScenarioError`
@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from fund.domain.registry import SECTORS  # the city's key industries (RULES M2); array index = position
+from fund.domain.registry import SECTORS  # the city's key industries (docs/rules.md M2); array index = position
 COPULAS = ("gaussian", "t")
 MAX_HORIZON_YEARS = 30
 
@@ -212,7 +212,7 @@ def _table(doc: Mapping[str, Any], key: str, allowed: set[str] | None) -> Mappin
 
 def parse_scenario(document: Mapping[str, Any], *, source: str = "",
                    max_invalidation_probability: float | None = None) -> Scenario:
-    """Check a parsed scenario document (ranges of RULES M and issue 7) and build a :class:`Scenario`.
+    """Check a parsed scenario document (ranges of docs/rules.md M and issue 7) and build a :class:`Scenario`.
 
     ``max_invalidation_probability`` (the largest per-kind invalidation probability in force) lets
     the check of M3 "invalidation probability times its multiplier is at most 1" name the key.

@@ -1,4 +1,4 @@
-"""The result of a stress run (RULES M5) as one JSON-serialisable dataclass.
+"""The result of a stress run (docs/rules.md M5) as one JSON-serialisable dataclass.
 
 >>> from risk.engine import simulate_oracle_book
 >>> sim = simulate_oracle_book(n_loans=200, pd=0.02, rho=0.15, n_scenarios=1000, seed=7)

@@ -1,4 +1,4 @@
-"""Statistics of a stress run (RULES M5): mean, VaR and ES with 95% confidence intervals, and the
+"""Statistics of a stress run (docs/rules.md M5): mean, VaR and ES with 95% confidence intervals, and the
 fund-level figures. Results are small frozen dataclasses with ``to_dict()`` for JSON.
 
 Definitions, over a sample ``x_(1) <= ... <= x_(n)``:

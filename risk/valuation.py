@@ -1,4 +1,4 @@
-"""Rule V (RULES section 7): legal term, relief-from-royalty value and collateral value of pledged IP.
+"""Rule V (docs/rules.md section 7): legal term, relief-from-royalty value and collateral value of pledged IP.
 
 Two forms give the same figures:
 
@@ -8,7 +8,7 @@ Two forms give the same figures:
 
 Both accumulate the yearly factors by repeated multiplication and add the years in order, so they
 perform the same float64 operations in the same order and agree to the fen (the promise tested is
-"within 1 fen"). The model runs in float64 (RULES V2: it is a model, not a payment); every figure
+"within 1 fen"). The model runs in float64 (docs/rules.md V2: it is a model, not a payment); every figure
 it returns is one floor of its float expression. Rates here are fractions (0.05 = 5%); callers at
 the CLI/API edge convert from bp with :meth:`ValuationInputs.from_bp`.
 
@@ -45,7 +45,7 @@ from fund.domain.policy import IP_KINDS, PATENT_KINDS
 VALID_STATUS = "valid"
 DAYS_PER_YEAR = 365.25
 DESIGN_TERM_CHANGE = dt.date(2021, 6, 1)
-"""Designs filed on or after this date have a 15-year term, earlier ones 10 (RULES V1)."""
+"""Designs filed on or after this date have a 15-year term, earlier ones 10 (docs/rules.md V1)."""
 
 FIXED_TERM_YEARS: Mapping[str, int] = MappingProxyType(
     {"invention_patent": 20, "utility_model": 10, "ic_layout": 10, "trademark": 10}

@@ -1,4 +1,4 @@
-"""The people-readable message of every domain error code (RULES' refusals, the services' and the
+"""The people-readable message of every domain error code (the rules' refusals, the services' and the
 console's own). English here is the message id; the Chinese is in the catalogue. The console shows the
 error's own English message in English (it names the figures) and this message in Chinese."""
 

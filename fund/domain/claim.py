@@ -1,4 +1,4 @@
-"""A default claim (RULES section 4): its statuses, the only moves allowed, who takes each, and the
+"""A default claim (docs/rules.md section 4): its statuses, the only moves allowed, who takes each, and the
 decision an approval records. Plain Python; ``fund.services.claims`` loads a claim, asks this module
 and stores what it says. The loan's own state machine is ``fund.domain.status``.
 

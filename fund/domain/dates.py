@@ -1,4 +1,4 @@
-"""Calendar rules of RULES section 0."""
+"""Calendar rules of docs/rules.md section 0."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
-EARLIEST_INPUT_DATE = dt.date(1900, 1, 1)  # RULES section 0: any date before it is refused as input
+EARLIEST_INPUT_DATE = dt.date(1900, 1, 1)  # docs/rules.md section 0: any date before it is refused as input
 
 
 def add_months(d: dt.date, n: int) -> dt.date:

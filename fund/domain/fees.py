@@ -6,7 +6,7 @@ A fee the borrower paid for a loan (kind ``appraisal``, ``insurance`` or ``guara
 fee that reaches it gets what room is left (``capped``). A loan has insurance or guarantee fee
 subsidies, not both: the first kind reported wins.
 
-RULES 10's example (ratio 5000, cap 5 000 000):
+docs/rules.md section 10's example (ratio 5000, cap 5 000 000):
 
 >>> [(s.subsidy_fen, s.capped) for s in fill_cap([6_000_001, 5_000_000], 5000, 5_000_000)]
 [(3000000, False), (2000000, True)]

@@ -1,4 +1,4 @@
-"""Identifiers of rule I (RULES section 9): credit codes, patent, trademark and other IP numbers.
+"""Identifiers of rule I (docs/rules.md section 9): credit codes, patent, trademark and other IP numbers.
 
 Every function takes what a person typed, returns the one stored (normal) form, or raises
 ``fund.errors.DomainError`` with a stable code, a message saying exactly what is wrong, the caller's

@@ -1,4 +1,4 @@
-"""The 1-year LPR table (RULES section 2): the rate on a date is the latest publication on or
+"""The 1-year LPR table (docs/rules.md section 2): the rate on a date is the latest publication on or
 before it; look-ups before the first row or after ``checked_through`` fail naming the date."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Exact integer arithmetic for money (fen) and rates (bp), RULES section 0."""
+"""Exact integer arithmetic for money (fen) and rates (bp), docs/rules.md section 0."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class AmountError(DomainError, ValueError):
 
 
 def check_amount(name: str, value: object, *, minimum: int = 0, maximum: int = MAX_SINGLE_AMOUNT_FEN) -> int:
-    """The one check of a single amount entered (RULES section 0): an integer number of fen (no
+    """The one check of a single amount entered (docs/rules.md section 0): an integer number of fen (no
     bool, float or string) from ``minimum`` to 10^12; returns it as a Python int.
 
     >>> check_amount("loss_fen", 600_000_000, minimum=1)

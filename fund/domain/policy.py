@@ -1,4 +1,4 @@
-"""Policies as data (RULES section 2): parsing, validation and a content hash.
+"""Policies as data (docs/rules.md section 2): parsing, validation and a content hash.
 
 A policy is immutable. Its content hash is taken over a canonical JSON form of the parsed
 document, so re-formatting a file does not change it but any change of a value does.
@@ -74,7 +74,7 @@ class Policy:
     min_registration_years: int
     content_hash: str
     document: Mapping[str, Any] = field(repr=False, compare=False)
-    # revision 2 (RULES section 2): None = no fee subsidies / no suspension / always two people
+    # revision 2 (docs/rules.md section 2): None = no fee subsidies / no suspension / always two people
     fee_subsidy_ratio_bp: int | None = None
     fee_subsidy_cap_fen: int | None = None
     bank_suspension_line_bp: int | None = None
@@ -97,7 +97,7 @@ class Policy:
             raise PolicyError(f"policy {self.id} has no scheme {code!r}") from None
 
     def yearly_appropriation_fen(self, year: int) -> int:
-        """Appropriation a year brings: a one-off counts as 0 (RULES M1)."""
+        """Appropriation a year brings: a one-off counts as 0 (docs/rules.md M1)."""
         if self.appropriation_kind == "yearly" and self.valid_from.year <= year <= self.valid_to.year:
             return self.appropriation_fen
         return 0

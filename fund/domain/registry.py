@@ -84,7 +84,7 @@ def _refuse(code: str, message: str, field_name: str) -> DomainError:
 
 
 def check_application(app: LoanApplication, business_date: dt.date) -> None:
-    """Refusals of RULES section 3 that need no database, in one place; raises DomainError."""
+    """Refusals of docs/rules.md section 3 that need no database, in one place; raises DomainError."""
     if app.principal_fen <= 0:
         raise _refuse("invalid_principal", f"principal_fen must be > 0, got {app.principal_fen}", "principal_fen")
     check_amount("principal_fen", app.principal_fen, minimum=1)
@@ -121,7 +121,7 @@ def check_application(app: LoanApplication, business_date: dt.date) -> None:
 
 
 def check_application_dates(app: LoanApplication, business_date: dt.date) -> None:
-    """RULES section 0 on a registration: events (drawdown, registration in the city, pledge
+    """docs/rules.md section 0 on a registration: events (drawdown, registration in the city, pledge
     registration, filing and grant of an asset, appraisal) not after the business date; schedule
     dates (maturity, due dates) may lie ahead; no date before 1900-01-01; a grant not before its
     filing."""
@@ -182,7 +182,7 @@ def check_scheme_parties(app: LoanApplication, policy: Policy) -> None:
 
 @dataclass(frozen=True)
 class BorrowerFacts:
-    """The borrower data eligibility looks at: this loan's own, as its bank reported it (RULES
+    """The borrower data eligibility looks at: this loan's own, as its bank reported it (docs/rules.md
     section 3), never another bank's report."""
 
     registered_on: dt.date
@@ -209,7 +209,7 @@ class Coverage:
 
 
 def decide_eligibility(app: LoanApplication, policy: Policy | None, borrower: BorrowerFacts) -> EligibilityDecision:
-    """Eligibility reasons of RULES section 3 (all that apply, in a fixed order)."""
+    """Eligibility reasons of docs/rules.md section 3 (all that apply, in a fixed order)."""
     ip_part = apply_bp(app.principal_fen, app.ip_share_bp)
     reasons: list[str] = []
     if policy is None:

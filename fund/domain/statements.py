@@ -1,7 +1,7 @@
 """Plain rules of the statements the fund hands on: which part of each line is paid, and text that
 is safe in a spreadsheet or a CSV file.
 
-Paid part per line (RULES is silent on it; this is the project's reading of S5 and A4): a run's
+Paid part per line (docs/rules.md is silent on it; this is the project's reading of S5 and A4): a run's
 total is one amount paid from the pool, and the lines take the cash in their S3 order (payment
 date, loan registration, repayment registration); the line at which the cash runs out is paid in
 part, later lines are deferred. Deferral settlements continue in the same order. So the paid part

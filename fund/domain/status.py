@@ -1,4 +1,4 @@
-"""Loan statuses and the only moves allowed (RULES section 3)."""
+"""Loan statuses and the only moves allowed (docs/rules.md section 3)."""
 
 from __future__ import annotations
 

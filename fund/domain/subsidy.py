@@ -143,7 +143,7 @@ def ineligibility_reasons(
     """S1: why a repayment earns no subsidy (empty when it earns one), all reasons that apply.
 
     ``past_due_on_payment``: some installment of the loan was past due on ``paid_on``.
-    ``loan_status_at_payment``: the loan's status just before the payment (RULES revision 2), so the
+    ``loan_status_at_payment``: the loan's status just before the payment (revision 2 of the rules), so the
     payment that completes a loan, and moves it to ``repaid``, still sees ``active``.
 
     >>> ineligibility_reasons(loan_eligible=True, interest_fen=10, due_date=dt.date(2024, 4, 15),

@@ -1,4 +1,4 @@
-"""The fund's vocabularies, defined once (RULES sections 1, 3, 4 and 8): every key a record, a
+"""The fund's vocabularies, defined once (docs/rules.md sections 1, 3, 4 and 8): every key a record, a
 policy file, a request or the OpenAPI may hold. The rules, the services and ``schemas/`` take their
 keys from here; the ``*_VALUES`` tuples are the plain strings in declaration order (what the
 database columns, the CSV files and the API carry).
@@ -20,7 +20,7 @@ def values(vocabulary: type[StrEnum]) -> tuple[str, ...]:
 
 
 class IpKind(StrEnum):
-    """Kinds of pledged IP (RULES section 3)."""
+    """Kinds of pledged IP (docs/rules.md section 3)."""
 
     INVENTION_PATENT = "invention_patent"
     UTILITY_MODEL = "utility_model"
@@ -31,7 +31,7 @@ class IpKind(StrEnum):
 
 
 class Sector(StrEnum):
-    """A borrower's sector: the keys of the stress model's sector table (RULES section 8)."""
+    """A borrower's sector: the keys of the stress model's sector table (docs/rules.md section 8)."""
 
     NEXT_GENERATION_IT = "next_generation_it"
     NEW_ENERGY_VEHICLES = "new_energy_vehicles"
@@ -55,7 +55,7 @@ class LegalStatus(StrEnum):
 
 
 class LoanStatus(StrEnum):
-    """A loan's statuses (RULES section 3; the moves are ``fund.domain.status``)."""
+    """A loan's statuses (docs/rules.md section 3; the moves are ``fund.domain.status``)."""
 
     ACTIVE = "active"
     REPAID = "repaid"
@@ -73,7 +73,7 @@ class Coverage(StrEnum):
 
 
 class ClaimStatus(StrEnum):
-    """A claim's statuses (RULES section 4; the moves are ``fund.domain.claim``)."""
+    """A claim's statuses (docs/rules.md section 4; the moves are ``fund.domain.claim``)."""
 
     FILED = "filed"
     WITHDRAWN = "withdrawn"
@@ -83,7 +83,7 @@ class ClaimStatus(StrEnum):
 
 
 class InstitutionKind(StrEnum):
-    """Kinds of institution (RULES section 1)."""
+    """Kinds of institution (docs/rules.md section 1)."""
 
     BANK = "bank"
     INSURER = "insurer"

@@ -1,4 +1,4 @@
-"""Borrowers whose data differ between banks (RULES section 3).
+"""Borrowers whose data differ between banks (docs/rules.md section 3).
 
 Each loan carries its borrower as its own bank reported it, and eligibility uses that report; a bank
 never sees another bank's report. The fund manager (and the auditor, who reads everything) gets this

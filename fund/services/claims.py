@@ -1,4 +1,4 @@
-"""The claims workflow (RULES section 4): a bank files a claim on its loan (A1), lowers its loss or
+"""The claims workflow (docs/rules.md section 4): a bank files a claim on its loan (A1), lowers its loss or
 withdraws it; the fund manager approves it (A2 split, A3 cap, A4 payment) or rejects it with a
 reason; the bank reports recoveries (A5) and closes the claim.
 
@@ -645,7 +645,7 @@ def ledger_violations(session: Session) -> list[ledger.Violation]:
         fund, paid, deferred = claim.fund_fen or 0, claim.paid_fen or 0, claim.deferred_fen or 0
         key = (claim.bank_id, claim.policy_id, claim.cap_year)
         used[key] = used.get(key, 0) + fund
-        expected = {a: f for a, f in ((expense, fund), *ledger.paid_postings(CLAIM_POOL, paid), (liability, -deferred)) if f}  # RULES 6
+        expected = {a: f for a, f in ((expense, fund), *ledger.paid_postings(CLAIM_POOL, paid), (liability, -deferred)) if f}  # docs/rules.md section 6
         if fund == 0:
             for entry, _ in entries:
                 problems.append(Violation("claim_postings", f"claim {claim.id} has a fund share of 0 but an approval entry", entry.id))

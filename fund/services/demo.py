@@ -363,7 +363,7 @@ def _title(rng: np.random.Generator, kind: str, sector: str, borrower_name: str)
 
 
 def _valuation_inputs(rng: np.random.Generator, kind: str, principal_fen: int) -> dict[str, int]:
-    """Inputs of the income approach (RULES V2) in integer fen and bp."""
+    """Inputs of the income approach (docs/rules.md V2) in integer fen and bp."""
     revenue_units = int(principal_fen * rng.uniform(1.5, 6.0)) // 1_000_000  # whole 10,000 yuan
     low, high = _ROYALTY_BP[kind]
     return {
@@ -533,7 +533,7 @@ def _scaled(share: float, total: int, at_least: int = 1) -> int:
 
 
 def _mark_ineligible_borrowers(rng: np.random.Generator, enterprises: list[_EnterpriseDraft], excluded: set[int]) -> None:
-    """Each reason of RULES section 3 about the borrower, at least once: not an SME, a bad credit
+    """Each reason of docs/rules.md section 3 about the borrower, at least once: not an SME, a bad credit
     record, registered in the city less than a year before its first loan."""
     chosen = [int(i) for i in rng.permutation([i for i in range(len(enterprises)) if i not in excluded])]
     n = len(enterprises)

@@ -1,4 +1,4 @@
-"""The fund report (RULES A3, A4, L, B2): cash and deferred per pool, compensation approved, paid and
+"""The fund report (docs/rules.md A3, A4, L, B2): cash and deferred per pool, compensation approved, paid and
 recovered by bank and year, each bank's cap and room, leverage (放大倍数), and each agreed bank's loss
 ratio against its policy's suspension line (measured by ``fund.services.pool.loss_ratios``, the code
 the approval step measures suspension with).

@@ -41,7 +41,7 @@ ACCOUNTS = (
     "income:recovery",
     "liability:compensation_deferred",
     "liability:subsidy_deferred",
-    # payments (RULES 6): money instructed to the custodian and not yet confirmed, and what is owed to payees
+    # payments (docs/rules.md section 6): money instructed to the custodian and not yet confirmed, and what is owed to payees
     "pool:compensation:in_transit",
     "pool:subsidy:in_transit",
     "liability:compensation_payable",
@@ -78,14 +78,14 @@ def payable_account(pool: str) -> str:
 
 def spendable_cash(session: Session, pool: str, cash_fen: int) -> int:
     """What A4 and S5 may spend: the pool's cash less the returned payments held for their payees
-    (RULES 6: a returned amount is instructed again ahead of every deferral)."""
+    (docs/rules.md section 6: a returned amount is instructed again ahead of every deferral)."""
     from fund.services.payments import reserved_fen
 
     return max(0, cash_fen - reserved_fen(session, pool))
 
 
 def paid_postings(pool: str, paid_fen: int) -> list[tuple[str, int]]:
-    """RULES 6: paying ``paid_fen`` out of the pool moves it from cash into transit and owes it to the
+    """docs/rules.md section 6: paying ``paid_fen`` out of the pool moves it from cash into transit and owes it to the
     payee (Dr in-transit, Cr cash, Cr payable; the debit of the expense or liability is the caller's)."""
     return [(in_transit_account(pool), paid_fen), (cash_account(pool), -paid_fen), (payable_account(pool), -paid_fen)]
 
@@ -169,7 +169,7 @@ def pay_from_pool(
 ) -> Payment:
     """Expense ``amount_fen``: pool cash (less returned payments held for their payees) pays what it
     can, the rest is a deferral (a liability). One entry: Dr the pool's expense and, for the paid
-    part, Dr in-transit; Cr cash and Cr payable (paid), Cr the deferred liability (RULES 6). The paid
+    part, Dr in-transit; Cr cash and Cr payable (paid), Cr the deferred liability (docs/rules.md section 6). The paid
     part becomes payment instructions (``instruct=False``: the caller instructs, as a subsidy run
     does once its lines are written)."""
     if amount_fen < 0:

@@ -1,7 +1,7 @@
-"""Monthly statistics for the city's IP bureau (RULES section 13, rule R; the seed's measure 24): for
+"""Monthly statistics for the city's IP bureau (docs/rules.md section 13, rule R; the seed's measure 24): for
 a month and cumulatively since the fund began, and at the month's end.
 
-Definitions (where RULES is silent, the project's reading):
+Definitions (where docs/rules.md is silent, the project's reading):
 
 * A loan counts in the month of its **drawdown** (the lending the bureau follows; the registration
   date is the system's), under its bank, its borrower's sector and district as its bank reported
@@ -157,7 +157,7 @@ class Leverage:
 
 @dataclass(frozen=True)
 class MonthlyStatistics:
-    """The month's statistics (RULES 13): ``month`` and ``cumulative`` periods, and month-end figures."""
+    """The month's statistics (docs/rules.md section 13): ``month`` and ``cumulative`` periods, and month-end figures."""
 
     month_key: str
     business_date: dt.date

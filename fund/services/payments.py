@@ -1,4 +1,4 @@
-"""Payment instructions for the fund's custodian bank (RULES section 6, "Payments").
+"""Payment instructions for the fund's custodian bank (docs/rules.md section 6, "Payments").
 
 Every amount a pool pays out becomes an instruction as it is paid: a claim's paid part (to its
 bank), a deferral settled (to the claim's bank, or to the enterprises whose subsidy lines it

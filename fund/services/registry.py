@@ -115,7 +115,7 @@ def allowed_pilot_codes(session: Session, apps: Sequence[LoanApplication]) -> di
 
 
 def allow_pilot_code(session: Session, actor: Actor, credit_code: str, reason: str, business_date: dt.date) -> PilotCodeAllowance:
-    """RULES I1: some early pilot codes fail the check character; only the fund manager may let one be
+    """docs/rules.md I1: some early pilot codes fail the check character; only the fund manager may let one be
     registered, with a stated reason. Length and characters must still be right."""
     if actor.kind != "fund_manager":
         raise Forbidden("forbidden", "only the fund manager allows a pilot credit code")
@@ -188,7 +188,7 @@ def register_loan(
     app: LoanApplication,
     business_date: dt.date,
 ) -> Loan:
-    """Register one loan with its borrower, schedule and pledged assets (RULES section 3)."""
+    """Register one loan with its borrower, schedule and pledged assets (docs/rules.md section 3)."""
     try:
         return register_loans(session, bank, [app], business_date)[0]
     except BatchRefused as refused:
@@ -291,7 +291,7 @@ def register_loans(
     for app, _ in ready:
         enterprise = enterprises[app.borrower.credit_code]
         policy = policy_in_force(policies, app.drawdown_date)
-        # this loan's own borrower data, as its bank reported it (RULES section 3)
+        # this loan's own borrower data, as its bank reported it (docs/rules.md section 3)
         decision = decide_eligibility(app, policy, BorrowerFacts(app.borrower.registered_on, app.borrower.is_sme, app.borrower.clean_credit))
         pool_reasons = standing.reasons(policy.id if policy else None, app.drawdown_date)  # B1, B2
         if pool_reasons:
@@ -463,7 +463,7 @@ _NEEDS_PAID_IN_FULL = ("all_repaid", "claim_withdrawn", "claim_rejected")
 
 
 def paid_in_full(session: Session, loan_id: int) -> bool:
-    """Whether every installment of the loan is paid in full, principal and interest (RULES section 3:
+    """Whether every installment of the loan is paid in full, principal and interest (docs/rules.md section 3:
     the condition for ``repaid``)."""
     unpaid = session.scalar(
         select(Installment.id).where(
@@ -535,7 +535,7 @@ def record_repayment(
     interest_fen: int,
     business_date: dt.date,
 ) -> Repayment:
-    """Record one repayment against the installment due on ``due_date`` (RULES section 3)."""
+    """Record one repayment against the installment due on ``due_date`` (docs/rules.md section 3)."""
     try:
         [repayment_id] = record_repayments(
             session, bank, [(loan_id, RepaymentIn(due_date, paid_on, principal_fen, interest_fen))], business_date
@@ -549,7 +549,7 @@ def record_repayments(
     session: Session, bank: Actor, payments: Sequence[tuple[int, RepaymentIn]], business_date: dt.date
 ) -> int:
     """Record repayments all-or-nothing, in the order given, set-based (a few statements for the
-    whole batch). Each names its loan and the installment (due date) it pays (RULES section 3):
+    whole batch). Each names its loan and the installment (due date) it pays (docs/rules.md section 3):
     recorded on ``active`` and ``claimed`` loans only, never more than remains due; the payment's
     ``past_due_at_payment`` is seen at its paid-on date; a loan whose installments are all paid in
     full (principal and interest) moves to ``repaid``. Returns the new repayments' ids in the order given; if any item is refused,

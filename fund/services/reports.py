@@ -352,7 +352,7 @@ def loan_detail(session: Session, loan_id: int, as_of: dt.date | None = None) ->
         "bank": _institution(session, loan.bank_id),
         "contract_no": loan.contract_no,
         "borrower": {
-            # as this loan's bank reported it (RULES section 3), never another bank's report
+            # as this loan's bank reported it (docs/rules.md section 3), never another bank's report
             "credit_code": enterprise.credit_code, "name": loan.borrower_name, "district": loan.borrower_district,
             "sector": loan.borrower_sector, "registered_on": loan.borrower_registered_on, "is_sme": loan.borrower_is_sme,
             "clean_credit": loan.borrower_clean_credit,

@@ -822,7 +822,7 @@ MONTHLY_LAYOUT = Layout(
 
 
 def monthly_statement(session, actor, month: str, *, lang: str = "zh") -> Statement:
-    """The monthly statistics (RULES 13) as a statement: one row per figure."""
+    """The monthly statistics (docs/rules.md section 13) as a statement: one row per figure."""
     from fund.services.monthly import figure_rows, monthly_statistics
 
     _check_lang(lang)

@@ -1,4 +1,4 @@
-"""Stress tests (RULES section 8): inputs from files or the database, a run, and its outputs.
+"""Stress tests (docs/rules.md section 8): inputs from files or the database, a run, and its outputs.
 
 * :func:`export_portfolio` reads the live covered loans as of a date (M1) and each bank's cap base
   from the database, as the rows of the documented portfolio and banks CSV files.
@@ -342,7 +342,7 @@ def new_lending_volume(request: StressRequest, inputs: RunInputs) -> tuple[int, 
     if inputs.new_lending_default_fen is not None:
         return inputs.new_lending_default_fen, None
     return 0, ("new lending: a portfolio file gives no volume ([new_lending] annual_volume_fen or --new-lending-fen), "
-               "so none is simulated (RULES M1b)")
+               "so none is simulated (docs/rules.md M1b)")
 
 
 @dataclass(frozen=True)

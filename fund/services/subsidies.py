@@ -140,7 +140,7 @@ def run_month(
     progress: Progress | None = None,
     chunk_size: int = LINE_CHUNK,
 ) -> RunResult:
-    """Run month ``YYYY-MM`` (RULES S4) inside the caller's transaction.
+    """Run month ``YYYY-MM`` (docs/rules.md S4) inside the caller's transaction.
 
     Takes every repayment S1 admits, paid on or before the month's last day and not after the
     business date, that no earlier run took; applies S2 and S3 (payment date, loan registration,
@@ -382,7 +382,7 @@ class PreviewLine:
 
 @dataclass(frozen=True)
 class Preview:
-    """What running ``month`` now would write (RULES S4), written nowhere. ``already_run`` names the
+    """What running ``month`` now would write (docs/rules.md S4), written nowhere. ``already_run`` names the
     month's run when there is one: running it again would change nothing, so there are no lines."""
 
     month: str

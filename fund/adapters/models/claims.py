@@ -1,4 +1,4 @@
-"""Tables of the claims workflow (RULES section 4): claims with their stored allocation and cap
+"""Tables of the claims workflow (docs/rules.md section 4): claims with their stored allocation and cap
 trace, who did what to them and when, recoveries shared per party, and the per (bank, policy, year)
 cap usage row that serialises approvals racing for one bank's room."""
 

@@ -1,4 +1,4 @@
-"""Payment instructions for the fund's custodian bank (RULES section 6, "Payments"): every amount a
+"""Payment instructions for the fund's custodian bank (docs/rules.md section 6, "Payments"): every amount a
 pool pays out (a claim's paid part to its bank, a deferral settled, the paid part of a subsidy run's
 lines to each enterprise) is one instruction, ``instructed`` until the custodian's confirmation is
 imported (``confirmed``) or the money comes back (``returned``). A returned instruction is owed

@@ -18,7 +18,7 @@ AUDIT_OUTCOMES = ("done", "refused")
 
 
 class Person(Base):
-    """A named staff user of one institution. ``roles`` is a comma-separated list of RULES 1 roles
+    """A named staff user of one institution. ``roles`` is a comma-separated list of docs/rules.md section 1 roles
     (``officer,approver``); the password is kept only as an argon2 hash. ``failed_sign_ins`` counts the
     failures since ``first_failed_at``; ``locked_until`` is set when they reach the limit."""
 

@@ -64,7 +64,7 @@ class LprRate(Base):
 class Enterprise(Base):
     """A borrower, by its credit code. Its other columns hold the first registration's report; they
     decide nothing and are never shown to a bank: each loan carries its own bank's report of the
-    borrower (``Loan.borrower_*``, RULES section 3)."""
+    borrower (``Loan.borrower_*``, docs/rules.md section 3)."""
 
     __tablename__ = "enterprises"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -103,7 +103,7 @@ class Loan(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
     contract_no: Mapped[str] = mapped_column(String(64))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
-    # the borrower as this loan's bank reported it: eligibility uses these (RULES section 3)
+    # the borrower as this loan's bank reported it: eligibility uses these (docs/rules.md section 3)
     borrower_name: Mapped[str] = mapped_column(String(200))
     borrower_district: Mapped[str] = mapped_column(String(64))
     borrower_sector: Mapped[str] = mapped_column(String(32))
@@ -222,7 +222,7 @@ class LoanEvent(Base):
 
 class PilotCodeAllowance(Base):
     """An early pilot credit code that fails its check character, allowed by the fund manager with a
-    stated reason (RULES I1); registrations naming it are accepted and flagged."""
+    stated reason (docs/rules.md I1); registrations naming it are accepted and flagged."""
 
     __tablename__ = "pilot_code_allowances"
     credit_code: Mapped[str] = mapped_column(String(18), primary_key=True)

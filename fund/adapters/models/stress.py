@@ -1,4 +1,4 @@
-"""Tables of the stress tests run through the API (RULES section 8): each run's request, status,
+"""Tables of the stress tests run through the API (docs/rules.md section 8): each run's request, status,
 progress and result, and the plots it drew."""
 
 from __future__ import annotations

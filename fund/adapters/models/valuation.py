@@ -1,5 +1,5 @@
 """Table of rule V: each model valuation of a pledged asset, with the inputs and assumptions it used
-and the appraiser's figure beside it (RULES section 7)."""
+and the appraiser's figure beside it (docs/rules.md section 7)."""
 
 from __future__ import annotations
 

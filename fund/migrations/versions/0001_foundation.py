@@ -13,7 +13,7 @@ branch_labels = None
 depends_on = None
 
 
-# Journal entries and postings are append-only (RULES section 6: a correction is a new entry).
+# Journal entries and postings are append-only (docs/rules.md section 6: a correction is a new entry).
 APPEND_ONLY_TABLES = ("journal_entries", "postings")
 _PG_APPEND_ONLY_FUNCTION = """
 CREATE FUNCTION ipfund_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

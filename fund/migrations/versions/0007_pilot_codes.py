@@ -1,4 +1,4 @@
-"""pilot credit codes allowed by the fund manager (RULES I1)
+"""pilot credit codes allowed by the fund manager (docs/rules.md I1)
 
 Revision ID: 0007
 Revises: 0006

@@ -1,4 +1,4 @@
-"""payment instructions for the custodian bank (RULES 6); journal causes of payments
+"""payment instructions for the custodian bank (docs/rules.md section 6); journal causes of payments
 
 Revision ID: 0010
 Revises: 0009

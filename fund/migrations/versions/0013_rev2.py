@@ -1,6 +1,6 @@
-"""RULES revision 2 on existing tables: borrower data per loan
+"""revision 2 of the rules on existing tables: borrower data per loan
 
-Each loan carries its borrower as its own bank reported it (RULES section 3): six ``borrower_*``
+Each loan carries its borrower as its own bank reported it (docs/rules.md section 3): six ``borrower_*``
 columns on ``loans``, filled from the loan's ``enterprise_reports`` row (what its bank reported),
 else from the enterprise (the first registration's report). ``enterprise_reports`` goes (its data now
 live on the loans), and so does the ``borrower_data_differs`` flag, which told a bank that another
