@@ -47,7 +47,9 @@ def floor_mul_div(a: int, b: int, d: int) -> int:
 
 def _int64_or_none(values: object) -> np.ndarray | None:
     """``values`` as an int64 array, or None when some value does not fit int64."""
-    if isinstance(values, np.ndarray) and values.dtype.kind in "iu" and values.dtype != np.uint64:
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        if values.dtype == np.uint64 and values.size and int(values.max()) > np.iinfo(np.int64).max:
+            return None  # an array cast does not raise: it would wrap
         return values.astype(np.int64, copy=False)
     try:
         array = np.asarray(values, dtype=np.int64)

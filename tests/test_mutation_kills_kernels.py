@@ -217,9 +217,8 @@ def test_capped_granted_in_runs_by_hand():
     assert empty.tolist() == []
 
 
-@pytest.mark.xfail(strict=True, reason="risk/kernels.py _int64_or_none casts a uint64 array to int64 unchecked: "
-                   "values of 2^63 or more wrap (found by this audit; no caller passes such arrays today)")
 def test_unsigned_arrays_beyond_int64_are_not_wrapped():
+    # found by the mutation audit: a uint64 array was cast to int64 unchecked, so 2^63 read as -2^63
     big = np.array([2**63], dtype=np.uint64)
     assert mul_div_floor(big, [1], [2]).tolist() == [2**62]
     assert capped_running_sum(np.array([2**63 + 1], dtype=np.uint64), [0], [None]).granted.tolist() == [2**63 + 1]
