@@ -12,7 +12,7 @@ import pytest
 from risk.engine import choose_shift, oracle_prepared, simulate
 from risk.stress_result import summarise
 from risk.stress_stats import LEVELS, measures, normalised_weights, weighted_measures
-from tests.test_stress_oracle import exact_var_es, vasicek_pmf
+from tests.test_stress_oracle import assert_weighted_tail_matches, vasicek_pmf
 
 N, PD, RHO, PRINCIPAL = 500, 0.02, 0.15, 100_000_001
 
@@ -38,18 +38,7 @@ def test_the_automatic_shift_moves_the_tail_into_the_sample(weighted_run):
 
 
 def test_under_importance_sampling_the_oracle_tail_matches_the_exact_mixture(weighted_run):
-    pmf = vasicek_pmf(N, PD, RHO)
-    w = normalised_weights(weighted_run.log_weight)
-    m = weighted_measures(weighted_run.n_defaults, w)
-    for level in ("0.99", "0.999"):
-        exact_var, exact_es = exact_var_es(pmf, float(level))
-        var, es = m.var[level], m.es[level]
-        assert var.low is not None and var.high is not None
-        assert var.low - 1 <= exact_var <= var.high + 1, (level, exact_var, var)
-        assert abs(es.value - exact_es) <= 2 * es.half_width, (level, exact_es, es)
-    # each default pays floor(L / 2): the fund payout's figures are the defaults' times that
-    fund = weighted_measures(weighted_run.fund_payout, w)
-    assert fund.var["0.999"].value == m.var["0.999"].value * (PRINCIPAL // 2)
+    assert_weighted_tail_matches(vasicek_pmf(N, PD, RHO), weighted_run, PRINCIPAL)
 
 
 def test_crude_and_weighted_estimates_agree_within_their_intervals(prepared, weighted_run):

@@ -28,7 +28,7 @@ from risk.portfolio import FundPosition, default_cap_base
 from risk.scenario import ScenarioError, parse_scenario
 from risk.stress_result import summarise
 from risk.stress_stats import measures, normalised_weights, weighted_measures
-from tests.test_stress_oracle import exact_var_es
+from tests.test_stress_oracle import assert_weighted_tail_matches, exact_var_es
 
 N, PD, RHO, PRINCIPAL = 200, 0.02, 0.15, 100_000_001
 SHIFT = (-1.0, -0.5)
@@ -110,17 +110,7 @@ def test_the_two_year_exact_law_is_a_law():
 
 
 def test_under_a_shift_per_year_the_oracle_tail_matches_the_exact_mixture(by_year_run):
-    pmf = two_year_pmf(N, PD, RHO)
-    w = normalised_weights(by_year_run.log_weight)
-    m = weighted_measures(by_year_run.n_defaults, w)
-    for level in ("0.99", "0.999"):
-        exact_var, exact_es = exact_var_es(pmf, float(level))
-        var, es = m.var[level], m.es[level]
-        assert var.low is not None and var.high is not None
-        assert var.low - 1 <= exact_var <= var.high + 1, (level, exact_var, var)
-        assert abs(es.value - exact_es) <= 2 * es.half_width, (level, exact_es, es)
-    fund = weighted_measures(by_year_run.fund_payout, w)
-    assert fund.var["0.999"].value == m.var["0.999"].value * (PRINCIPAL // 2)
+    assert_weighted_tail_matches(two_year_pmf(N, PD, RHO), by_year_run, PRINCIPAL)
     result = summarise(by_year_run, scenario_name="x", bank_names=("bank-1",), inputs=None).to_dict()
     assert result["sampling"] == {"method": "importance", "shift": list(SHIFT),
                                   "effective_scenarios": result["sampling"]["effective_scenarios"]}
