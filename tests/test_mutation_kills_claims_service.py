@@ -98,3 +98,224 @@ def test_each_claim_step_keeps_its_note_and_the_closing_says_who_and_when(world)
     doc = world.show(claim.id)
     assert (doc["closed_on"], doc["closed_by"]) == (closed_on, "BANK1")
     assert _event_notes(world, claim.id)[-1] == ("closed", "recovery finished")
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule L for claims (docs/rules.md section 6: "each claim's postings equal its approved fund share and
+# its recoveries"): each break below is planted alone and the claims check must name it, with its
+# entry, in the words the check uses (ledger_violations called directly, so only its own findings).
+# ---------------------------------------------------------------------------------------------
+
+L_DRAWDOWN, L_FILED = D(2022, 1, 10), D(2022, 6, 1)  # gz-2020, no bank cap: loss 300M gives the fund 150M, deferred
+CASH, DEFERRED, EXPENSE = "pool:compensation:cash", "liability:compensation_deferred", "expense:compensation"
+
+
+def _l_approved(world: World, borrower_n: int = 1):
+    loan = world.register(drawdown=L_DRAWDOWN, scheme="55", borrower_n=borrower_n)
+    return world.approve(world.file(loan.id, 300_000_000, L_FILED).id, L_FILED)
+
+
+def _claims_check(world: World) -> list[tuple[str, str, int | None]]:
+    with world.session() as s:
+        return [(v.rule, v.message, v.entry_id) for v in claims_service.ledger_violations(s)]
+
+
+def _l_sql(world: World, statement: str, **params) -> None:
+    from sqlalchemy import text
+
+    with world.session() as s:
+        s.execute(text(statement), params)
+
+
+def _l_post(world: World, cause: str, ref_type: str, ref_id: int, postings, policy_id: str = "gz-2020") -> int:
+    from fund.services import ledger
+
+    with world.session() as s:
+        return ledger.post_entry(s, cause=cause, policy_id=policy_id, ref_type=ref_type, ref_id=ref_id,
+                                 business_date=L_FILED, postings=postings).id
+
+
+def _l_one(world: World, model, **where):
+    from sqlalchemy import select
+
+    with world.session() as s:
+        stmt = select(model)
+        for column, value in where.items():
+            stmt = stmt.where(getattr(model, column) == value)
+        row = s.scalars(stmt).one()
+        s.expunge(row)
+        return row
+
+
+def test_the_claims_check_names_claim_entries_that_point_at_no_claim(world):
+    claim = _l_approved(world)
+    assert _claims_check(world) == []
+    pair = [(EXPENSE, 5), (DEFERRED, -5)]
+    to_loan = _l_post(world, "claim_approval", "loan", claim.id, pair)
+    to_nothing = _l_post(world, "claim_approval", "claim", claim.id + 1000, pair)
+    recovery_to_loan = _l_post(world, "recovery", "loan", claim.id, [(CASH, 7), ("income:recovery", -7)])
+    recovery_to_nothing = _l_post(world, "recovery", "claim", claim.id + 1000, [(CASH, 7), ("income:recovery", -7)])
+    assert _claims_check(world) == [
+        ("claim_postings", f"claim approval entry refers to loan {claim.id}, not a claim", to_loan),
+        ("claim_postings", f"claim approval entry refers to claim {claim.id + 1000}, not a claim", to_nothing),
+        ("claim_postings", f"recovery entry refers to loan {claim.id}, not a claim", recovery_to_loan),
+        ("claim_postings", f"recovery entry refers to claim {claim.id + 1000}, not a claim", recovery_to_nothing),
+    ]
+
+
+def test_the_claims_check_finds_money_on_a_claim_that_is_not_decided(world):
+    from fund.adapters.models.claims import ClaimRecovery
+    from fund.adapters.models.ledger import Deferral
+
+    claim = _l_approved(world)
+    recovery = world.recover(claim.id, 40_000_000, 0, D(2022, 8, 1))  # fund's part 20M
+    assert recovery.fund_fen == 20_000_000 and _claims_check(world) == []
+    deferral = _l_one(world, Deferral, ref_type="claim", ref_id=claim.id)
+    _l_sql(world, "UPDATE claims SET status = 'filed' WHERE id = :c", c=claim.id)
+    bank = world.actors["BANK1"].institution_id
+    assert _claims_check(world) == [
+        ("claim_postings", f"claim {claim.id} is filed but has an approval entry", claim.approval_entry_id),
+        ("claim_postings", f"claim {claim.id} is filed but has deferral {deferral.id}", deferral.entry_id),
+        ("claim_postings", f"claim {claim.id} is filed but has recoveries", None),
+        ("claim_postings", f"recovery entry of claim {claim.id} matches no recorded recovery", recovery.entry_id),
+        ("cap_usage", f"cap usage of bank {bank} under gz-2020 in 2022 is 150000000, approved fund shares add up to 0", None),
+    ]
+    assert _l_one(world, ClaimRecovery, claim_id=claim.id).entry_id == recovery.entry_id
+
+
+def test_the_claims_check_wants_one_approval_entry_of_the_claims_policy_and_the_claims_own(world):
+    first, second = _l_approved(world, 1), _l_approved(world, 2)
+    bank = world.actors["BANK1"].institution_id
+    assert _claims_check(world) == []
+    extra = _l_post(world, "claim_approval", "claim", first.id, [(EXPENSE, 5), (DEFERRED, -5)])
+    assert _claims_check(world) == [("claim_postings", f"claim {first.id} has 2 approval entries, expected 1", None)]
+
+    # The second claim records the first's approval entry and is moved to gz-2023 (its entry stays under gz-2020).
+    _l_sql(world, "UPDATE claims SET approval_entry_id = :e, policy_id = 'gz-2023' WHERE id = :c", e=first.approval_entry_id, c=second.id)
+    assert _claims_check(world)[1:] == [
+        ("claim_postings", f"claim {second.id} records approval entry {first.approval_entry_id}", second.approval_entry_id),
+        ("claim_postings", f"claim {second.id} is under gz-2023, its entry under gz-2020", second.approval_entry_id),
+        ("cap_usage", f"cap usage of bank {bank} under gz-2020 in 2022 is 300000000, approved fund shares add up to 150000000", None),
+        ("cap_usage", f"bank {bank} under gz-2023 in 2022: 150000000 approved with no cap usage row", None),
+    ]
+    assert extra
+
+
+def test_the_claims_check_wants_no_approval_entry_for_a_fund_share_of_0_and_one_deferral_of_the_deferred_part(world):
+    from fund.adapters.models.ledger import Deferral
+
+    claim = _l_approved(world)
+    deferral = _l_one(world, Deferral, ref_type="claim", ref_id=claim.id)
+    # The fund's share moved to the bank, paid and deferred parts to 0: the approval entry is now one too many.
+    _l_sql(world, "UPDATE claims SET bank_fen = bank_fen + fund_fen, fund_fen = 0, deferred_fen = 0, paid_fen = 0 WHERE id = :c", c=claim.id)
+    bank = world.actors["BANK1"].institution_id
+    assert _claims_check(world) == [
+        ("claim_postings", f"claim {claim.id} has a fund share of 0 but an approval entry", claim.approval_entry_id),
+        ("claim_postings", f"claim {claim.id} deferred 0 at approval; its deferrals are [150000000]", claim.approval_entry_id),
+        ("cap_usage", f"cap usage of bank {bank} under gz-2020 in 2022 is 150000000, approved fund shares add up to 0", None),
+    ]
+    assert deferral.amount_fen == 150_000_000
+
+
+def test_the_claims_check_ties_each_recovery_to_its_own_entry(world):
+    first, second = _l_approved(world, 1), _l_approved(world, 2)
+    one = world.recover(first.id, 40_000_000, 0, D(2022, 8, 1))  # fund 20M each
+    two = world.recover(second.id, 40_000_000, 0, D(2022, 8, 1))
+    assert _claims_check(world) == []
+    # first: its row points at the second's entry; second: its row is moved to gz-2023.
+    _l_sql(world, "UPDATE claim_recoveries SET entry_id = :e WHERE id = :r", e=two.entry_id, r=one.id)
+    _l_sql(world, "UPDATE claim_recoveries SET policy_id = 'gz-2023' WHERE id = :r", r=two.id)
+    assert _claims_check(world) == [
+        ("claim_postings", f"recovery {one.id} of claim {first.id} gives the fund 20000000 and has no recovery entry", two.entry_id),
+        ("claim_recoveries", f"recovery {two.id} of claim {second.id} is under gz-2023", two.entry_id),
+        ("claim_postings", f"recovery entry of claim {first.id} matches no recorded recovery", one.entry_id),
+    ]
+    # A row with no entry at all, and one posted wrong (cash 19.99M, two postings to the income account).
+    _l_sql(world, "UPDATE claim_recoveries SET policy_id = 'gz-2020' WHERE id = :r", r=two.id)
+    wrong = _l_post(world, "recovery", "claim", first.id, [(CASH, 20_000_000), ("income:recovery", -19_000_000), ("income:recovery", -1_000_000)])
+    _l_sql(world, "UPDATE claim_recoveries SET entry_id = :e WHERE id = :r", e=wrong, r=one.id)
+    assert _claims_check(world) == [("claim_postings", f"recovery entry of claim {first.id} matches no recorded recovery", one.entry_id)]
+    _l_sql(world, "UPDATE claim_recoveries SET entry_id = NULL WHERE id = :r", r=two.id)
+    assert _claims_check(world) == [
+        ("claim_postings", f"recovery {two.id} of claim {second.id} gives the fund 20000000 and has no recovery entry", None),
+        ("claim_postings", f"recovery entry of claim {first.id} matches no recorded recovery", one.entry_id),
+        ("claim_postings", f"recovery entry of claim {second.id} matches no recorded recovery", two.entry_id),
+    ]
+    wrong_policy = _l_post(world, "recovery", "claim", second.id, [(CASH, 20_000_000), ("income:recovery", -20_000_000)], "gz-2023")
+    _l_sql(world, "UPDATE claim_recoveries SET entry_id = :e WHERE id = :r", e=wrong_policy, r=two.id)
+    assert _claims_check(world)[0] == (
+        "claim_postings", f"recovery {two.id} of claim {second.id}: the fund's part 20000000 is posted as "
+        f"{{'{CASH}': 20000000, 'income:recovery': -20000000}} under gz-2023", wrong_policy)
+
+
+def test_the_claims_check_finds_a_fund_part_of_0_with_an_entry_and_a_party_past_its_share(world):
+    claim = _l_approved(world)
+    recovery = world.recover(claim.id, 40_000_000, 0, D(2022, 8, 1))
+    # The row's fund part given to the bank (the claim's totals moved alike): the row has an entry it should not.
+    _l_sql(world, "UPDATE claim_recoveries SET bank_fen = bank_fen + fund_fen, fund_fen = 0 WHERE id = :r", r=recovery.id)
+    _l_sql(world, "UPDATE claims SET bank_recovered_fen = bank_recovered_fen + fund_recovered_fen, fund_recovered_fen = 0 WHERE id = :c", c=claim.id)
+    assert _claims_check(world) == [
+        ("claim_postings", f"recovery {recovery.id} of claim {claim.id} gives the fund 0 but has an entry", recovery.entry_id),
+        ("claim_postings", f"recovery entry of claim {claim.id} matches no recorded recovery", recovery.entry_id),
+    ]
+    # The claim's stored fund total past the fund's share (one fen), then at exactly its share (allowed).
+    _l_sql(world, "UPDATE claims SET fund_recovered_fen = 150000001 WHERE id = :c", c=claim.id)
+    found = _claims_check(world)
+    assert [v[0] for v in found[:2]] == ["claim_recoveries", "claim_recoveries"]
+    assert found[1] == ("claim_recoveries", f"claim {claim.id}: the fund recovered 150000001, more than its share 150000000", None)
+    _l_sql(world, "UPDATE claims SET fund_recovered_fen = 150000000 WHERE id = :c", c=claim.id)
+    assert [v[0] for v in _claims_check(world)] == ["claim_recoveries", "claim_postings", "claim_postings"]
+
+
+# ---------------------------------------------------------------------------------------------
+# A5 recoveries (record_recovery) and the claim's document
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_fund_part_of_one_fen_is_posted_by_the_bank_and_the_step_keeps_its_amounts(world):
+    """A5 with rule L and G2: a recovery whose fund part is 1 fen is still an inflow to the pool (one
+    ``recovery`` entry of 1 fen, here settling the deferred compensation first), posted in the bank's
+    name; the claim's step records gross, costs and net."""
+    from fund.services import ledger
+
+    claim = _l_approved(world)  # fund 150M of a 300M loss, all deferred
+    recovery = world.recover(claim.id, 3, 1, D(2022, 8, 1))  # net 2: the fund's half is 1 fen
+    assert (recovery.net_fen, recovery.fund_fen) == (2, 1)
+    assert recovery.entry_id is not None and _claims_check(world) == []
+    with world.session() as s:
+        (line,) = ledger.journal(s, cause="recovery", ref_type="claim", ref_id=claim.id)
+        assert line.id == recovery.entry_id
+        assert (line.actor_id, line.memo) == (world.actors["BANK1"].institution_id, f"fund's part of a recovery on claim {claim.id}")
+        assert dict(line.postings) == {CASH: 1, "income:recovery": -1}
+    event = world.show(claim.id)["events"][-1]
+    assert (event["event"], event["note"], event["entry_id"], event["by"]) == (
+        "recovery", "gross 3, costs 1, net 2 fen", recovery.entry_id, "BANK1")
+
+
+def test_the_claim_document_times_its_events_in_utc(world):
+    """G2: the clock time of each step is UTC (an aware datetime on both backends)."""
+    claim = _l_approved(world)
+    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    for event in world.show(claim.id)["events"]:
+        assert event["at"].utcoffset() == dt.timedelta(0)
+        assert before < event["at"] < before + dt.timedelta(minutes=10)
+
+
+def test_the_claim_document_shows_its_own_deferral(world):
+    """A4 in the claim's document: the settled part of a deferred claim is that of its own deferral,
+    not another claim's nor a subsidy deferral with the same number."""
+    from fund.adapters.models.ledger import Deferral
+
+    loan = world.register(drawdown=L_DRAWDOWN, scheme="55", borrower_n=1)
+    first = world.file(loan.id, 300_000_000, L_FILED)
+    entry = world.appropriate(1, L_FILED)  # 1 fen to the pool; an entry for the planted row below
+    with world.session() as s:  # a subsidy deferral numbered like the claim, older than the claim's own
+        s.add(Deferral(pool="subsidy", ref_type="subsidy_line", ref_id=first.id, policy_id="gz-2020", amount_fen=5,
+                       settled_fen=3, entry_id=entry.entry_id, business_date=L_FILED))
+    first = world.approve(first.id, L_FILED)  # the 1 fen held is paid, 149 999 999 deferred
+    second = _l_approved(world, 2)  # nothing held: 150M deferred
+    assert (first.paid_fen, first.deferred_fen, second.deferred_fen) == (1, 149_999_999, 150_000_000)
+    world.appropriate(10_000_000, D(2022, 7, 1))  # settles the first claim's deferral first (FIFO)
+    payments = {c.id: world.show(c.id)["payment"] for c in (first, second)}
+    assert [(p["deferred_settled_fen"], p["deferred_open_fen"], p["paid_fen"]) for p in payments.values()] == [
+        (10_000_000, 139_999_999, 10_000_001), (0, 150_000_000, 0)]
