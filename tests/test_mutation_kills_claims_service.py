@@ -319,3 +319,44 @@ def test_the_claim_document_shows_its_own_deferral(world):
     payments = {c.id: world.show(c.id)["payment"] for c in (first, second)}
     assert [(p["deferred_settled_fen"], p["deferred_open_fen"], p["paid_fen"]) for p in payments.values()] == [
         (10_000_000, 139_999_999, 10_000_001), (0, 150_000_000, 0)]
+
+
+def test_the_claim_document_is_the_apis_claim_with_every_figure_of_a1_to_a5(world):
+    """The claim's document is the API's ``ClaimOut`` (every field, no other) before and after approval,
+    and carries A2's split, the cap trace, A4's payment and A5's recovery as computed here by hand:
+    loss 300M on a 1000M loan fully covered, scheme 5311 (fund 50%, insurer 30%, appraiser 10%, bank
+    10%), paid in full from 1000M held; a recovery of 40M less 1M costs shares its net 39M in the same
+    proportions."""
+    from schemas.claims import ClaimOut
+
+    world.appropriate(1_000_000_000, L_DRAWDOWN)
+    loan = world.register(drawdown=L_DRAWDOWN, scheme="5311", insurer_code="INS1", appraiser_code="APR1", borrower_n=1)
+    filed = world.file(loan.id, 300_000_000, L_FILED)
+    ClaimOut.model_validate(world.show(filed.id))
+    claim = world.approve(filed.id, L_FILED)
+    recovery = world.recover(claim.id, 40_000_000, 1_000_000, D(2022, 8, 1))
+    doc = world.show(claim.id)
+    ClaimOut.model_validate(doc)
+    assert {k: doc[k] for k in ("id", "loan_id", "status", "policy_id", "bank", "insurer", "appraiser", "loss_fen", "filed_on",
+                                "filed_by", "decided_on", "decided_by", "closed_on", "closed_by")} == {
+        "id": claim.id, "loan_id": loan.id, "status": "approved", "policy_id": "gz-2020", "bank": "BANK1", "insurer": "INS1",
+        "appraiser": "APR1", "loss_fen": 300_000_000, "filed_on": L_FILED, "filed_by": "BANK1", "decided_on": L_FILED,
+        "decided_by": "FM", "closed_on": None, "closed_by": None}
+    assert (doc["earliest_unpaid_due"], doc["days_past_due"]) == (D(2022, 2, 10), 111)  # the first installment, unpaid
+    assert doc["allocation"] == {
+        "policy_id": "gz-2020", "scheme": "5311", "ratios_bp": {"fund": 5000, "insurer": 3000, "appraiser": 1000, "bank": 1000},
+        "principal_fen": 1_000_000_000, "covered_fen": 1_000_000_000, "outstanding_fen": 1_000_000_000, "loss_fen": 300_000_000,
+        "base_fen": 300_000_000, "insurer_limit_fen": None, "insurer_cut_fen": 0, "fund_before_cap_fen": 150_000_000,
+        "fund_fen": 150_000_000, "insurer_fen": 90_000_000, "appraiser_fen": 30_000_000, "bank_fen": 30_000_000}
+    assert doc["cap"] == {"policy_id": "gz-2020", "year": 2022, "cap_bp": None, "in_pool_lending_fen": 1_000_000_000, "cap_fen": None,
+                          "already_used_fen": 0, "room_fen": None, "cut_fen": 0}
+    assert doc["payment"] == {"policy_id": "gz-2020", "pool": "compensation", "entry_id": claim.approval_entry_id,
+                              "paid_at_approval_fen": 150_000_000, "deferred_at_approval_fen": 0, "deferred_settled_fen": 0,
+                              "deferred_open_fen": 0, "paid_fen": 150_000_000}
+    shares = {"fund_fen": 19_500_000, "insurer_fen": 11_700_000, "appraiser_fen": 3_900_000, "bank_fen": 3_900_000}
+    assert doc["recovered"] == {"gross_fen": 40_000_000, "costs_fen": 1_000_000, "net_fen": 39_000_000, **shares}
+    assert doc["recoveries"] == [{"id": recovery.id, "business_date": D(2022, 8, 1), "reported_by": "BANK1", "policy_id": "gz-2020",
+                                  "gross_fen": 40_000_000, "costs_fen": 1_000_000, "net_fen": 39_000_000, "cum_net_before_fen": 0,
+                                  **shares, "entry_id": recovery.entry_id}]
+    assert [(e["event"], e["by"], e["business_date"]) for e in doc["events"]] == [
+        ("filed", "BANK1", L_FILED), ("approved", "FM", L_FILED), ("recovery", "BANK1", D(2022, 8, 1))]
