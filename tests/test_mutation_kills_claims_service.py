@@ -230,7 +230,8 @@ def test_the_claims_check_ties_each_recovery_to_its_own_entry(world):
         ("claim_recoveries", f"recovery {two.id} of claim {second.id} is under gz-2023", two.entry_id),
         ("claim_postings", f"recovery entry of claim {first.id} matches no recorded recovery", one.entry_id),
     ]
-    # A row with no entry at all, and one posted wrong (cash 19.99M, two postings to the income account).
+    # The first row pointed at a new entry crediting its 20M to the income account in two postings (the check adds
+    # them up: it matches), then the second row with no entry at all, then with one under another policy.
     _l_sql(world, "UPDATE claim_recoveries SET policy_id = 'gz-2020' WHERE id = :r", r=two.id)
     wrong = _l_post(world, "recovery", "claim", first.id, [(CASH, 20_000_000), ("income:recovery", -19_000_000), ("income:recovery", -1_000_000)])
     _l_sql(world, "UPDATE claim_recoveries SET entry_id = :e WHERE id = :r", e=wrong, r=one.id)
@@ -265,6 +266,27 @@ def test_the_claims_check_finds_a_fund_part_of_0_with_an_entry_and_a_party_past_
     assert found[1] == ("claim_recoveries", f"claim {claim.id}: the fund recovered 150000001, more than its share 150000000", None)
     _l_sql(world, "UPDATE claims SET fund_recovered_fen = 150000000 WHERE id = :c", c=claim.id)
     assert [v[0] for v in _claims_check(world)] == ["claim_recoveries", "claim_postings", "claim_postings"]
+
+
+def test_the_claims_check_sees_claim_entries_with_no_postings_and_only_its_own_causes(world):
+    """An entry with no postings is still an entry: an empty approval entry is a second approval
+    entry, an empty recovery entry matches no recovery; an empty entry of another cause is not the
+    claims check's."""
+    from fund.adapters.models.ledger import JournalEntry
+
+    claim = _l_approved(world)
+    with world.session() as s:
+        empty = [JournalEntry(cause=cause, policy_id="gz-2020", ref_type=ref_type, ref_id=ref_id, business_date=L_FILED)
+                 for cause, ref_type, ref_id in (("claim_approval", "claim", claim.id), ("recovery", "claim", claim.id),
+                                                 ("correction", None, None))]
+        s.add_all(empty)
+        s.flush()
+        approval, recovery, _ = (e.id for e in empty)
+    assert _claims_check(world) == [
+        ("claim_postings", f"claim {claim.id} has 2 approval entries, expected 1", None),
+        ("claim_postings", f"recovery entry of claim {claim.id} matches no recorded recovery", recovery),
+    ]
+    assert approval > claim.approval_entry_id
 
 
 # ---------------------------------------------------------------------------------------------
