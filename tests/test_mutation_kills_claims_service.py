@@ -167,9 +167,10 @@ def test_the_claims_check_finds_money_on_a_claim_that_is_not_decided(world):
     from fund.adapters.models.claims import ClaimRecovery
     from fund.adapters.models.ledger import Deferral
 
+    pending = world.file(world.register(drawdown=L_DRAWDOWN, scheme="55", borrower_n=9).id, 300_000_000, L_FILED)  # filed, no money
     claim = _l_approved(world)
     recovery = world.recover(claim.id, 40_000_000, 0, D(2022, 8, 1))  # fund's part 20M
-    assert recovery.fund_fen == 20_000_000 and _claims_check(world) == []
+    assert pending.id < claim.id and recovery.fund_fen == 20_000_000 and _claims_check(world) == []
     deferral = _l_one(world, Deferral, ref_type="claim", ref_id=claim.id)
     _l_sql(world, "UPDATE claims SET status = 'filed' WHERE id = :c", c=claim.id)
     bank = world.actors["BANK1"].institution_id
@@ -199,6 +200,18 @@ def test_the_claims_check_wants_one_approval_entry_of_the_claims_policy_and_the_
         ("cap_usage", f"bank {bank} under gz-2023 in 2022: 150000000 approved with no cap usage row", None),
     ]
     assert extra
+
+
+def test_the_claims_check_compares_the_approval_entry_with_the_fund_share(world):
+    claim = _l_approved(world)  # fund 150M, all deferred: expense 150M, deferred liability -150M
+    _l_sql(world, "UPDATE claims SET fund_fen = fund_fen - 1, bank_fen = bank_fen + 1, deferred_fen = deferred_fen - 1 WHERE id = :c", c=claim.id)
+    bank = world.actors["BANK1"].institution_id
+    assert _claims_check(world) == [
+        ("claim_postings", f"claim {claim.id}: approval posts {{'{EXPENSE}': 150000000, '{DEFERRED}': -150000000}}, its fund share "
+         f"149999999 (paid 0, deferred 149999999) gives {{'{EXPENSE}': 149999999, '{DEFERRED}': -149999999}}", claim.approval_entry_id),
+        ("claim_postings", f"claim {claim.id} deferred 149999999 at approval; its deferrals are [150000000]", claim.approval_entry_id),
+        ("cap_usage", f"cap usage of bank {bank} under gz-2020 in 2022 is 150000000, approved fund shares add up to 149999999", None),
+    ]
 
 
 def test_the_claims_check_wants_no_approval_entry_for_a_fund_share_of_0_and_one_deferral_of_the_deferred_part(world):
@@ -269,21 +282,21 @@ def test_the_claims_check_finds_a_fund_part_of_0_with_an_entry_and_a_party_past_
 
 
 def test_the_claims_check_sees_claim_entries_with_no_postings_and_only_its_own_causes(world):
-    """An entry with no postings is still an entry: an empty approval entry is a second approval
-    entry, an empty recovery entry matches no recovery; an empty entry of another cause is not the
+    """An entry with no postings is still an entry: two empty approval entries are two more approval
+    entries, an empty recovery entry matches no recovery; an empty entry of another cause is not the
     claims check's."""
     from fund.adapters.models.ledger import JournalEntry
 
     claim = _l_approved(world)
     with world.session() as s:
         empty = [JournalEntry(cause=cause, policy_id="gz-2020", ref_type=ref_type, ref_id=ref_id, business_date=L_FILED)
-                 for cause, ref_type, ref_id in (("claim_approval", "claim", claim.id), ("recovery", "claim", claim.id),
-                                                 ("correction", None, None))]
+                 for cause, ref_type, ref_id in (("claim_approval", "claim", claim.id), ("claim_approval", "claim", claim.id),
+                                                 ("recovery", "claim", claim.id), ("correction", None, None))]
         s.add_all(empty)
         s.flush()
-        approval, recovery, _ = (e.id for e in empty)
+        approval, _, recovery, _ = (e.id for e in empty)
     assert _claims_check(world) == [
-        ("claim_postings", f"claim {claim.id} has 2 approval entries, expected 1", None),
+        ("claim_postings", f"claim {claim.id} has 3 approval entries, expected 1", None),
         ("claim_postings", f"recovery entry of claim {claim.id} matches no recorded recovery", recovery),
     ]
     assert approval > claim.approval_entry_id
