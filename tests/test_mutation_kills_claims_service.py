@@ -275,7 +275,9 @@ def test_the_claims_check_finds_a_fund_part_of_0_with_an_entry_and_a_party_past_
     # The claim's stored fund total past the fund's share (one fen), then at exactly its share (allowed).
     _l_sql(world, "UPDATE claims SET fund_recovered_fen = 150000001 WHERE id = :c", c=claim.id)
     found = _claims_check(world)
-    assert [v[0] for v in found[:2]] == ["claim_recoveries", "claim_recoveries"]
+    totals = {"gross": 40_000_000, "costs": 0, "net": 40_000_000, "fund": 0, "insurer": 0, "appraiser": 0, "bank": 40_000_000}
+    assert found[0] == ("claim_recoveries", f"claim {claim.id} stores recovered {dict(totals, fund=150_000_001)}, "
+                        f"its recoveries add up to {totals}", None)
     assert found[1] == ("claim_recoveries", f"claim {claim.id}: the fund recovered 150000001, more than its share 150000000", None)
     _l_sql(world, "UPDATE claims SET fund_recovered_fen = 150000000 WHERE id = :c", c=claim.id)
     assert [v[0] for v in _claims_check(world)] == ["claim_recoveries", "claim_postings", "claim_postings"]
