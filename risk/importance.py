@@ -137,7 +137,7 @@ def choose_shift_details(prep: Prepared, *, seed: int, pilot_scenarios: int = 20
     inputs and seed give the same shift.
     """
     from risk.engine import run_chunk
-    from risk.stress_stats import normalised_weights, weighted_measures
+    from risk.stress_stats import normalised_weights
 
     bound = largest_shift(prep.horizon)
     mu, path, estimates = max(FIRST_PILOT_SHIFT, -bound), [], []
@@ -151,9 +151,7 @@ def choose_shift_details(prep: Prepared, *, seed: int, pilot_scenarios: int = 20
         w = normalised_weights(chunk.log_weight)
         # log w = -mu sum_k G_k + H mu^2 / 2: each scenario's mean yearly factor
         mean_factor = (0.5 * prep.horizon * mu * mu - chunk.log_weight) / (prep.horizon * mu)
-        quantile = weighted_measures(x, w, levels=(level,)).var[level].value
-        kth = float(np.sort(x)[-MIN_TAIL_SCENARIOS]) if x.size > MIN_TAIL_SCENARIOS else float(x.min())
-        elite = (x >= min(quantile, kth)) & (x > 0)
+        elite = _elite(x, w, level)
         estimate = float(np.dot(w[elite], mean_factor[elite]) / w[elite].sum())
         estimates.append(min(0.0, max(estimate, -bound)))
         later = estimates[1:] or estimates
@@ -188,7 +186,7 @@ def choose_year_shifts_details(prep: Prepared, *, seed: int, pilot_scenarios: in
     True
     """
     from risk.engine import run_chunk
-    from risk.stress_stats import normalised_weights, weighted_measures
+    from risk.stress_stats import normalised_weights
 
     H = prep.horizon
     bound = largest_shift(H)            # per year, when every year takes the same
@@ -205,9 +203,7 @@ def choose_year_shifts_details(prep: Prepared, *, seed: int, pilot_scenarios: in
         if not (x > 0).any():
             return ShiftChoice(0.0, tuple(path), bound, "the fund pays nothing in the pilot run")
         w = normalised_weights(chunk.log_weight)
-        quantile = weighted_measures(x, w, levels=(level,)).var[level].value
-        kth = float(np.sort(x)[-MIN_TAIL_SCENARIOS]) if x.size > MIN_TAIL_SCENARIOS else float(x.min())
-        elite = (x >= min(quantile, kth)) & (x > 0)
+        elite = _elite(x, w, level)
         estimate = np.minimum(0.0, w[elite] @ factors[elite] / w[elite].sum())
         estimates.append(_within_budget(estimate, budget))
         later = estimates[1:] or estimates
@@ -220,6 +216,16 @@ def choose_year_shifts_details(prep: Prepared, *, seed: int, pilot_scenarios: in
                            f"(their mean there at most {np.abs(mu).max():.2f} below 0): no shift")
     # two decimals, toward 0 (so never past the bound)
     return ShiftChoice(normal_shift(tuple(math.ceil(m * 100) / 100 for m in mu.tolist())), tuple(path), bound)
+
+
+def _elite(x: np.ndarray, w: np.ndarray, level: str) -> np.ndarray:
+    """A pilot's elite: the paying scenarios at or beyond its weighted ``level`` quantile, and at
+    least :data:`MIN_TAIL_SCENARIOS` of its largest."""
+    from risk.stress_stats import weighted_measures
+
+    quantile = weighted_measures(x, w, levels=(level,)).var[level].value
+    kth = float(np.sort(x)[-MIN_TAIL_SCENARIOS]) if x.size > MIN_TAIL_SCENARIOS else float(x.min())
+    return (x >= min(quantile, kth)) & (x > 0)
 
 
 def _within_budget(mu: np.ndarray, budget: float) -> np.ndarray:
