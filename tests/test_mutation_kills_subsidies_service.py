@@ -1,0 +1,407 @@
+"""Kill tests for the mutation audit of fund/services/subsidies.py (issue 17): the month's preview, its
+run, its statement and the subsidy part of the ledger check, each figure asserted as docs/rules.md
+section 5 (S1 to S6) and section 6 say, recomputed here from the rules' own formulas, never copied
+from the code's output.
+
+One book per backend for the whole module (module-scoped: building it is most of the cost); every
+test works in a session that is rolled back at its end (a run writes nothing until its caller
+commits), so the tests see the same book and may run in any order.
+
+The book (business date 2026-10-31; gz-2020 and gz-2023 active):
+
+- ``E3`` (loans ``big`` and ``e3``, BANK1): ``big`` (contract rate 300, under the LPR) had February's
+  interest subsidised by February's run (99 000 000, the pool paid it), so April's run leaves E3
+  1 000 000 of room under gz-2023's 100 000 000 cap (S3): ``big``'s March repayment (paid 2024-03-10,
+  not run yet: taken by April's run) reaches the cap, ``e3``'s April line gets 0; both capped.
+- ``old`` (BANK2, gz-2020, drawn 2023-03-10, contract 450, share 8000): its one installment due
+  2024-03-10 (the 12th month) paid 2024-03-08: LPR 365.
+- ``one`` (BANK1, the rules' example: 385 bp, share 10000, 3 875 000 of interest paid on time:
+  1 736 201) and ``two`` (BANK2, 520 bp, share 6000), both paid 2024-04-15.
+- ``edge`` (BANK1, 14 months): on 2024-04-10 its 12th installment (due 2025-03-15, admitted) and, the
+  same day, its 11th (recorded after it: S3 takes the repayment recorded first) and its 13th (due
+  after the subsidy months: not admitted).
+- ``late_rep`` (BANK1): May's installment reported first (paid 2024-04-20, stored as past due), then
+  April's, paid 2024-04-14: on 2024-04-20 nothing was past due, both admitted (S1).
+- Not admitted (S1): ``slow`` paid its April installment a day late; ``early`` paid May's installment
+  on 2024-04-20 with April's unpaid (past due on the payment date); ``claimed`` paid after its claim
+  was filed; ``not_sme`` is ineligible; ``one`` repaid 1 fen of principal with no interest.
+- Fees (S6, gz-2023: 5000 bp, 5 000 000 per loan and kind): on ``one`` an appraisal fee of 6 000 001
+  paid 2024-03-01 (3 000 000), a second of 5 000 000 paid 2024-04-02 (capped at 2 000 000), an
+  insurance fee of 4 000 000 paid 2024-04-03 (2 000 000: its own room); on ``two`` a guarantee fee of
+  1 000 001 paid 2024-04-30, the month's last day (500 000) and an appraisal fee paid 2024-05-02
+  (after April); on ``old`` (gz-2020 sets no fee subsidy) an appraisal fee, which never counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+import shutil
+from dataclasses import dataclass
+from fractions import Fraction
+from math import floor
+
+import pytest
+from sqlalchemy import func, select, text
+
+from fund.adapters.db import make_engine, make_session_factory, unit_of_work
+from fund.adapters.models.ledger import Deferral, JournalEntry
+from fund.adapters.models.payments import PaymentInstruction
+from fund.adapters.models.pool import LoanFee
+from fund.adapters.models.registry import Loan
+from fund.adapters.models.subsidies import SubsidyLine, SubsidyRun
+from fund.domain.dates import add_months
+from fund.domain.registry import InstallmentIn
+from fund.errors import Conflict, DomainError, Forbidden
+from fund.services.fees import FeeIn, record_fee
+from fund.services.ledger import appropriate
+from fund.services.registry import move_status, record_repayment, register_loan
+from fund.services import subsidies as svc
+from tests.conftest import BACKENDS, _truncate_postgres
+from tests.factories import application, borrower, bullet_schedule, setup_reference
+
+D = dt.date
+BD = D(2026, 10, 31)
+MAR15 = D(2024, 3, 15)  # LPR 345 bp (published 2023-08-21)
+RATIO = 5000  # subsidy_ratio_bp of every shipped policy
+
+
+def s2(interest: int, *, share: int, contract: int, lpr: int, markup: int = 0, ratio: int = RATIO) -> int:
+    """docs/rules.md S2, written out: one floor of the exact product."""
+    cap_rate = Fraction(lpr * (10_000 + markup), 10_000)
+    rate = min(Fraction(contract), cap_rate)
+    return floor(Fraction(interest) * Fraction(share, 10_000) * rate / contract * Fraction(ratio, 10_000))
+
+
+@dataclass
+class Book:
+    db: object
+    actors: dict
+    loans: dict  # name -> loan id
+    enterprises: dict  # loan name -> enterprise id
+    reps: dict  # name -> repayment id
+    fees: dict  # name -> fee id
+    february_run: int
+    backend: str
+
+
+def _loan(s, bank, n, *, drawdown=MAR15, rate=385, share=10_000, interest=3_875_000, months=12, schedule=None, **extra):
+    app = application(drawdown=drawdown, contract_rate_bp=rate, ip_share_bp=share, borrower_n=n,
+                      borrower=extra.pop("borrower", borrower(n)), maturity_date=add_months(drawdown, months),
+                      schedule=schedule or bullet_schedule(1_000_000_000, drawdown, months, interest=interest), **extra)
+    return register_loan(s, bank, app, BD)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def book(request, tmp_path_factory):
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("subsidies_kills") / "book.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_base")
+        engine = make_engine(url)
+        _truncate_postgres(engine)
+        engine.dispose()
+    engine = make_engine(url)
+    db = make_session_factory(engine)
+    loans, reps, fees = {}, {}, {}
+    with unit_of_work(db) as s:
+        actors = setup_reference(s)
+        b1, b2 = actors["BANK1"], actors["BANK2"]
+        loans["big"] = _loan(s, b1, 3, drawdown=D(2024, 1, 10), rate=300, interest=198_000_000, months=2).id
+        loans["old"] = _loan(s, b2, 5, drawdown=D(2023, 3, 10), rate=450, share=8_000, months=12,
+                             scheme="55", schedule=(InstallmentIn(D(2024, 3, 10), 1_000_000_000, 2_000_000),)).id
+        loans["one"] = _loan(s, b1, 1).id
+        loans["two"] = _loan(s, b2, 2, rate=520, share=6_000).id
+        loans["e3"] = _loan(s, b1, 3).id
+        loans["edge"] = _loan(s, b1, 9, interest=1_000_000, months=14).id
+        loans["late_rep"] = _loan(s, b1, 11, interest=1_000_000).id
+        loans["slow"] = _loan(s, b1, 12).id
+        loans["early"] = _loan(s, b1, 13, interest=1_000_000).id
+        loans["claimed"] = _loan(s, b1, 14).id
+        loans["not_sme"] = _loan(s, b1, 15, borrower=borrower(15, is_sme=False)).id
+    with unit_of_work(db) as s:
+        b1, b2 = actors["BANK1"], actors["BANK2"]
+
+        def repay(name, loan, due, paid_on, interest, principal=0):
+            reps[name] = record_repayment(s, b1 if loan not in ("old", "two") else b2, loans[loan], due, paid_on,
+                                          principal, interest, BD).id
+
+        repay("big_feb", "big", D(2024, 2, 10), D(2024, 2, 9), 198_000_000)
+        appropriate(s, pool="subsidy", amount_fen=99_000_000, policy_id="gz-2023", business_date=BD)
+    with unit_of_work(db) as s:
+        february_run = svc.run_month(s, "2024-02", BD, actor=actors["FM"]).run_id
+    with unit_of_work(db) as s:
+        b1, b2 = actors["BANK1"], actors["BANK2"]
+        repay("big_mar", "big", D(2024, 3, 10), D(2024, 3, 10), 198_000_000, 1_000_000_000)
+        repay("old", "old", D(2024, 3, 10), D(2024, 3, 8), 2_000_000, 1_000_000_000)
+        repay("edge_12", "edge", D(2025, 3, 15), D(2024, 4, 10), 1_000_000)
+        repay("edge_11", "edge", D(2025, 2, 15), D(2024, 4, 10), 1_000_000)
+        repay("edge_13", "edge", D(2025, 4, 15), D(2024, 4, 10), 1_000_000)
+        repay("e3", "e3", D(2024, 4, 15), D(2024, 4, 12), 3_875_000)
+        repay("late_may", "late_rep", D(2024, 5, 15), D(2024, 4, 20), 1_000_000)
+        repay("late_apr", "late_rep", D(2024, 4, 15), D(2024, 4, 14), 1_000_000)
+        repay("one", "one", D(2024, 4, 15), D(2024, 4, 15), 3_875_000)
+        repay("two", "two", D(2024, 4, 15), D(2024, 4, 15), 3_875_000)
+        repay("one_principal", "one", D(2025, 3, 15), D(2024, 4, 20), 0, 1)
+        repay("slow", "slow", D(2024, 4, 15), D(2024, 4, 16), 3_875_000)
+        repay("early", "early", D(2024, 5, 15), D(2024, 4, 20), 1_000_000)
+        repay("not_sme", "not_sme", D(2024, 4, 15), D(2024, 4, 15), 3_875_000)
+        move_status(s, s.get(Loan, loans["claimed"]), "claim_filed", b1.institution_id, BD)
+        repay("claimed", "claimed", D(2024, 4, 15), D(2024, 4, 15), 3_875_000)
+
+        def fee(name, loan, kind, amount, paid_on):
+            bank = b1 if loan not in ("old", "two") else b2
+            fees[name] = record_fee(s, bank, loans[loan], FeeIn(kind, amount, paid_on, "穗评估所", f"K-{name}"), BD).id
+
+        fee("appraisal_1", "one", "appraisal", 6_000_001, D(2024, 3, 1))
+        fee("appraisal_2", "one", "appraisal", 5_000_000, D(2024, 4, 2))
+        fee("insurance", "one", "insurance", 4_000_000, D(2024, 4, 3))
+        fee("guarantee", "two", "guarantee", 1_000_001, D(2024, 4, 30))
+        fee("may", "two", "appraisal", 2_000_000, D(2024, 5, 2))
+        fee("old", "old", "appraisal", 2_000_000, D(2024, 3, 1))
+    with unit_of_work(db) as s:
+        enterprises = {name: s.get(Loan, loan_id).enterprise_id for name, loan_id in loans.items()}
+    yield Book(db, actors, loans, enterprises, reps, fees, february_run, request.param)
+    engine.dispose()
+
+
+@contextmanager
+def scratch(book: Book):
+    """A session whose work is rolled back at the end (nothing a test does stays in the book)."""
+    session = book.db()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+
+# ---- what the rules say April's run takes, written out ----------------------------------------------
+
+LPR_2024 = 345  # on 2024-01-10 and 2024-03-15 (published 2023-08-21)
+LPR_2023 = 365  # on 2023-03-10 (published 2022-08-22)
+APRIL_LAST = D(2024, 4, 30)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """One interest line as docs/rules.md S1 to S3 make it."""
+
+    rep: str
+    loan: str
+    policy: str
+    paid_on: dt.date
+    due: dt.date
+    interest: int
+    contract: int
+    share: int
+    lpr: int
+    computed: int
+    amount: int
+    capped: bool
+
+    @property
+    def rate_e4(self) -> int:  # S2's rate (the smaller of the contract rate and the LPR cap), in bp x 10^4
+        return min(self.contract, self.lpr) * 10_000
+
+
+def _april() -> list[Expected]:
+    """April's interest lines in S3 order: payment date, loan registration, repayment registration."""
+    one = s2(3_875_000, share=10_000, contract=385, lpr=LPR_2024)
+    assert one == 1_736_201  # docs/rules.md section 10, subsidy.gz
+    small = s2(1_000_000, share=10_000, contract=385, lpr=LPR_2024)
+    big = s2(198_000_000, share=10_000, contract=300, lpr=LPR_2024)
+    assert big == 99_000_000
+    return [
+        Expected("old", "old", "gz-2020", D(2024, 3, 8), D(2024, 3, 10), 2_000_000, 450, 8_000, LPR_2023,
+                 s2(2_000_000, share=8_000, contract=450, lpr=LPR_2023), s2(2_000_000, share=8_000, contract=450, lpr=LPR_2023), False),
+        # E3 had 99 000 000 from February: this line reaches gz-2023's cap of 100 000 000 (S3)
+        Expected("big_mar", "big", "gz-2023", D(2024, 3, 10), D(2024, 3, 10), 198_000_000, 300, 10_000, LPR_2024, big, 1_000_000, True),
+        Expected("edge_12", "edge", "gz-2023", D(2024, 4, 10), D(2025, 3, 15), 1_000_000, 385, 10_000, LPR_2024, small, small, False),
+        Expected("edge_11", "edge", "gz-2023", D(2024, 4, 10), D(2025, 2, 15), 1_000_000, 385, 10_000, LPR_2024, small, small, False),
+        Expected("e3", "e3", "gz-2023", D(2024, 4, 12), D(2024, 4, 15), 3_875_000, 385, 10_000, LPR_2024, one, 0, True),
+        Expected("late_apr", "late_rep", "gz-2023", D(2024, 4, 14), D(2024, 4, 15), 1_000_000, 385, 10_000, LPR_2024, small, small, False),
+        Expected("one", "one", "gz-2023", D(2024, 4, 15), D(2024, 4, 15), 3_875_000, 385, 10_000, LPR_2024, one, one, False),
+        Expected("two", "two", "gz-2023", D(2024, 4, 15), D(2024, 4, 15), 3_875_000, 520, 6_000, LPR_2024,
+                 s2(3_875_000, share=6_000, contract=520, lpr=LPR_2024), s2(3_875_000, share=6_000, contract=520, lpr=LPR_2024), False),
+        Expected("late_may", "late_rep", "gz-2023", D(2024, 4, 20), D(2024, 5, 15), 1_000_000, 385, 10_000, LPR_2024, small, small, False),
+    ]
+
+
+@dataclass(frozen=True)
+class ExpectedFee:
+    """One fee line as S6 makes it: floor(fee x 5000 / 10000), the loan's cap per kind filled in order."""
+
+    fee: str
+    loan: str
+    kind: str
+    fee_fen: int
+    paid_on: dt.date
+    computed: int
+    amount: int
+    capped: bool
+
+
+APRIL_FEES = [  # by payment date, then loan, then fee registration
+    ExpectedFee("appraisal_1", "one", "appraisal", 6_000_001, D(2024, 3, 1), 3_000_000, 3_000_000, False),  # fee.1
+    ExpectedFee("appraisal_2", "one", "appraisal", 5_000_000, D(2024, 4, 2), 2_500_000, 2_000_000, True),  # fee.2
+    ExpectedFee("insurance", "one", "insurance", 4_000_000, D(2024, 4, 3), 2_000_000, 2_000_000, False),  # fee.3
+    ExpectedFee("guarantee", "two", "guarantee", 1_000_001, D(2024, 4, 30), 500_000, 500_000, False),
+]
+
+
+def paid_parts(amounts: list[int], cash: int) -> list[int]:
+    """S5 with the order of section 5: the cash goes to each line in turn, as far as it reaches."""
+    parts = []
+    for amount in amounts:
+        part = max(0, min(amount, cash))
+        parts.append(part)
+        cash -= part
+    return parts
+
+
+def expected_preview_lines(book: Book, cash: int) -> list[svc.PreviewLine]:
+    lines = _april()
+    parts = paid_parts([e.amount for e in lines], cash)
+    return [svc.PreviewLine(book.reps[e.rep], book.loans[e.loan], book.enterprises[e.loan], e.policy, e.paid_on, e.interest, e.lpr,
+                            e.rate_e4, e.computed, e.amount, e.capped, part, e.amount - part) for e, part in zip(lines, parts)]
+
+
+def expected_fee_lines(book: Book, cash: int) -> list[svc.PreviewFeeLine]:
+    interest = sum(e.amount for e in _april())
+    parts = paid_parts([f.amount for f in APRIL_FEES], max(0, cash - interest))
+    return [svc.PreviewFeeLine(book.fees[f.fee], book.loans[f.loan], book.enterprises[f.loan], "gz-2023", f.kind, f.fee_fen,
+                               f.paid_on, f.computed, f.amount, f.capped, part, f.amount - part)
+            for f, part in zip(APRIL_FEES, parts)]
+
+
+def _fund(session, amount: int) -> None:
+    if amount:
+        appropriate(session, pool="subsidy", amount_fen=amount, policy_id="gz-2023", business_date=BD)
+
+
+# cash in the subsidy pool: none; part of an interest line (edge_12 gets 300 000 of 448 051); all the
+# interest and 2 500 000 of the first fee line; everything
+INTEREST_TOTAL = sum(e.amount for e in _april())
+FEE_TOTAL = sum(f.amount for f in APRIL_FEES)
+CASHES = (0, 648_888 + 1_000_000 + 300_000, INTEREST_TOTAL + 2_500_000, 10**12)
+
+
+# ---- the preview ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cash", CASHES)
+def test_the_preview_shows_every_line_and_total_the_rules_give(book, cash):
+    with scratch(book) as s:
+        _fund(s, cash)
+        preview = svc.preview_month(s, "2024-04", BD, actor=book.actors["FM"])
+    lines, fee_lines = expected_preview_lines(book, cash), expected_fee_lines(book, cash)
+    assert list(preview.lines) == lines
+    assert list(preview.fee_lines) == fee_lines
+    total = INTEREST_TOTAL + FEE_TOTAL
+    paid = min(cash, total)
+    assert (preview.month, preview.business_date, preview.already_run) == ("2024-04", BD, None)
+    assert (preview.line_count, preview.capped_count) == (9, 2)
+    assert preview.computed_fen == sum(e.computed for e in _april()) + sum(f.computed for f in APRIL_FEES)
+    assert (preview.total_fen, preview.paid_fen, preview.deferred_fen, preview.cash_fen) == (total, paid, total - paid, cash)
+    assert (preview.fee_line_count, preview.fee_capped_count, preview.fee_computed_fen, preview.fee_total_fen) == (
+        4, 1, 8_000_000, FEE_TOTAL)
+    assert preview.interest_total_fen == INTEREST_TOTAL
+    assert sum(ln.paid_fen for ln in lines + fee_lines) == paid  # the parts add up to the paid total
+    assert preview.line_keys() == [(ln.repayment_id, ln.computed_fen, ln.amount_fen, ln.capped) for ln in lines]
+    assert preview.fee_line_keys() == [(f.fee_id, f.computed_fen, f.amount_fen, f.capped) for f in fee_lines]
+
+
+def test_the_preview_of_a_day_before_the_months_end_stops_at_the_business_date(book):
+    # S4: nothing paid after the business date; a fee paid on 2024-04-30 is not taken either
+    with scratch(book) as s:
+        preview = svc.preview_month(s, "2024-04", D(2024, 4, 12), actor=book.actors["AUD"])
+    assert [ln.repayment_id for ln in preview.lines] == [book.reps[r] for r in ("old", "big_mar", "edge_12", "edge_11", "e3")]
+    assert [f.fee_id for f in preview.fee_lines] == [book.fees["appraisal_1"], book.fees["appraisal_2"], book.fees["insurance"]]
+    assert (preview.business_date, preview.line_count, preview.fee_line_count) == (D(2024, 4, 12), 5, 3)
+
+
+def test_only_the_fund_manager_and_auditors_preview(book):
+    with scratch(book) as s:
+        by_auditor = svc.preview_month(s, "2024-04", BD, actor=book.actors["AUD"])
+        for who in ("BANK1", "INS1", "APR1"):
+            with pytest.raises(Forbidden) as refused:
+                svc.preview_month(s, "2024-04", BD, actor=book.actors[who])
+            assert (refused.value.code, refused.value.message) == (
+                "forbidden", "only the fund manager and auditors preview a subsidy run")
+    assert list(by_auditor.lines) == expected_preview_lines(book, 0)
+
+
+def test_the_preview_of_a_month_already_run_names_the_run_and_the_pools_cash(book):
+    with scratch(book) as s:
+        _fund(s, 1_234_567)
+        preview = svc.preview_month(s, "2024-02", BD, actor=book.actors["FM"])
+    assert preview == svc.Preview("2024-02", BD, book.february_run, 0, 0, 0, 0, 0, 0, 1_234_567)
+    assert (preview.lines, preview.fee_lines, preview.first_lines(5), preview.line_page(0, 5, "-amount")) == ((), (), (), ())
+    with pytest.raises(DomainError) as bad:
+        preview.line_page(0, 5, "size")
+    assert (bad.value.code, bad.value.field) == ("invalid_sort", "sort")
+
+
+def test_the_preview_refuses_the_months_the_run_refuses(book):
+    fm = book.actors["FM"]
+    with scratch(book) as s:
+        with pytest.raises(Conflict) as earlier:
+            svc.preview_month(s, "2024-01", BD, actor=fm)
+        assert (earlier.value.code, earlier.value.field, earlier.value.message) == (
+            "month_before_latest_run", "month", "month 2024-01 is before the latest run, 2024-02")
+        with pytest.raises(DomainError) as future:
+            svc.preview_month(s, "2024-05", D(2024, 4, 30), actor=fm)
+        assert (future.value.code, future.value.field, future.value.message) == (
+            "month_after_business_date", "month", "month 2024-05 starts after the business date 2024-04-30")
+        same_day = svc.preview_month(s, "2024-05", D(2024, 5, 1), actor=fm)  # a month starting on the business date runs
+        assert same_day.business_date == D(2024, 5, 1)
+        with pytest.raises(DomainError) as bad:
+            svc.preview_month(s, "2024-13", BD, actor=fm)
+        assert (bad.value.code, bad.value.field) == ("invalid_month", "month")
+
+
+def test_the_preview_reports_its_progress_from_zero_to_done(book):
+    seen = []
+    with scratch(book) as s:
+        svc.preview_month(s, "2024-04", BD, actor=book.actors["FM"], progress=lambda *step: seen.append(step))
+    assert seen == [("select", 0, 1), ("select", 1, 1)]
+
+
+def test_first_lines_and_pages_in_every_order(book):
+    with scratch(book) as s:
+        _fund(s, CASHES[1])
+        preview = svc.preview_month(s, "2024-04", BD, actor=book.actors["FM"])
+    lines = expected_preview_lines(book, CASHES[1])
+    for n in (0, 1, 3, 9, 20, None):
+        assert list(preview.first_lines(n)) == (lines if n is None else lines[:n])
+    assert list(preview.first_lines(-1)) == []
+    keys = {"repayment": lambda ln: ln.repayment_id, "loan": lambda ln: ln.loan_id, "interest": lambda ln: ln.interest_fen,
+            "computed": lambda ln: ln.computed_fen, "amount": lambda ln: ln.amount_fen, "deferred": lambda ln: ln.deferred_fen}
+    for key, of in keys.items():
+        # equal keys keep S3 order, ascending and descending alike (each line keeps its own paid part)
+        assert list(preview.line_page(0, 100, key)) == sorted(lines, key=of), key
+        assert list(preview.line_page(0, 100, "-" + key)) == sorted(lines, key=of, reverse=True), key
+        assert list(preview.line_page(2, 3, key)) == sorted(lines, key=of)[2:5], key
+    assert list(preview.line_page(0, 100, "paid_on")) == lines
+    assert list(preview.line_page(0, 100, "-paid_on")) == lines[::-1]
+    assert list(preview.line_page(7, 5, "paid_on")) == lines[7:]
+    assert list(preview.line_page(-3, 2, "paid_on")) == lines[:2]
+    assert list(preview.line_page(1, -2, "amount")) == []
+    with pytest.raises(DomainError) as bad:
+        preview.line_page(0, 5, "-size")
+    assert (bad.value.code, bad.value.field) == ("invalid_sort", "sort")
+    assert "paid_on, repayment, loan, interest, computed, amount, deferred" in bad.value.message and "'-size'" in bad.value.message
+
+
+def test_fee_lines_of_a_cut_off_day(book):
+    with scratch(book) as s:
+        assert [f for f in svc.month_fee_lines(s, APRIL_LAST)] == [
+            svc.FeeLine(*f[:10]) for f in (tuple(getattr(x, n) for n in svc.FeeLine.__dataclass_fields__)
+                                           for x in expected_fee_lines(book, 0))]
+        assert svc.month_fee_lines(s, APRIL_LAST, lock=True) == svc.month_fee_lines(s, APRIL_LAST)
+        assert [f.fee_id for f in svc.month_fee_lines(s, D(2024, 4, 29))] == [book.fees[n] for n in ("appraisal_1", "appraisal_2", "insurance")]
+        assert svc.month_fee_lines(s, D(2024, 2, 29)) == () == svc.month_fee_lines(s, D(2024, 2, 29), lock=True)
