@@ -405,3 +405,176 @@ def test_fee_lines_of_a_cut_off_day(book):
         assert svc.month_fee_lines(s, APRIL_LAST, lock=True) == svc.month_fee_lines(s, APRIL_LAST)
         assert [f.fee_id for f in svc.month_fee_lines(s, D(2024, 4, 29))] == [book.fees[n] for n in ("appraisal_1", "appraisal_2", "insurance")]
         assert svc.month_fee_lines(s, D(2024, 2, 29)) == () == svc.month_fee_lines(s, D(2024, 2, 29), lock=True)
+
+
+# ---- the run ------------------------------------------------------------------------------------------
+
+
+def _enterprise_parts(book: Book, cash: int) -> dict[int, int]:
+    """What each enterprise is paid now (S5, section 6's payment instructions): its lines' paid parts."""
+    parts: dict[int, int] = {}
+    for ln in [*expected_preview_lines(book, cash), *expected_fee_lines(book, cash)]:
+        if ln.paid_fen:
+            parts[ln.enterprise_id] = parts.get(ln.enterprise_id, 0) + ln.paid_fen
+    return parts
+
+
+@pytest.mark.parametrize("cash", CASHES)
+def test_the_run_writes_what_the_rules_give_and_the_preview_showed(book, cash):
+    fm = book.actors["FM"]
+    seen = []
+    total = INTEREST_TOTAL + FEE_TOTAL
+    paid = min(cash, total)
+    with scratch(book) as s:
+        _fund(s, cash)
+        preview = svc.preview_month(s, "2024-04", BD, actor=fm)
+        result = svc.run_month(s, "2024-04", BD, actor=fm, progress=lambda *step: seen.append(step), chunk_size=4)
+        assert (result.month, result.created, result.business_date) == ("2024-04", True, BD)
+        assert (result.line_count, result.capped_count, result.computed_fen, result.total_fen, result.paid_fen,
+                result.deferred_fen) == (9, 2, preview.computed_fen, total, paid, total - paid)
+        assert (result.fee_line_count, result.fee_capped_count, result.fee_computed_fen, result.fee_total_fen) == (
+            4, 1, 8_000_000, FEE_TOTAL)
+        assert result.interest_total_fen == INTEREST_TOTAL
+        # each line as S1 to S3 make it, in repayment order, with its cap year (the year of payment)
+        written = [(ln.repayment_id, ln.run_id, ln.loan_id, ln.enterprise_id, ln.policy_id, ln.cap_year, ln.interest_fen, ln.lpr_bp,
+                    ln.rate_used_bp_e4, ln.computed_fen, ln.amount_fen, ln.capped)
+                   for ln in s.scalars(select(SubsidyLine).where(SubsidyLine.run_id == result.run_id).order_by(SubsidyLine.repayment_id))]
+        assert written == sorted((book.reps[e.rep], result.run_id, book.loans[e.loan], book.enterprises[e.loan], e.policy, e.paid_on.year,
+                                  e.interest, e.lpr, e.rate_e4, e.computed, e.amount, e.capped) for e in _april())
+        # the fees it took are marked with the run and their final subsidy; the others are left open
+        fees = {f.id: (f.run_id, f.subsidy_fen, f.capped) for f in s.scalars(select(LoanFee))}
+        assert fees == {**{book.fees[f.fee]: (result.run_id, f.amount, f.capped) for f in APRIL_FEES},
+                        book.fees["may"]: (None, 1_000_000, False), book.fees["old"]: (None, 0, False)}
+        # one entry for the whole run (section 6): two policies, so none on the entry and both in the memo
+        entry = s.get(JournalEntry, result.entry_id)
+        assert (entry.cause, entry.policy_id, entry.ref_type, entry.ref_id, entry.business_date, entry.actor_id) == (
+            "subsidy_run", None, "subsidy_run", result.run_id, BD, fm.institution_id)
+        assert entry.memo == "subsidy run 2024-04: 9 lines, 4 fee lines; policies gz-2020, gz-2023"
+        postings = {}
+        for p in entry.postings:
+            postings[p.account_code] = postings.get(p.account_code, 0) + p.amount_fen
+        expected_postings = {"expense:subsidy": total, "liability:subsidy_deferred": -(total - paid)}
+        if paid:
+            expected_postings.update({"pool:subsidy:in_transit": paid, "pool:subsidy:cash": -paid, "liability:subsidy_payable": -paid})
+        assert {k: v for k, v in postings.items() if v} == {k: v for k, v in expected_postings.items() if v}
+        deferrals = [(d.ref_type, d.ref_id, d.amount_fen) for d in s.scalars(select(Deferral).where(Deferral.pool == "subsidy"))]
+        assert deferrals == ([("subsidy_run", result.run_id, total - paid)] if paid < total else [])
+        instructions = {i.payee_id: (i.payee_type, i.amount_fen, i.entry_id, i.instructed_on) for i in s.scalars(
+            select(PaymentInstruction).where(PaymentInstruction.source_type == "subsidy_run", PaymentInstruction.source_id == result.run_id))}
+        assert instructions == {e: ("enterprise", fen, result.entry_id, BD) for e, fen in _enterprise_parts(book, cash).items()}
+        assert svc.ledger_violations(s) == []
+        # running the month again changes nothing and shows the run
+        again = svc.run_month(s, "2024-04", BD, actor=fm)
+        assert again == svc.RunResult(**{**result.__dict__, "created": False})
+        assert [(r.month, r.run_id) for r in svc.list_runs(s)] == [("2024-02", book.february_run), ("2024-04", result.run_id)]
+        assert svc.find_run(s, month="2024-04").id == result.run_id == svc.find_run(s, run_id=result.run_id).id
+    assert seen == [("select", 0, 1), ("select", 1, 1), ("write", 0, 9), ("write", 4, 9), ("write", 8, 9), ("write", 9, 9)]
+
+
+def test_a_run_of_one_policys_lines_names_it_and_the_fee_lines_in_its_memo(book):
+    fm = book.actors["FM"]
+    with scratch(book) as s:
+        april = svc.run_month(s, "2024-04", BD, actor=fm)
+        may = svc.run_month(s, "2024-05", BD, actor=fm)  # only the appraisal fee on ``two`` paid 2024-05-02 is left
+        assert (may.line_count, may.fee_line_count, may.total_fen, may.fee_total_fen, may.paid_fen) == (0, 1, 1_000_000, 1_000_000, 0)
+        entry = s.get(JournalEntry, may.entry_id)
+        assert (entry.policy_id, entry.memo) == ("gz-2023", "subsidy run 2024-05: 0 lines, 1 fee lines; policies gz-2023")
+        february = s.get(JournalEntry, s.get(SubsidyRun, book.february_run).entry_id)
+        assert (february.policy_id, february.memo) == ("gz-2023", "subsidy run 2024-02: 1 lines; policies gz-2023")
+        june = svc.run_month(s, "2024-06", BD, actor=fm)  # nothing left: no entry
+        assert (june.line_count, june.total_fen, june.entry_id) == (0, 0, None)
+        assert april.run_id < may.run_id < june.run_id
+        assert svc.ledger_violations(s) == []
+
+
+def test_a_fee_reported_after_the_run_gets_only_the_room_the_run_left(book):
+    # S6: a fee a run paid is final and keeps its room in the loan's cap
+    with scratch(book) as s:
+        svc.run_month(s, "2024-04", BD, actor=book.actors["FM"])
+        late = record_fee(s, book.actors["BANK1"], book.loans["one"], FeeIn("appraisal", 400_000, D(2024, 4, 1), "穗评估所", "K-late"), BD)
+        other = record_fee(s, book.actors["BANK1"], book.loans["one"], FeeIn("insurance", 7_000_000, D(2024, 5, 3), "穗评估所", "K-late2"), BD)
+        lines = svc.month_fee_lines(s, D(2024, 5, 31))
+        assert [(f.fee_id, f.kind, f.fee_fen, f.computed_fen, f.amount_fen, f.capped) for f in lines] == [
+            (late.id, "appraisal", 400_000, 200_000, 0, True),  # appraisal: 5 000 000 of 5 000 000 used
+            (book.fees["may"], "appraisal", 2_000_000, 1_000_000, 1_000_000, False),  # another loan's room
+            (other.id, "insurance", 7_000_000, 3_500_000, 3_000_000, True),  # 2 000 000 of insurance used
+        ]
+
+
+def test_only_the_fund_manager_runs_and_a_refused_month_writes_nothing(book):
+    with scratch(book) as s:
+        for who in ("BANK1", "AUD"):
+            with pytest.raises(Forbidden) as refused:
+                svc.run_month(s, "2024-04", BD, actor=book.actors[who])
+            assert (refused.value.code, refused.value.message) == ("forbidden", "only the fund manager starts a subsidy run")
+        with pytest.raises(Conflict) as earlier:
+            svc.run_month(s, "2024-01", BD, actor=book.actors["FM"])
+        assert earlier.value.code == "month_before_latest_run"
+        assert s.scalar(select(func.count()).select_from(SubsidyRun)) == 1
+
+
+def test_find_run_refusals(book):
+    with scratch(book) as s:
+        for kwargs in ({}, {"run_id": book.february_run, "month": "2024-02"}):
+            with pytest.raises(DomainError) as both:
+                svc.find_run(s, **kwargs)
+            assert (both.value.code, both.value.field) == ("run_or_month", "run")
+        with pytest.raises(DomainError) as missing:
+            svc.find_run(s, month="2024-03")
+        assert (missing.value.code, missing.value.field, missing.value.message) == (
+            "subsidy_run_not_found", "month", "no subsidy run for 2024-03")
+        with pytest.raises(DomainError) as missing_id:
+            svc.find_run(s, run_id=987_654)
+        assert (missing_id.value.code, missing_id.value.field, missing_id.value.message) == (
+            "subsidy_run_not_found", "run_id", "no subsidy run 987654")
+        with pytest.raises(DomainError) as bad:
+            svc.find_run(s, month="2024-00")
+        assert bad.value.code == "invalid_month"
+
+
+# ---- the LPR stop ------------------------------------------------------------------------------------
+
+
+def test_a_drawdown_past_checked_through_stops_preview_and_run_naming_every_date_and_loan(book):
+    # section 2: no rate for a date after checked_through (2025-10-20); nothing is computed or written
+    with scratch(book) as s:
+        bank = book.actors["BANK1"]
+        late = {}
+        for n, day in ((31, D(2025, 11, 3)), (32, D(2025, 11, 3)), (33, D(2025, 11, 4))):
+            loan = _loan(s, bank, n, drawdown=day, interest=1_000_000)
+            record_repayment(s, bank, loan.id, add_months(day, 1), add_months(day, 1), 0, 1_000_000, BD)
+            late[n] = loan.id
+        for step in (svc.preview_month, svc.run_month):
+            with pytest.raises(DomainError) as stopped:
+                step(s, "2025-12", BD, actor=book.actors["FM"])
+            e = stopped.value
+            assert (e.code, e.field) == ("lpr_not_available", "drawdown_date")
+            assert e.message == (f"no LPR for the drawdown date 2025-11-03 (loans {late[31]}, {late[32]}); 2025-11-04 (loans {late[33]}): "
+                                 "the table starts on 2015-10-24 and is checked only through 2025-10-20; nothing was written")
+            assert e.extra == {"dates": ["2025-11-03", "2025-11-04"], "loan_ids": [late[31], late[32], late[33]]}
+        assert s.scalar(select(func.count()).select_from(SubsidyRun)) == 1
+
+
+def test_the_lpr_stop_lists_ten_dates_and_ten_loans_a_date_and_counts_the_rest(book):
+    from fund.services.lpr import lpr_table
+
+    days = [D(2025, 11, k) for k in range(1, 13)]  # twelve dates
+    failures = {day: [] for day in days}
+    failures[days[0]] = list(range(112, 100, -1))  # twelve loans on the first date, listed unsorted
+    for k, day in enumerate(days[1:], start=1):
+        failures[day] = [200 + k]
+    with scratch(book) as s:
+        table = lpr_table(s)
+    with pytest.raises(DomainError) as stopped:
+        svc._raise_lpr_stop(table, failures)
+    e = stopped.value
+    listed = "; ".join([f"2025-11-01 (loans {', '.join(map(str, range(101, 111)))} and 2 more)"]
+                       + [f"{days[k].isoformat()} (loans {200 + k})" for k in range(1, 10)] + ["and 2 more dates"])
+    assert e.message == (f"no LPR for the drawdown date {listed}: the table starts on 2015-10-24 and is checked only through "
+                         "2025-10-20; nothing was written")
+    assert e.extra["dates"] == [d.isoformat() for d in days]
+    assert e.extra["loan_ids"] == sorted([*range(101, 113), *range(201, 212)])
+    # exactly ten loans and ten dates: nothing "more"
+    with pytest.raises(DomainError) as ten:
+        svc._raise_lpr_stop(table, {days[k]: ([*range(1, 11)] if k == 0 else [20 + k]) for k in range(10)})
+    assert "more" not in ten.value.message and "(loans 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)" in ten.value.message
