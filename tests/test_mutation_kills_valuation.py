@@ -12,8 +12,10 @@ import copy
 import datetime as dt
 import re
 import tomllib
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from risk import valuation as v
@@ -180,3 +182,82 @@ def test_quality_feature_refusals():
         v.quality_scores(["invention_patent", "invention_patent"], [3, 4], [0, -2], [1, 1], [5.0, 5.0])
     with refused("claims_count must be finite and >= 0 (asset 0)"):
         v.quality_scores(["invention_patent"], [float("inf")], [0], [1], [5.0])
+
+
+# --------------------------------------------------------------------------------------------------
+# second round (issue 17): the 2^63 refusal, the two forms at a tie, the array form's kinds and cap
+
+D = dt.date
+OVERFLOW = "the inputs imply an amount of 2^63 fen or more{where}; check revenue_fen and growth"
+
+
+def test_an_amount_past_2_63_fen_is_refused_naming_revenue_and_the_asset():
+    # R0 10^12 growing 10 000% a year passes 2^63 fen in year 4: one asset names no index, an array names it
+    args = dict(royalty=0.03, tax=0.15, discount=0.14, decay=0.08)
+    with refused(OVERFLOW.format(where="")) as scalar:
+        v.value_asset("invention_patent", D(2018, 5, 10), D(2026, 11, 25), revenue_fen=10**12, growth=100.0, **args)
+    assert (scalar.value.argument, scalar.value.index) == ("revenue_fen", None)
+    with refused(OVERFLOW.format(where=" (asset 1)")) as many:
+        v.value_assets(["invention_patent"] * 2, [D(2018, 5, 10)] * 2, D(2026, 11, 25), revenue_fen=[1, 10**12],
+                       growth=[0.0, 100.0], **args)
+    assert (many.value.argument, many.value.index) == ("revenue_fen", 1)
+    with refused(OVERFLOW.format(where=" (asset 0)")) as first:
+        v.value_assets(["invention_patent"] * 2, [D(2018, 5, 10)] * 2, D(2026, 11, 25), revenue_fen=[10**12, 1],
+                       growth=[100.0, 0.0], **args)
+    assert (first.value.argument, first.value.index) == ("revenue_fen", 0)
+
+
+def test_a_sum_past_2_63_fen_is_refused_though_no_year_passes_it():
+    # rho 1, no tax, discount or decay, 10 years (the invention cap), R0 10^12 growing 390%: year t is
+    # 10^12 x 4.9^t, year 10 about 7.98e18 < 2^63, the ten years together about 1.0e19 >= 2^63
+    years = [Fraction(10**12) * Fraction(49, 10) ** t for t in range(1, 11)]
+    assert max(years) < 2**63 <= sum(years)
+    args = dict(growth=3.9, royalty=1.0, tax=0.0, discount=0.0, decay=0.0)
+    with refused(OVERFLOW.format(where="")):
+        v.value_asset("invention_patent", D(2020, 1, 1), D(2021, 1, 1), revenue_fen=10**12, **args)
+    with refused(OVERFLOW.format(where=" (asset 1)")):
+        v.value_assets(["invention_patent"] * 2, [D(2020, 1, 1)] * 2, D(2021, 1, 1), revenue_fen=[1, 10**12], **args)
+
+
+def _with_caps(**caps: int) -> v.RiskAssumptions:
+    doc = _document()
+    for kind, years in caps.items():
+        doc["economic_life_cap_years"][kind]["value"] = years
+    return v.parse_assumptions(doc)
+
+
+def test_at_a_tie_of_legal_life_and_cap_both_forms_give_the_same_life_and_reason():
+    # a cap of 4 years and 1461 days left (4 x 365.25): T = the smaller of two equal lives, 4 years
+    four = _with_caps(utility_model=4)
+    filing, as_of = D(2017, 3, 1), D(2023, 3, 1)  # the term ends 2027-03-01, 1461 days later
+    assert (D(2027, 3, 1) - as_of).days == 1461
+    one = v.value_asset("utility_model", filing, as_of, assumptions=four, revenue_fen=100_000_000, growth=0.0,
+                        royalty=0.05, tax=0.25, discount=0.0, decay=0.0)
+    many = v.value_assets(["utility_model"], [filing], as_of, assumptions=four, revenue_fen=[100_000_000], growth=0.0,
+                          royalty=0.05, tax=0.25, discount=0.0, decay=0.0)
+    assert one.legal_life_years == one.life_years == 4.0 and many.life_years.tolist() == [4.0]
+    assert one.life_reason in ("legal term", "economic life cap")
+    assert many.life_reason.tolist() == [one.life_reason]
+    assert one.value_fen == many.value_fen[0] == 4 * 3_750_000  # four whole years of R0 x rho x (1 - tau)
+
+
+def test_the_array_form_caps_the_quality_adjusted_royalty_at_1():
+    # rho 0.9 x (0.5 + 1) = 1.35, capped at 100% of revenue; one year of R0 10 000 with no tax: 10 000 fen
+    got = v.value_assets(["invention_patent"] * 2, [D(2018, 5, 10)] * 2, D(2026, 11, 25), revenue_fen=[10_000, 10_000],
+                         growth=0.0, royalty=0.9, tax=0.0, discount=0.0, decay=0.0, quality=[1.0, 0.5])
+    assert got.royalty_used.tolist() == [1.0, 0.9]
+    assert got.cash_flows_fen[0].tolist() == [10_000] * 10
+    assert got.value_fen.tolist()[0] == 100_000
+
+
+def test_the_array_form_lets_the_economic_life_decide_for_trademarks_and_gis():
+    # V1: a trademark is renewable, a GI has no term: T is the cap (10 years each) though the trademark's
+    # registration ends in 2 years (2018-05-10 + 10 = 2028-05-10, valued 2026-05-10)
+    many = v.value_assets(["trademark", "geographical_indication", "invention_patent"], [D(2018, 5, 10)] * 3,
+                          D(2026, 5, 10), registration_date=[D(2018, 5, 10), None, None], revenue_fen=[100_000_000] * 3,
+                          growth=0.0, royalty=0.05, tax=0.25, discount=0.0, decay=0.0)
+    assert many.life_years.tolist() == [10.0, 10.0, 10.0]
+    assert many.life_reason.tolist() == ["economic life cap"] * 3
+    assert many.value_fen.tolist() == [37_500_000] * 3  # 10 years of 3 750 000
+    assert round(many.legal_life_years[0] * 365.25) == (D(2028, 5, 10) - D(2026, 5, 10)).days
+    assert np.isnan(many.legal_life_years[1]) and np.isnat(many.legal_term_end[1])
