@@ -38,6 +38,7 @@ import datetime as dt
 from contextlib import contextmanager
 import shutil
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from math import floor
 
@@ -45,7 +46,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from fund.adapters.db import make_engine, make_session_factory, unit_of_work
-from fund.adapters.models.ledger import Deferral, JournalEntry
+from fund.adapters.models.ledger import Deferral, JournalEntry, Posting
 from fund.adapters.models.payments import PaymentInstruction
 from fund.adapters.models.pool import LoanFee
 from fund.adapters.models.registry import Loan
@@ -578,3 +579,253 @@ def test_the_lpr_stop_lists_ten_dates_and_ten_loans_a_date_and_counts_the_rest(b
     with pytest.raises(DomainError) as ten:
         svc._raise_lpr_stop(table, {days[k]: ([*range(1, 11)] if k == 0 else [20 + k]) for k in range(10)})
     assert "more" not in ten.value.message and "(loans 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)" in ten.value.message
+
+
+# ---- the statement ----------------------------------------------------------------------------------
+
+BANK_OF = {"old": ("BANK2", "Second Bank"), "two": ("BANK2", "Second Bank")}  # every other loan is BANK1's ("First Bank")
+BORROWER_N = {"big": 3, "e3": 3, "old": 5, "one": 1, "two": 2, "edge": 9, "late_rep": 11}
+
+
+def expected_statement(book: Book, s, run_id: int, paid_total: int) -> list[dict]:
+    """The run's statement rows as section 5 says (interest lines in S3 order, then the fee lines), with
+    each line's paid part of ``paid_total`` in that order; the loan's registry facts read from the loan."""
+    rows = []
+    lines = _april()
+    parts = paid_parts([e.amount for e in lines] + [f.amount for f in APRIL_FEES], paid_total)
+    for k, item in enumerate([*lines, *APRIL_FEES]):
+        loan = s.get(Loan, book.loans[item.loan])
+        code, name = BANK_OF.get(item.loan, ("BANK1", "First Bank"))
+        n = BORROWER_N[item.loan]
+        row = dict(month="2024-04", run_id=run_id, bank=code, loan_id=loan.id, contract_no=loan.contract_no,
+                   enterprise_credit_code=borrower(n).credit_code, enterprise_name=f"Enterprise {n}",
+                   paid_on=item.paid_on, contract_rate_bp=loan.contract_rate_bp, ip_share_bp=loan.ip_share_bp,
+                   computed_fen=item.computed, amount_fen=item.amount, capped=item.capped, paid_fen=parts[k],
+                   deferred_fen=item.amount - parts[k], bank_name=name)
+        if isinstance(item, Expected):
+            assert (loan.contract_rate_bp, loan.ip_share_bp) == (item.contract, item.share)
+            row.update(repayment_id=book.reps[item.rep], policy_id=item.policy, installment_due=item.due, interest_fen=item.interest,
+                       lpr_bp=item.lpr, rate_used_bp=Decimal(min(item.contract, item.lpr)), line_kind="interest", fee_id=None,
+                       fee_fen=None)
+        else:
+            row.update(repayment_id=None, policy_id="gz-2023", installment_due=None, interest_fen=None, lpr_bp=None,
+                       rate_used_bp=None, line_kind=item.kind, fee_id=book.fees[item.fee], fee_fen=item.fee_fen)
+        rows.append(row)
+    return rows
+
+
+def _as_dicts(rows) -> list[dict]:
+    return [dict(zip(svc.STATEMENT_COLUMNS, r.values())) for r in rows]
+
+
+def test_the_statement_lists_every_line_with_its_parts_for_each_reader(book):
+    fm = book.actors["FM"]
+    with scratch(book) as s:
+        _fund(s, CASHES[2])
+        result = svc.run_month(s, "2024-04", BD, actor=fm)
+        everything = expected_statement(book, s, result.run_id, CASHES[2])
+        scope = svc.statement_scope(s, fm, month="2024-04")
+        assert scope.title == f"subsidy run {result.run_id} (2024-04)"
+        rows = list(svc.statement_rows(s, scope, batch=2))
+        assert _as_dicts(rows) == everything
+        assert all(isinstance(r.rate_used_bp, Decimal) for r in rows if r.line_kind == "interest")
+        assert svc.statement_line_count(s, scope) == 13
+        assert svc.run_paid_total(s, scope.run) == CASHES[2]
+        # a bank sees its own loans' lines, with the same parts as the fund's statement
+        mine = svc.statement_scope(s, book.actors["BANK2"], run_id=result.run_id)
+        assert (mine.bank_code, mine.title) == ("BANK2", f"subsidy run {result.run_id} (2024-04), bank BANK2")
+        assert _as_dicts(svc.statement_rows(s, mine)) == [r for r in everything if r["bank"] == "BANK2"]
+        assert svc.statement_line_count(s, mine) == 3
+        same = svc.statement_scope(s, book.actors["BANK2"], run_id=result.run_id, bank_code="BANK2")
+        assert same.bank_code == "BANK2"
+        # one enterprise (the fund manager or an auditor may also name a bank)
+        ent = svc.statement_scope(s, book.actors["AUD"], run_id=result.run_id, enterprise_code=borrower(1).credit_code)
+        assert ent.title == f"subsidy run {result.run_id} (2024-04), enterprise {borrower(1).credit_code}"
+        assert _as_dicts(svc.statement_rows(s, ent)) == [r for r in everything if r["enterprise_credit_code"] == borrower(1).credit_code]
+        assert svc.statement_line_count(s, ent) == 4
+        both = svc.statement_scope(s, fm, run_id=result.run_id, bank_code="BANK1", enterprise_code=borrower(2).credit_code)
+        assert both.title == f"subsidy run {result.run_id} (2024-04), bank BANK1, enterprise {borrower(2).credit_code}"
+        assert (list(svc.statement_rows(s, both)), svc.statement_line_count(s, both)) == ([], 0)
+        bank1_two = svc.statement_scope(s, fm, run_id=result.run_id, bank_code="BANK2", enterprise_code=borrower(2).credit_code)
+        assert _as_dicts(svc.statement_rows(s, bank1_two)) == [r for r in everything if r["loan_id"] == book.loans["two"]]
+        assert svc.statement_line_count(s, bank1_two) == 2
+        # an inflow settles the run's deferral (S5): the lines' paid parts follow, in the same order
+        _fund(s, 1_000_000)
+        assert svc.run_paid_total(s, scope.run) == CASHES[2] + 1_000_000
+        assert _as_dicts(svc.statement_rows(s, scope)) == expected_statement(book, s, result.run_id, CASHES[2] + 1_000_000)
+        assert _as_dicts(svc.statement_rows(s, mine)) == [
+            r for r in expected_statement(book, s, result.run_id, CASHES[2] + 1_000_000) if r["bank"] == "BANK2"]
+        # a run without fee lines lists only its interest lines
+        feb = svc.statement_scope(s, fm, run_id=book.february_run)
+        (line,) = svc.statement_rows(s, feb)
+        assert (line.repayment_id, line.amount_fen, line.paid_fen, line.deferred_fen, line.line_kind) == (
+            book.reps["big_feb"], 99_000_000, 99_000_000, 0, "interest")
+        assert svc.statement_line_count(s, feb) == 1
+
+
+def test_statement_scope_refusals(book):
+    with scratch(book) as s:
+        run_id = book.february_run
+        with pytest.raises(Forbidden) as other_bank:
+            svc.statement_scope(s, book.actors["BANK2"], run_id=run_id, bank_code="BANK1")
+        assert (other_bank.value.code, other_bank.value.field, other_bank.value.message) == (
+            "forbidden", "bank", "a bank sees only its own loans' subsidy lines")
+        for who in ("INS1", "APR1", "GUA1"):
+            with pytest.raises(Forbidden) as refused:
+                svc.statement_scope(s, book.actors[who], run_id=run_id)
+            assert (refused.value.code, refused.value.message) == (
+                "forbidden", "only the fund manager, auditors and banks read subsidy statements")
+        for code in ("NOPE", "INS1"):  # not a bank at all, or an institution that is not a bank
+            with pytest.raises(DomainError) as unknown:
+                svc.statement_scope(s, book.actors["AUD"], run_id=run_id, bank_code=code)
+            assert (unknown.value.code, unknown.value.field, unknown.value.message) == (
+                "unknown_institution", "bank", f"no bank with code {code!r}")
+
+
+# ---- the ledger check (rule L, section 6: each subsidy run's entry equals its lines) ------------------
+
+
+def _run_april(book: Book, s, cash: int = CASHES[1]) -> tuple[int, int, int]:
+    _fund(s, cash)
+    result = svc.run_month(s, "2024-04", BD, actor=book.actors["FM"])
+    assert svc.ledger_violations(s) == []
+    return result.run_id, result.entry_id, result.total_fen
+
+
+def _violations(s, sql, **params) -> list[tuple]:
+    """The subsidy findings of rule L's check after one planted break (SQL, or a function of the
+    session), undone after."""
+    savepoint = s.begin_nested()
+    try:
+        if callable(sql):
+            sql(s)
+            s.flush()
+        else:
+            s.execute(text(sql), params)
+        s.expire_all()
+        return [(v.rule, v.message, v.entry_id) for v in svc.ledger_violations(s)]
+    finally:
+        savepoint.rollback()
+        s.expire_all()
+
+
+def test_the_ledger_check_names_each_break_of_a_runs_totals(book):
+    with scratch(book) as s:
+        run_id, entry_id, total = _run_april(book, s)
+        computed = sum(e.computed for e in _april()) + 8_000_000
+        paid = CASHES[1]
+        where = f"subsidy run {run_id} (2024-04)"
+        assert _violations(s, "UPDATE subsidy_runs SET total_fen = total_fen + 1, deferred_fen = deferred_fen + 1 WHERE id = :r",
+                           r=run_id) == [
+            ("subsidy_run_totals", f"{where} stores total {total + 1}, computed {computed}, 9 lines, 2 capped; "
+             f"its lines give {total}, {computed}, 9, 2", None),
+            ("subsidy_run_deferral", f"{where}: paid {paid} + deferred {total - paid + 1} (deferrals {total - paid}) "
+             f"against lines {total}", entry_id)]
+        for column, stored in (("computed_fen", (total, computed - 1, 9, 2)), ("line_count", (total, computed, 8, 2)),
+                               ("capped_count", (total, computed, 9, 1))):
+            assert _violations(s, f"UPDATE subsidy_runs SET {column} = {column} - 1 WHERE id = :r", r=run_id) == [
+                ("subsidy_run_totals", f"{where} stores total {stored[0]}, computed {stored[1]}, {stored[2]} lines, {stored[3]} capped; "
+                 f"its lines give {total}, {computed}, 9, 2", None)], column
+        for column, stored in (("fee_total_fen", (7_499_999, 8_000_000, 4, 1)), ("fee_computed_fen", (7_500_000, 7_999_999, 4, 1)),
+                               ("fee_line_count", (7_500_000, 8_000_000, 3, 1)), ("fee_capped_count", (7_500_000, 8_000_000, 4, 0))):
+            assert _violations(s, f"UPDATE subsidy_runs SET {column} = {column} - 1 WHERE id = :r", r=run_id) == [
+                ("subsidy_run_fee_totals", f"{where} stores fee lines total {stored[0]}, computed {stored[1]}, {stored[2]} lines, "
+                 f"{stored[3]} capped; its fees give 7500000, 8000000, 4, 1", None)], column
+        # a fee line above its own subsidy before the cap; and one raised within it (the sums still differ)
+        fee = book.fees["appraisal_1"]
+        raised = _violations(s, "UPDATE loan_fees SET subsidy_fen = subsidy_fen + 1 WHERE id = :f", f=fee)
+        tail = [
+            ("subsidy_run_totals", f"{where} stores total {total}, computed {computed}, 9 lines, 2 capped; "
+             f"its lines give {total + 1}, {computed}, 9, 2", None),
+            ("subsidy_run_fee_totals", f"{where} stores fee lines total 7500000, computed 8000000, 4 lines, 1 capped; "
+             "its fees give 7500001, 8000000, 4, 1", None),
+            ("subsidy_run_entry_equals_lines", f"{where}: entry {entry_id} expenses {total}, its lines total {total + 1}", entry_id),
+            ("subsidy_run_deferral", f"{where}: paid {paid} + deferred {total - paid} (deferrals {total - paid}) against lines {total + 1}",
+             entry_id),
+        ]
+        assert raised == [("subsidy_fee_line_range", f"fee {fee} (run {run_id}) has subsidy 3000001 above its amount before the cap, "
+                           "3000000", None), *tail]
+        assert _violations(s, "UPDATE loan_fees SET subsidy_fen = subsidy_fen + 1 WHERE id = :f", f=book.fees["appraisal_2"]) == tail
+        # a capped mark and a computed amount (of a policy with a fee ratio) come from the fee itself
+        assert _violations(s, "UPDATE loan_fees SET capped = NOT capped WHERE id = :f", f=fee) == [
+            ("subsidy_run_fee_totals", f"{where} stores fee lines total 7500000, computed 8000000, 4 lines, 1 capped; "
+             "its fees give 7500000, 8000000, 4, 2", None)]
+        assert _violations(s, "UPDATE loan_fees SET amount_fen = amount_fen + 2 WHERE id = :f", f=fee) == [
+            ("subsidy_run_totals", f"{where} stores total {total}, computed {computed}, 9 lines, 2 capped; "
+             f"its lines give {total}, {computed + 1}, 9, 2", None),
+            ("subsidy_run_fee_totals", f"{where} stores fee lines total 7500000, computed 8000000, 4 lines, 1 capped; "
+             "its fees give 7500000, 8000001, 4, 1", None)]
+        # a fee of a loan without a fee subsidy (gz-2020) marked taken: its subsidy before the cap is 0
+        assert _violations(s, "UPDATE loan_fees SET run_id = :r, subsidy_fen = 1 WHERE id = :f", r=run_id, f=book.fees["old"])[0] == (
+            "subsidy_fee_line_range", f"fee {book.fees['old']} (run {run_id}) has subsidy 1 above its amount before the cap, 0", None)
+
+
+def test_the_ledger_check_names_each_break_of_a_runs_entry_and_deferral(book):
+    with scratch(book) as s:
+        run_id, entry_id, total = _run_april(book, s)
+        paid, deferred = CASHES[1], total - CASHES[1]
+        where = f"subsidy run {run_id} (2024-04)"
+        without_run = ("subsidy_entry_without_run", f"subsidy_run entry {entry_id} belongs to no run", entry_id)
+        assert _violations(s, "UPDATE subsidy_runs SET entry_id = NULL WHERE id = :r", r=run_id) == [
+            ("subsidy_run_entry", f"{where}: lines total {total} but the run has no entry", None), without_run]
+        planted: list[int] = []
+
+        def entry_of(ref_type, ref_id, postings=()):
+            """A new subsidy_run entry (entries are append-only) that the run is made to name instead of its own."""
+            def plant(s):
+                entry = JournalEntry(cause="subsidy_run", policy_id=None, ref_type=ref_type, ref_id=ref_id, business_date=BD)
+                s.add(entry)
+                s.flush()
+                for account, fen in postings:
+                    s.add(Posting(entry_id=entry.id, account_code=account, amount_fen=fen))
+                s.get(SubsidyRun, run_id).entry_id = entry.id
+                planted[:] = [entry.id]
+            return plant
+
+        for ref_type, ref_id in (("subsidy_run", run_id + 1000), ("claim", run_id), ("subsidy_run", book.february_run)):
+            assert _violations(s, entry_of(ref_type, ref_id)) == [
+                ("subsidy_run_entry", f"{where}: entry {planted[0]} is not a subsidy_run entry of this run", planted[0]),
+                without_run], (ref_type, ref_id)
+        feb_entry = s.get(SubsidyRun, book.february_run).entry_id  # another run's entry
+        assert _violations(s, "UPDATE subsidy_runs SET entry_id = :f WHERE id = :r", f=feb_entry, r=run_id) == [
+            ("subsidy_run_entry", f"{where}: entry {feb_entry} is not a subsidy_run entry of this run", feb_entry), without_run]
+        # an entry of this run whose expense is not the lines' total (the expense postings summed; no other account counts)
+        assert _violations(s, entry_of("subsidy_run", run_id, [("expense:subsidy", total - 1), ("expense:subsidy", 2),
+                                                               ("liability:subsidy_deferred", -total - 1)])) == [
+            ("subsidy_run_entry_equals_lines", f"{where}: entry {planted[0]} expenses {total + 1}, its lines total {total}", planted[0]),
+            without_run]
+        assert _violations(s, entry_of("subsidy_run", run_id)) == [
+            ("subsidy_run_entry_equals_lines", f"{where}: entry {planted[0]} expenses 0, its lines total {total}", planted[0]), without_run]
+        assert _violations(s, entry_of("subsidy_run", run_id, [("expense:subsidy", total), ("pool:subsidy:cash", 5),
+                                                               ("liability:subsidy_deferred", -total - 5)])) == [without_run]
+        assert _violations(s, "DELETE FROM deferrals WHERE ref_type = 'subsidy_run' AND ref_id = :r", r=run_id) == [
+            ("subsidy_run_deferral", f"{where}: paid {paid} + deferred {deferred} (deferrals 0) against lines {total}", entry_id)]
+        assert _violations(s, "UPDATE subsidy_runs SET paid_fen = paid_fen + 1, deferred_fen = deferred_fen - 1 WHERE id = :r",
+                           r=run_id) == [
+            ("subsidy_run_deferral", f"{where}: paid {paid + 1} + deferred {deferred - 1} (deferrals {deferred}) against lines {total}",
+             entry_id)]
+        insert = ("INSERT INTO deferrals (pool, ref_type, ref_id, policy_id, amount_fen, settled_fen, entry_id, business_date) "
+                  "VALUES (:pool, :ref_type, :ref, NULL, 5, 0, :e, :day)")
+        assert _violations(s, insert, pool="subsidy", ref_type="subsidy_run", ref=999_999, e=entry_id, day=BD) == [
+            ("subsidy_deferral_without_run", "a subsidy deferral names run 999999, which does not exist", None)]
+        # another pool's deferral or another cause's is not the run's
+        assert _violations(s, insert, pool="compensation", ref_type="subsidy_run", ref=run_id, e=entry_id, day=BD) == []
+        assert _violations(s, insert, pool="subsidy", ref_type="claim", ref=run_id, e=entry_id, day=BD) == []
+        assert _violations(s, insert, pool="subsidy", ref_type="subsidy_run", ref=run_id, e=entry_id, day=BD) == [
+            ("subsidy_run_deferral", f"{where}: paid {paid} + deferred {deferred} (deferrals {deferred + 5}) against lines {total}",
+             entry_id)]
+
+
+def test_the_ledger_check_names_a_line_that_does_not_copy_its_repayment(book):
+    with scratch(book) as s:
+        run_id, _, _ = _run_april(book, s)
+        rep = book.reps["two"]
+        for change in ("interest_fen = interest_fen + 1", "loan_id = loan_id + 1000", "enterprise_id = enterprise_id + 1",
+                       "policy_id = 'gz-2020'"):
+            found = _violations(s, f"UPDATE subsidy_lines SET {change} WHERE repayment_id = :p", p=rep)
+            assert ("subsidy_line_matches_repayment", f"the line of repayment {rep} (run {run_id}) names another loan, enterprise, "
+                    "policy or interest than the repayment and its loan", None) in found, change
+            assert {v[0] for v in found} == {"subsidy_line_matches_repayment"}, change
+        two = _violations(s, "UPDATE subsidy_lines SET interest_fen = interest_fen + 1 WHERE repayment_id IN (:a, :b)",
+                          a=book.reps["one"], b=book.reps["old"])
+        assert [v[1].split(" (")[0] for v in two] == [f"the line of repayment {book.reps['old']}", f"the line of repayment {book.reps['one']}"]
