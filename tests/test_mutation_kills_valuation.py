@@ -261,3 +261,12 @@ def test_the_array_form_lets_the_economic_life_decide_for_trademarks_and_gis():
     assert many.value_fen.tolist() == [37_500_000] * 3  # 10 years of 3 750 000
     assert round(many.legal_life_years[0] * 365.25) == (D(2028, 5, 10) - D(2026, 5, 10)).days
     assert np.isnan(many.legal_life_years[1]) and np.isnat(many.legal_term_end[1])
+
+
+def test_the_array_remaining_legal_life_of_a_trademark_runs_from_its_registration():
+    # V1: a trademark's term runs from its registration date: registered 2016-08-20, its 10th anniversary is
+    # 2026-08-20, 231 days after 2026-01-01; an invention filed the same day has 20 years from filing
+    lives = v.remaining_legal_life_years_many(["trademark", "invention_patent"], [D(2015, 3, 17)] * 2,
+                                              [D(2026, 1, 1)] * 2, [D(2016, 8, 20), None])
+    assert lives.tolist() == [231 / 365.25, (D(2035, 3, 17) - D(2026, 1, 1)).days / 365.25]
+    assert (D(2026, 8, 20) - D(2026, 1, 1)).days == 231
