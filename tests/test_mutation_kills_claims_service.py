@@ -397,3 +397,163 @@ def test_the_claim_document_is_the_apis_claim_with_every_figure_of_a1_to_a5(worl
                                   **shares, "entry_id": recovery.entry_id}]
     assert [(e["event"], e["by"], e["business_date"]) for e in doc["events"]] == [
         ("filed", "BANK1", L_FILED), ("approved", "FM", L_FILED), ("recovery", "BANK1", D(2022, 8, 1))]
+
+
+# ---------------------------------------------------------------------------------------------
+# A3: the bank's cap per (bank, policy, year), on in-pool lending as of the approval date
+# ---------------------------------------------------------------------------------------------
+
+A3_DRAWN, A3_APPROVED = D(2023, 8, 1), D(2023, 12, 1)  # gz-2023 (from 2023-07-13): first due 2023-09-01, claims from 2023-11-30
+
+
+def test_the_bank_cap_is_per_bank_and_policy_on_the_lending_drawn_by_the_approval_date(world):
+    """A3: ``cap = floor(in_pool_lending x 500 / 10000)`` under gz-2023, with in-pool lending the sum of
+    ``C`` over this bank's loans under this policy drawn on or before the approval date (a loan drawn
+    that very day counts; a cancelled one does not; another bank's and another policy's do not), and
+    the room what this bank has used under this policy this year: not what the same bank used under
+    gz-2020 that year, nor what another bank used under gz-2023. The fund report lists each pair so."""
+    from fund.services.fund_report import fund_report
+    from fund.services.registry import cancel_loan
+
+    bank1 = world.actors["BANK1"]
+    # BANK1 under gz-2020 in the same year 2023: no cap; its fund share 150M is used under gz-2020 only.
+    old = world.register(drawdown=L_DRAWDOWN, scheme="55", borrower_n=1)
+    old_claim = world.approve(world.file(old.id, 300_000_000, D(2023, 3, 1)).id, D(2023, 3, 1))
+    assert (old_claim.fund_fen, world.show(old_claim.id)["cap"]["year"]) == (150_000_000, 2023)
+
+    claimed = world.register(drawdown=A3_DRAWN, borrower_n=2)  # BANK1, C 1e9
+    cancelled = world.register(drawdown=A3_DRAWN, principal=300_000_000, borrower_n=3)
+    with world.session() as s:
+        cancel_loan(s, bank1, cancelled.id, A3_DRAWN)
+    other_bank = world.register("BANK2", drawdown=A3_DRAWN, borrower_n=4)  # BANK2, C 1e9
+    claim1 = world.file(claimed.id, 20_000_000, A3_APPROVED)
+    claim2 = world.file(other_bank.id, 20_000_000, A3_APPROVED, bank="BANK2")
+    world.register(drawdown=A3_APPROVED, principal=500_000_000, borrower_n=5)  # BANK1, drawn on the approval date
+
+    world.approve(claim1.id, A3_APPROVED)
+    world.approve(claim2.id, A3_APPROVED)
+    cap = {"policy_id": "gz-2023", "year": 2023, "cap_bp": 500, "cut_fen": 0}
+    assert world.show(claim1.id)["cap"] == dict(cap, in_pool_lending_fen=1_500_000_000, cap_fen=75_000_000, already_used_fen=0,
+                                                room_fen=75_000_000)
+    assert world.show(claim2.id)["cap"] == dict(cap, in_pool_lending_fen=1_000_000_000, cap_fen=50_000_000, already_used_fen=0,
+                                                room_fen=50_000_000)
+    assert world.violations() == []
+
+    with world.session() as s:
+        lines = [(c.bank, c.policy_id, c.year, c.cap_bp, c.in_pool_lending_fen, c.cap_fen, c.used_fen, c.room_fen)
+                 for c in fund_report(s, A3_APPROVED).caps]
+    assert lines == [
+        ("BANK1", "gz-2020", 2023, None, 1_000_000_000, None, 150_000_000, None),
+        ("BANK1", "gz-2023", 2023, 500, 1_500_000_000, 75_000_000, 10_000_000, 65_000_000),
+        ("BANK2", "gz-2023", 2023, 500, 1_000_000_000, 50_000_000, 10_000_000, 40_000_000),
+    ]
+
+
+def test_in_pool_lending_is_a3s_sum_for_each_bank_and_policy_and_0_without_loans(world):
+    """A3's in-pool lending as the approval step and the fund report read it: per (bank, policy), the sum
+    of ``C`` over the loans drawn on or before the date, cancelled ones excluded; narrowed to one bank
+    or one policy it holds only theirs, and a bank with no loans under a policy has 0."""
+    from fund.services.registry import cancel_loan
+
+    bank1, bank2 = world.actors["BANK1"].institution_id, world.actors["BANK2"].institution_id
+    world.register(drawdown=L_DRAWDOWN, scheme="55", principal=400_000_000, borrower_n=1)  # BANK1 gz-2020
+    world.register(drawdown=A3_DRAWN, borrower_n=2)  # BANK1 gz-2023, 1e9
+    world.register(drawdown=A3_APPROVED, principal=600_000_000, borrower_n=3)  # BANK1 gz-2023, drawn on the day
+    gone = world.register(drawdown=A3_DRAWN, principal=300_000_000, borrower_n=4)
+    with world.session() as s:
+        cancel_loan(s, world.actors["BANK1"], gone.id, A3_DRAWN)
+    world.register("BANK2", drawdown=A3_DRAWN, principal=700_000_000, borrower_n=5)  # BANK2 gz-2023
+    world.register("BANK2", drawdown=A3_APPROVED + dt.timedelta(days=1), principal=200_000_000, borrower_n=6)  # the day after
+
+    every = {(bank1, "gz-2020"): 400_000_000, (bank1, "gz-2023"): 1_600_000_000, (bank2, "gz-2023"): 700_000_000}
+    with world.session() as s:
+        assert claims_service.in_pool_lending_by(s, A3_APPROVED) == every
+        assert claims_service.in_pool_lending_by(s, A3_APPROVED, bank_id=bank1) == {k: v for k, v in every.items() if k[0] == bank1}
+        assert claims_service.in_pool_lending_by(s, A3_APPROVED, policy_id="gz-2023") == {
+            k: v for k, v in every.items() if k[1] == "gz-2023"}
+        assert claims_service.in_pool_lending_by(s, A3_APPROVED, bank_id=bank2, policy_id="gz-2023") == {(bank2, "gz-2023"): 700_000_000}
+        assert claims_service.in_pool_lending(s, bank1, "gz-2023", A3_APPROVED) == 1_600_000_000
+        assert claims_service.in_pool_lending(s, bank2, "gz-2023", A3_APPROVED + dt.timedelta(days=1)) == 900_000_000
+        assert claims_service.in_pool_lending(s, bank2, "gz-2020", A3_APPROVED) == 0
+        assert claims_service.in_pool_lending(s, bank1, "gz-2023", A3_DRAWN - dt.timedelta(days=1)) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The approval step's refusals and note (A1 at approval; G2)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_approval_keeps_its_note_and_refuses_by_name_a_loss_above_the_outstanding_or_a_scheme_the_policy_lacks(world):
+    """A1 at approval: while ``L`` exceeds the outstanding principal the approval is refused, naming the
+    claim, both amounts and the approval date; a loan whose scheme its claim's policy does not have is
+    refused as ``unknown_scheme`` (planted: registration never lets one in); neither refusal changes the
+    claim. The approval's note is kept on its step (stripped)."""
+    loan = world.register(drawdown=DRAWDOWN, principal=1_000_000_000)
+    claim = world.file(loan.id, 900_000_000, OPENS)
+    world.repay("BANK1", loan.id, D(2027, 1, 15), D(2026, 6, 1), 200_000_000)
+    with pytest.raises(DomainError) as refused:
+        world.approve(claim.id, D(2026, 6, 2))
+    assert (refused.value.code, refused.value.field, refused.value.message) == (
+        "loss_exceeds_outstanding", "loss_fen",
+        f"claim {claim.id}: loss 900000000 exceeds the outstanding principal 800000000 on 2026-06-02; the bank must lower it first")
+    world.lower(claim.id, 800_000_000, D(2026, 6, 2))
+
+    _l_sql(world, "UPDATE loans SET scheme_code = '5311' WHERE id = :l", l=loan.id)  # gz-2023 has scheme 50 only
+    with pytest.raises(DomainError) as refused:
+        world.approve(claim.id, D(2026, 6, 3))
+    assert (refused.value.code, refused.value.field, refused.value.message) == (
+        "unknown_scheme", "scheme_code", "policy gz-2023 has no scheme '5311'")
+    assert world.show(claim.id)["status"] == "filed"
+
+    _l_sql(world, "UPDATE loans SET scheme_code = '50' WHERE id = :l", l=loan.id)
+    with world.session() as s:
+        claims_service.approve_claim(s, world.fm, claim.id, D(2026, 6, 3), note="  evidence read ")
+    assert _event_notes(world, claim.id)[-1] == ("approved", "evidence read")
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule L for claims: every recovery of a claim is checked, after one the fund has no part of and
+# after one with no entry
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_claims_check_goes_on_past_a_recovery_without_a_fund_part_and_past_one_without_an_entry(world):
+    """A5 with rule L: a net of 1 fen on a 300M loss gives the fund (half of it) 0 and needs no entry; the
+    next recovery's entry is still matched. With a recovery's entry removed, the check names that
+    recovery and its orphaned entry, and still matches the later recoveries of the same claim."""
+    claim = _l_approved(world)
+    nothing = world.recover(claim.id, 1, 0, D(2022, 8, 1))
+    assert (nothing.fund_fen, nothing.entry_id) == (0, None)
+    first = world.recover(claim.id, 40_000_000, 0, D(2022, 8, 2))
+    second = world.recover(claim.id, 40_000_000, 0, D(2022, 8, 3))
+    assert first.fund_fen > 0 and second.fund_fen > 0 and _claims_check(world) == []
+    _l_sql(world, "UPDATE claim_recoveries SET entry_id = NULL WHERE id = :r", r=first.id)
+    assert _claims_check(world) == [
+        ("claim_postings", f"recovery {first.id} of claim {claim.id} gives the fund {first.fund_fen} and has no recovery entry", None),
+        ("claim_postings", f"recovery entry of claim {claim.id} matches no recorded recovery", first.entry_id),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The claims list's page: 100 claims by default (the API's default page size)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_claims_list_gives_a_page_of_100_by_default(world):
+    """The claims list the console's loan page reads without a limit holds a page of 100 claims, as the
+    API's page does by default; the rest follow after the last id. 128 claims are planted by copying a
+    withdrawn claim's row (the workflow would take minutes for as many)."""
+    from sqlalchemy import text
+
+    from fund.adapters.models.claims import Claim
+
+    loan = world.register(drawdown=DRAWDOWN)
+    world.withdraw(world.file(loan.id, 100_000_000, OPENS).id, OPENS)
+    columns = ", ".join(c.name for c in Claim.__table__.columns if c.name != "id")
+    for _ in range(7):  # 1, 2, 4, ..., 128 rows
+        _l_sql(world, f"INSERT INTO claims ({columns}) SELECT {columns} FROM claims")
+    with world.session() as s:
+        every = list(s.scalars(text("SELECT id FROM claims ORDER BY id")))
+        first = [c.id for c in claims_service.list_claims(s, world.fm)]
+        rest = [c.id for c in claims_service.list_claims(s, world.fm, after_id=first[-1])]
+    assert len(every) == 128 and first == every[:100] and rest == every[100:]
