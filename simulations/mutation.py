@@ -93,6 +93,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "tests/test_ledger_check.py::test_the_check_finds_cash_held_while_compensation_is_deferred",
         "tests/test_mutation_kills_claims_service.py")),
     "subsidies": (("fund/services/subsidies.py",), (
+        "tests/test_mutation_kills_subsidies_service.py",  # one book per module, copied once built: the fast part
         "tests/test_subsidy_runs.py", "tests/test_subsidy_preview_parts.py", "tests/test_monthly_fees.py")),
 }
 #: Groups of targets, by the name of what they cover.

@@ -35,10 +35,13 @@ The book (business date 2026-10-31; gz-2020 and gz-2023 active):
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 from contextlib import contextmanager
 import shutil
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from fractions import Fraction
 from math import floor
 
@@ -49,17 +52,17 @@ from fund.adapters.db import make_engine, make_session_factory, unit_of_work
 from fund.adapters.models.ledger import Deferral, JournalEntry, Posting
 from fund.adapters.models.payments import PaymentInstruction
 from fund.adapters.models.pool import LoanFee
-from fund.adapters.models.registry import Loan
+from fund.adapters.models.registry import Institution, Loan
 from fund.adapters.models.subsidies import SubsidyLine, SubsidyRun
 from fund.domain.dates import add_months
 from fund.domain.registry import InstallmentIn
 from fund.errors import Conflict, DomainError, Forbidden
 from fund.services.fees import FeeIn, record_fee
 from fund.services.ledger import appropriate
-from fund.services.registry import move_status, record_repayment, register_loan
+from fund.services.registry import Actor, move_status, record_repayment, register_loan
 from fund.services import subsidies as svc
 from tests.conftest import BACKENDS, _truncate_postgres
-from tests.factories import application, borrower, bullet_schedule, setup_reference
+from tests.factories import application, asset, borrower, bullet_schedule, setup_reference
 
 D = dt.date
 BD = D(2026, 10, 31)
@@ -93,10 +96,30 @@ def _loan(s, bank, n, *, drawdown=MAR15, rate=385, share=10_000, interest=3_875_
     return register_loan(s, bank, app, BD)
 
 
+#: Set by ``python -m simulations.mutation`` (the run's migrated SQLite file): there the SQLite book is
+#: built once, by the first pytest run of the mutation run (its statistics run, before any mutant is
+#: active), and copied by every later run, so a mutant costs its tests, not the book's five seconds.
+_MUTATION_TEMPLATE = "IPFUND_MUTATION_SQLITE_TEMPLATE"
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def book(request, tmp_path_factory):
+    cached = None
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("subsidies_kills") / "book.sqlite3"
+        template = os.environ.get(_MUTATION_TEMPLATE)
+        if template:
+            cached = Path(template).with_name("subsidies-kills-book.sqlite3")
+        if cached is not None and cached.is_file() and cached.with_suffix(".json").is_file():
+            shutil.copy(cached, path)
+            engine = make_engine(f"sqlite:///{path}")
+            saved = json.loads(cached.with_suffix(".json").read_text(encoding="utf-8"))
+            with unit_of_work(make_session_factory(engine)) as s:
+                actors = {code: Actor.of(s.get(Institution, saved["actors"][code])) for code in saved["actors"]}
+            yield Book(make_session_factory(engine), actors, saved["loans"], saved["enterprises"], saved["reps"], saved["fees"],
+                       saved["february_run"], "sqlite")
+            engine.dispose()
+            return
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         url = f"sqlite:///{path}"
     else:
@@ -106,6 +129,23 @@ def book(request, tmp_path_factory):
         engine.dispose()
     engine = make_engine(url)
     db = make_session_factory(engine)
+    built = _build(db)
+    if cached is not None:
+        engine.dispose()
+        partial = cached.with_suffix(".partial")
+        shutil.copy(path, partial)
+        cached.with_suffix(".json").write_text(json.dumps(
+            {**{k: v for k, v in built.__dict__.items() if k not in ("db", "actors", "backend")},
+             "actors": {code: actor.institution_id for code, actor in built.actors.items()}}), encoding="utf-8")
+        partial.replace(cached)
+        engine = make_engine(url)
+        built.db = make_session_factory(engine)
+    yield built
+    engine.dispose()
+
+
+def _build(db) -> Book:
+    """The book of the module's docstring, committed."""
     loans, reps, fees = {}, {}, {}
     with unit_of_work(db) as s:
         actors = setup_reference(s)
@@ -164,8 +204,7 @@ def book(request, tmp_path_factory):
         fee("old", "old", "appraisal", 2_000_000, D(2024, 3, 1))
     with unit_of_work(db) as s:
         enterprises = {name: s.get(Loan, loan_id).enterprise_id for name, loan_id in loans.items()}
-    yield Book(db, actors, loans, enterprises, reps, fees, february_run, request.param)
-    engine.dispose()
+    return Book(db, actors, loans, enterprises, reps, fees, february_run, "built")
 
 
 @contextmanager
@@ -542,7 +581,8 @@ def test_a_drawdown_past_checked_through_stops_preview_and_run_naming_every_date
         bank = book.actors["BANK1"]
         late = {}
         for n, day in ((31, D(2025, 11, 3)), (32, D(2025, 11, 3)), (33, D(2025, 11, 4))):
-            loan = _loan(s, bank, n, drawdown=day, interest=1_000_000)
+            loan = _loan(s, bank, n, drawdown=day, interest=1_000_000, contract_no=f"LPR-{n}",
+                         assets=(asset(owner_credit_code=borrower(n).credit_code, serial=90_000 + n),))
             record_repayment(s, bank, loan.id, add_months(day, 1), add_months(day, 1), 0, 1_000_000, BD)
             late[n] = loan.id
         for step in (svc.preview_month, svc.run_month):
