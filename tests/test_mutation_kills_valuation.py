@@ -270,3 +270,9 @@ def test_the_array_remaining_legal_life_of_a_trademark_runs_from_its_registratio
                                               [D(2026, 1, 1)] * 2, [D(2016, 8, 20), None])
     assert lives.tolist() == [231 / 365.25, (D(2035, 3, 17) - D(2026, 1, 1)).days / 365.25]
     assert (D(2026, 8, 20) - D(2026, 1, 1)).days == 231
+
+
+def test_percentile_ranks_order_values_by_number():
+    # the values are numbers, however given: 9 < 10 < 100 (as text "10" < "100" < "9")
+    assert v.percentile_ranks(["10", "9", "100"]).tolist() == [0.5, 0.0, 1.0]
+    assert v.percentile_ranks([True, False]).tolist() == [1.0, 0.0]
