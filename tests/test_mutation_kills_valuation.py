@@ -229,7 +229,7 @@ def _with_caps(**caps: int) -> v.RiskAssumptions:
 def test_at_a_tie_of_legal_life_and_cap_both_forms_give_the_same_life_and_reason():
     # a cap of 4 years and 1461 days left (4 x 365.25): T = the smaller of two equal lives, 4 years
     four = _with_caps(utility_model=4)
-    filing, as_of = D(2017, 3, 1), D(2023, 3, 1)  # the term ends 2027-03-01, 1461 days later
+    filing, as_of = D(2017, 3, 1), D(2023, 3, 1)  # the 10th anniversary is 2027-03-01, 1461 days later
     assert (D(2027, 3, 1) - as_of).days == 1461
     one = v.value_asset("utility_model", filing, as_of, assumptions=four, revenue_fen=100_000_000, growth=0.0,
                         royalty=0.05, tax=0.25, discount=0.0, decay=0.0)
@@ -276,3 +276,22 @@ def test_percentile_ranks_order_values_by_number():
     # the values are numbers, however given: 9 < 10 < 100 (as text "10" < "100" < "9")
     assert v.percentile_ranks(["10", "9", "100"]).tolist() == [0.5, 0.0, 1.0]
     assert v.percentile_ranks([True, False]).tolist() == [1.0, 0.0]
+
+
+def test_v1_the_term_runs_to_the_day_before_the_anniversary_and_the_life_counts_days_to_the_anniversary():
+    # V1: filed 2018-05-10, an invention's term runs to 2038-05-09 (the day before the 20th anniversary);
+    # the remaining life is the days to the anniversary over 365.25 (section 10: 4184 days, 11.455 years,
+    # not 4183 days to the last day, 11.452); ``legal_term_end`` is that anniversary (schemas/valuation.py:
+    # "the N-th anniversary"), the first day outside the term
+    filing, anniversary = D(2018, 5, 10), D(2038, 5, 10)
+    assert v.legal_term_end("invention_patent", filing) == anniversary
+    assert (anniversary - D(2026, 11, 25)).days == 4184
+    assert round(v.remaining_legal_life_years("invention_patent", filing, D(2026, 11, 25)), 3) == 11.455
+    args = dict(revenue_fen=100_000_000, growth=0.0, royalty=0.05, tax=0.25, discount=0.0, decay=0.0)
+    last_day = v.value_asset("invention_patent", filing, anniversary - dt.timedelta(days=1), **args)
+    assert (last_day.life_reason, last_day.life_years) == ("legal term", 1 / 365.25) and last_day.value_fen > 0
+    after = v.value_asset("invention_patent", filing, anniversary, **args)
+    assert (after.life_reason, after.life_years, after.value_fen) == ("lapsed", 0.0, 0)
+    many = v.value_assets(["invention_patent"] * 2, [filing] * 2, [anniversary - dt.timedelta(days=1), anniversary], **args)
+    assert many.legal_term_end.astype(object).tolist() == [anniversary] * 2
+    assert many.life_reason.tolist() == ["legal term", "lapsed"] and many.life_years.tolist() == [1 / 365.25, 0.0]
