@@ -599,9 +599,9 @@ def test_a_drawdown_past_checked_through_stops_preview_and_run_naming_every_date
 def test_the_lpr_stop_lists_ten_dates_and_ten_loans_a_date_and_counts_the_rest(book):
     from fund.services.lpr import lpr_table
 
-    days = [D(2025, 11, k) for k in range(1, 13)]  # twelve dates
+    days = [D(2025, 11, k) for k in range(1, 12)]  # eleven dates: one more than listed
     failures = {day: [] for day in days}
-    failures[days[0]] = list(range(112, 100, -1))  # twelve loans on the first date, listed unsorted
+    failures[days[0]] = list(range(111, 100, -1))  # eleven loans on the first date (one more than listed), unsorted
     for k, day in enumerate(days[1:], start=1):
         failures[day] = [200 + k]
     with scratch(book) as s:
@@ -609,12 +609,13 @@ def test_the_lpr_stop_lists_ten_dates_and_ten_loans_a_date_and_counts_the_rest(b
     with pytest.raises(DomainError) as stopped:
         svc._raise_lpr_stop(table, failures)
     e = stopped.value
-    listed = "; ".join([f"2025-11-01 (loans {', '.join(map(str, range(101, 111)))} and 2 more)"]
-                       + [f"{days[k].isoformat()} (loans {200 + k})" for k in range(1, 10)] + ["and 2 more dates"])
+    listed = "; ".join([f"2025-11-01 (loans {', '.join(map(str, range(101, 111)))} and 1 more)"]
+                       + [f"{days[k].isoformat()} (loans {200 + k})" for k in range(1, 10)] + ["and 1 more dates"])
     assert e.message == (f"no LPR for the drawdown date {listed}: the table starts on 2015-10-24 and is checked only through "
                          "2025-10-20; nothing was written")
+    assert (e.code, e.field) == ("lpr_not_available", "drawdown_date")
     assert e.extra["dates"] == [d.isoformat() for d in days]
-    assert e.extra["loan_ids"] == sorted([*range(101, 113), *range(201, 212)])
+    assert e.extra["loan_ids"] == sorted([*range(101, 112), *range(201, 211)])
     # exactly ten loans and ten dates: nothing "more"
     with pytest.raises(DomainError) as ten:
         svc._raise_lpr_stop(table, {days[k]: ([*range(1, 11)] if k == 0 else [20 + k]) for k in range(10)})
@@ -869,3 +870,66 @@ def test_the_ledger_check_names_a_line_that_does_not_copy_its_repayment(book):
         two = _violations(s, "UPDATE subsidy_lines SET interest_fen = interest_fen + 1 WHERE repayment_id IN (:a, :b)",
                           a=book.reps["one"], b=book.reps["old"])
         assert [v[1].split(" (")[0] for v in two] == [f"the line of repayment {book.reps['old']}", f"the line of repayment {book.reps['one']}"]
+
+
+def test_the_preview_spends_only_cash_not_held_for_a_returned_payment(book):
+    # section 6: a returned amount waits in cash for its payee, ahead of every deferral; it is not spendable
+    from fund.services.payments import import_confirmations
+
+    with scratch(book) as s:
+        (feb,) = s.scalars(select(PaymentInstruction).where(PaymentInstruction.source_type == "subsidy_run",
+                                                            PaymentInstruction.source_id == book.february_run))
+        assert (feb.amount_fen, feb.status) == (99_000_000, "instructed")
+        import_confirmations(s, book.actors["FM"], [{"instruction_id": str(feb.id), "status": "returned", "date": BD.isoformat(),
+                                                     "bank_reference": "", "note": "account closed"}], BD)
+        held = svc.preview_month(s, "2024-04", BD, actor=book.actors["FM"])
+        assert (held.cash_fen, held.paid_fen) == (0, 0)
+        _fund(s, CASHES[1])
+        preview = svc.preview_month(s, "2024-04", BD, actor=book.actors["FM"])
+        assert (preview.cash_fen, preview.paid_fen) == (CASHES[1], CASHES[1])
+        assert list(preview.lines) == expected_preview_lines(book, CASHES[1])
+        done = svc.preview_month(s, "2024-02", BD, actor=book.actors["FM"])
+        assert (done.already_run, done.cash_fen) == (book.february_run, CASHES[1])
+
+
+def test_the_fee_part_of_a_slice_of_the_runs_money_falls_on_the_fee_lines_after_every_interest_line(book):
+    # section 5: the money reaches the interest lines first (S3 order), then the fee lines (payment date, loan, fee)
+    with scratch(book) as s:
+        run_id, _, total = _run_april(book, s)
+        one, two = book.enterprises["one"], book.enterprises["two"]
+        assert svc.fee_parts(s, run_id, 0, INTEREST_TOTAL) == {}
+        assert svc.fee_parts(s, run_id, 0, INTEREST_TOTAL + 1) == {one: 1}
+        assert svc.fee_parts(s, run_id, INTEREST_TOTAL, INTEREST_TOTAL + 4_000_000) == {one: 4_000_000}
+        assert svc.fee_parts(s, run_id, INTEREST_TOTAL + 6_900_000, total) == {one: 100_000, two: 500_000}
+        assert svc.fee_parts(s, run_id, INTEREST_TOTAL + 7_000_000, total + 10**9) == {two: 500_000}
+        assert svc.fee_parts(s, run_id, 0, total) == {one: 7_000_000, two: 500_000}
+        assert svc.fee_parts(s, book.february_run, 0, 10**9) == {}  # a run without fee lines
+        assert svc.fee_parts(s, 987_654, 0, 10**9) == {}  # no such run
+        assert [(f.fee_id, f.kind, f.fee_fen, f.computed_fen, f.amount_fen, f.capped)
+                for f in svc.run_fee_lines(s, s.get(SubsidyRun, run_id))] == [
+            (book.fees[f.fee], f.kind, f.fee_fen, f.computed, f.amount, f.capped) for f in APRIL_FEES]
+        assert svc.run_fee_lines(s, s.get(SubsidyRun, book.february_run)) == []
+
+
+def test_the_use_cases_run_as_of_the_business_date(book):
+    # section 0: jobs run as of the business date (the tests' 2026-10-31)
+    with scratch(book) as s:
+        preview = svc.preview(s, book.actors["AUD"], "2024-04")
+        assert (preview.business_date, list(preview.lines)) == (BD, expected_preview_lines(book, 0))
+        result = svc.run(s, book.actors["FM"], "2024-04")
+        assert (result.business_date, result.created, result.total_fen) == (BD, True, INTEREST_TOTAL + FEE_TOTAL)
+
+
+def test_a_preview_leaves_the_garbage_collector_as_it_found_it(book):
+    import gc
+
+    with scratch(book) as s:
+        assert gc.isenabled()
+        svc.preview_month(s, "2024-04", BD, actor=book.actors["FM"])
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            svc.preview_month(s, "2024-04", BD, actor=book.actors["FM"])
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
