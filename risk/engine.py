@@ -69,7 +69,7 @@ from fund.domain.policy import IP_KINDS, Policy
 from risk.allocation import UNLIMITED, cap_room, split_loss_array
 from risk.importance import (  # noqa: F401  (the chooser's names, re-exported from here)
     FIRST_PILOT_SHIFT, MIN_EFFECTIVE_SHARE, MIN_TAIL_SCENARIOS, PILOT_ROUNDS, PILOT_STREAM, SHIFT_TOLERANCE,
-    ShiftChoice, choose_shift, choose_shift_details, largest_shift, year_shifts,
+    ShiftChoice, choose_shift, choose_shift_details, largest_shift, year_scales, year_shifts,
 )
 from risk.kernels import capped_granted_in_runs, mul_div_floor, run_starts
 from risk.portfolio import Book, CapBase, FundPosition
@@ -134,9 +134,10 @@ class Prepared:
     sigma: float
     beta_v: float
     lag: int
-    #: M6b: each year's global factor is drawn from N(shift, 1) (0: crude Monte Carlo); a tuple gives
-    #: each year its own mean (risk.importance.year_shifts)
+    #: M6b: each year's global factor is drawn from N(shift, scale^2) (0 and 1: crude Monte Carlo); a
+    #: tuple gives each year its own mean or spread (risk.importance.year_shifts, year_scales)
     shift: float | tuple[float, ...] = 0.0
+    scale: float | tuple[float, ...] = 1.0
     #: B2 in the simulation: ``base`` (H, N) covered loss of A2 per loan and year, ``line`` (H, C)
     #: each cap group's suspension line (UNLIMITED: none), ``start_year`` (N,) the year a new loan is
     #: drawn in (M1b; -1 for today's loans, which a suspension never uncovers), ``b2_start`` (C,)
@@ -738,7 +739,7 @@ def _mark_uncovered(flags: np.ndarray, S: SlotArrays, scenario: np.ndarray, grou
 
 
 def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, trace: list | None = None,
-              factors: np.ndarray | None = None) -> ChunkResult:
+              factors: np.ndarray | None = None, sector_factors: np.ndarray | None = None) -> ChunkResult:
     """Simulate ``n_scenarios`` scenarios from ``seed`` (one chunk).
 
     ``trace``, if a list, receives per year ``{"year", "scenario", "loan", "recovered", "arrive"}``:
@@ -792,7 +793,8 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     log_weight = np.zeros(B)
     # M6b: each year's factor mean (one number for all years, or one per year: docs/rules.md section 8)
     shifts = year_shifts(prep.shift, H)
-    mu = any(shifts)
+    scales = year_scales(prep.scale, H)
+    mu = any(shifts) or any(s != 1.0 for s in scales)
     has_insurer, has_appraiser = S.insurer is not None, S.appraiser is not None
     # B2: approved covered losses per (scenario, cap group) and the year each was suspended in (H: never)
     suspending = prep.line is not None
@@ -816,15 +818,23 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                                     "defaults_by_sector")}
 
     for k in range(H):
-        # M2 factors of this year (M6b: G from N(mu, 1), weighted by exp(-mu G + mu^2 / 2))
+        # M2 factors of this year (M6b: G from N(mu, 1), weighted by exp(-mu G + mu^2 / 2); with a
+        # spread s, G = mu + s Z from N(mu, s^2), weighted by s exp(-G^2 / 2 + Z^2 / 2))
         G = rng.standard_normal(B)
-        mu_k = shifts[k]
-        if mu_k:
+        mu_k, s_k = shifts[k], scales[k]
+        if s_k != 1.0:
+            log_weight += math.log(s_k) + 0.5 * G * G
+            G *= s_k
+            G += mu_k
+            log_weight -= 0.5 * G * G
+        elif mu_k:
             G += mu_k
             log_weight += -mu_k * G + 0.5 * mu_k * mu_k
         if factors is not None:
             factors[:, k] = G
         eta = rng.standard_normal((B, n_sectors))
+        if sector_factors is not None:
+            sector_factors[:, k] = eta
         Z = sqrt_beta * G[:, None] + sqrt_1mbeta * eta
         if prep.copula == "t":
             scale = np.sqrt(rng.chisquare(prep.nu, B) / prep.nu)
@@ -1045,6 +1055,7 @@ class Simulation:
     log_weight: np.ndarray
     suspended: np.ndarray
     shift: float = 0.0
+    scale: float | tuple[float, ...] = 1.0
     seconds: float = 0.0
     workers: int = 1
     #: peak resident memory (MB) of the main process and of the largest worker process
@@ -1181,7 +1192,7 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
             total += getattr(r, name)   # in chunk order: float sums identical for any worker count
         summed[name] = total
     return Simulation(n_scenarios=n_scenarios, seed=seed, batch=batch, horizon=prep.horizon, net0=prep.net0,
-                      shift=prep.shift,
+                      shift=prep.shift, scale=prep.scale,
                       seconds=time.perf_counter() - started, workers=workers,
                       peak_rss_mb=(_peak_rss_mb(), worker_peak), cpu_seconds=cpu, **joined, **summed)
 

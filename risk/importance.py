@@ -60,6 +60,44 @@ def year_shifts(shift: Shift, horizon: int) -> tuple[float, ...]:
     return (float(shift),) * horizon
 
 
+def year_scales(scale: Shift, horizon: int) -> tuple[float, ...]:
+    """The spread (standard deviation) of each year's global factor under ``scale``: a number
+    repeated ``horizon`` times, or the per-year tuple itself (its length must be the horizon).
+
+    >>> year_scales(1.0, 2), year_scales((1.5, 1.0), 2)
+    ((1.0, 1.0), (1.5, 1.0))
+    """
+    if isinstance(scale, (tuple, list)):
+        if len(scale) != horizon:
+            raise ValueError(f"a spread per year must give {horizon} years, got {len(scale)}")
+        values = tuple(float(s) for s in scale)
+    else:
+        values = (float(scale),) * horizon
+    if not all(s > 0 for s in values):
+        raise ValueError(f"every year's spread must be above 0, got {scale!r}")
+    return values
+
+
+def is_scaled(scale: Shift) -> bool:
+    """True when some year's factor is drawn with a spread other than 1 (the sample is weighted).
+
+    >>> is_scaled(1.0), is_scaled((1.0, 1.0)), is_scaled((1.0, 1.5))
+    (False, False, True)
+    """
+    if isinstance(scale, (tuple, list)):
+        return any(float(s) != 1.0 for s in scale)
+    return float(scale) != 1.0
+
+
+def is_weighted(shift: Shift, scale: Shift = 1.0) -> bool:
+    """True when the sampling law differs from M2's (a shift or a spread): the sample is weighted.
+
+    >>> is_weighted(0.0), is_weighted(-0.3), is_weighted(0.0, (1.0, 1.2))
+    (False, True, True)
+    """
+    return is_shifted(shift) or is_scaled(scale)
+
+
 def is_shifted(shift: Shift) -> bool:
     """True when some year's factor is shifted (the sample is weighted).
 
@@ -69,6 +107,20 @@ def is_shifted(shift: Shift) -> bool:
     if isinstance(shift, (tuple, list)):
         return any(float(s) != 0.0 for s in shift)
     return float(shift) != 0.0
+
+
+def normal_scale(scale: Shift) -> Shift:
+    """One number when every year has the same spread, else the per-year tuple.
+
+    >>> normal_scale((1.0, 1.0)), normal_scale([1.0, 1.5]), normal_scale(2)
+    (1.0, (1.0, 1.5), 2.0)
+    """
+    if isinstance(scale, (tuple, list)):
+        values = tuple(float(s) for s in scale)
+        if not values:
+            raise ValueError("a spread per year needs at least one year")
+        return values[0] if all(v == values[0] for v in values) else values
+    return float(scale)
 
 
 def normal_shift(shift: Shift) -> Shift:
@@ -86,6 +138,22 @@ def normal_shift(shift: Shift) -> Shift:
             return values[0] + 0.0   # -0.0 is 0.0
         return values
     return float(shift) + 0.0
+
+
+def sampling_text(shift: Shift, scale: Shift = 1.0, digits: int = 2) -> str:
+    """The sampling law of the yearly global factors as people read it: the shift, and the spread
+    when there is one.
+
+    >>> sampling_text(-0.45), sampling_text((0.5, -1.2), (1.0, 1.6))
+    ('shift -0.45', 'shift 0.50, -1.20 by year, spread 1.00, 1.60 by year')
+    """
+    text = f"shift {shift_text(shift, digits)}"
+    if is_scaled(scale):
+        scale = normal_scale(scale)
+        spread = (", ".join(f"{s:.{digits}f}" for s in scale) + " by year") if isinstance(scale, tuple) \
+            else f"{scale:.{digits}f}"
+        text += f", spread {spread}"
+    return text
 
 
 def shift_text(shift: Shift, digits: int = 2) -> str:
@@ -111,6 +179,8 @@ class ShiftChoice:
     bound: float
     #: ``None``, or in plain words why no shift was taken
     reason: str | None = None
+    #: the spread of each year's factor (1: none; :func:`choose_spread_details` only)
+    scale: Shift = 1.0
 
 
 def largest_shift(horizon: int) -> float:
@@ -216,6 +286,108 @@ def choose_year_shifts_details(prep: Prepared, *, seed: int, pilot_scenarios: in
                            f"(their mean there at most {np.abs(mu).max():.2f} below 0): no shift")
     # two decimals, toward 0 (so never past the bound)
     return ShiftChoice(normal_shift(tuple(math.ceil(m * 100) / 100 for m in mu.tolist())), tuple(path), bound)
+
+
+#: the spread chooser's law from the elite's weighted mean ``m_k`` and variance ``v_k`` of each
+#: year's factor: mean ``SPREAD_MEAN_SHARE * m_k``, variance ``max(1, SPREAD_VARIANCE_FACTOR * v_k)``.
+#: The cross-entropy optimum itself (``m_k``, ``v_k``) leaves the scenarios just outside the elite
+#: with heavy weights; a law wider than M2's in every year (variance at least 1) keeps every weight
+#: bounded. Chosen on the demo book's recession (simulations/README.md: estimated on 700,000 crude
+#: scenarios over a grid of both numbers, then measured by replication).
+SPREAD_MEAN_SHARE = 0.75
+SPREAD_VARIANCE_FACTOR = 1.5
+
+
+def second_moment_of_weights(shift: Shift, scale: Shift, horizon: int) -> float:
+    """``E[w^2]`` under the sampling law (``E_p[p / q]``): per year ``s^2 / sqrt(2 s^2 - 1)
+    exp(mu^2 / (2 s^2 - 1))`` for a factor from N(mu, s^2) (``exp(mu^2)`` at s = 1); its inverse is
+    the share of a sample that stays effective (Kish). Infinite when some ``s^2 <= 1/2``.
+
+    >>> round(second_moment_of_weights(-0.5, 1.0, 2), 4) == round(math.exp(0.5), 4)
+    True
+    """
+    total = 1.0
+    for mu, s in zip(year_shifts(shift, horizon), year_scales(scale, horizon)):
+        d = 2 * s * s - 1
+        if d <= 0:
+            return math.inf
+        total *= s * s / math.sqrt(d) * math.exp(mu * mu / d)
+    return total
+
+
+def _spread_law(mean: np.ndarray, variance: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The law :data:`SPREAD_MEAN_SHARE` and :data:`SPREAD_VARIANCE_FACTOR` make of an elite's mean and
+    variance, drawn in toward M2's (mean and log spread by one factor) until it keeps
+    :data:`MIN_EFFECTIVE_SHARE` of a sample effective."""
+    mu = SPREAD_MEAN_SHARE * mean
+    log_s = 0.5 * np.log(np.maximum(1.0, SPREAD_VARIANCE_FACTOR * variance))
+    limit = 1.0 / MIN_EFFECTIVE_SHARE
+    factor, low, high = 1.0, 0.0, 1.0
+    if second_moment_of_weights(tuple(mu), tuple(np.exp(log_s)), horizon) > limit:
+        for _ in range(40):   # bisection on the factor (the moment grows with it)
+            factor = 0.5 * (low + high)
+            if second_moment_of_weights(tuple(factor * mu), tuple(np.exp(factor * log_s)), horizon) > limit:
+                high = factor
+            else:
+                low = factor
+        factor = low
+    return factor * mu, np.exp(factor * log_s)
+
+
+def choose_spread_details(prep: Prepared, *, seed: int, pilot_scenarios: int = 2000,
+                          level: str = "0.999") -> ShiftChoice:
+    """A shift and a spread per simulated year (our extension of M6b, docs/rules.md section 8): year
+    ``k``'s global factor from N(mu_k, s_k^2), weighted by ``prod_k s_k exp(-G_k^2 / 2 + Z_k^2 / 2)``
+    (``G_k = mu_k + s_k Z_k``). Under B2's suspension line the fund payout's tail is a mixture (bad
+    years early stop new coverage, so the largest payouts come with good early years and one or more
+    bad later ones, the bad year differing from scenario to scenario): the tail's factors are spread
+    wider than M2's in the later years, which a shift alone cannot follow.
+
+    Pilots as :func:`choose_year_shifts_details` (same stream, rounds and elite; the first from
+    :data:`FIRST_PILOT_SHIFT` in every year and spread 1): each round estimates the elite's weighted
+    mean and variance of each year's drawn factor; the law is made from the mean of the estimates
+    after the first by :func:`_spread_law` (mean shrunk, variance inflated, at least 1, within
+    :data:`MIN_EFFECTIVE_SHARE`) and is the next pilot's. Shifts are rounded toward 0 and spreads
+    toward 1, to two decimals. No shift (with a reason) when the fund pays nothing in a pilot or the
+    law is within :data:`SHIFT_TOLERANCE` of M2's in every year.
+
+    >>> from risk.engine import oracle_prepared
+    >>> prep = oracle_prepared(n_loans=100, pd=0.02, rho=0.2, global_loading=1.0)
+    >>> choice = choose_spread_details(prep, seed=1, pilot_scenarios=1000)
+    >>> choice.shift < 0, choice.scale >= 1
+    (True, True)
+    """
+    from risk.engine import run_chunk
+    from risk.stress_stats import normalised_weights
+
+    H = prep.horizon
+    mu, s = np.full(H, max(FIRST_PILOT_SHIFT, -largest_shift(H))), np.ones(H)
+    path, means, variances = [], [], []
+    for round_ in range(PILOT_ROUNDS):
+        path.append(float(mu.mean()))
+        pilot_seed = np.random.SeedSequence(seed, spawn_key=(PILOT_STREAM, round_))
+        factors = np.empty((pilot_scenarios, H))
+        chunk = run_chunk(dataclasses.replace(prep, shift=normal_shift(tuple(mu.tolist())),
+                                              scale=normal_scale(tuple(s.tolist()))),
+                          pilot_seed, pilot_scenarios, factors=factors)
+        x = chunk.fund_payout
+        if not (x > 0).any():
+            return ShiftChoice(0.0, tuple(path), largest_shift(H), "the fund pays nothing in the pilot run")
+        w = normalised_weights(chunk.log_weight)
+        elite = _elite(x, w, level)
+        we = w[elite] / w[elite].sum()
+        mean = we @ factors[elite]
+        means.append(mean)
+        variances.append(we @ np.square(factors[elite] - mean))
+        later = slice(1, None) if len(means) > 1 else slice(None)
+        mu, s = _spread_law(np.mean(means[later], axis=0), np.mean(variances[later], axis=0), H)
+    shift = tuple(math.copysign(math.floor(abs(m) * 100) / 100, m) + 0.0 for m in mu.tolist())
+    scale = tuple(math.floor(v * 100) / 100 for v in s.tolist())
+    if max(abs(m) for m in shift) < SHIFT_TOLERANCE and max(v - 1.0 for v in scale) < SHIFT_TOLERANCE:
+        return ShiftChoice(0.0, tuple(path), largest_shift(H),
+                           f"the fund payout's {level} tail comes with the global factors of M2 in every year "
+                           "(neither shifted nor spread): no shift")
+    return ShiftChoice(normal_shift(shift), tuple(path), largest_shift(H), scale=normal_scale(scale))
 
 
 def _elite(x: np.ndarray, w: np.ndarray, level: str) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from risk.engine import Inputs, Simulation
-from risk.importance import is_shifted, normal_shift
+from risk.importance import is_weighted, normal_scale, normal_shift
 from risk.scenario import SECTORS
 from risk.stress_stats import (
     Estimate, Measures, effective_sample_size, mean_estimate, measures, normalised_weights, proportion, required_start,
@@ -64,6 +64,8 @@ class StressResult:
     #: effective sample size
     sampling_shift: float | tuple[float, ...] = 0.0
     effective_scenarios: float | None = None
+    #: the spread of each year's global factor (1: M2's; our extension of M6b, docs/rules.md section 8)
+    sampling_scale: float | tuple[float, ...] = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"scenario": self.scenario}
@@ -84,8 +86,8 @@ class StressResult:
             "n_scenarios": self.n_scenarios,
             "batch": self.batch,
             "workers": self.workers,
-            "sampling": {"method": "importance" if is_shifted(self.sampling_shift) else "crude",
-                         "shift": self.sampling_shift,
+            "sampling": {"method": "importance" if is_weighted(self.sampling_shift, self.sampling_scale) else "crude",
+                         "shift": self.sampling_shift, "scale": self.sampling_scale,
                          "effective_scenarios": self.effective_scenarios},
             "timing": {"seconds": round(self.seconds, 3),
                        "loan_scenario_years_per_second": self._rate()},
@@ -104,7 +106,7 @@ def summarise(sim: Simulation, *, scenario_name: str, bank_names: tuple[str, ...
     """M5 figures of a simulation; under importance sampling (M6b) the self-normalised weighted
     estimators of :mod:`risk.stress_stats`."""
     n = sim.n_scenarios
-    weighted = is_shifted(sim.shift)
+    weighted = is_weighted(sim.shift, sim.scale)
     w = normalised_weights(sim.log_weight) if weighted else None
     samples = {
         "total_loss_fen": sim.total_loss, "fund_payout_fen": sim.fund_payout, "bank_share_fen": sim.bank_share,
@@ -178,7 +180,7 @@ def summarise(sim: Simulation, *, scenario_name: str, bank_names: tuple[str, ...
         by_bank=by_bank, by_sector=by_sector, inputs=inputs,
         notes=tuple(notes),
         p_bank_suspended=p_suspended,
-        sampling_shift=normal_shift(sim.shift),
+        sampling_shift=normal_shift(sim.shift), sampling_scale=normal_scale(sim.scale),
         effective_scenarios=effective_sample_size(w) if weighted else float(n),
     )
 
@@ -192,7 +194,7 @@ def convergence_points(sim: Simulation, figure: str, kind: str, level: str, *, p
     grid = sorted({int(v) for v in np.geomspace(start, total, points)} | {total})
     out = []
     for n in grid:
-        if is_shifted(sim.shift):
+        if is_weighted(sim.shift, sim.scale):
             m = weighted_measures(x[:n], normalised_weights(sim.log_weight[:n]), levels=(level,))
         else:
             m = measures(x[:n], levels=(level,))

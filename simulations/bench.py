@@ -205,19 +205,19 @@ def _needed(estimate, n: int) -> int:
     return math.ceil(n * (estimate.half_width / estimate.value / TARGET_RELATIVE_HALF_WIDTH) ** 2)
 
 
-def _measure_sampler(prep, shift, *, seeds: list[int], scenarios: int, workers: int) -> dict:
+def _measure_sampler(prep, shift, *, seeds: list[int], scenarios: int, workers: int, scale=1.0) -> dict:
     """``len(seeds)`` runs of ``scenarios`` at ``shift``: each run's ES and need, the runs pooled
     (one sample of all scenarios: its ES, interval and need) and the need from the runs' spread."""
     import dataclasses as dc
 
-    from risk.importance import is_shifted
+    from risk.importance import is_weighted
     from risk.stress_stats import effective_sample_size, normalised_weights
 
-    weighted = is_shifted(shift)
+    weighted = is_weighted(shift, scale)
     runs, xs, lws = [], [], []
     started, cpu = time.perf_counter(), 0.0
     for s in seeds:
-        sim = simulate(dc.replace(prep, shift=shift), n_scenarios=scenarios, seed=s, workers=workers)
+        sim = simulate(dc.replace(prep, shift=shift, scale=scale), n_scenarios=scenarios, seed=s, workers=workers)
         cpu += sim.cpu_seconds
         e = _es999(sim.fund_payout, sim.log_weight if weighted else None)
         runs.append({"seed": s, "es_fen": e.value, "ci95": [e.low, e.high], "relative_half_width": e.half_width / e.value,
@@ -233,7 +233,7 @@ def _measure_sampler(prep, shift, *, seeds: list[int], scenarios: int, workers: 
     if len(runs) > 1:
         sd = float(values.std(ddof=1))
         spread = math.ceil(scenarios * (Z95 * sd / (TARGET_RELATIVE_HALF_WIDTH * float(values.mean()))) ** 2)
-    return {"shift": shift, "runs": runs, "scenarios_per_run": scenarios,
+    return {"shift": shift, "scale": scale, "runs": runs, "scenarios_per_run": scenarios,
             "pooled": {"scenarios": pooled_n, "es_fen": pooled.value, "ci95": [pooled.low, pooled.high],
                        "relative_half_width": pooled.half_width / pooled.value,
                        "scenarios_needed": _needed(pooled, pooled_n)},
@@ -257,9 +257,12 @@ def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 50_000, c
     runs ``weighted_runs`` times on seeds ``seed + 200 + j``: its need is the pooled runs' and, as a
     check on the weighted interval itself (which heavy weights make too narrow), the need from the
     runs' spread; the larger of the two counts. The pilots' scenarios are stated, not counted.
-    ``importance`` (the headline, read by the CLI) is the single shift's, as runs use it;
+    A third sampler, a shift and a spread per year (``choose_spread_details``), is what runs use:
+    ``importance`` (the headline, read by the CLI) is its;
     ``warnings`` says in words when no shift was found or the goal is not met."""
-    from risk.importance import choose_shift_details, choose_year_shifts_details, is_shifted, shift_text
+    from risk.importance import (
+        choose_shift_details, choose_spread_details, choose_year_shifts_details, is_weighted, sampling_text,
+    )
 
     service, request, inputs = _demo_recession_inputs(seed)
     scenario = request.scenario
@@ -270,7 +273,8 @@ def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 50_000, c
                                   seed=request.seed)
     load_before = list(os.getloadavg())
     choices = {}
-    for name, chooser in (("single", choose_shift_details), ("by_year", choose_year_shifts_details)):
+    for name, chooser in (("single", choose_shift_details), ("by_year", choose_year_shifts_details),
+                          ("spread", choose_spread_details)):
         started = time.perf_counter()
         choice = chooser(prep, seed=request.seed)
         choices[name] = (choice, time.perf_counter() - started)
@@ -281,8 +285,10 @@ def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 50_000, c
     samplers = {}
     for name, (choice, choice_seconds) in choices.items():
         m = _measure_sampler(prep, choice.shift, seeds=[seed + 200 + j for j in range(weighted_runs)],
-                             scenarios=weighted_scenarios, workers=workers) if is_shifted(choice.shift) else None
-        entry = {"shift": choice.shift, "shift_text": shift_text(choice.shift), "pilot_shifts": list(choice.path),
+                             scenarios=weighted_scenarios, workers=workers, scale=choice.scale) \
+            if is_weighted(choice.shift, choice.scale) else None
+        entry = {"shift": choice.shift, "scale": choice.scale, "shift_text": sampling_text(choice.shift, choice.scale),
+                 "pilot_shifts": list(choice.path),
                  "bound": choice.bound, "reason": choice.reason, "choice_seconds": choice_seconds,
                  "pilot_scenarios": 2000 * len(choice.path)}
         if m is not None:
@@ -292,9 +298,9 @@ def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 50_000, c
                          and m["pooled"]["ci95"][0] <= crude["pooled"]["ci95"][1])
         samplers[name] = entry
 
-    # the headline is the single shift's (runs use it), else the per-year one's when only it found one
-    headline = samplers["single"] if "scenarios_needed" in samplers["single"] or "scenarios_needed" not in \
-        samplers["by_year"] else samplers["by_year"]
+    # the headline is the sampler runs use (a shift and a spread per year), else the first that found a law
+    headline = next((samplers[name] for name in ("spread", "single", "by_year")
+                     if "scenarios_needed" in samplers[name]), samplers["spread"])
     check = None
     warnings = []
     if "scenarios_needed" in headline:
@@ -303,7 +309,8 @@ def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 50_000, c
         if check_scenarios <= verify_limit:
             import dataclasses as dc
 
-            sim = simulate(dc.replace(prep, shift=headline["shift"]), n_scenarios=check_scenarios, seed=seed + 300,
+            sim = simulate(dc.replace(prep, shift=headline["shift"], scale=headline["scale"]),
+                           n_scenarios=check_scenarios, seed=seed + 300,
                            workers=workers)
             e = _es999(sim.fund_payout, sim.log_weight)
             check = {"scenarios": check_scenarios, "seed": seed + 300, "es_fen": e.value,
@@ -313,7 +320,7 @@ def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 50_000, c
             warnings.append(f"the width was not checked: a run at {check_scenarios:,} scenarios is over the "
                             f"limit of {verify_limit:,}")
     for name, entry in samplers.items():
-        label = "single shift" if name == "single" else "shift per year"
+        label = {"single": "single shift", "by_year": "shift per year", "spread": "shift and spread per year"}[name]
         if entry["reason"]:
             warnings.append(f"{label}: no importance-sampling shift found ({entry['reason']})")
         elif entry["scenarios_fewer_by"] < IMPORTANCE_GOAL_FEWER_BY:
@@ -333,7 +340,7 @@ def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 50_000, c
         "scenario": "recession", "figure": "fund_payout_fen ES 0.999",
         "target_relative_half_width": TARGET_RELATIVE_HALF_WIDTH,
         "machine": {**machine_info(), "load_average_before": load_before, "load_average_after": list(os.getloadavg())},
-        "shift_choice": {k: headline[k] for k in ("shift", "pilot_shifts", "bound", "reason")}
+        "shift_choice": {k: headline[k] for k in ("shift", "scale", "pilot_shifts", "bound", "reason")}
                         | {"seconds": headline["choice_seconds"]},
         "crude_reference": crude,
         "crude": {"scenarios": pooled_c["scenarios"], "runs": crude_runs, "es_fen": pooled_c["es_fen"],
@@ -344,7 +351,7 @@ def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 50_000, c
         "importance": {"scenarios": 0, "runs": 0, "shift": 0.0, "effective_scenarios": 0.0, "es_fen": None,
                        "ci95": [None, None], "relative_half_width": None, "seconds": 0.0,
                        "scenarios_needed": needed_crude} if h is None else {
-            "scenarios": h["scenarios"], "runs": weighted_runs, "shift": headline["shift"],
+            "scenarios": h["scenarios"], "runs": weighted_runs, "shift": headline["shift"], "scale": headline["scale"],
             "effective_scenarios": sum(r["effective_scenarios"] for r in headline["measured"]["runs"]),
             "es_fen": h["es_fen"], "ci95": h["ci95"], "relative_half_width": h["relative_half_width"],
             "seconds": headline["measured"]["seconds"], "scenarios_needed": headline["scenarios_needed"]},

@@ -22,7 +22,7 @@ import numpy as np
 
 from fund.domain.money import yuan
 from risk.engine import Simulation
-from risk.importance import is_shifted, shift_text
+from risk.importance import is_weighted, sampling_text
 from risk.stress_result import MEASURED, StressResult
 
 #: matplotlib's pyplot is not thread-safe: runners in one process draw one figure set at a time
@@ -251,8 +251,8 @@ def markdown_report(result: StressResult) -> str:
             f"* After the last policy ends: {sc.get('fund', {}).get('after_policy_end', 'continue')} "
             "(continue: a successor on the same terms is assumed).",
             f"* Sampling: {sc.get('sampling', {}).get('method', 'crude')}"
-            + (f", global-factor shift {shift_text(result.sampling_shift, 3)}" if is_shifted(result.sampling_shift)
-               else "") + ".",
+            + (f", global factor: {sampling_text(result.sampling_shift, result.sampling_scale, 3)}"
+               if is_weighted(result.sampling_shift, result.sampling_scale) else "") + ".",
         ]
         if sc.get("policy_override"):
             lines.append(f"* Policy what-if: {sc['policy_override']}.")
@@ -361,7 +361,7 @@ def _exceedance_overlay(runs: list[tuple[StressResult, Simulation]]) -> bytes:
     for index, (result, sim) in enumerate(runs):
         colour = f"C{index % 10}"
         w = None
-        if is_shifted(sim.shift):
+        if is_weighted(sim.shift, sim.scale):
             from risk.stress_stats import normalised_weights
 
             w = normalised_weights(sim.log_weight)

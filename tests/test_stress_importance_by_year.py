@@ -112,7 +112,7 @@ def test_the_two_year_exact_law_is_a_law():
 def test_under_a_shift_per_year_the_oracle_tail_matches_the_exact_mixture(by_year_run):
     assert_weighted_tail_matches(two_year_pmf(N, PD, RHO), by_year_run, PRINCIPAL)
     result = summarise(by_year_run, scenario_name="x", bank_names=("bank-1",), inputs=None).to_dict()
-    assert result["sampling"] == {"method": "importance", "shift": list(SHIFT),
+    assert result["sampling"] == {"method": "importance", "shift": list(SHIFT), "scale": 1.0,
                                   "effective_scenarios": result["sampling"]["effective_scenarios"]}
 
 

@@ -290,9 +290,12 @@ def export_portfolio(
 
 
 def _echo_importance(s: dict) -> None:
+    from risk.importance import sampling_text
+
     c, w = s["crude"], s["importance"]
     typer.echo(f"importance sampling ({s['scenario']}, {s['figure']}, 2% relative half-width): crude needs "
-               f"{c['scenarios_needed']:,} scenarios, weighted (shift {w['shift']}) {w['scenarios_needed']:,}: "
+               f"{c['scenarios_needed']:,} scenarios, weighted ({sampling_text(w['shift'], w.get('scale', 1.0))}) "
+               f"{w['scenarios_needed']:,}: "
                f"{s['scenarios_fewer_by']:.1f}x fewer, variance reduction {s['variance_reduction']:.1f}; "
                f"intervals overlap: {s['intervals_overlap']}")
     check = s.get("check_at_scenarios_needed")

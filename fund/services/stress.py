@@ -25,7 +25,7 @@ from fund.domain.policy import Policy, shipped_policies  # noqa: F401  (the CLI 
 from fund.domain.status import LIVE_STATUSES
 from fund.errors import DomainError
 from risk.engine import DEFAULT_BATCH, Simulation, prepare, simulate
-from risk.importance import Shift, choose_shift_details, is_shifted, normal_shift, year_shifts
+from risk.importance import Shift, choose_spread_details, is_weighted, normal_shift, sampling_text, year_shifts
 from risk.executors import executor_for
 from risk.lending import yearly_appropriations
 from risk.portfolio import (
@@ -358,8 +358,9 @@ def run_engine(request: StressRequest, inputs: RunInputs, *, progress: Callable[
                shift: Shift | None = None) -> RunOutcome:
     """Prepare, simulate and summarise one run on ``inputs`` (``request.as_of`` set). Under
     ``[sampling] method = "importance"`` the shift is the scenario's (one number, or one per year),
-    else chosen from a pilot run (M6b; when none is found the run is crude and its notes say why);
-    ``shift`` forces one."""
+    else a shift and a spread per year chosen from pilot runs (M6b as extended in docs/rules.md
+    section 8, :func:`risk.importance.choose_spread_details`; when none is found the run is crude and
+    its notes say why); ``shift`` forces one (spread 1)."""
     check_request(request)
     fund = fund_position(request, inputs.book, ledger=inputs.ledger, active_policies=inputs.active_policies)
     volume, note = new_lending_volume(request, inputs)
@@ -371,11 +372,15 @@ def run_engine(request: StressRequest, inputs: RunInputs, *, progress: Callable[
     except (ValueError, ScenarioError) as exc:
         raise DomainError("bad_stress_input", str(exc)) from None
     notes = [note] if note else []
+    scale: Shift = 1.0
     if shift is None and request.scenario.sampling.method == "importance":
         shift = request.scenario.sampling.shift
         if shift is None:
-            choice = choose_shift_details(prep, seed=request.seed)
-            shift = choice.shift
+            choice = choose_spread_details(prep, seed=request.seed)
+            shift, scale = choice.shift, choice.scale
+            if not choice.reason:
+                notes.append(f"importance sampling: the global factors' law chosen from pilot runs, "
+                             f"{sampling_text(shift, scale)}")
             if choice.reason:
                 notes.append(f"importance sampling asked for, but no shift was taken ({choice.reason}): "
                              "this run is crude Monte Carlo")
@@ -385,8 +390,8 @@ def run_engine(request: StressRequest, inputs: RunInputs, *, progress: Callable[
         except ValueError as exc:
             raise DomainError("bad_stress_input", f"sampling.shift: {exc}") from None
         shift = normal_shift(shift)
-    if shift is not None and is_shifted(shift):
-        prep = dataclasses.replace(prep, shift=shift)
+    if shift is not None and is_weighted(shift, scale):
+        prep = dataclasses.replace(prep, shift=shift, scale=scale)
     sim = simulate(prep, n_scenarios=request.n_scenarios, seed=request.seed, batch=request.batch,
                    workers=request.workers, progress=progress, executor=executor_for(request.executor))
     result = summarise(sim, scenario_name=request.scenario.name, bank_names=inputs.book.bank_names,
