@@ -933,3 +933,44 @@ def test_a_preview_leaves_the_garbage_collector_as_it_found_it(book):
             assert not gc.isenabled()
         finally:
             gc.enable()
+
+
+def test_may_after_april_takes_late_reports_and_only_what_s1_admits(book):
+    """S1 and S4 on May, after April's run: a repayment stored as past due (its earlier installment
+    reported after it) is admitted once nothing was past due on its payment date, counting a payment of
+    the earlier installment made that same day and leaving out the installment due that day itself; a
+    reversed repayment is no payment (section 3); April's lines of another policy are final and not May's."""
+    from fund.services.repayment_reversals import reverse_repayment
+
+    fm, bank = book.actors["FM"], book.actors["BANK1"]
+    with scratch(book) as s:
+        april = svc.run_month(s, "2024-04", BD, actor=fm)
+        p, q = (_loan(s, bank, n, interest=1_000_000, contract_no=f"MAY-{n}",
+                      assets=(asset(owner_credit_code=borrower(n).credit_code, serial=90_000 + n),)).id for n in (41, 42))
+        p_may = record_repayment(s, bank, p, D(2024, 5, 15), D(2024, 5, 15), 0, 1_000_000, BD)  # April unpaid when recorded
+        p_apr = record_repayment(s, bank, p, D(2024, 4, 15), D(2024, 4, 15), 0, 1_000_000, BD)  # reported late, on time
+        q_may = record_repayment(s, bank, q, D(2024, 5, 15), D(2024, 5, 10), 0, 1_000_000, BD)
+        q_apr = record_repayment(s, bank, q, D(2024, 4, 15), D(2024, 5, 10), 0, 1_000_000, BD)  # paid late: not admitted
+        assert (p_may.past_due_at_payment, q_may.past_due_at_payment) == (True, True)
+        keyed_twice = record_repayment(s, bank, book.loans["one"], D(2024, 5, 15), D(2024, 5, 14), 0, 3_875_000, BD)
+        reverse_repayment(s, bank, book.loans["one"], keyed_twice.id, "keyed twice", BD)
+        one_may = record_repayment(s, bank, book.loans["one"], D(2024, 5, 15), D(2024, 5, 15), 0, 3_875_000, BD)
+        preview = svc.preview_month(s, "2024-05", BD, actor=fm)
+        small, one = s2(1_000_000, share=10_000, contract=385, lpr=LPR_2024), 1_736_201
+        e_p, e_q = (s.get(Loan, loan_id).enterprise_id for loan_id in (p, q))
+        assert [(ln.repayment_id, ln.loan_id, ln.enterprise_id, ln.paid_on, ln.computed_fen, ln.amount_fen, ln.capped)
+                for ln in preview.lines] == [
+            (p_apr.id, p, e_p, D(2024, 4, 15), small, small, False),
+            (q_may.id, q, e_q, D(2024, 5, 10), small, small, False),
+            (one_may.id, book.loans["one"], book.enterprises["one"], D(2024, 5, 15), one, one, False),
+            (p_may.id, p, e_p, D(2024, 5, 15), small, small, False),
+        ]
+        assert q_apr.id not in {ln.repayment_id for ln in preview.lines}
+        assert [f.fee_id for f in preview.fee_lines] == [book.fees["may"]]
+        may = svc.run_month(s, "2024-05", BD, actor=fm)
+        assert sorted(preview.line_keys()) == sorted(
+            (ln.repayment_id, ln.computed_fen, ln.amount_fen, ln.capped)
+            for ln in s.scalars(select(SubsidyLine).where(SubsidyLine.run_id == may.run_id)))
+        assert (may.line_count, may.total_fen) == (4, 3 * small + one + 1_000_000)
+        assert april.run_id < may.run_id
+        assert svc.ledger_violations(s) == []
