@@ -304,6 +304,8 @@ def _echo_importance(s: dict) -> None:
                    f"{check['relative_half_width']:.2%} ({'met' if check['met'] else 'NOT met'})")
     for warning in s.get("warnings", ()):
         typer.echo(f"  WARNING: {warning}")
+    for line in s.get("comparisons", ()):
+        typer.echo(f"  for comparison: {line}")
 
 
 @app.command("bench", help="Benchmark: synthetic 10,000-loan book, 5 years, 100,000 scenarios, against a dense "
