@@ -12,6 +12,7 @@ import copy
 import datetime as dt
 import re
 import tomllib
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -295,3 +296,13 @@ def test_v1_the_term_runs_to_the_day_before_the_anniversary_and_the_life_counts_
     many = v.value_assets(["invention_patent"] * 2, [filing] * 2, [anniversary - dt.timedelta(days=1), anniversary], **args)
     assert many.legal_term_end.astype(object).tolist() == [anniversary] * 2
     assert many.life_reason.tolist() == ["legal term", "lapsed"] and many.life_years.tolist() == [1 / 365.25, 0.0]
+
+
+def test_the_array_form_does_not_warn_about_years_past_an_assets_life():
+    # asset 0 lives one day; the shared 10-year grid overflows its growth (1e200^t) and multiplies 0 by inf
+    # in years it does not have: masked out, with no warning to the user (asset 1 is an ordinary one)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        many = v.value_assets(["invention_patent", "invention_patent"], [D(2000, 1, 1), D(2018, 5, 10)], D(2019, 12, 31),
+                              revenue_fen=[0, 10**9], growth=[1e200, 0.0], royalty=0.03, tax=0.15, discount=0.14, decay=0.0)
+    assert many.value_fen[0] == 0 and many.cash_flows_fen[0].tolist() == [0] * 10
