@@ -506,7 +506,9 @@ def test_the_run_writes_what_the_rules_give_and_the_preview_showed(book, cash):
         # running the month again changes nothing and shows the run
         again = svc.run_month(s, "2024-04", BD, actor=fm)
         assert again == svc.RunResult(**{**result.__dict__, "created": False})
-        assert [(r.month, r.run_id) for r in svc.list_runs(s)] == [("2024-02", book.february_run), ("2024-04", result.run_id)]
+        listed = svc.list_runs(s)
+        assert [(r.month, r.run_id, r.created) for r in listed] == [("2024-02", book.february_run, False), ("2024-04", result.run_id, False)]
+        assert listed[1] == again
         assert svc.find_run(s, month="2024-04").id == result.run_id == svc.find_run(s, run_id=result.run_id).id
     assert seen == [("select", 0, 1), ("select", 1, 1), ("write", 0, 9), ("write", 4, 9), ("write", 8, 9), ("write", 9, 9)]
 
@@ -515,12 +517,21 @@ def test_a_run_of_one_policys_lines_names_it_and_the_fee_lines_in_its_memo(book)
     fm = book.actors["FM"]
     with scratch(book) as s:
         april = svc.run_month(s, "2024-04", BD, actor=fm)
+        fees_only = svc.preview_month(s, "2024-05", BD, actor=fm)
+        assert (fees_only.line_count, fees_only.lines, fees_only.first_lines(3)) == (0, (), ())
+        assert [(f.fee_id, f.amount_fen, f.paid_fen, f.deferred_fen) for f in fees_only.fee_lines] == [
+            (book.fees["may"], 1_000_000, 0, 1_000_000)]
+        assert all(fees_only.line_page(0, 10, key) == () and fees_only.line_page(0, 10, "-" + key) == () for key in svc.PREVIEW_SORTS)
         may = svc.run_month(s, "2024-05", BD, actor=fm)  # only the appraisal fee on ``two`` paid 2024-05-02 is left
         assert (may.line_count, may.fee_line_count, may.total_fen, may.fee_total_fen, may.paid_fen) == (0, 1, 1_000_000, 1_000_000, 0)
         entry = s.get(JournalEntry, may.entry_id)
         assert (entry.policy_id, entry.memo) == ("gz-2023", "subsidy run 2024-05: 0 lines, 1 fee lines; policies gz-2023")
         february = s.get(JournalEntry, s.get(SubsidyRun, book.february_run).entry_id)
         assert (february.policy_id, february.memo) == ("gz-2023", "subsidy run 2024-02: 1 lines; policies gz-2023")
+        # a preview with no interest lines: empty pages in any order, the fee line alone
+        empty = svc.preview_month(s, "2024-06", BD, actor=fm)
+        assert (empty.line_count, empty.lines, empty.fee_lines, empty.total_fen) == (0, (), (), 0)
+        assert all(empty.line_page(0, 10, key) == () for key in svc.PREVIEW_SORTS)
         june = svc.run_month(s, "2024-06", BD, actor=fm)  # nothing left: no entry
         assert (june.line_count, june.total_fen, june.entry_id) == (0, 0, None)
         assert april.run_id < may.run_id < june.run_id
