@@ -313,12 +313,18 @@ def test_override_schemes_keep_fund_and_bank_and_the_parties_given():
         "5311": {"fund": 5000, "bank": 1000, "insurer": 3000, "appraiser": 1000},
         "x": {"fund": 0, "bank": 10000, "insurer": 0},
         "y": {"bank": 2000, "insurer": 8000},
+        "z": {"fund": 10000},
+        "w": {"fund": 7000, "insurer": 3000, "bank": 0, "appraiser": 0},
     })).policy_override
+    # fund and bank always named, as a policy file's schemes are ("the bank's included"), even at 0 bp;
+    # the insurer and the appraiser only where they take a share
     assert got.schemes == {
         "50": {"fund": 6000, "bank": 4000},
         "5311": {"fund": 5000, "bank": 1000, "insurer": 3000, "appraiser": 1000},
         "x": {"fund": 0, "bank": 10000},
         "y": {"fund": 0, "bank": 2000, "insurer": 8000},
+        "z": {"fund": 10000, "bank": 0},
+        "w": {"fund": 7000, "bank": 0, "insurer": 3000},
     }
     assert not got.empty
     assert list(parse_scenario(_doc("policy_override.schemes", {50: {"fund": 10000}})).policy_override.schemes) == ["50"]
@@ -488,6 +494,32 @@ def test_a_bad_scenario_file_is_refused_in_one_line_naming_it(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load_scenario_file(directory)
     assert str(info.value) == f"{directory}: cannot read: Is a directory"
+
+
+@pytest.fixture
+def ascii_locale():
+    """The process's character type set to the C locale (ASCII) for one test, as on a machine
+    without a UTF-8 locale: a file read with the locale's encoding would then fail on non-ASCII text."""
+    import locale
+
+    old = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        assert locale.getencoding().lower() not in ("utf-8", "utf8")
+        yield
+    finally:
+        locale.setlocale(locale.LC_CTYPE, old)
+
+
+def test_scenario_and_sector_pd_files_are_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
+    path = tmp_path / "mine.toml"
+    path.write_text('name = "经济衰退"\ndescription = "PD 翻倍"\npd_multiplier = 2.0\n', encoding="utf-8")
+    s = load_scenario_file(path)
+    assert (s.name, s.description, s.pd_multiplier) == ("经济衰退", "PD 翻倍", 2.0)
+    pd_path = tmp_path / "pd.toml"
+    pd_path.write_text('id = "广州-2026"\n[sector_pd]\n' + "".join(
+        f'{sector} = {{ value = 0.02, status = "source", note = "广州市统计" }}\n' for sector in SECTORS), encoding="utf-8")
+    assert load_stress_assumptions(pd_path).id == "广州-2026"
 
 
 # --------------------------------------------------------------------------------------------------
