@@ -171,7 +171,8 @@ def test_the_required_fund_keeps_the_deferral_probability_under_one_percent_with
     assert _result().required_fund_fen == 52000
     assert _result(deferred_today_fen=123).required_fund_fen == 52123
     required = _crude().required_net_start
-    assert min(c for c in range(0, 60000, 1) if (required > c).mean() < 0.01) == 52000
+    # brute force: the smallest amount (0 or some scenario's need) with fewer than 1% needing more
+    assert min(c for c in {0, *required.tolist()} if (required > c).mean() < 0.01) == 52000
 
 
 def test_expected_figures_by_bank_and_by_sector_and_the_defaults():
