@@ -985,3 +985,23 @@ def test_may_after_april_takes_late_reports_and_only_what_s1_admits(book):
         assert (may.line_count, may.total_fen) == (4, 3 * small + one + 1_000_000)
         assert april.run_id < may.run_id
         assert svc.ledger_violations(s) == []
+
+
+def test_the_statement_splits_a_partly_paid_run_in_s3_order_and_counts_only_this_runs_settlements(book):
+    # S5 and section 5: the run's paid money reaches its lines in S3 order; what inflows settle later of
+    # its own deferral is paid too; nothing of another run, pool or cause counts
+    fm = book.actors["FM"]
+    with scratch(book) as s:
+        run_id, entry_id, total = _run_april(book, s, CASHES[1])
+        scope = svc.statement_scope(s, fm, run_id=run_id)
+        assert _as_dicts(svc.statement_rows(s, scope)) == expected_statement(book, s, run_id, CASHES[1])
+        feb = s.get(SubsidyRun, book.february_run)
+        assert (svc.run_paid_total(s, scope.run), svc.run_paid_total(s, feb)) == (CASHES[1], 99_000_000)
+        insert = ("INSERT INTO deferrals (pool, ref_type, ref_id, policy_id, amount_fen, settled_fen, entry_id, business_date) "
+                  "VALUES (:pool, :ref_type, :ref, NULL, 50, 50, :e, :day)")
+        s.execute(text(insert), {"pool": "compensation", "ref_type": "subsidy_run", "ref": run_id, "e": entry_id, "day": BD})
+        s.execute(text(insert), {"pool": "subsidy", "ref_type": "claim", "ref": run_id, "e": entry_id, "day": BD})
+        assert svc.run_paid_total(s, scope.run) == CASHES[1]
+        _fund(s, 1_000_000)  # settles 1 000 000 of April's deferral (the oldest)
+        assert (svc.run_paid_total(s, scope.run), svc.run_paid_total(s, feb)) == (CASHES[1] + 1_000_000, 99_000_000)
+        assert _as_dicts(svc.statement_rows(s, scope)) == expected_statement(book, s, run_id, CASHES[1] + 1_000_000)
