@@ -306,3 +306,27 @@ def test_the_array_form_does_not_warn_about_years_past_an_assets_life():
         many = v.value_assets(["invention_patent", "invention_patent"], [D(2000, 1, 1), D(2018, 5, 10)], D(2019, 12, 31),
                               revenue_fen=[0, 10**9], growth=[1e200, 0.0], royalty=0.03, tax=0.15, discount=0.14, decay=0.0)
     assert many.value_fen[0] == 0 and many.cash_flows_fen[0].tolist() == [0] * 10
+
+
+@pytest.mark.parametrize("form", ["one", "many"])
+def test_an_amount_of_exactly_2_63_fen_is_refused(form):
+    # 2^63 fen does not fit a signed 64-bit integer: "2^63 fen or more" is refused, at exactly 2^63 too
+    def value(kind_cap: int, revenue_fen: int, growth: float, discount: float):
+        caps = _with_caps(invention_patent=kind_cap)
+        args = dict(growth=growth, royalty=1.0, tax=0.0, discount=discount, decay=0.0, assumptions=caps)
+        if form == "one":
+            return v.value_asset("invention_patent", D(2020, 1, 1), D(2021, 1, 1), revenue_fen=revenue_fen, **args)
+        return v.value_assets(["invention_patent"] * 2, [D(2020, 1, 1)] * 2, D(2021, 1, 1),
+                              revenue_fen=[1, revenue_fen], **args)
+
+    where = "" if form == "one" else " (asset 1)"
+    # one year (a cap of 1): R0 2^39 grown by 2^24 is a cash flow of exactly 2^63, discounted at 100% to 2^62
+    assert 2**39 <= 10**12 and float(2**39) * float(2**24) == 2.0**63
+    with refused(OVERFLOW.format(where=where)):
+        value(1, 2**39, float(2**24 - 1), 1.0)
+    # two years (a cap of 2), no discount: the model's float sum of the years is exactly 2^63, each year below it
+    revenue, step = 999_015_900_699, 1.0 + 3036.996
+    first, second = 1.0 * revenue * step, 1.0 * revenue * (step * step)
+    assert first < 2.0**63 and second < 2.0**63 and first + second == 2.0**63
+    with refused(OVERFLOW.format(where=where)):
+        value(2, revenue, 3036.996, 0.0)
