@@ -55,11 +55,13 @@ class NewLending:
 @dataclass(frozen=True)
 class Sampling:
     """M6b: ``crude`` Monte Carlo, or ``importance`` sampling of the global factor with mean
-    ``shift`` (``None``: chosen by the engine from a pilot run). A tuple gives each simulated year
-    its own mean (our extension of M6b, docs/rules.md section 8), one number per year of the horizon."""
+    ``shift`` and spread ``scale`` (both ``None``: chosen from pilot runs). A tuple gives each
+    simulated year its own mean or spread (our extensions of M6b, docs/rules.md section 8), one
+    number per year of the horizon."""
 
     method: str = "crude"
     shift: float | tuple[float, ...] | None = None
+    scale: float | tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ _TOP_KEYS = {
 _COLLATERAL_KEYS = set(CollateralTerms.__dataclass_fields__)
 _FUND_KEYS = {"annual_appropriation_fen", "after_policy_end"}
 _LENDING_KEYS = {"annual_volume_fen", "growth"}
-_SAMPLING_KEYS = {"method", "shift"}
+_SAMPLING_KEYS = {"method", "shift", "scale"}
 _OVERRIDE_KEYS = {"schemes", "bank_annual_cap_bp", "single_loan_cap_fen", "bank_suspension_line_bp"}
 _PARTIES = ("fund", "bank", "insurer", "appraiser")
 
@@ -271,7 +273,10 @@ def parse_scenario(document: Mapping[str, Any], *, source: str = "",
     if method not in SAMPLING_METHODS:
         raise ScenarioError(f"key 'sampling.method' must be one of {', '.join(SAMPLING_METHODS)}, got {method!r}")
     horizon = _integer(document, "horizon_years", "horizon_years", 5, low=1, high=MAX_HORIZON_YEARS)
-    shift = _shift(sampling_doc, horizon)
+    # one shift for all years is M6b's (<= 0); a list (our extension) may go either way, as the
+    # chooser's does; a spread is at least 1, so every weight stays bounded
+    shift = _per_year(sampling_doc, "shift", horizon, (-8.0, 0.0), (-8.0, 8.0))
+    scale = _per_year(sampling_doc, "scale", horizon, (1.0, 4.0), (1.0, 4.0))
     override = _policy_override(_table(document, "policy_override", _OVERRIDE_KEYS))
 
     return Scenario(
@@ -288,24 +293,25 @@ def parse_scenario(document: Mapping[str, Any], *, source: str = "",
         annual_appropriation_fen=appropriation,
         after_policy_end=after_end,
         new_lending=new_lending,
-        sampling=Sampling(method=method, shift=shift),
+        sampling=Sampling(method=method, shift=shift, scale=scale),
         policy_override=override,
         source=source,
     )
 
 
-def _shift(sampling_doc: Mapping[str, Any], horizon: int) -> float | tuple[float, ...] | None:
-    """``[sampling] shift``: one number (every year's, M6b), or a list of one number per year of the
-    horizon (our extension); each in [-8, 0]."""
-    if "shift" not in sampling_doc:
+def _per_year(sampling_doc: Mapping[str, Any], key: str, horizon: int, one: tuple[float, float],
+              each: tuple[float, float]) -> float | tuple[float, ...] | None:
+    """``[sampling] shift`` or ``scale``: one number (every year's) within ``one``, or a list of one
+    number per year of the horizon (our extension), each within ``each``."""
+    if key not in sampling_doc:
         return None
-    value = sampling_doc["shift"]
+    value = sampling_doc[key]
     if not isinstance(value, (list, tuple)):
-        return _number(sampling_doc, "shift", "sampling.shift", 0.0, low=-8.0, high=0.0)
+        return _number(sampling_doc, key, f"sampling.{key}", 0.0, low=one[0], high=one[1])
     if len(value) != horizon:
-        raise ScenarioError(f"key 'sampling.shift' as a list must give one number per year of the horizon "
+        raise ScenarioError(f"key 'sampling.{key}' as a list must give one number per year of the horizon "
                             f"({horizon}), got {len(value)}")
-    return tuple(_number({"shift": v}, "shift", f"sampling.shift[{k}]", 0.0, low=-8.0, high=0.0)
+    return tuple(_number({key: v}, key, f"sampling.{key}[{k}]", 0.0, low=each[0], high=each[1])
                  for k, v in enumerate(value))
 
 

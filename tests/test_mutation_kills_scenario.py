@@ -296,7 +296,7 @@ def test_a_shift_list_must_match_the_horizon():
 def test_each_year_of_a_shift_list_is_checked_and_named():
     good = [-1.0, -1.0, -1.0, -1.0, -1.0]
     for k in (0, 1, 4):
-        for bad, text in ((0.5, "must be <= 0, got 0.5"), (-9.0, "must be >= -8, got -9"),
+        for bad, text in ((8.5, "must be <= 8, got 8.5"), (-9.0, "must be >= -8, got -9"),
                           ("a", "must be a finite number, got 'a'"), (math.inf, "must be a finite number, got inf")):
             given = list(good)
             given[k] = bad

@@ -138,3 +138,45 @@ def test_a_run_under_importance_sampling_takes_the_chosen_shift_and_spread_and_s
     assert result["sampling"]["scale"] == (list(sim.scale) if isinstance(sim.scale, tuple) else sim.scale)
     assert any(n.startswith("importance sampling: the global factors' law chosen from pilot runs, shift ")
                for n in outcome.result.notes), outcome.result.notes
+
+
+def test_the_scenario_keys_take_a_spread_and_a_shift_list_either_way():
+    from risk.scenario import ScenarioError, Sampling, parse_scenario
+
+    doc = {"name": "x", "horizon_years": 3, "sampling": {"method": "importance", "shift": [0.5, -1.25, 0],
+                                                         "scale": [1, 1.5, 4]}}
+    parsed = parse_scenario(doc)
+    assert parsed.sampling == Sampling("importance", (0.5, -1.25, 0.0), (1.0, 1.5, 4.0))
+    assert parse_scenario(parsed.to_dict()).sampling == parsed.sampling
+    assert parsed.to_dict()["sampling"] == {"method": "importance", "shift": [0.5, -1.25, 0.0], "scale": [1.0, 1.5, 4.0]}
+    assert parse_scenario({"name": "x", "sampling": {"scale": 2}}).sampling.scale == 2.0
+    # one shift for every year stays M6b's (<= 0); a spread is within [1, 4], one number or one a year
+    for key, bad, message in (("shift", 0.5, "key 'sampling.shift' must be <= 0, got 0.5"),
+                              ("scale", 0.9, "key 'sampling.scale' must be >= 1, got 0.9"),
+                              ("scale", 4.5, "key 'sampling.scale' must be <= 4, got 4.5"),
+                              ("scale", [1, 0.5, 1], "key 'sampling.scale[1]' must be >= 1, got 0.5"),
+                              ("scale", [1, 1], "key 'sampling.scale' as a list must give one number per year of "
+                                                "the horizon (3), got 2"),
+                              ("scale", "2", "key 'sampling.scale' must be a finite number, got '2'")):
+        with pytest.raises(ScenarioError) as refused:
+            parse_scenario({"name": "x", "horizon_years": 3, "sampling": {key: bad}})
+        assert str(refused.value) == message
+
+
+def test_a_run_given_the_chosen_law_in_its_scenario_gives_the_automatic_runs_figures():
+    from tests.test_stress_importance_by_year import _run
+
+    doc = {"name": "x", "horizon_years": 2, "global_loading": 1.0, "sampling": {"method": "importance"}}
+    chosen = _run(doc)
+    listed = lambda v: list(v) if isinstance(v, tuple) else v   # noqa: E731
+    given = _run({**doc, "sampling": {"method": "importance", "shift": listed(chosen.sim.shift),
+                                      "scale": listed(chosen.sim.scale)}})
+    assert (given.sim.shift, given.sim.scale) == (chosen.sim.shift, chosen.sim.scale)
+    for name in ("fund_payout", "total_loss", "log_weight"):
+        assert np.array_equal(getattr(given.sim, name), getattr(chosen.sim, name)), name
+    # a spread alone: no shift; a spread of 1 in every year is crude Monte Carlo
+    alone = _run({**doc, "sampling": {"method": "importance", "scale": [1.5, 1.0]}})
+    assert (alone.sim.shift, alone.sim.scale) == (0.0, (1.5, 1.0))
+    assert alone.result.to_dict()["sampling"]["method"] == "importance"
+    flat = _run({**doc, "sampling": {"method": "importance", "scale": 1}})
+    assert flat.result.to_dict()["sampling"]["method"] == "crude"

@@ -25,7 +25,9 @@ from fund.domain.policy import Policy, shipped_policies  # noqa: F401  (the CLI 
 from fund.domain.status import LIVE_STATUSES
 from fund.errors import DomainError
 from risk.engine import DEFAULT_BATCH, Simulation, prepare, simulate
-from risk.importance import Shift, choose_spread_details, is_weighted, normal_shift, sampling_text, year_shifts
+from risk.importance import (
+    Shift, choose_spread_details, is_weighted, normal_scale, normal_shift, sampling_text, year_scales, year_shifts,
+)
 from risk.executors import executor_for
 from risk.lending import yearly_appropriations
 from risk.portfolio import (
@@ -358,9 +360,9 @@ def run_engine(request: StressRequest, inputs: RunInputs, *, progress: Callable[
                shift: Shift | None = None) -> RunOutcome:
     """Prepare, simulate and summarise one run on ``inputs`` (``request.as_of`` set). Under
     ``[sampling] method = "importance"`` the shift is the scenario's (one number, or one per year),
-    else a shift and a spread per year chosen from pilot runs (M6b as extended in docs/rules.md
-    section 8, :func:`risk.importance.choose_spread_details`; when none is found the run is crude and
-    its notes say why); ``shift`` forces one (spread 1)."""
+    and its spread ``scale`` (default 1), else a shift and a spread per year chosen from pilot runs
+    (M6b as extended in docs/rules.md section 8, :func:`risk.importance.choose_spread_details`; when
+    none is found the run is crude and its notes say why); ``shift`` forces one (spread 1)."""
     check_request(request)
     fund = fund_position(request, inputs.book, ledger=inputs.ledger, active_policies=inputs.active_policies)
     volume, note = new_lending_volume(request, inputs)
@@ -374,8 +376,16 @@ def run_engine(request: StressRequest, inputs: RunInputs, *, progress: Callable[
     notes = [note] if note else []
     scale: Shift = 1.0
     if shift is None and request.scenario.sampling.method == "importance":
-        shift = request.scenario.sampling.shift
-        if shift is None:
+        sampling = request.scenario.sampling
+        shift = sampling.shift
+        if sampling.scale is not None:
+            shift, scale = (0.0 if shift is None else shift), sampling.scale
+            try:
+                year_scales(scale, prep.horizon)
+            except ValueError as exc:
+                raise DomainError("bad_stress_input", f"sampling.scale: {exc}") from None
+            scale = normal_scale(scale)
+        elif shift is None:
             choice = choose_spread_details(prep, seed=request.seed)
             shift, scale = choice.shift, choice.scale
             if not choice.reason:
