@@ -954,7 +954,9 @@ def test_may_after_april_takes_late_reports_and_only_what_s1_admits(book):
     from fund.services.repayment_reversals import reverse_repayment
 
     fm, bank = book.actors["FM"], book.actors["BANK1"]
+    small, one = s2(1_000_000, share=10_000, contract=385, lpr=LPR_2024), 1_736_201
     with scratch(book) as s:
+        _fund(s, INTEREST_TOTAL + FEE_TOTAL + 2 * small + 100)  # April paid in full; 2 * small + 100 left for May
         april = svc.run_month(s, "2024-04", BD, actor=fm)
         p, q = (_loan(s, bank, n, interest=1_000_000, contract_no=f"MAY-{n}",
                       assets=(asset(owner_credit_code=borrower(n).credit_code, serial=90_000 + n),)).id for n in (41, 42))
@@ -967,7 +969,6 @@ def test_may_after_april_takes_late_reports_and_only_what_s1_admits(book):
         reverse_repayment(s, bank, book.loans["one"], keyed_twice.id, "keyed twice", BD)
         one_may = record_repayment(s, bank, book.loans["one"], D(2024, 5, 15), D(2024, 5, 15), 0, 3_875_000, BD)
         preview = svc.preview_month(s, "2024-05", BD, actor=fm)
-        small, one = s2(1_000_000, share=10_000, contract=385, lpr=LPR_2024), 1_736_201
         e_p, e_q = (s.get(Loan, loan_id).enterprise_id for loan_id in (p, q))
         assert [(ln.repayment_id, ln.loan_id, ln.enterprise_id, ln.paid_on, ln.computed_fen, ln.amount_fen, ln.capped)
                 for ln in preview.lines] == [
@@ -982,7 +983,13 @@ def test_may_after_april_takes_late_reports_and_only_what_s1_admits(book):
         assert sorted(preview.line_keys()) == sorted(
             (ln.repayment_id, ln.computed_fen, ln.amount_fen, ln.capped)
             for ln in s.scalars(select(SubsidyLine).where(SubsidyLine.run_id == may.run_id)))
-        assert (may.line_count, may.total_fen) == (4, 3 * small + one + 1_000_000)
+        assert (may.line_count, may.total_fen, may.paid_fen) == (4, 3 * small + one + 1_000_000, 2 * small + 100)
+        # the statement in S3 order (on 2024-05-15 the loan registered first comes first, though its repayment was
+        # recorded later), the paid money taken in that order, the fee line last
+        rows = svc.statement_rows(s, svc.statement_scope(s, fm, run_id=may.run_id))
+        assert [(r.repayment_id, r.fee_id, r.amount_fen, r.paid_fen, r.deferred_fen) for r in rows] == [
+            (p_apr.id, None, small, small, 0), (q_may.id, None, small, small, 0), (one_may.id, None, one, 100, one - 100),
+            (p_may.id, None, small, 0, small), (None, book.fees["may"], 1_000_000, 0, 1_000_000)]
         assert april.run_id < may.run_id
         assert svc.ledger_violations(s) == []
 
