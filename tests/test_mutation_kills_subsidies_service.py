@@ -202,6 +202,7 @@ def _build(db) -> Book:
         fee("guarantee", "two", "guarantee", 1_000_001, D(2024, 4, 30))
         fee("may", "two", "appraisal", 2_000_000, D(2024, 5, 2))
         fee("old", "old", "appraisal", 2_000_000, D(2024, 3, 1))
+        fee("not_sme", "not_sme", "appraisal", 1_000_000, D(2024, 4, 1))  # an ineligible loan (no policy): never counts
     with unit_of_work(db) as s:
         enterprises = {name: s.get(Loan, loan_id).enterprise_id for name, loan_id in loans.items()}
     return Book(db, actors, loans, enterprises, reps, fees, february_run, "built")
@@ -468,6 +469,8 @@ def test_the_run_writes_what_the_rules_give_and_the_preview_showed(book, cash):
     with scratch(book) as s:
         _fund(s, cash)
         preview = svc.preview_month(s, "2024-04", BD, actor=fm)
+        loaded = list(s.scalars(select(LoanFee)))
+        assert {f.id: f.run_id for f in loaded if f.id == book.fees["appraisal_2"]} == {book.fees["appraisal_2"]: None}
         result = svc.run_month(s, "2024-04", BD, actor=fm, progress=lambda *step: seen.append(step), chunk_size=4)
         assert (result.month, result.created, result.business_date) == ("2024-04", True, BD)
         assert (result.line_count, result.capped_count, result.computed_fen, result.total_fen, result.paid_fen,
@@ -484,7 +487,11 @@ def test_the_run_writes_what_the_rules_give_and_the_preview_showed(book, cash):
         # the fees it took are marked with the run and their final subsidy; the others are left open
         fees = {f.id: (f.run_id, f.subsidy_fen, f.capped) for f in s.scalars(select(LoanFee))}
         assert fees == {**{book.fees[f.fee]: (result.run_id, f.amount, f.capped) for f in APRIL_FEES},
-                        book.fees["may"]: (None, 1_000_000, False), book.fees["old"]: (None, 0, False)}
+                        book.fees["may"]: (None, 1_000_000, False), book.fees["old"]: (None, 0, False),
+                        book.fees["not_sme"]: (None, 0, False)}
+        # and the fee rows this session had read before the run show it too (not what they held before)
+        assert {f.id: (f.run_id, f.subsidy_fen) for f in loaded if f.id == book.fees["appraisal_2"]} == {
+            book.fees["appraisal_2"]: (result.run_id, 2_000_000)}
         # one entry for the whole run (section 6): two policies, so none on the entry and both in the memo
         entry = s.get(JournalEntry, result.entry_id)
         assert (entry.cause, entry.policy_id, entry.ref_type, entry.ref_id, entry.business_date, entry.actor_id) == (
@@ -509,6 +516,10 @@ def test_the_run_writes_what_the_rules_give_and_the_preview_showed(book, cash):
         listed = svc.list_runs(s)
         assert [(r.month, r.run_id, r.created) for r in listed] == [("2024-02", book.february_run, False), ("2024-04", result.run_id, False)]
         assert listed[1] == again
+        feb_entry = s.get(SubsidyRun, book.february_run).entry_id
+        assert listed[0] == svc.RunResult(book.february_run, "2024-02", False, BD, 1, 0, 99_000_000, 99_000_000, 99_000_000, 0,
+                                          feb_entry, 0, 0, 0, 0)
+        assert listed[0].interest_total_fen == 99_000_000
         assert svc.find_run(s, month="2024-04").id == result.run_id == svc.find_run(s, run_id=result.run_id).id
     assert seen == [("select", 0, 1), ("select", 1, 1), ("write", 0, 9), ("write", 4, 9), ("write", 8, 9), ("write", 9, 9)]
 
