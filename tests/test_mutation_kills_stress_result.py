@@ -19,6 +19,8 @@ below is worked out from the hand-made sample, not read from the code.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import math
 import statistics
@@ -393,6 +395,25 @@ def test_a_shift_per_year_is_recorded_as_such_and_equal_shifts_as_one_number():
     assert result.measures["total_loss_fen"].mean.value == pytest.approx(float(sim.total_loss.mean()))
 
 
+def test_a_spread_alone_weights_the_sample_and_is_recorded():
+    # docs/rules.md section 8, the second extension of M6b: a spread s_k other than 1 is a sampling law
+    # other than M2's, so the sample is weighted even with no shift; the sampling record says both
+    sim, w = _weighted(shift=0.0)
+    sim = dataclasses.replace(sim, scale=1.5)
+    result = _result(sim)
+    d = result.to_dict()
+    assert d["sampling"] == {"method": "importance", "shift": 0.0, "scale": 1.5,
+                             "effective_scenarios": pytest.approx(1 / float(np.sum(w ** 2)))}
+    assert result.measures["total_loss_fen"].mean.value == pytest.approx(float(np.dot(w, sim.total_loss)))
+    assert result.notes[1].startswith("importance sampling (M6b)")
+    per_year = _result(dataclasses.replace(sim, scale=(1.0, 1.25))).to_dict()["sampling"]
+    assert per_year["method"] == "importance" and per_year["scale"] == [1.0, 1.25]
+    assert _result(dataclasses.replace(sim, scale=(1.2, 1.2))).to_dict()["sampling"]["scale"] == 1.2
+    # every spread 1 and no shift: M2's law, a crude run
+    crude = _result(dataclasses.replace(sim, scale=(1.0, 1.0))).to_dict()["sampling"]
+    assert crude == {"method": "crude", "shift": 0.0, "scale": 1.0, "effective_scenarios": 40.0}
+
+
 # --------------------------------------------------------------------------------------------------
 # the tail-convergence plot's points
 
@@ -450,9 +471,11 @@ def test_convergence_points_of_a_weighted_run_reweight_the_first_n_scenarios():
     total = 400
     rng = np.random.default_rng(9)
     log_weight = rng.normal(0.0, 1.0, total)
-    sim = _fund_payout_sim(total, shift=-1.0, log_weight=log_weight)
-    x = sim.fund_payout
-    for kind, level in (("var", "0.99"), ("es", "0.99"), ("var", "0.9"), ("es", "0.8")):
+    shifted = _fund_payout_sim(total, shift=-1.0, log_weight=log_weight)
+    spread = dataclasses.replace(shifted, shift=0.0, scale=(1.5,))   # a spread alone weights it too
+    x = shifted.fund_payout
+    for sim, (kind, level) in itertools.product((shifted, spread), (("var", "0.99"), ("es", "0.99"), ("var", "0.9"),
+                                                                   ("es", "0.8"))):
         for n, value, low, high in convergence_points(sim, "fund_payout", kind, level, points=4):
             w = np.exp(log_weight[:n]) / np.exp(log_weight[:n]).sum()
             a = float(level)
