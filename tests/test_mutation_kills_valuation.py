@@ -330,3 +330,34 @@ def test_an_amount_of_exactly_2_63_fen_is_refused(form):
     assert first < 2.0**63 and second < 2.0**63 and first + second == 2.0**63
     with refused(OVERFLOW.format(where=where)):
         value(2, revenue, 3036.996, 0.0)
+
+
+def test_the_array_form_gives_whole_fen_and_names_its_assumptions():
+    # section 0: figures in fen are whole numbers (int64 arrays, never floats); the result names the assumption
+    # set used (V3), the shipped one by default
+    got = v.value_assets(["invention_patent", "utility_model"], [D(2018, 5, 10), D(2017, 3, 1)], D(2026, 11, 25),
+                         revenue_fen=[5_000_000_000, 100_000_000], growth=0.05, royalty=0.03, tax=0.15, discount=0.14,
+                         decay=0.08)
+    for figure in (got.value_fen, got.collateral_value_fen, got.cash_flows_fen, got.present_values_fen):
+        assert figure.dtype == np.int64
+    assert got.value_fen[0] == 572_743_127 and got.cash_flows_fen.shape == (2, 10)
+    assert got.assumptions_id == "rule-v-2026-01"
+    doc = _document()
+    doc["id"] = "my-own-set"
+    assert v.value_assets(["trademark"], [D(2018, 5, 10)], D(2026, 11, 25), registration_date=[D(2019, 1, 1)],
+                          revenue_fen=[1], growth=0.0, royalty=0.0, tax=0.0, discount=0.0, decay=0.0,
+                          assumptions=v.parse_assumptions(doc)).assumptions_id == "my-own-set"
+    assert got.royalty_used.tolist() == [0.03, 0.03]
+    assert got.legal_life_years[0] == 4184 / 365.25
+
+
+def test_the_term_functions_refuse_as_the_input_check_does():
+    # the same refusals as check_valuation_inputs: an unknown kind, a trademark without its registration date
+    with refused(f"kind must be one of {KINDS_TEXT}, got 'copyright'"):
+        v.legal_term_years("copyright", D(2020, 1, 1))
+    with refused(f"kind must be one of {KINDS_TEXT}, got 'copyright'"):
+        v.legal_term_end("copyright", D(2020, 1, 1))
+    with refused("registration_date is required for a trademark (its term runs from it)"):
+        v.legal_term_end("trademark", D(2020, 1, 1))
+    with refused("registration_date is required for a trademark (its term runs from it)"):
+        v.remaining_legal_life_years("trademark", D(2020, 1, 1), D(2026, 1, 1))
