@@ -331,7 +331,7 @@ def importance_sampling_bench(*, seed: int = 1, crude_scenarios: int = 50_000, c
                         f"{entry['scenarios_fewer_by']:.1f}x fewer scenarios than crude for a "
                         f"{TARGET_RELATIVE_HALF_WIDTH:.0%} relative half-width (goal: at least "
                         f"{IMPORTANCE_GOAL_FEWER_BY:.0f}x)")
-        else:
+        elif entry is not headline:
             said.append(f"the {label} ({entry['shift_text']}) needs {entry['scenarios_fewer_by']:.1f}x fewer "
                         f"scenarios than crude")
     if check is not None and not check["met"]:
