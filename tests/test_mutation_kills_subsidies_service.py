@@ -1023,3 +1023,31 @@ def test_the_statement_splits_a_partly_paid_run_in_s3_order_and_counts_only_this
         _fund(s, 1_000_000)  # settles 1 000 000 of April's deferral (the oldest)
         assert (svc.run_paid_total(s, scope.run), svc.run_paid_total(s, feb)) == (CASHES[1] + 1_000_000, 99_000_000)
         assert _as_dicts(svc.statement_rows(s, scope)) == expected_statement(book, s, run_id, CASHES[1] + 1_000_000)
+
+
+def test_fee_lines_go_by_payment_date_then_loan_then_fee_whatever_order_they_were_reported(book):
+    # section 5 (fee lines in the monthly run): by payment date, then loan registration, then fee registration
+    fm, b1, b2 = book.actors["FM"], book.actors["BANK1"], book.actors["BANK2"]
+    with scratch(book) as s:
+        def fee(bank, loan, kind, amount, paid_on, invoice):
+            return record_fee(s, bank, book.loans[loan], FeeIn(kind, amount, paid_on, "穗评估所", invoice), BD).id
+
+        on_two = fee(b2, "two", "appraisal", 600_000, D(2024, 4, 5), "X-1")  # reported first, on the later-registered loan
+        on_one = fee(b1, "one", "insurance", 400_000, D(2024, 4, 5), "X-2")  # the same day, on the earlier loan
+        on_edge = fee(b1, "edge", "appraisal", 1_000_000, D(2024, 3, 20), "X-3")  # reported last, paid before most
+        cash = INTEREST_TOTAL + 3_000_000 + 250_000
+        _fund(s, cash)
+        order = [book.fees["appraisal_1"], on_edge, book.fees["appraisal_2"], book.fees["insurance"], on_one, on_two,
+                 book.fees["guarantee"]]
+        amounts = [3_000_000, 500_000, 2_000_000, 2_000_000, 200_000, 300_000, 500_000]
+        parts = paid_parts(amounts, cash - INTEREST_TOTAL)
+        preview = svc.preview_month(s, "2024-04", BD, actor=fm)
+        assert [(f.fee_id, f.amount_fen, f.paid_fen) for f in preview.fee_lines] == list(zip(order, amounts, parts))
+        assert [f.fee_id for f in svc.month_fee_lines(s, APRIL_LAST)] == order
+        result = svc.run_month(s, "2024-04", BD, actor=fm)
+        assert [f.fee_id for f in svc.run_fee_lines(s, s.get(SubsidyRun, result.run_id))] == order
+        rows = [r for r in svc.statement_rows(s, svc.statement_scope(s, fm, run_id=result.run_id)) if r.line_kind != "interest"]
+        assert [(r.fee_id, r.amount_fen, r.paid_fen, r.deferred_fen) for r in rows] == [
+            (f, a, p, a - p) for f, a, p in zip(order, amounts, parts)]
+        assert svc.fee_parts(s, result.run_id, INTEREST_TOTAL + 3_000_000, INTEREST_TOTAL + 3_500_000) == {
+            book.enterprises["edge"]: 500_000}
