@@ -557,3 +557,26 @@ def test_the_claims_list_gives_a_page_of_100_by_default(world):
         first = [c.id for c in claims_service.list_claims(s, world.fm)]
         rest = [c.id for c in claims_service.list_claims(s, world.fm, after_id=first[-1])]
     assert len(every) == 128 and first == every[:100] and rest == every[100:]
+
+
+def test_an_approval_measures_the_room_after_another_approval_committed_meanwhile(world, backend):
+    """A3: two approvals never use the same room, even when they arrive together. A transaction that read
+    the bank's cap usage row before another approval committed still measures its room after that
+    approval: the row is read again under its lock. (PostgreSQL only: on SQLite a writer holds the database
+    lock from BEGIN IMMEDIATE, so no other approval can commit in between.)"""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises whole transactions: no approval can commit inside another")
+    from fund.adapters.models.claims import BankCapUsage
+
+    bank = world.actors["BANK1"].institution_id
+    first, second = (world.file(world.register(drawdown=DRAWDOWN, borrower_n=n).id, 160_000_000, OPENS) for n in (1, 2))
+    _l_sql(world, "INSERT INTO bank_cap_usage (bank_id, policy_id, year, used_fen) VALUES (:b, 'gz-2023', 2026, 0)", b=bank)
+    with world.session() as s:  # lending 2e9, cap 100M; each claim's fund share is 80M
+        seen = s.get(BankCapUsage, (bank, "gz-2023", 2026))  # kept: the session's identity map holds it weakly
+        assert seen.used_fen == 0
+        world.approve(first.id, OPENS)  # another transaction: 80M of the room used, committed
+        claims_service.approve_claim(s, world.fm, second.id, OPENS)
+        assert seen.used_fen == 100_000_000  # 80M and the 20M left: the cap, used in full
+    cap = world.show(second.id)["cap"]
+    assert (cap["cap_fen"], cap["already_used_fen"], cap["room_fen"], cap["cut_fen"]) == (100_000_000, 80_000_000, 20_000_000, 60_000_000)
+    assert world.violations() == []
