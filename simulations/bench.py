@@ -56,6 +56,9 @@ class BenchResult:
     targets: dict
     importance_sampling: dict | None = None
     large_book: dict | None = None
+    #: what this machine's numpy takes for the engine's largest single step (sorting a year's default
+    #: keys) against a standard normal: the engine's ratio to the random-number limit moves with it
+    sort_probe: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +102,26 @@ def _pool_map(func, tasks, workers: int):
     context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         return list(pool.map(func, tasks))
+
+
+def sort_probe(n: int = 500_000, repeats: int = 7) -> dict:
+    """CPU nanoseconds per key for numpy to sort ``n`` random int32 keys (a chunk-year's defaults in
+    the bench) and per standard normal drawn, each the median of ``repeats``. numpy's AVX-512 sort is
+    a known slow path on AMD's Zen 4 (its compress-store instructions are microcoded), where the
+    engine's sort costs several times what it does on other machines."""
+    rng = np.random.Generator(np.random.PCG64(12345))
+    keys = rng.integers(0, 2**31 - 1, n, dtype=np.int32)
+    sort_ns, normal_ns = [], []
+    for _ in range(repeats):
+        work = keys.copy()
+        started = time.process_time()
+        work.sort()
+        sort_ns.append((time.process_time() - started) * 1e9 / n)
+        started = time.process_time()
+        rng.standard_normal(n)
+        normal_ns.append((time.process_time() - started) * 1e9 / n)
+    return {"keys": n, "sort_ns_per_key": float(np.median(sort_ns)),
+            "standard_normal_ns": float(np.median(normal_ns))}
 
 
 def run_bench(*, n_loans: int = 10_000, horizon: int = 5, n_scenarios: int = 100_000, reference_scenarios: int = 10_000,
@@ -160,6 +183,7 @@ def run_bench(*, n_loans: int = 10_000, horizon: int = 5, n_scenarios: int = 100
                  "cpu_rate_vs_random_number_limit": (n_scenarios * units / max(sim.cpu_seconds, 1e-9))
                  / (workers * 4 * per_task / max(normals_cpu, 1e-9)),
                  "cpu_rate_vs_random_number_limit_at_least": 5.0},
+        sort_probe=sort_probe(),
         importance_sampling=importance_sampling_bench(seed=seed) if importance else None,
         large_book=large_book_bench(large_book_loans, seed=seed, workers=workers) if large_book_loans else None,
     )

@@ -3,7 +3,7 @@ memory, operating system, Python, and the versions of the libraries it names.
 
 >>> info = machine_info("sqlite")
 >>> sorted(info)[:3], info["logical_cores"].isdigit()
-(['cpu', 'logical_cores', 'memory'], True)
+(['cpu', 'cpu_family_model', 'logical_cores'], True)
 """
 
 from __future__ import annotations
@@ -37,11 +37,14 @@ def _version(library: str) -> str:
 
 
 def machine_info(*libraries: str) -> dict[str, str]:
-    """``cpu``, ``logical_cores``, ``memory`` (GiB), ``os``, ``python``, then one entry per library
+    """``cpu``, ``cpu_family_model``, ``logical_cores``, ``memory`` (GiB), ``os``, ``python``, then one entry per library
     named (``"sqlite"`` is the SQLite library itself)."""
     memory_kib = _proc_line("/proc/meminfo", "MemTotal")
     info = {
         "cpu": _proc_line("/proc/cpuinfo", "model name") or platform.processor() or "?",
+        # the same model name covers several generations (AMD's "EPYC" here): family and model tell them apart
+        "cpu_family_model": "/".join(v for v in (_proc_line("/proc/cpuinfo", "cpu family"),
+                                                  _proc_line("/proc/cpuinfo", "model")) if v) or "?",
         "logical_cores": str(os.cpu_count()),
         "memory": f"{int(memory_kib.split()[0]) / 1024 / 1024:.1f} GiB" if memory_kib else "?",
         "os": platform.platform(),

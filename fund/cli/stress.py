@@ -347,7 +347,12 @@ def bench(
         print_json(result.to_dict())
         return
     m, i = result.machine, result.inputs
-    typer.echo(f"machine: {m['cpu']}, {m['logical_cores']} logical CPUs, Python {m['python']}, numpy {m['numpy']}")
+    typer.echo(f"machine: {m['cpu']} (family/model {m.get('cpu_family_model', '?')}), {m['logical_cores']} logical CPUs, "
+               f"Python {m['python']}, numpy {m['numpy']}")
+    if result.sort_probe:
+        p = result.sort_probe
+        typer.echo(f"numpy here: {p['sort_ns_per_key']:.1f} ns a key to sort {p['keys']:,} int32 keys, "
+                   f"{p['standard_normal_ns']:.1f} ns a standard normal (the engine's largest step is such a sort)")
     typer.echo(f"inputs: {i['loans']:,} loans, {i['horizon_years']} years, {i['scenarios']:,} scenarios, "
                f"{i['workers']} workers, batch {i['batch']}, seed {i['seed']}, {i['groups']} default groups; "
                f"{result.mean_defaults_per_scenario:.1f} defaults per scenario")
