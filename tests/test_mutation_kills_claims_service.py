@@ -580,3 +580,20 @@ def test_an_approval_measures_the_room_after_another_approval_committed_meanwhil
     cap = world.show(second.id)["cap"]
     assert (cap["cap_fen"], cap["already_used_fen"], cap["room_fen"], cap["cut_fen"]) == (100_000_000, 80_000_000, 20_000_000, 60_000_000)
     assert world.violations() == []
+
+
+def test_a_decision_reads_the_claim_again_under_its_lock(world, backend):
+    """Rule A's steps from the claim's status as it stands: a transaction that read a filed claim before
+    the bank withdrew it (committed meanwhile) cannot approve it; it sees the withdrawal under the claim's
+    lock. (PostgreSQL only, for the reason above.)"""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises whole transactions: no withdrawal can commit inside another")
+    claim = world.file(world.register(drawdown=DRAWDOWN).id, 100_000_000, OPENS)
+    with world.session() as s:
+        seen = claims_service.claim_for(s, world.fm, claim.id)  # kept: the session's identity map holds it weakly
+        assert seen.status == "filed"
+        world.withdraw(claim.id, OPENS)  # another transaction, committed
+        with pytest.raises(DomainError) as refused:
+            claims_service.approve_claim(s, world.fm, claim.id, OPENS)
+        assert (refused.value.code, seen.status) == ("invalid_claim_status", "withdrawn")
+    assert world.show(claim.id)["status"] == "withdrawn"
