@@ -361,3 +361,13 @@ def test_the_term_functions_refuse_as_the_input_check_does():
         v.legal_term_end("trademark", D(2020, 1, 1))
     with refused("registration_date is required for a trademark (its term runs from it)"):
         v.remaining_legal_life_years("trademark", D(2020, 1, 1), D(2026, 1, 1))
+
+
+def test_one_assets_result_keeps_every_input_it_was_given():
+    # the stored valuation records what it was computed from (the CLI and API print its inputs)
+    got = v.value_asset("trademark", D(2018, 5, 10), D(2026, 11, 25), revenue_fen=7, growth=0.05, royalty=0.03,
+                        tax=0.15, discount=0.14, decay=0.08, registration_date=D(2019, 1, 2), legal_status="lapsed",
+                        quality=0.7)
+    assert got.inputs == ValuationInputs("trademark", D(2018, 5, 10), D(2026, 11, 25), 7, 0.05, 0.03, 0.15, 0.14, 0.08,
+                                         D(2019, 1, 2), "lapsed", 0.7)
+    assert (got.value_fen, got.life_reason) == (0, "not valid")  # V1: not valid, worth 0
