@@ -580,7 +580,7 @@ def test_find_run_refusals(book):
         for kwargs in ({}, {"run_id": book.february_run, "month": "2024-02"}):
             with pytest.raises(DomainError) as both:
                 svc.find_run(s, **kwargs)
-            assert (both.value.code, both.value.field) == ("run_or_month", "run")
+            assert (both.value.code, both.value.field, both.value.message) == ("run_or_month", "run", "give a run id or a month, not both")
         with pytest.raises(DomainError) as missing:
             svc.find_run(s, month="2024-03")
         assert (missing.value.code, missing.value.field, missing.value.message) == (
@@ -931,6 +931,11 @@ def test_the_fee_part_of_a_slice_of_the_runs_money_falls_on_the_fee_lines_after_
                 for f in svc.run_fee_lines(s, s.get(SubsidyRun, run_id))] == [
             (book.fees[f.fee], f.kind, f.fee_fen, f.computed, f.amount, f.capped) for f in APRIL_FEES]
         assert svc.run_fee_lines(s, s.get(SubsidyRun, book.february_run)) == []
+        # a fee of a policy without fee subsidies (gz-2020) marked taken by hand: its subsidy before the cap is 0 (S6)
+        s.execute(text("UPDATE loan_fees SET run_id = :r WHERE id = :f"), {"r": run_id, "f": book.fees["old"]})
+        s.expire_all()
+        taken = {f.fee_id: (f.computed_fen, f.amount_fen) for f in svc.run_fee_lines(s, s.get(SubsidyRun, run_id))}
+        assert taken[book.fees["old"]] == (0, 0) and len(taken) == 5
 
 
 def test_the_use_cases_run_as_of_the_business_date(book):
