@@ -371,3 +371,10 @@ def test_one_assets_result_keeps_every_input_it_was_given():
     assert got.inputs == ValuationInputs("trademark", D(2018, 5, 10), D(2026, 11, 25), 7, 0.05, 0.03, 0.15, 0.14, 0.08,
                                          D(2019, 1, 2), "lapsed", 0.7)
     assert (got.value_fen, got.life_reason) == (0, "not valid")  # V1: not valid, worth 0
+
+
+def test_a_date_that_is_not_a_date_is_refused_naming_the_argument():
+    with refused("filing_date must be a date or an array of dates, got 'soon'") as bad:
+        v.value_asset("invention_patent", "soon", D(2026, 11, 25), revenue_fen=1, growth=0.0, royalty=0.0, tax=0.0,
+                      discount=0.0, decay=0.0)
+    assert (bad.value.argument, bad.value.index) == ("filing_date", None)
