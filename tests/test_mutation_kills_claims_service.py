@@ -597,3 +597,100 @@ def test_a_decision_reads_the_claim_again_under_its_lock(world, backend):
             claims_service.approve_claim(s, world.fm, claim.id, OPENS)
         assert (refused.value.code, seen.status) == ("invalid_claim_status", "withdrawn")
     assert world.show(claim.id)["status"] == "withdrawn"
+
+
+# ---------------------------------------------------------------------------------------------
+# The use cases the CLI and the API call: each step as of the business date, on the loan's own claim
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_of(monkeypatch, day: dt.date) -> None:
+    from fund.settings import reset_settings_cache
+
+    monkeypatch.setenv("IPFUND_BUSINESS_DATE", day.isoformat())
+    reset_settings_cache()
+
+
+def test_the_use_cases_take_each_step_as_of_the_business_date_on_the_loans_own_claim(world, monkeypatch):
+    """Section 4 through the use cases (one transaction each, dated by the business date): filing, lowering,
+    approving with a note, two recoveries (costs 0 when not given), closing with a note; withdrawing with a
+    note and rejecting with a reason on another loan. Given a loan, each step and the document refuse a
+    claim that is not that loan's (``claim_not_found``); the loan's claims are listed oldest first, and the
+    page of claims filters and leaves out events and recoveries when asked for the summary."""
+    from fund.errors import NotFound
+
+    db, bank, fm = world.session_factory, world.actors["BANK1"], world.fm
+    world.appropriate(1_000_000_000, L_DRAWDOWN)
+    loan = world.register(drawdown=L_DRAWDOWN, scheme="55", borrower_n=1)
+    other = world.register(drawdown=L_DRAWDOWN, scheme="55", borrower_n=2)
+
+    _as_of(monkeypatch, L_FILED)
+    doc = claims_service.file(db, bank, loan.id, 300_000_000)
+    cid = doc["id"]
+    assert (doc["status"], doc["loan_id"], doc["loss_fen"], doc["filed_on"], doc["filed_by"]) == ("filed", loan.id, 300_000_000, L_FILED, "BANK1")
+    steps = {
+        "lower": lambda: claims_service.lower(db, bank, cid, 200_000_000, loan_id=other.id),
+        "withdraw": lambda: claims_service.withdraw(db, bank, cid, loan_id=other.id),
+        "approve": lambda: claims_service.approve(db, fm, cid, loan_id=other.id),
+        "reject": lambda: claims_service.reject(db, fm, cid, "no", loan_id=other.id),
+        "show": lambda: claims_service.show(db, fm, cid, loan_id=other.id),
+    }
+    for name, step in steps.items():
+        with pytest.raises(NotFound) as refused:
+            step()
+        assert (name, refused.value.code, refused.value.field, refused.value.message) == (
+            name, "claim_not_found", "claim_id", f"loan {other.id} has no claim {cid}")
+
+    _as_of(monkeypatch, D(2022, 6, 2))
+    doc = claims_service.lower(db, bank, cid, 200_000_000, loan_id=loan.id)
+    assert (doc["loss_fen"], doc["events"][-1]["business_date"], doc["events"][-1]["note"]) == (
+        200_000_000, D(2022, 6, 2), "loss 300000000 -> 200000000 fen")
+    _as_of(monkeypatch, D(2022, 6, 3))
+    doc = claims_service.approve(db, fm, cid, note=" evidence read ", loan_id=loan.id)
+    assert (doc["status"], doc["decided_on"], doc["decided_by"], doc["allocation"]["fund_fen"], doc["payment"]["paid_fen"]) == (
+        "approved", D(2022, 6, 3), "FM", 100_000_000, 100_000_000)
+    assert (doc["events"][-1]["event"], doc["events"][-1]["business_date"], doc["events"][-1]["note"]) == (
+        "approved", D(2022, 6, 3), "evidence read")
+    for step in (lambda: claims_service.recover(db, bank, cid, 1, loan_id=other.id),
+                 lambda: claims_service.close(db, bank, cid, loan_id=other.id)):
+        with pytest.raises(NotFound) as refused:
+            step()
+        assert (refused.value.code, refused.value.message) == ("claim_not_found", f"loan {other.id} has no claim {cid}")
+
+    _as_of(monkeypatch, D(2022, 8, 1))
+    posted = claims_service.recover(db, bank, cid, 40_000_000, 1_000_000, loan_id=loan.id)
+    assert {k: posted.recovery[k] for k in ("business_date", "reported_by", "gross_fen", "costs_fen", "net_fen", "fund_fen", "bank_fen")} == {
+        "business_date": D(2022, 8, 1), "reported_by": "BANK1", "gross_fen": 40_000_000, "costs_fen": 1_000_000,
+        "net_fen": 39_000_000, "fund_fen": 19_500_000, "bank_fen": 19_500_000}
+    assert posted.claim["recovered"]["net_fen"] == 39_000_000 and posted.claim["recoveries"][-1] == posted.recovery
+    second = claims_service.recover(db, bank, cid, 2_000_000)
+    assert (second.recovery["costs_fen"], second.recovery["net_fen"], second.claim["recovered"]["net_fen"]) == (0, 2_000_000, 41_000_000)
+    assert [r["id"] for r in second.claim["recoveries"]] == [posted.recovery["id"], second.recovery["id"]]
+
+    _as_of(monkeypatch, D(2022, 9, 1))
+    doc = claims_service.close(db, bank, cid, note=" recovery finished ", loan_id=loan.id)
+    assert (doc["status"], doc["closed_on"], doc["closed_by"], doc["events"][-1]["note"]) == ("closed", D(2022, 9, 1), "BANK1", "recovery finished")
+    assert claims_service.show(db, fm, cid, loan_id=loan.id) == claims_service.show(db, bank, cid) == doc
+
+    withdrawn = claims_service.file(db, bank, other.id, 100_000_000)["id"]
+    doc = claims_service.withdraw(db, bank, withdrawn, note=" filed in error ", loan_id=other.id)
+    assert (doc["status"], doc["events"][-1]["business_date"], doc["events"][-1]["note"]) == ("withdrawn", D(2022, 9, 1), "filed in error")
+    rejected = claims_service.file(db, bank, other.id, 100_000_000)["id"]
+    doc = claims_service.reject(db, fm, rejected, "evidence missing", loan_id=other.id)
+    assert (doc["status"], doc["reject_reason"], doc["decided_on"]) == ("rejected", "evidence missing", D(2022, 9, 1))
+
+    assert [c["id"] for c in claims_service.claims_of_loan(db, bank, other.id)] == [withdrawn, rejected]
+    assert [c["id"] for c in claims_service.claims_of_loan(db, bank, other.id, limit=1)] == [withdrawn]
+    with pytest.raises(NotFound) as refused:
+        claims_service.claims_of_loan(db, world.actors["BANK2"], other.id)
+    assert refused.value.code == "loan_not_found"
+    page = claims_service.claims_page(db, fm)
+    assert [c["id"] for c in page] == [cid, withdrawn, rejected]
+    assert [c["id"] for c in claims_service.claims_page(db, fm, status="rejected")] == [rejected]
+    assert [c["id"] for c in claims_service.claims_page(db, fm, loan_id=other.id, after_id=withdrawn)] == [rejected]
+    assert [c["id"] for c in claims_service.claims_page(db, fm, bank_code="BANK1", limit=2)] == [cid, withdrawn]
+    assert claims_service.claims_page(db, fm, bank_code="BANK2") == []
+    summary = claims_service.claims_page(db, fm, status="closed", detail=False)
+    assert [c["id"] for c in summary] == [cid] and "events" not in summary[0] and "recoveries" not in summary[0]
+    assert claims_service.claims_page(db, fm, status="closed")[0] == claims_service.show(db, fm, cid)
+    assert claims_service.claims_page(db, fm, updated_since=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)) == []
