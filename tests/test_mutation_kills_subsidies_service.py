@@ -533,8 +533,13 @@ def test_a_run_of_one_policys_lines_names_it_and_the_fee_lines_in_its_memo(book)
         assert [(f.fee_id, f.amount_fen, f.paid_fen, f.deferred_fen) for f in fees_only.fee_lines] == [
             (book.fees["may"], 1_000_000, 0, 1_000_000)]
         assert all(fees_only.line_page(0, 10, key) == () and fees_only.line_page(0, 10, "-" + key) == () for key in svc.PREVIEW_SORTS)
+        _fund(s, INTEREST_TOTAL + FEE_TOTAL + 400_000)  # settles April's deferral (oldest first, S5), 400 000 left
         may = svc.run_month(s, "2024-05", BD, actor=fm)  # only the appraisal fee on ``two`` paid 2024-05-02 is left
-        assert (may.line_count, may.fee_line_count, may.total_fen, may.fee_total_fen, may.paid_fen) == (0, 1, 1_000_000, 1_000_000, 0)
+        assert (may.line_count, may.fee_line_count, may.total_fen, may.fee_total_fen, may.paid_fen) == (
+            0, 1, 1_000_000, 1_000_000, 400_000)
+        assert [(i.payee_id, i.amount_fen) for i in s.scalars(select(PaymentInstruction).where(
+            PaymentInstruction.source_type == "subsidy_run", PaymentInstruction.source_id == may.run_id))] == [
+            (book.enterprises["two"], 400_000)]
         entry = s.get(JournalEntry, may.entry_id)
         assert (entry.policy_id, entry.memo) == ("gz-2023", "subsidy run 2024-05: 0 lines, 1 fee lines; policies gz-2023")
         february = s.get(JournalEntry, s.get(SubsidyRun, book.february_run).entry_id)
