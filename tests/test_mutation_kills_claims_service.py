@@ -694,3 +694,14 @@ def test_the_use_cases_take_each_step_as_of_the_business_date_on_the_loans_own_c
     assert [c["id"] for c in summary] == [cid] and "events" not in summary[0] and "recoveries" not in summary[0]
     assert claims_service.claims_page(db, fm, status="closed")[0] == claims_service.show(db, fm, cid)
     assert claims_service.claims_page(db, fm, updated_since=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)) == []
+
+
+def test_a_claim_window_holds_both_its_ends_and_no_window_holds_nothing():
+    """A1: ``claim_overdue_days <= d - m <= claim_overdue_days + claim_window_days``, both ends included (gz-2023:
+    from 90 to 455 days after ``m``); without an unpaid installment, or under a policy taking no claims, there is
+    no window and no day is in it."""
+    due = D(2026, 2, 15)
+    window = claims_service.ClaimWindow(due, 100, due + dt.timedelta(days=90), due + dt.timedelta(days=455))
+    inside = [window.contains(due + dt.timedelta(days=n)) for n in (89, 90, 91, 454, 455, 456)]
+    assert inside == [False, True, True, True, True, False]
+    assert not claims_service.ClaimWindow(due, None, None, None).contains(due + dt.timedelta(days=90))
