@@ -1,7 +1,7 @@
-"""Survivors of the mutation run over fund/services/claims.py (docs/mutation.md), killed by pinning
-rule A1 and the claims list as docs/rules.md and the service state them: the loss a bank lowers to
-is a single amount of more than 0 fen, refused by name; the list of claims keeps only those of the
-status, the loan and the change time asked for. Both backends (the mutation run: SQLite only)."""
+"""Survivors of the mutation runs over fund/services/claims.py (docs/mutation.md), killed by pinning rule A
+(A1's loss, window and steps with their notes, A3's cap per bank and policy on in-pool lending, A5), rule L's
+claims check, the claim's document, the claims list and the use cases as docs/rules.md and the service state
+them. Both backends (the mutation run: SQLite only); two race tests need PostgreSQL."""
 
 from __future__ import annotations
 
