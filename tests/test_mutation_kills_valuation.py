@@ -378,3 +378,12 @@ def test_a_date_that_is_not_a_date_is_refused_naming_the_argument():
         v.value_asset("invention_patent", "soon", D(2026, 11, 25), revenue_fen=1, growth=0.0, royalty=0.0, tax=0.0,
                       discount=0.0, decay=0.0)
     assert (bad.value.argument, bad.value.index) == ("filing_date", None)
+
+
+@pytest.mark.parametrize("missing", ["filing_date", "as_of"])
+def test_a_missing_date_is_refused_as_required_naming_it(missing):
+    dates = {"filing_date": D(2018, 5, 10), "as_of": D(2026, 11, 25)} | {missing: None}
+    with refused(f"{missing} is required") as bad:
+        v.value_asset("invention_patent", dates["filing_date"], dates["as_of"], revenue_fen=1, growth=0.0,
+                      royalty=0.0, tax=0.0, discount=0.0, decay=0.0)
+    assert (bad.value.argument, bad.value.index) == (missing, None)
