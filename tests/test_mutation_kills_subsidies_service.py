@@ -1061,3 +1061,20 @@ def test_fee_lines_go_by_payment_date_then_loan_then_fee_whatever_order_they_wer
             (f, a, p, a - p) for f, a, p in zip(order, amounts, parts)]
         assert svc.fee_parts(s, result.run_id, INTEREST_TOTAL + 3_000_000, INTEREST_TOTAL + 3_500_000) == {
             book.enterprises["edge"]: 500_000}
+
+
+def test_two_repayments_stored_as_past_due_on_one_loan_are_judged_each_on_its_own_payment_date(book):
+    # S1: "on the payment date no installment of the loan was past due", counting the payments made by then
+    fm, bank = book.actors["FM"], book.actors["BANK1"]
+    with scratch(book) as s:
+        svc.run_month(s, "2024-04", BD, actor=fm)
+        loan = _loan(s, bank, 43, interest=1_000_000, contract_no="MAY-43",
+                     assets=(asset(owner_credit_code=borrower(43).credit_code, serial=90_043),)).id
+        early_may = record_repayment(s, bank, loan, D(2024, 5, 15), D(2024, 4, 20), 0, 1_000_000, BD)  # April unpaid then
+        june = record_repayment(s, bank, loan, D(2024, 6, 15), D(2024, 5, 10), 0, 1_000_000, BD)  # April paid by then
+        april = record_repayment(s, bank, loan, D(2024, 4, 15), D(2024, 5, 1), 0, 1_000_000, BD)  # paid late
+        assert (early_may.past_due_at_payment, june.past_due_at_payment) == (True, True)
+        preview = svc.preview_month(s, "2024-05", BD, actor=fm)
+        mine = [ln.repayment_id for ln in preview.lines if ln.loan_id == loan]
+        assert mine == [june.id]
+        assert april.id not in mine
