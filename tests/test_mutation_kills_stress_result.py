@@ -27,6 +27,7 @@ import statistics
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from risk.engine import Inputs, Simulation
 from risk.stress_result import FAN_QUANTILES, MEASURED, convergence_points, summarise
@@ -321,6 +322,8 @@ def _weighted(shift=-1.5):
     w = np.exp(log_weight) / np.exp(log_weight).sum()
     payout = np.stack([rng.integers(0, 10_000, n), rng.integers(0, 50_000, n)], axis=1).astype(np.int64)
     net = np.stack([rng.integers(-5000, 20000, n), rng.integers(-9000, 15000, n)], axis=1).astype(np.int64)
+    net[[2, 7], 0] = 0    # exactly 0 at a year end: nothing deferred
+    net[[4, 9], 1] = 0
     cap_hit = rng.random(n) < 0.3
     suspended = rng.random(n) < 0.2
     sim = _simulation(n, 2, shift=shift, log_weight=log_weight,
@@ -344,12 +347,14 @@ def test_weighted_figures_are_the_self_normalised_estimators():
         for a in ("0.95", "0.99", "0.999"):
             assert m.var[a].value == _weighted_quantile(x, w, float(a))
             assert m.es[a].value == pytest.approx(_weighted_es(x, w, float(a)))
+    assert [y.year for y in result.fund_payout_by_year] == [1, 2]
     for k, year in enumerate(result.fund_payout_by_year):
         payout, net = sim.payout_by_year[:, k], sim.net_by_year[:, k]
         assert year.year == k + 1
         assert year.fund_payout_mean_fen.value == pytest.approx(float(np.dot(w, payout)))
         assert year.fund_payout_var99_fen == _weighted_quantile(payout, w, 0.99)
         assert year.p_deferred_at_year_end == pytest.approx(float(w[net < 0].sum()))
+        assert year.p_deferred_at_year_end < float(w[net <= 0].sum())
         assert year.cash_quantiles_fen == {key: _weighted_quantile(net, w, a) for key, a in (
             ("p05", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95))}
     deferred = (sim.net_by_year < 0).any(axis=1)
@@ -448,6 +453,17 @@ def test_convergence_points_are_a_geometric_grid_from_100_scenarios_to_the_whole
     assert [p[0] for p in convergence_points(_fund_payout_sim(60), "fund_payout", "var", "0.99")] == [60]
 
 
+def _order_statistic_interval(sorted_x, a):
+    """M5's 95% interval of VaR_a from the sample's order statistics: [x_(j), x_(k)] with j the largest
+    and k the smallest such that P(B < j) < 2.5% and P(B >= k) <= 2.5%, B ~ Binomial(n, a) the number
+    of points at or below the true quantile (None where no order statistic qualifies)."""
+    n = len(sorted_x)
+    cdf = stats.binom.cdf(np.arange(n + 1), n, a)
+    js = [j for j in range(1, n + 1) if cdf[j - 1] < 0.025]
+    ks = [k for k in range(1, n + 1) if 1 - cdf[k - 1] <= 0.025]
+    return (float(sorted_x[max(js) - 1]) if js else None, float(sorted_x[min(ks) - 1]) if ks else None)
+
+
 def test_convergence_points_are_the_var_or_es_of_the_first_n_scenarios():
     sim = _fund_payout_sim(1000)
     x = sim.fund_payout
@@ -459,6 +475,8 @@ def test_convergence_points_are_the_var_or_es_of_the_first_n_scenarios():
         for n, value, low, high in points:
             expected = _var(x[:n], float(level)) if kind == "var" else _es(x[:n], float(level))
             assert value == pytest.approx(expected)
+            if kind == "var":   # a crude run's VaR interval is the order-statistic one
+                assert (low, high) == _order_statistic_interval(np.sort(x[:n]), float(level))
             assert low is None or low <= value
             assert high is None or value <= high
             assert low is not None or high is not None
