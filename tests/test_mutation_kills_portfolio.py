@@ -142,6 +142,32 @@ def test_nothing_to_write_is_a_header_only(tmp_path):
         "bank,policy,in_pool_lending_fen,cap_used_fen,b2_losses_fen,suspended\n"
 
 
+@pytest.fixture
+def ascii_locale():
+    """The process's character type set to the C locale (ASCII) for one test, as on a machine without a
+    UTF-8 locale: a file written or read in the locale's encoding would then fail on a Chinese bank name."""
+    import locale
+
+    old = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        assert locale.getencoding().lower() not in ("utf-8", "utf8")
+        yield
+    finally:
+        locale.setlocale(locale.LC_CTYPE, old)
+
+
+def test_files_are_written_and_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
+    rows = [dict(ROWS[0], bank="广州银行")]
+    assert write_portfolio_csv(rows, tmp_path / "book.csv") == 1
+    assert write_banks_csv([{"bank": "广州银行", "policy": "gz-2023", "in_pool_lending_fen": 1, "cap_used_fen": 0}],
+                           tmp_path / "banks.csv") == 1
+    assert (tmp_path / "book.csv").read_bytes().decode("utf-8").split("\n")[1].startswith("L1,广州银行,")
+    book = read_portfolio_csv(tmp_path / "book.csv", POLICIES)
+    assert book.bank_names == ("广州银行",)
+    assert read_banks_csv(tmp_path / "banks.csv", book) == [CapBase("广州银行", "gz-2023", 1, 0, 0, False)]
+
+
 def test_a_written_file_is_utf8_and_replaces_an_old_one(tmp_path):
     path = tmp_path / "banks.csv"
     path.write_text("old content\n" * 10, encoding="utf-8")
@@ -486,3 +512,74 @@ def test_each_years_appropriation_comes_from_the_policies_in_force_on_its_first_
 def test_policies_given_as_a_generator_count_every_year():
     gz23 = POLICIES["gz-2023"]
     assert policy_appropriations((p for p in [gz23]), dt.date(2026, 1, 1), 2) == (5_000_000_000, 5_000_000_000)
+
+
+# --------------------------------------------------------------------------------------------------
+# rows straight from the database (book_from_rows: "ints and text"): a value is read as its text, a
+# cell the row leaves out is an empty cell
+
+
+def test_a_database_rows_values_read_as_their_text():
+    row = dict(ROWS[0], loan_id=17)
+    book = book_from_rows([row], POLICIES)
+    assert book.loan_id == ("17",)
+    with pytest.raises(PortfolioError) as info:
+        book_from_rows([row, dict(ROWS[1], loan_id="17")], POLICIES)
+    assert str(info.value) == "portfolio: row 3, column 'loan_id': duplicate loan id '17'"
+
+
+def test_a_cell_left_out_of_a_row_is_an_empty_cell():
+    def without(*columns, row=ROWS[1]):
+        return {k: v for k, v in row.items() if k not in columns}
+
+    # optional cells: the sector's PD, no IP (value 0), no drawdown date, the default policy
+    book = book_from_rows([without("pd", "ip_kind", "drawdown_date", "insurer_limit_fen")], POLICIES)
+    assert math.isnan(book.pd[0]) and book.ip_kind.tolist() == [-1] and np.isnat(book.drawdown).tolist() == [True]
+    assert book.insurer_limit_fen.tolist() == [-1]
+    assert book_from_rows([without("policy")], POLICIES, default_policy="gz-2020").policies == (POLICIES["gz-2020"],)
+    # required ones are refused as empty
+    for column in ("loan_id", "bank", "sector", "scheme", "maturity_date", "amortization"):
+        with pytest.raises(PortfolioError) as info:
+            book_from_rows([without(column)], POLICIES)
+        assert str(info.value) == f"portfolio: row 2, column {column!r}: must not be empty"
+    with pytest.raises(PortfolioError) as info:
+        book_from_rows([without("principal_fen")], POLICIES)
+    assert str(info.value) == "portfolio: row 2, column 'principal_fen': must be a whole number of fen, got ''"
+    # an IP value without its kind
+    with pytest.raises(PortfolioError) as info:
+        book_from_rows([without("ip_kind", row=ROWS[0])], POLICIES)
+    assert str(info.value) == "portfolio: row 2, column 'ip_kind': must name the IP kind when ip_value_fen > 0"
+
+
+def test_any_ip_value_needs_its_kind():
+    with pytest.raises(PortfolioError, match=r"column 'ip_kind': must name the IP kind when ip_value_fen > 0$"):
+        book_from_rows([dict(ROWS[0], ip_value_fen=1, ip_kind="")], POLICIES)
+    assert book_from_rows([dict(ROWS[0], ip_value_fen=0, ip_kind="")], POLICIES).ip_kind.tolist() == [-1]
+
+
+def test_a_database_banks_row_gives_suspended_as_a_boolean():
+    """The export's banks rows carry ``suspended`` as the database's boolean (and amounts as ints)."""
+    book = book_from_rows(ROWS, POLICIES)
+    rows = [{"bank": "BANK1", "policy": "gz-2023", "in_pool_lending_fen": 10, "cap_used_fen": 1, "b2_losses_fen": 2,
+             "suspended": True},
+            {"bank": "BANK2", "policy": "gz-2020", "in_pool_lending_fen": 20, "cap_used_fen": 0, "b2_losses_fen": 0,
+             "suspended": False}]
+    assert cap_base_from_rows(rows, book)[:2] == [CapBase("BANK1", "gz-2023", 10, 1, 2, True),
+                                                  CapBase("BANK2", "gz-2020", 20, 0, 0, False)]
+
+
+def test_make_book_stores_amounts_as_int64_pds_as_float64_and_flags_as_bools_whatever_it_is_given():
+    """Fen amounts are int64 throughout the model (an int32 holds at most 21 million yuan); columns
+    handed over as narrower numpy arrays (as from a data frame) are widened, not kept."""
+    cols = _cols()
+    for column in ("principal_fen", "covered_fen", "outstanding_fen", "insurer_limit_fen"):
+        cols[column] = np.asarray([min(v, 2**31 - 1) for v in cols[column]], dtype=np.int32)
+    cols["ip_value_fen"] = np.asarray([2**31 - 1, 0], dtype=np.int32)
+    cols["pd"] = np.asarray(cols["pd"], dtype=np.float32)
+    cols["amortization"] = np.asarray([1, 0], dtype=np.int8)
+    book = make_book(cols, ("B0", "B1"), (POLICIES["gz-2023"],))
+    for amounts in (book.principal_fen, book.covered_fen, book.outstanding_fen, book.ip_value_fen, book.insurer_limit_fen):
+        assert amounts.dtype == np.int64
+    assert (book.covered_fen * 10_000).tolist() == [(2**31 - 1) * 10_000, 40_000]  # A2's bp products, no wrap
+    assert book.pd.dtype == np.float64 and book.straight_line.dtype == np.bool_
+    assert book.straight_line.tolist() == [True, False]
