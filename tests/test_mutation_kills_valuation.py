@@ -373,11 +373,15 @@ def test_one_assets_result_keeps_every_input_it_was_given():
     assert (got.value_fen, got.life_reason) == (0, "not valid")  # V1: not valid, worth 0
 
 
-def test_a_date_that_is_not_a_date_is_refused_naming_the_argument():
-    with refused("filing_date must be a date or an array of dates, got 'soon'") as bad:
-        v.value_asset("invention_patent", "soon", D(2026, 11, 25), revenue_fen=1, growth=0.0, royalty=0.0, tax=0.0,
-                      discount=0.0, decay=0.0)
-    assert (bad.value.argument, bad.value.index) == ("filing_date", None)
+@pytest.mark.parametrize("name", ["filing_date", "as_of", "registration_date"])
+def test_a_date_that_is_not_a_date_is_refused_naming_the_argument(name):
+    dates = {"filing_date": D(2018, 5, 10), "as_of": D(2026, 11, 25), "registration_date": D(2019, 1, 1)}
+    for bad_value, message in (("soon", f"{name} must be a date or an array of dates, got 'soon'"),
+                               (dt.datetime(2020, 1, 1, 8), f"{name} must be a date, not a datetime")):
+        with refused(message) as bad:
+            v.value_asset("trademark", **(dates | {name: bad_value}), revenue_fen=1, growth=0.0, royalty=0.0, tax=0.0,
+                          discount=0.0, decay=0.0)
+        assert (bad.value.argument, bad.value.index) == (name, None)
 
 
 @pytest.mark.parametrize("missing", ["filing_date", "as_of"])
@@ -387,3 +391,37 @@ def test_a_missing_date_is_refused_as_required_naming_it(missing):
         v.value_asset("invention_patent", dates["filing_date"], dates["as_of"], revenue_fen=1, growth=0.0,
                       royalty=0.0, tax=0.0, discount=0.0, decay=0.0)
     assert (bad.value.argument, bad.value.index) == (missing, None)
+
+
+def test_an_unknown_kind_is_refused_naming_it_as_given():
+    with refused(f"kind must be one of {KINDS_TEXT}, got 'copyright'") as one:
+        v.value_asset("copyright", D(2018, 5, 10), D(2026, 11, 25), revenue_fen=1, growth=0.0, royalty=0.0, tax=0.0,
+                      discount=0.0, decay=0.0)
+    assert (one.value.argument, one.value.index) == ("kind", None)
+    with refused(f"kind must be one of {KINDS_TEXT}, got 'song' (asset 1)") as many:
+        v.value_assets(["trademark", "song"], [D(2018, 5, 10)] * 2, D(2026, 11, 25), registration_date=D(2019, 1, 1),
+                       revenue_fen=[1, 1], growth=0.0, royalty=0.0, tax=0.0, discount=0.0, decay=0.0)
+    assert (many.value.argument, many.value.index) == ("kind", 1)
+
+
+def test_a_legal_status_that_is_not_text_is_refused_naming_it_as_given():
+    with refused("legal_status must be a string, got 5") as bad:
+        v.value_asset("invention_patent", D(2018, 5, 10), D(2026, 11, 25), revenue_fen=1, growth=0.0, royalty=0.0,
+                      tax=0.0, discount=0.0, decay=0.0, legal_status=5)
+    assert (bad.value.argument, bad.value.index) == ("legal_status", None)
+
+
+def test_rates_and_quality_given_as_numeric_text_are_read_as_numbers():
+    # the check reads each rate as a number ("must be a number" otherwise): "0.03" is 0.03
+    as_text = v.value_asset("invention_patent", D(2018, 5, 10), D(2026, 11, 25), revenue_fen=5_000_000_000,
+                            growth="0.05", royalty="0.03", tax="0.15", discount="0.14", decay="0.08", quality="0.5")
+    assert (as_text.value_fen, as_text.collateral_value_fen) == (572_743_127, 217_642_388)
+    many = v.value_assets(["invention_patent"], [D(2018, 5, 10)], D(2026, 11, 25), revenue_fen=[5_000_000_000],
+                          growth="0.05", royalty="0.03", tax="0.15", discount="0.14", decay="0.08", quality="0.5")
+    assert many.value_fen.tolist() == [572_743_127]
+    with refused("royalty must be a number, got 'much'"):
+        v.value_asset("invention_patent", D(2018, 5, 10), D(2026, 11, 25), revenue_fen=1, growth=0.0, royalty="much",
+                      tax=0.0, discount=0.0, decay=0.0)
+    with refused("quality must be a number in 0..1 or None, got 'good'"):
+        v.value_asset("invention_patent", D(2018, 5, 10), D(2026, 11, 25), revenue_fen=1, growth=0.0, royalty=0.0,
+                      tax=0.0, discount=0.0, decay=0.0, quality="good")
