@@ -1078,3 +1078,22 @@ def test_two_repayments_stored_as_past_due_on_one_loan_are_judged_each_on_its_ow
         mine = [ln.repayment_id for ln in preview.lines if ln.loan_id == loan]
         assert mine == [june.id]
         assert april.id not in mine
+
+
+def test_an_earlier_installment_past_due_by_its_principal_keeps_a_later_repayment_out(book):
+    # S1 with section 3: an installment is paid when both its principal and its interest are
+    fm, bank = book.actors["FM"], book.actors["BANK1"]
+    schedule = (InstallmentIn(D(2024, 4, 15), 1, 1_000_000), InstallmentIn(D(2024, 5, 15), 1, 1_000_000),
+                InstallmentIn(D(2025, 3, 15), 999_999_998, 1_000_000))
+    with scratch(book) as s:
+        svc.run_month(s, "2024-04", BD, actor=fm)
+        full, short = (_loan(s, bank, n, interest=1_000_000, contract_no=f"MAY-{n}", schedule=schedule,
+                             assets=(asset(owner_credit_code=borrower(n).credit_code, serial=90_000 + n),)).id for n in (44, 45))
+        full_may = record_repayment(s, bank, full, D(2024, 5, 15), D(2024, 5, 10), 1, 1_000_000, BD)  # April unpaid then
+        full_apr = record_repayment(s, bank, full, D(2024, 4, 15), D(2024, 4, 15), 1, 1_000_000, BD)  # in full, on time
+        short_may = record_repayment(s, bank, short, D(2024, 5, 15), D(2024, 5, 10), 1, 1_000_000, BD)
+        short_apr = record_repayment(s, bank, short, D(2024, 4, 15), D(2024, 4, 15), 0, 1_000_000, BD)  # its 1 fen unpaid
+        assert (full_may.past_due_at_payment, short_may.past_due_at_payment) == (True, True)
+        preview = svc.preview_month(s, "2024-05", BD, actor=fm)
+        taken = {ln.repayment_id for ln in preview.lines if ln.loan_id in (full, short)}
+        assert taken == {full_apr.id, full_may.id, short_apr.id}
