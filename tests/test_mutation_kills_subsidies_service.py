@@ -823,6 +823,14 @@ def test_the_ledger_check_names_each_break_of_a_runs_totals(book):
              f"its lines give {total}, {computed + 1}, 9, 2", None),
             ("subsidy_run_fee_totals", f"{where} stores fee lines total 7500000, computed 8000000, 4 lines, 1 capped; "
              "its fees give 7500000, 8000001, 4, 1", None)]
+        # a fee of a loan drawn when no policy was in force (no policy) marked taken: its subsidy before the cap is 0
+        bank = book.actors["BANK1"]
+        nopol = _loan(s, bank, 46, drawdown=D(2020, 3, 2), contract_no="NOPOL-46",
+                      assets=(asset(owner_credit_code=borrower(46).credit_code, serial=90_046),))
+        assert nopol.policy_id is None
+        stray = record_fee(s, bank, nopol.id, FeeIn("appraisal", 1_000_000, D(2020, 3, 1), "穗评估所", "K-nopol"), BD).id
+        assert _violations(s, "UPDATE loan_fees SET run_id = :r, subsidy_fen = 1 WHERE id = :f", r=run_id, f=stray)[0] == (
+            "subsidy_fee_line_range", f"fee {stray} (run {run_id}) has subsidy 1 above its amount before the cap, 0", None)
         # a fee of a loan without a fee subsidy (gz-2020) marked taken: its subsidy before the cap is 0
         assert _violations(s, "UPDATE loan_fees SET run_id = :r, subsidy_fen = 1 WHERE id = :f", r=run_id, f=book.fees["old"])[0] == (
             "subsidy_fee_line_range", f"fee {book.fees['old']} (run {run_id}) has subsidy 1 above its amount before the cap, 0", None)
