@@ -953,11 +953,14 @@ def test_the_fee_part_of_a_slice_of_the_runs_money_falls_on_the_fee_lines_after_
 
 def test_the_use_cases_run_as_of_the_business_date(book):
     # section 0: jobs run as of the business date (the tests' 2026-10-31)
+    seen = []
     with scratch(book) as s:
-        preview = svc.preview(s, book.actors["AUD"], "2024-04")
+        preview = svc.preview(s, book.actors["AUD"], "2024-04", progress=lambda *step: seen.append(("preview", *step)))
         assert (preview.business_date, list(preview.lines)) == (BD, expected_preview_lines(book, 0))
-        result = svc.run(s, book.actors["FM"], "2024-04")
+        result = svc.run(s, book.actors["FM"], "2024-04", progress=lambda *step: seen.append(("run", *step)))
         assert (result.business_date, result.created, result.total_fen) == (BD, True, INTEREST_TOTAL + FEE_TOTAL)
+    assert seen == [("preview", "select", 0, 1), ("preview", "select", 1, 1), ("run", "select", 0, 1), ("run", "select", 1, 1),
+                    ("run", "write", 0, 9), ("run", "write", 9, 9)]
 
 
 def test_a_preview_leaves_the_garbage_collector_as_it_found_it(book):
