@@ -1108,3 +1108,23 @@ def test_an_earlier_installment_past_due_by_its_principal_keeps_a_later_repaymen
         preview = svc.preview_month(s, "2024-05", BD, actor=fm)
         taken = {ln.repayment_id for ln in preview.lines if ln.loan_id in (full, short)}
         assert taken == {full_apr.id, full_may.id, short_apr.id}
+
+
+def test_the_use_cases_read_the_business_date_stored_in_the_database(book):
+    # section 0: without IPFUND_BUSINESS_DATE the business date is the one stored (ipfund business-date set)
+    from fund.services.common import BUSINESS_DATE_KEY, set_setting
+    from fund.settings import reset_settings_cache
+
+    configured = os.environ.pop("IPFUND_BUSINESS_DATE", None)
+    reset_settings_cache()
+    try:
+        with scratch(book) as s:
+            set_setting(s, BUSINESS_DATE_KEY, "2024-04-12")
+            preview = svc.preview(s, book.actors["FM"], "2024-04")
+            assert (preview.business_date, preview.line_count) == (D(2024, 4, 12), 5)
+            result = svc.run(s, book.actors["FM"], "2024-04")
+            assert (result.business_date, result.line_count) == (D(2024, 4, 12), 5)
+    finally:
+        if configured is not None:
+            os.environ["IPFUND_BUSINESS_DATE"] = configured
+        reset_settings_cache()
