@@ -29,7 +29,8 @@ The book (business date 2026-10-31; gz-2020 and gz-2023 active):
   paid 2024-03-01 (3 000 000), a second of 5 000 000 paid 2024-04-02 (capped at 2 000 000), an
   insurance fee of 4 000 000 paid 2024-04-03 (2 000 000: its own room); on ``two`` a guarantee fee of
   1 000 001 paid 2024-04-30, the month's last day (500 000) and an appraisal fee paid 2024-05-02
-  (after April); on ``old`` (gz-2020 sets no fee subsidy) an appraisal fee, which never counts.
+  (after April); on ``old`` (gz-2020 sets no fee subsidy) and on ``not_sme`` (ineligible) an appraisal
+  fee each, which never count.
 """
 
 from __future__ import annotations
