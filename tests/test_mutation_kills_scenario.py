@@ -303,6 +303,49 @@ def test_each_year_of_a_shift_list_is_checked_and_named():
             assert _refusal(_doc("sampling.shift", given)) == f"key 'sampling.shift[{k}]' {text}"
 
 
+def test_a_shift_list_may_go_either_way_within_8():
+    """simulations/README.md: one shift is M6b's (<= 0); a list gives one number in [-8, 8] a year."""
+    shift = parse_scenario(_doc("sampling.shift", [8, -8, 0.5, 0, -0.25])).sampling.shift
+    assert shift == (8.0, -8.0, 0.5, 0.0, -0.25) and all(type(v) is float for v in shift)
+    assert _refusal(_doc("sampling.shift", 0.5)) == "key 'sampling.shift' must be <= 0, got 0.5"
+
+
+def test_scale_is_one_number_or_one_per_year_each_in_1_to_4():
+    """simulations/README.md: ``scale`` one number or a list of one per year, each in [1, 4], default 1
+    (unset: ``None``, the engine's choice, as for ``shift``)."""
+    assert parse_scenario({"name": "x"}).sampling.scale is None
+    for value in (1, 4, 2.5):
+        got = parse_scenario(_doc("sampling.scale", value)).sampling
+        assert got.scale == float(value) and type(got.scale) is float and got.shift is None
+    for bad, text in ((0.99, "must be >= 1, got 0.99"), (4.5, "must be <= 4, got 4.5"),
+                      (True, "must be a finite number, got True"), (math.nan, "must be a finite number, got nan")):
+        assert _refusal(_doc("sampling.scale", bad)) == f"key 'sampling.scale' {text}"
+    scale = parse_scenario(_doc("sampling.scale", [1, 4, 1.5, 2, 3.25])).sampling.scale
+    assert scale == (1.0, 4.0, 1.5, 2.0, 3.25) and type(scale) is tuple and all(type(v) is float for v in scale)
+    for k in (0, 4):
+        for bad, text in ((0.5, "must be >= 1, got 0.5"), (5, "must be <= 4, got 5"), ("a", "must be a finite number, got 'a'")):
+            given = [2.0] * 5
+            given[k] = bad
+            assert _refusal(_doc("sampling.scale", given)) == f"key 'sampling.scale[{k}]' {text}"
+    assert _refusal({"name": "x", "horizon_years": 2, "sampling": {"scale": [2.0]}}) == \
+        "key 'sampling.scale' as a list must give one number per year of the horizon (2), got 1"
+    both = parse_scenario({"name": "x", "horizon_years": 2,
+                           "sampling": {"method": "importance", "shift": [0.5, -1.0], "scale": [1.5, 2.0]}}).sampling
+    assert both == Sampling("importance", (0.5, -1.0), (1.5, 2.0))
+    one = parse_scenario({"name": "x", "sampling": {"method": "importance", "shift": -1.0, "scale": 2.0}}).sampling
+    assert one == Sampling("importance", -1.0, 2.0)
+
+
+def test_a_scale_is_written_to_the_document_and_read_back():
+    for sampling in ({"scale": 2.0}, {"method": "importance", "scale": [1.5, 2.0, 4.0, 1.0, 1.0]},
+                     {"method": "importance", "shift": [0.5, -1.0, 0.0, 8.0, -8.0], "scale": 3.0}):
+        s = parse_scenario({"name": "x", "sampling": sampling})
+        doc = scenario_document(s)
+        assert doc["sampling"] == {"method": "crude", **sampling}  # the method always written, crude by default
+        assert parse_scenario(doc) == s
+        _assert_plain(doc)
+
+
 # --------------------------------------------------------------------------------------------------
 # [policy_override] (issue 15, point 5)
 
