@@ -419,9 +419,11 @@ def test_rates_and_quality_given_as_numeric_text_are_read_as_numbers():
     many = v.value_assets(["invention_patent"], [D(2018, 5, 10)], D(2026, 11, 25), revenue_fen=[5_000_000_000],
                           growth="0.05", royalty="0.03", tax="0.15", discount="0.14", decay="0.08", quality="0.5")
     assert many.value_fen.tolist() == [572_743_127]
-    with refused("royalty must be a number, got 'much'"):
+    with refused("royalty must be a number, got 'much'") as rate:
         v.value_asset("invention_patent", D(2018, 5, 10), D(2026, 11, 25), revenue_fen=1, growth=0.0, royalty="much",
                       tax=0.0, discount=0.0, decay=0.0)
-    with refused("quality must be a number in 0..1 or None, got 'good'"):
+    assert (rate.value.argument, rate.value.index) == ("royalty", None)
+    with refused("quality must be a number in 0..1 or None, got 'good'") as quality:
         v.value_asset("invention_patent", D(2018, 5, 10), D(2026, 11, 25), revenue_fen=1, growth=0.0, royalty=0.0,
                       tax=0.0, discount=0.0, decay=0.0, quality="good")
+    assert (quality.value.argument, quality.value.index) == ("quality", None)
