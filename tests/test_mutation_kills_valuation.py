@@ -427,3 +427,31 @@ def test_rates_and_quality_given_as_numeric_text_are_read_as_numbers():
         v.value_asset("invention_patent", D(2018, 5, 10), D(2026, 11, 25), revenue_fen=1, growth=0.0, royalty=0.0,
                       tax=0.0, discount=0.0, decay=0.0, quality="good")
     assert (quality.value.argument, quality.value.index) == ("quality", None)
+
+
+def test_dates_on_the_same_day_are_in_order():
+    # section 0: no event after the business date, a grant not before its filing: the same day is allowed
+    args = dict(revenue_fen=100_000_000, growth=0.0, royalty=0.05, tax=0.25, discount=0.0, decay=0.0)
+    filed_today = v.value_asset("invention_patent", D(2026, 11, 25), D(2026, 11, 25), **args)
+    assert filed_today.life_years == 10.0 and filed_today.value_fen == 37_500_000
+    registered_today = v.value_asset("trademark", D(2026, 1, 5), D(2026, 11, 25), registration_date=D(2026, 11, 25),
+                                     **args)
+    assert registered_today.life_reason == "economic life cap" and registered_today.value_fen == 37_500_000
+    many = v.value_assets(["trademark", "invention_patent"], [D(2026, 11, 25)] * 2, D(2026, 11, 25),
+                          registration_date=[D(2026, 11, 25), None], revenue_fen=[100_000_000] * 2, growth=0.0,
+                          royalty=0.05, tax=0.25, discount=0.0, decay=0.0)
+    assert many.value_fen.tolist() == [37_500_000, 37_500_000]
+
+
+def test_array_refusals_of_status_quality_and_lengths_name_the_asset_and_argument():
+    base = dict(revenue_fen=[1, 1], growth=0.0, royalty=0.0, tax=0.0, discount=0.0, decay=0.0)
+    with refused("legal_status must be a string, got None (asset 1)") as status:
+        v.value_assets(["invention_patent"] * 2, [D(2018, 5, 10)] * 2, D(2026, 11, 25), legal_status=["valid", None],
+                       **base)
+    assert (status.value.argument, status.value.index) == ("legal_status", 1)
+    with refused("quality must be in 0..1, got 1.5 (asset 1)") as quality:
+        v.value_assets(["invention_patent"] * 2, [D(2018, 5, 10)] * 2, D(2026, 11, 25), quality=[0.5, 1.5], **base)
+    assert (quality.value.argument, quality.value.index) == ("quality", 1)
+    with refused("array arguments must have the same length (or be scalars)") as lengths:
+        v.value_assets(["invention_patent"] * 3, [D(2018, 5, 10)] * 2, D(2026, 11, 25), **base)
+    assert (lengths.value.argument, lengths.value.index) == ("kind", None)
