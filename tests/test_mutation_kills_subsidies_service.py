@@ -507,9 +507,10 @@ def test_the_run_writes_what_the_rules_give_and_the_preview_showed(book, cash):
         assert {k: v for k, v in postings.items() if v} == {k: v for k, v in expected_postings.items() if v}
         deferrals = [(d.ref_type, d.ref_id, d.amount_fen) for d in s.scalars(select(Deferral).where(Deferral.pool == "subsidy"))]
         assert deferrals == ([("subsidy_run", result.run_id, total - paid)] if paid < total else [])
-        instructions = {i.payee_id: (i.payee_type, i.amount_fen, i.entry_id, i.instructed_on) for i in s.scalars(
-            select(PaymentInstruction).where(PaymentInstruction.source_type == "subsidy_run", PaymentInstruction.source_id == result.run_id))}
-        assert instructions == {e: ("enterprise", fen, result.entry_id, BD) for e, fen in _enterprise_parts(book, cash).items()}
+        instructions = sorted((i.payee_id, i.payee_type, i.amount_fen, i.entry_id, i.instructed_on) for i in s.scalars(
+            select(PaymentInstruction).where(PaymentInstruction.source_type == "subsidy_run", PaymentInstruction.source_id == result.run_id)))
+        assert instructions == sorted((e, "enterprise", fen, result.entry_id, BD) for e, fen in _enterprise_parts(book, cash).items())
+        assert s.get(SubsidyRun, result.run_id).actor_id == fm.institution_id  # who started the run
         assert svc.ledger_violations(s) == []
         # running the month again changes nothing and shows the run
         again = svc.run_month(s, "2024-04", BD, actor=fm)
@@ -549,9 +550,16 @@ def test_a_run_of_one_policys_lines_names_it_and_the_fee_lines_in_its_memo(book)
         empty = svc.preview_month(s, "2024-06", BD, actor=fm)
         assert (empty.line_count, empty.lines, empty.fee_lines, empty.total_fen) == (0, (), (), 0)
         assert all(empty.line_page(0, 10, key) == () for key in svc.PREVIEW_SORTS)
-        june = svc.run_month(s, "2024-06", BD, actor=fm)  # nothing left: no entry
-        assert (june.line_count, june.total_fen, june.entry_id) == (0, 0, None)
-        assert april.run_id < may.run_id < june.run_id
+        # May's and June's repayments of ``one``, reported after May's run: June's run has interest lines and no fee line
+        for due in (D(2024, 5, 15), D(2024, 6, 15)):
+            record_repayment(s, book.actors["BANK1"], book.loans["one"], due, due, 0, 3_875_000, BD)
+        june = svc.run_month(s, "2024-06", BD, actor=fm)
+        assert (june.line_count, june.fee_line_count, june.total_fen) == (2, 0, 2 * 1_736_201)
+        entry = s.get(JournalEntry, june.entry_id)
+        assert (entry.policy_id, entry.memo) == ("gz-2023", "subsidy run 2024-06: 2 lines; policies gz-2023")
+        july = svc.run_month(s, "2024-07", BD, actor=fm)  # nothing left: no entry
+        assert (july.line_count, july.total_fen, july.entry_id) == (0, 0, None)
+        assert april.run_id < may.run_id < june.run_id < july.run_id
         assert svc.ledger_violations(s) == []
 
 
