@@ -646,7 +646,7 @@ def test_the_lpr_stop_lists_ten_dates_and_ten_loans_a_date_and_counts_the_rest(b
         svc._raise_lpr_stop(table, failures)
     e = stopped.value
     listed = "; ".join([f"2025-11-01 (loans {', '.join(map(str, range(101, 111)))} and 1 more)"]
-                       + [f"{days[k].isoformat()} (loans {200 + k})" for k in range(1, 10)] + ["and 1 more dates"])
+                       + [f"{days[k].isoformat()} (loans {200 + k})" for k in range(1, 10)] + ["and 1 more date"])
     assert e.message == (f"no LPR for the drawdown date {listed}: the table starts on 2015-10-24 and is checked only through "
                          "2025-10-20; nothing was written")
     assert (e.code, e.field) == ("lpr_not_available", "drawdown_date")
@@ -656,6 +656,10 @@ def test_the_lpr_stop_lists_ten_dates_and_ten_loans_a_date_and_counts_the_rest(b
     with pytest.raises(DomainError) as ten:
         svc._raise_lpr_stop(table, {days[k]: ([*range(1, 11)] if k == 0 else [20 + k]) for k in range(10)})
     assert "more" not in ten.value.message and "(loans 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)" in ten.value.message
+    # twelve dates: the two not listed are counted in the plural
+    with pytest.raises(DomainError) as twelve:
+        svc._raise_lpr_stop(table, {D(2025, 11, k): [300 + k] for k in range(1, 13)})
+    assert "2025-11-10 (loans 310); and 2 more dates: the table starts" in twelve.value.message
 
 
 # ---- the statement ----------------------------------------------------------------------------------

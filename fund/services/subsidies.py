@@ -846,7 +846,8 @@ def _raise_lpr_stop(table, failures: dict[dt.date, list[int]]) -> None:
         more = f" and {len(loans) - 10} more" if len(loans) > 10 else ""
         parts.append(f"{day.isoformat()} (loans {', '.join(map(str, loans[:10]))}{more})")
     if len(failures) > 10:
-        parts.append(f"and {len(failures) - 10} more dates")
+        extra = len(failures) - 10
+        parts.append(f"and {extra} more date{'s' if extra > 1 else ''}")
     raise DomainError(
         "lpr_not_available",
         f"no LPR for the drawdown date {'; '.join(parts)}: the table starts on {table.publications[0][0].isoformat()} "
