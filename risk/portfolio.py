@@ -128,14 +128,12 @@ class FundPosition:
 
 def policy_appropriations(policies: Iterable[Policy], as_of: dt.date, horizon_years: int) -> tuple[int, ...]:
     """M1: each simulated year's appropriation from the policies in force at the start of that year
-    (a one-off appropriation counts as 0)."""
-    from fund.domain.dates import add_years
+    (a one-off appropriation counts as 0), with no successor after the last one ends: M1's one home,
+    :func:`risk.lending.yearly_appropriations` with ``after_policy_end="stop"`` (``policies`` may be
+    any iterable, read once)."""
+    from risk.lending import yearly_appropriations
 
-    out = []
-    for k in range(horizon_years):
-        start = add_years(as_of, k)
-        out.append(sum(p.yearly_appropriation_fen(start.year) for p in policies if p.in_force(start)))
-    return tuple(out)
+    return yearly_appropriations(tuple(policies), as_of, horizon_years, "stop")
 
 
 def default_cap_base(book: Book) -> list[CapBase]:
