@@ -604,17 +604,21 @@ def test_a_decision_reads_the_claim_again_under_its_lock(world, backend):
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_of(monkeypatch, day: dt.date) -> None:
+def _as_of(world: World, monkeypatch, day: dt.date) -> None:
+    """The business date as ``ipfund business-date set`` stores it in the database (no configured one)."""
+    from fund.services.common import BUSINESS_DATE_KEY, set_setting
     from fund.settings import reset_settings_cache
 
-    monkeypatch.setenv("IPFUND_BUSINESS_DATE", day.isoformat())
+    monkeypatch.delenv("IPFUND_BUSINESS_DATE", raising=False)
     reset_settings_cache()
+    with world.session() as s:
+        set_setting(s, BUSINESS_DATE_KEY, day.isoformat())
 
 
 def test_the_use_cases_take_each_step_as_of_the_business_date_on_the_loans_own_claim(world, monkeypatch):
-    """Section 4 through the use cases (one transaction each, dated by the business date): filing, lowering,
-    approving with a note, two recoveries (costs 0 when not given), closing with a note; withdrawing with a
-    note and rejecting with a reason on another loan. Given a loan, each step and the document refuse a
+    """Section 4 through the use cases (one transaction each, dated by the business date stored in the
+    database): filing, lowering, approving with a note, two recoveries (costs 0 when not given), closing with
+    a note; withdrawing with a note and rejecting with a reason on another loan. Given a loan, each step and the document refuse a
     claim that is not that loan's (``claim_not_found``); the loan's claims are listed oldest first, and the
     page of claims filters and leaves out events and recoveries when asked for the summary."""
     from fund.errors import NotFound
@@ -624,7 +628,7 @@ def test_the_use_cases_take_each_step_as_of_the_business_date_on_the_loans_own_c
     loan = world.register(drawdown=L_DRAWDOWN, scheme="55", borrower_n=1)
     other = world.register(drawdown=L_DRAWDOWN, scheme="55", borrower_n=2)
 
-    _as_of(monkeypatch, L_FILED)
+    _as_of(world, monkeypatch, L_FILED)
     doc = claims_service.file(db, bank, loan.id, 300_000_000)
     cid = doc["id"]
     assert (doc["status"], doc["loan_id"], doc["loss_fen"], doc["filed_on"], doc["filed_by"]) == ("filed", loan.id, 300_000_000, L_FILED, "BANK1")
@@ -641,11 +645,11 @@ def test_the_use_cases_take_each_step_as_of_the_business_date_on_the_loans_own_c
         assert (name, refused.value.code, refused.value.field, refused.value.message) == (
             name, "claim_not_found", "claim_id", f"loan {other.id} has no claim {cid}")
 
-    _as_of(monkeypatch, D(2022, 6, 2))
+    _as_of(world, monkeypatch, D(2022, 6, 2))
     doc = claims_service.lower(db, bank, cid, 200_000_000, loan_id=loan.id)
     assert (doc["loss_fen"], doc["events"][-1]["business_date"], doc["events"][-1]["note"]) == (
         200_000_000, D(2022, 6, 2), "loss 300000000 -> 200000000 fen")
-    _as_of(monkeypatch, D(2022, 6, 3))
+    _as_of(world, monkeypatch, D(2022, 6, 3))
     doc = claims_service.approve(db, fm, cid, note=" evidence read ", loan_id=loan.id)
     assert (doc["status"], doc["decided_on"], doc["decided_by"], doc["allocation"]["fund_fen"], doc["payment"]["paid_fen"]) == (
         "approved", D(2022, 6, 3), "FM", 100_000_000, 100_000_000)
@@ -657,7 +661,7 @@ def test_the_use_cases_take_each_step_as_of_the_business_date_on_the_loans_own_c
             step()
         assert (refused.value.code, refused.value.message) == ("claim_not_found", f"loan {other.id} has no claim {cid}")
 
-    _as_of(monkeypatch, D(2022, 8, 1))
+    _as_of(world, monkeypatch, D(2022, 8, 1))
     posted = claims_service.recover(db, bank, cid, 40_000_000, 1_000_000, loan_id=loan.id)
     assert {k: posted.recovery[k] for k in ("business_date", "reported_by", "gross_fen", "costs_fen", "net_fen", "fund_fen", "bank_fen")} == {
         "business_date": D(2022, 8, 1), "reported_by": "BANK1", "gross_fen": 40_000_000, "costs_fen": 1_000_000,
@@ -667,7 +671,7 @@ def test_the_use_cases_take_each_step_as_of_the_business_date_on_the_loans_own_c
     assert (second.recovery["costs_fen"], second.recovery["net_fen"], second.claim["recovered"]["net_fen"]) == (0, 2_000_000, 41_000_000)
     assert [r["id"] for r in second.claim["recoveries"]] == [posted.recovery["id"], second.recovery["id"]]
 
-    _as_of(monkeypatch, D(2022, 9, 1))
+    _as_of(world, monkeypatch, D(2022, 9, 1))
     doc = claims_service.close(db, bank, cid, note=" recovery finished ", loan_id=loan.id)
     assert (doc["status"], doc["closed_on"], doc["closed_by"], doc["events"][-1]["note"]) == ("closed", D(2022, 9, 1), "BANK1", "recovery finished")
     assert claims_service.show(db, fm, cid, loan_id=loan.id) == claims_service.show(db, bank, cid) == doc
