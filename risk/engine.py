@@ -739,7 +739,7 @@ def _mark_uncovered(flags: np.ndarray, S: SlotArrays, scenario: np.ndarray, grou
 
 
 def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, trace: list | None = None,
-              factors: np.ndarray | None = None, sector_factors: np.ndarray | None = None) -> ChunkResult:
+              factors: np.ndarray | None = None) -> ChunkResult:
     """Simulate ``n_scenarios`` scenarios from ``seed`` (one chunk).
 
     ``trace``, if a list, receives per year ``{"year", "scenario", "loan", "recovered", "arrive"}``:
@@ -833,8 +833,6 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
         if factors is not None:
             factors[:, k] = G
         eta = rng.standard_normal((B, n_sectors))
-        if sector_factors is not None:
-            sector_factors[:, k] = eta
         Z = sqrt_beta * G[:, None] + sqrt_1mbeta * eta
         if prep.copula == "t":
             scale = np.sqrt(rng.chisquare(prep.nu, B) / prep.nu)

@@ -53,11 +53,16 @@ def year_shifts(shift: Shift, horizon: int) -> tuple[float, ...]:
     >>> year_shifts(-0.5, 3), year_shifts((-0.5, -0.25, 0.0), 3)
     ((-0.5, -0.5, -0.5), (-0.5, -0.25, 0.0))
     """
-    if isinstance(shift, (tuple, list)):
-        if len(shift) != horizon:
-            raise ValueError(f"a shift per year must give {horizon} years, got {len(shift)}")
-        return tuple(float(s) for s in shift)
-    return (float(shift),) * horizon
+    return _by_year(shift, horizon, "shift")
+
+
+def _by_year(value: Shift, horizon: int, what: str) -> tuple[float, ...]:
+    """A number repeated ``horizon`` times, or the per-year tuple itself (its length the horizon)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != horizon:
+            raise ValueError(f"a {what} per year must give {horizon} years, got {len(value)}")
+        return tuple(float(s) for s in value)
+    return (float(value),) * horizon
 
 
 def year_scales(scale: Shift, horizon: int) -> tuple[float, ...]:
@@ -67,12 +72,7 @@ def year_scales(scale: Shift, horizon: int) -> tuple[float, ...]:
     >>> year_scales(1.0, 2), year_scales((1.5, 1.0), 2)
     ((1.0, 1.0), (1.5, 1.0))
     """
-    if isinstance(scale, (tuple, list)):
-        if len(scale) != horizon:
-            raise ValueError(f"a spread per year must give {horizon} years, got {len(scale)}")
-        values = tuple(float(s) for s in scale)
-    else:
-        values = (float(scale),) * horizon
+    values = _by_year(scale, horizon, "spread")
     if not all(s > 0 for s in values):
         raise ValueError(f"every year's spread must be above 0, got {scale!r}")
     return values
@@ -84,9 +84,14 @@ def is_scaled(scale: Shift) -> bool:
     >>> is_scaled(1.0), is_scaled((1.0, 1.0)), is_scaled((1.0, 1.5))
     (False, False, True)
     """
-    if isinstance(scale, (tuple, list)):
-        return any(float(s) != 1.0 for s in scale)
-    return float(scale) != 1.0
+    return _differs(scale, 1.0)
+
+
+def _differs(value: Shift, neutral: float) -> bool:
+    """True when some year's number (or the one number) is not ``neutral``."""
+    if isinstance(value, (tuple, list)):
+        return any(float(s) != neutral for s in value)
+    return float(value) != neutral
 
 
 def is_weighted(shift: Shift, scale: Shift = 1.0) -> bool:
@@ -104,9 +109,7 @@ def is_shifted(shift: Shift) -> bool:
     >>> is_shifted(0.0), is_shifted((0.0, 0.0)), is_shifted((0.0, -0.1)), is_shifted(-0.3)
     (False, False, True, True)
     """
-    if isinstance(shift, (tuple, list)):
-        return any(float(s) != 0.0 for s in shift)
-    return float(shift) != 0.0
+    return _differs(shift, 0.0)
 
 
 def normal_scale(scale: Shift) -> Shift:
@@ -115,12 +118,7 @@ def normal_scale(scale: Shift) -> Shift:
     >>> normal_scale((1.0, 1.0)), normal_scale([1.0, 1.5]), normal_scale(2)
     (1.0, (1.0, 1.5), 2.0)
     """
-    if isinstance(scale, (tuple, list)):
-        values = tuple(float(s) for s in scale)
-        if not values:
-            raise ValueError("a spread per year needs at least one year")
-        return values[0] if all(v == values[0] for v in values) else values
-    return float(scale)
+    return _one_or_by_year(scale, "spread")
 
 
 def normal_shift(shift: Shift) -> Shift:
@@ -130,14 +128,19 @@ def normal_shift(shift: Shift) -> Shift:
     >>> normal_shift((-0.4, -0.4)), normal_shift([-0.4, -0.2]), normal_shift((0.0, 0.0)), normal_shift(-1)
     (-0.4, (-0.4, -0.2), 0.0, -1.0)
     """
-    if isinstance(shift, (tuple, list)):
-        values = tuple(float(s) for s in shift)
+    return _one_or_by_year(shift, "shift")
+
+
+def _one_or_by_year(value: Shift, what: str) -> Shift:
+    """One number when every year's is the same, else the per-year tuple (-0.0 read as 0.0)."""
+    if isinstance(value, (tuple, list)):
+        values = tuple(float(s) for s in value)
         if not values:
-            raise ValueError("a shift per year needs at least one year")
+            raise ValueError(f"a {what} per year needs at least one year")
         if all(v == values[0] for v in values):
             return values[0] + 0.0   # -0.0 is 0.0
         return values
-    return float(shift) + 0.0
+    return float(value) + 0.0
 
 
 def sampling_text(shift: Shift, scale: Shift = 1.0, digits: int = 2) -> str:

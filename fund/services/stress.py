@@ -380,26 +380,26 @@ def run_engine(request: StressRequest, inputs: RunInputs, *, progress: Callable[
         shift = sampling.shift
         if sampling.scale is not None:
             shift, scale = (0.0 if shift is None else shift), sampling.scale
-            try:
-                year_scales(scale, prep.horizon)
-            except ValueError as exc:
-                raise DomainError("bad_stress_input", f"sampling.scale: {exc}") from None
-            scale = normal_scale(scale)
         elif shift is None:
             choice = choose_spread_details(prep, seed=request.seed)
             shift, scale = choice.shift, choice.scale
-            if not choice.reason:
-                notes.append(f"importance sampling: the global factors' law chosen from pilot runs, "
-                             f"{sampling_text(shift, scale)}")
             if choice.reason:
                 notes.append(f"importance sampling asked for, but no shift was taken ({choice.reason}): "
                              "this run is crude Monte Carlo")
+            else:
+                notes.append(f"importance sampling: the global factors' law chosen from pilot runs, "
+                             f"{sampling_text(shift, scale)}")
     if shift is not None:
         try:
             year_shifts(shift, prep.horizon)
         except ValueError as exc:
             raise DomainError("bad_stress_input", f"sampling.shift: {exc}") from None
         shift = normal_shift(shift)
+    try:
+        year_scales(scale, prep.horizon)
+    except ValueError as exc:
+        raise DomainError("bad_stress_input", f"sampling.scale: {exc}") from None
+    scale = normal_scale(scale)
     if shift is not None and is_weighted(shift, scale):
         prep = dataclasses.replace(prep, shift=shift, scale=scale)
     sim = simulate(prep, n_scenarios=request.n_scenarios, seed=request.seed, batch=request.batch,
