@@ -113,3 +113,18 @@ def engine(database_url, monkeypatch) -> Engine:
 @pytest.fixture
 def session_factory(engine):
     return make_session_factory(engine)
+
+
+@pytest.fixture
+def ascii_locale():
+    """The process's character type set to the C locale (ASCII) for one test, as on a machine without a
+    UTF-8 locale: a file written or read in the locale's encoding would then fail on non-ASCII text."""
+    import locale
+
+    old = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        assert locale.getencoding().lower() not in ("utf-8", "utf8")
+        yield
+    finally:
+        locale.setlocale(locale.LC_CTYPE, old)

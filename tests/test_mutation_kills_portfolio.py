@@ -142,21 +142,6 @@ def test_nothing_to_write_is_a_header_only(tmp_path):
         "bank,policy,in_pool_lending_fen,cap_used_fen,b2_losses_fen,suspended\n"
 
 
-@pytest.fixture
-def ascii_locale():
-    """The process's character type set to the C locale (ASCII) for one test, as on a machine without a
-    UTF-8 locale: a file written or read in the locale's encoding would then fail on a Chinese bank name."""
-    import locale
-
-    old = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    try:
-        assert locale.getencoding().lower() not in ("utf-8", "utf8")
-        yield
-    finally:
-        locale.setlocale(locale.LC_CTYPE, old)
-
-
 def test_files_are_written_and_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
     rows = [dict(ROWS[0], bank="广州银行")]
     assert write_portfolio_csv(rows, tmp_path / "book.csv") == 1

@@ -539,21 +539,6 @@ def test_a_bad_scenario_file_is_refused_in_one_line_naming_it(tmp_path):
     assert str(info.value) == f"{directory}: cannot read: Is a directory"
 
 
-@pytest.fixture
-def ascii_locale():
-    """The process's character type set to the C locale (ASCII) for one test, as on a machine
-    without a UTF-8 locale: a file read with the locale's encoding would then fail on non-ASCII text."""
-    import locale
-
-    old = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    try:
-        assert locale.getencoding().lower() not in ("utf-8", "utf8")
-        yield
-    finally:
-        locale.setlocale(locale.LC_CTYPE, old)
-
-
 def test_scenario_and_sector_pd_files_are_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
     path = tmp_path / "mine.toml"
     path.write_text('name = "经济衰退"\ndescription = "PD 翻倍"\npd_multiplier = 2.0\n', encoding="utf-8")
