@@ -80,6 +80,10 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "lending": _risk("lending", "tests/test_stress_policy_override.py", "tests/test_stress_engine.py", "tests/test_stress_draws.py"),
     "stress_result": _risk("stress_result", "tests/test_stress_importance.py", "tests/test_stress_model_pins.py"),
     "synthetic": _risk("synthetic", "tests/test_stress_draws.py", "tests/test_engine_a3_pin.py"),
+    "importance": _risk("importance", "tests/test_stress_importance.py", "tests/test_stress_importance_by_year.py",
+                        "tests/test_stress_importance_spread.py", "tests/test_stress_importance_suspension.py"),
+    # the dask run on an in-process 2-worker cluster (skipped when dask[distributed] is not installed)
+    "executors": _risk("executors", "tests/test_stress_dask.py"),
     # the engine without tests/test_stress_oracle.py (30 s a run: too slow per mutant on this machine)
     "engine": _risk("engine", "tests/test_stress_engine.py", "tests/test_stress_draws.py", "tests/test_engine_a3_pin.py",
                     "tests/test_stress_policy_override.py", "tests/test_stress_model_pins.py", "tests/test_stress_importance.py"),
