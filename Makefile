@@ -11,7 +11,7 @@ PYTEST_WORKERS ?= 2
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,dask]'
+	$(BIN)/pip install --quiet -e '.[dev,dask,fast]'
 	touch $@
 
 install: $(BIN)/.installed

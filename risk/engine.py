@@ -66,6 +66,7 @@ from scipy import special
 
 from fund.domain.dates import add_years
 from fund.domain.policy import IP_KINDS, Policy
+from risk import compiled
 from risk.allocation import UNLIMITED, cap_room, split_loss_array
 from risk.importance import (  # noqa: F401  (the chooser's names, re-exported from here)
     FIRST_PILOT_SHIFT, MIN_EFFECTIVE_SHARE, MIN_TAIL_SCENARIOS, PILOT_ROUNDS, PILOT_STREAM, SHIFT_TOLERANCE,
@@ -546,7 +547,7 @@ def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarray | None, Z: np.ndarray,
-               sqrt_rho: float, sqrt_1mrho: float, kind: type) -> np.ndarray:
+               sqrt_rho: float, sqrt_1mrho: float, kind: type, defaults: tuple | None = None) -> np.ndarray:
     """M2's defaults of year ``k`` for every scenario of the chunk, as keys ``scenario * N + slot``
     (``kind``: int32 where they fit, for a faster sort, else int64) in no order, hits that thinning
     dropped as ``iinfo(kind).max`` (above every key: the caller sorts and cuts them off), a loan possibly more than once (the caller keeps each
@@ -566,14 +567,18 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
     ``x = u n`` on the group's line, on loan ``floor(x)``, and is kept when ``x - floor(x) <
     lambda_i / lambda`` (given the loan, the fractional part is uniform on [0, 1)).
     A (scenario, group) whose largest probability is at least
-    :data:`DENSE_P` draws one uniform per loan instead (``u < p_i``)."""
+    :data:`DENSE_P` draws one uniform per loan instead (``u < p_i``).
+
+    ``defaults``, given where :mod:`risk.compiled`'s kernels are (``(dead, check_dead, mark_dead)``),
+    has the same draws return the year's new defaults instead: sorted intp keys, each once, without
+    the loans flagged in ``dead`` when ``check_dead``, flagged there when ``mark_dead``."""
     n_alive = prep.group_alive[:, k]
     live = np.flatnonzero(n_alive)
     B = Z.shape[0]
     empty = np.zeros(0, dtype=kind)
     dropped = np.iinfo(kind).max
     if live.size == 0:
-        return empty
+        return empty if defaults is None else np.zeros(0, np.intp)
     n = n_alive[live].astype(np.float64)
     sectors = prep.group_sector[live]
     # c[b, s] = sqrt(rho) Z / sqrt(1 - rho); the argument of group g is threshold * scale / sqrt(1-rho) - c
@@ -595,23 +600,15 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
     rows = np.flatnonzero(first < mass)
     rb, rj = np.divmod(rows, live.size)
     keys = [empty]
+    sparse = None
     if rb.size:
         count = 1 + rng.poisson(mass.ravel()[rows] - first.ravel()[rows])
-        # indices stay intp: numpy converts an int32 index array on every gather
-        rep = np.repeat(np.arange(rb.size), count)
         g = live[rj]
         # one uniform per hit: u n is the hit's place on the group's line [0, n), its whole part
         # the loan and its fractional part a uniform on [0, 1) independent of it, which thinning uses
-        u = rng.random(rep.size)
-        u *= n[rj][rep]
-        pos = u.astype(np.intp)                      # floor: u >= 0
+        u = rng.random(int(count.sum()))
         mixed_row = prep.group_mixed[g]
         thin = bool(mixed_row.any())
-        if thin:
-            u -= pos                                 # exact: the fractional part
-        pos += prep.year_start[k, g][rep]
-        slot = prep.year_loans[pos]
-        drop = None
         if thin:
             # thinning: keep a hit on loan i with probability lambda_i / lambda, when its fractional
             # part is below that; sure when it is below lambda_low / lambda (1 where PDs are equal)
@@ -624,22 +621,40 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
             sure = np.ones(rb.size)
             sure[mr] = -np.log1p(-special.ndtr(low - c_row[mr]))
             sure[mr] /= row_lam[mr]
-            unsure = np.flatnonzero(u >= sure[rep])
-            if unsure.size:
+        if defaults is not None:
+            slot, unsure, ru = compiled.place_hits(count, n[rj], prep.year_start[k, g], u, prep.year_loans, thin,
+                                                   sure if thin else _NO_FLOATS)
+        else:
+            # indices stay intp: numpy converts an int32 index array on every gather
+            rep = np.repeat(np.arange(rb.size), count)
+            u *= n[rj][rep]
+            pos = u.astype(np.intp)                      # floor: u >= 0
+            if thin:
+                u -= pos                                 # exact: the fractional part
+            pos += prep.year_start[k, g][rep]
+            slot = prep.year_loans[pos]
+            if thin:
+                unsure = np.flatnonzero(u >= sure[rep])
                 ru = rep[unsure]
-                t_i = prep.slot_threshold[slot[unsure]]
-                if scale is not None:
-                    t_i = t_i * scale[rb[ru]]
-                t_i -= c_row[ru]
-                lam_i = -np.log1p(-special.ndtr(t_i))
-                drop = unsure[u[unsure] * row_lam[ru] >= lam_i]
-        # keys in ``kind`` from the start (int32 where they fit: half the bytes to move and sort)
-        hb = rb.astype(kind)[rep]
-        hb *= prep.n_loans
-        hb += slot
-        if drop is not None:
-            hb[drop] = dropped   # thinned out: sorts after every key, the caller cuts them off
-        keys.append(hb)
+        drop = None
+        if thin and unsure.size:
+            t_i = prep.slot_threshold[slot[unsure]]
+            if scale is not None:
+                t_i = t_i * scale[rb[ru]]
+            t_i -= c_row[ru]
+            lam_i = -np.log1p(-special.ndtr(t_i))
+            drop = unsure[u[unsure] * row_lam[ru] >= lam_i]
+        if defaults is not None:
+            sparse = (rb, count, slot, drop)
+        else:
+            # keys in ``kind`` from the start (int32 where they fit: half the bytes to move and sort)
+            hb = rb.astype(kind)[rep]
+            hb *= prep.n_loans
+            hb += slot
+            if drop is not None:
+                hb[drop] = dropped   # thinned out: sorts after every key, the caller cuts them off
+            keys.append(hb)
+    dense_keys = np.zeros(0, np.intp)
     db, dj = np.nonzero(dense & (n > 0))
     if db.size:
         m = n[dj].astype(np.int64)
@@ -652,8 +667,24 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
         if scale is not None:
             t_i = t_i * scale[bi]
         hit = rng.random(rep.size) < special.ndtr(t_i - c[bi, prep.slot_sector[slot]])
-        keys.append((bi[hit] * prep.n_loans + slot[hit]).astype(kind))
+        if defaults is not None:
+            dense_keys = bi[hit] * prep.n_loans + slot[hit]    # in scenario order (db is)
+        else:
+            keys.append((bi[hit] * prep.n_loans + slot[hit]).astype(kind))
+    if defaults is not None:
+        rb, count, slot, drop = sparse if sparse is not None else (_NO_INTP, _NO_INTP, _NO_INTP, None)
+        dead, check_dead, mark_dead = defaults
+        return compiled.new_defaults(rb, count, slot, _NO_INTP if drop is None else drop, dense_keys,
+                                     prep.n_loans, B, dead, check_dead, mark_dead)
     return np.concatenate(keys) if len(keys) > 1 else keys[0]
+
+
+#: empty arrays, and a dead bitmap for a chunk that keeps its dead loans as sorted keys
+_NO_INTP = np.zeros(0, np.intp)
+_NO_FLOATS = np.zeros(0)
+_NO_BITS = np.zeros((1, 1), np.uint64)
+#: whether run_chunk uses :mod:`risk.compiled` (numba installed); the figures are the same either way
+USE_COMPILED = compiled.AVAILABLE
 
 
 _FLAGS = threading.local()
@@ -729,10 +760,13 @@ def _mark_uncovered(flags: np.ndarray, S: SlotArrays, scenario: np.ndarray, grou
                     N: int) -> None:
     """B2: flag as dead, in each ``scenario``, the new loans of cap ``group`` drawn in ``year`` or
     later (its bank is suspended before they are drawn: they are not covered, so no default of
-    theirs is ever a claim)."""
+    theirs is ever a claim). ``flags``: a flag per key, or :func:`risk.compiled.dead_bitmap`'s bits."""
     start = S.drawn_from[group, year]
     lengths = S.group_end[group] - start
     if not lengths.any():
+        return
+    if flags.dtype == np.uint64:
+        compiled.mark_dead_ranges(flags, scenario.astype(np.intp), start.astype(np.intp), lengths.astype(np.intp))
         return
     offsets = np.cumsum(lengths) - lengths
     flags[np.repeat(scenario * N + start - offsets, lengths) + np.arange(int(lengths.sum()))] = True
@@ -785,7 +819,11 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     defaults_by_sector = np.zeros(n_sectors)
     # loans already defaulted, per key: a flag array when it is small, else sorted keys; with the
     # flags, B2's uncovered loans (a suspended bank's later new loans) are marked dead too
-    dead_flags = _flag_buffer(key_space) if key_space <= DEAD_FLAG_LIMIT else None
+    # (with risk.compiled, a bit per key: a word checks and marks 64 loans, in a 64th of the memory)
+    if key_space > DEAD_FLAG_LIMIT:
+        dead_flags = None
+    else:
+        dead_flags = compiled.dead_bitmap(B, N) if USE_COMPILED else _flag_buffer(key_space)
     uncovered_marked = False
     dead = np.zeros(0, dtype=np.int64)
     scenario_edges = np.arange(B + 1)
@@ -840,7 +878,14 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             scale = None
 
         keys = np.zeros(0, dtype=np.int64)
-        if prep.n_groups:
+        if prep.n_groups and USE_COMPILED:
+            # nothing is dead in the first year (but a suspended bank's new loans); nothing need be
+            # marked in the last
+            flags = dead_flags is not None
+            keys = _draw_hits(rng, prep, k, scale, Z, sqrt_rho, sqrt_1mrho, kind,
+                              defaults=(dead_flags if flags else _NO_BITS, flags and bool(k or uncovered_marked),
+                                        flags and k < H - 1))
+        elif prep.n_groups:
             hits = _draw_hits(rng, prep, k, scale, Z, sqrt_rho, sqrt_1mrho, kind)
             hits.sort()
             # hits thinning dropped sort last (a cut, instead of a pass over every hit to drop them)
@@ -850,8 +895,6 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             np.not_equal(hits[1:], hits[:-1], out=once[1:])
             hits = hits.astype(np.intp, copy=False)
             if dead_flags is not None:
-                # nothing is dead in the first year (but a suspended bank's new loans); nothing
-                # need be marked in the last
                 if k or uncovered_marked:
                     np.greater(once, dead_flags[hits], out=once)     # once and not dead before
                 keys = hits[once]
@@ -859,10 +902,11 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                     dead_flags[keys] = True
             else:
                 keys = hits[once]
-                if dead.size and keys.size:
-                    pos = np.minimum(np.searchsorted(dead, keys), dead.size - 1)
-                    keys = keys[dead[pos] != keys]
-                dead = _merge_sorted(dead, keys)
+        if prep.n_groups and dead_flags is None:
+            if dead.size and keys.size:
+                pos = np.minimum(np.searchsorted(dead, keys), dead.size - 1)
+                keys = keys[dead[pos] != keys]
+            dead = _merge_sorted(dead, keys)
         b = keys // N
         slot = keys - b * N
         cap_group = S.cap_group[slot]

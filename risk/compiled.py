@@ -1,0 +1,174 @@
+"""Compiled forms of two integer passes of the stress engine (numba, the optional extra ``ipfund[fast]``).
+
+:mod:`risk.engine` draws every random number and takes every ``ndtr`` and ``log1p`` with numpy
+and scipy whether numba is installed or not; where it is, these kernels do the bookkeeping between
+the draws, which in numpy is a dozen passes over every hit and one sort of all a year's keys:
+
+* :func:`place_hits`: each hit's loan and the fractional part that thinning reads, and which hits
+  need their own ``lambda_i`` (the same float operations, in the same order, as the numpy code);
+* :func:`new_defaults`: the year's default keys ``scenario * N + slot`` in order, each once, without
+  the loans already dead, scenario by scenario (a sort of a few hundred keys each instead of one
+  sort of them all: numpy's sort of int32 keys is several times slower on some CPUs, AMD's Zen 4
+  among them).
+
+The engine's figures are the same integers with or without them (tests/test_engine_compiled.py runs
+chunks both ways). Without numba, :data:`AVAILABLE` is False and the engine keeps its numpy code.
+
+>>> import numpy as np
+>>> from risk import compiled
+>>> if compiled.AVAILABLE:
+...     keys = compiled.new_defaults(np.array([0, 1]), np.array([2, 1]), np.array([3, 1, 0]),
+...                                  np.zeros(0, np.int64), np.zeros(0, np.int64), 4, 2,
+...                                  compiled.dead_bitmap(2, 4), False, False)
+... else:
+...     keys = np.array([1, 3, 4])
+>>> keys.tolist()
+[1, 3, 4]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # the optional extra is not installed: the engine keeps its numpy code
+    numba = None
+
+AVAILABLE = numba is not None
+
+
+def _njit(function):
+    return numba.njit(cache=True, nogil=True)(function) if AVAILABLE else function
+
+
+@_njit
+def place_hits(count, row_n, row_start, u, year_loans, thin, row_sure):
+    """Hit ``h`` of row ``r`` (``count[r]`` hits each, rows in order) falls at ``x = u[h] * row_n[r]``
+    on its group's line: on loan ``year_loans[row_start[r] + floor(x)]``. With ``thin``, ``u[h]``
+    becomes the fractional part ``x - floor(x)`` (in place), and the hits whose fractional part is
+    at least their row's ``row_sure`` are listed (index, row) for the caller to thin.
+
+    Returns ``(slot, unsure_hit, unsure_row)``."""
+    total = u.size
+    slot = np.empty(total, np.intp)
+    unsure_hit = np.empty(total if thin else 0, np.intp)
+    unsure_row = np.empty(total if thin else 0, np.intp)
+    n_unsure = 0
+    h = 0
+    for r in range(count.size):
+        n, start = row_n[r], row_start[r]
+        sure = row_sure[r] if thin else 1.0
+        for _ in range(count[r]):
+            x = u[h] * n
+            whole = np.intp(x)             # floor: x >= 0
+            slot[h] = year_loans[start + whole]
+            if thin:
+                fraction = x - whole
+                u[h] = fraction
+                if fraction >= sure:
+                    unsure_hit[n_unsure] = h
+                    unsure_row[n_unsure] = r
+                    n_unsure += 1
+            h += 1
+    return slot, unsure_hit[:n_unsure], unsure_row[:n_unsure]
+
+
+#: the lowest set bit of a word ``w`` is bit ``_BIT_OF[((w & -w) * _DE_BRUIJN) >> 58]`` (a de Bruijn
+#: sequence: the top 6 bits of its product with each power of two differ)
+_DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_BIT_OF = np.zeros(64, np.intp)
+for _bit in range(64):
+    _BIT_OF[(((1 << _bit) * int(_DE_BRUIJN)) % 2**64) >> 58] = _bit
+
+
+def dead_bitmap(n_scenarios: int, n_loans: int) -> np.ndarray:
+    """No loan dead yet: one bit per (scenario, slot), a row of 64-bit words per scenario."""
+    return np.zeros((n_scenarios, (n_loans + 63) >> 6), np.uint64)
+
+
+@_njit
+def mark_dead_ranges(dead, scenario, start, length):
+    """Flag as dead, in scenario ``scenario[i]``, the slots ``start[i] .. start[i] + length[i] - 1``
+    (whole words at once where the range covers them)."""
+    ones = ~np.uint64(0)
+    for i in range(scenario.size):
+        if length[i] <= 0:
+            continue
+        row = dead[scenario[i]]
+        first, last = start[i], start[i] + length[i] - 1
+        first_word, last_word = first >> 6, last >> 6
+        # the bits from ``first``'s on in its word, and those up to ``last``'s in its word
+        head = ones << np.uint64(first & 63)
+        tail = ones >> np.uint64(63 - (last & 63))
+        if first_word == last_word:
+            row[first_word] |= head & tail
+        else:
+            row[first_word] |= head
+            for word in range(first_word + 1, last_word):
+                row[word] = ones
+            row[last_word] |= tail
+
+
+@_njit
+def new_defaults(row_scenario, count, slot, dropped, dense_keys, n_loans, n_scenarios, dead, check_dead, mark_dead):
+    """The year's defaults as sorted keys ``scenario * n_loans + slot``, each once.
+
+    ``row_scenario[r]`` is the scenario of row ``r`` (rows in scenario order), whose ``count[r]``
+    hits are ``slot[...]`` in row order; ``dropped`` lists, in increasing order, the hits thinning
+    dropped; ``dense_keys`` are the keys the dense path drew, in scenario order. ``dead`` is a
+    :func:`dead_bitmap`: with ``check_dead`` the loans flagged there (dead before the year) are left
+    out, with ``mark_dead`` the keys returned are flagged there.
+
+    A scenario's hits are set as bits of one bitmap of its ``n_loans`` slots, which is then read
+    word by word: the keys come out in order and each once, without a sort, and a word of the dead
+    bitmap checks and marks 64 loans at once (the hit bitmap is cleared as it is read; only the
+    words between the lowest and the highest hit are read)."""
+    out = np.empty(slot.size + dense_keys.size, np.intp)
+    bitmap = np.zeros((n_loans + 63) >> 6, np.uint64)
+    one, six, low_bits, shift = np.uint64(1), np.uint64(6), np.uint64(63), np.uint64(58)
+    o = 0
+    h = 0
+    r = 0
+    d = 0
+    x = 0
+    n_rows = count.size
+    for b in range(n_scenarios):
+        base = b * n_loans
+        lowest, highest = bitmap.size, -1
+        while r < n_rows and row_scenario[r] == b:
+            for _ in range(count[r]):
+                if x < dropped.size and dropped[x] == h:
+                    x += 1
+                else:
+                    s = np.uint64(slot[h])
+                    word = np.intp(s >> six)
+                    bitmap[word] |= one << (s & low_bits)
+                    lowest = min(lowest, word)
+                    highest = max(highest, word)
+                h += 1
+            r += 1
+        limit = base + n_loans
+        while d < dense_keys.size and dense_keys[d] < limit:
+            s = np.uint64(dense_keys[d] - base)
+            word = np.intp(s >> six)
+            bitmap[word] |= one << (s & low_bits)
+            lowest = min(lowest, word)
+            highest = max(highest, word)
+            d += 1
+        for word in range(lowest, highest + 1):
+            w = bitmap[word]
+            if w == 0:
+                continue
+            bitmap[word] = 0
+            if check_dead:
+                w &= ~dead[b, word]
+            if mark_dead:
+                dead[b, word] |= w
+            first_key = base + (word << 6)
+            while w != 0:
+                lowest_bit = w & (~w + one)
+                out[o] = first_key + _BIT_OF[np.intp((lowest_bit * _DE_BRUIJN) >> shift)]
+                o += 1
+                w ^= lowest_bit
+    return out[:o]

@@ -1,0 +1,140 @@
+"""The engine's compiled passes (risk.compiled, numba) give the same integers as its numpy code.
+
+Each case runs the same chunks both ways, from the same seed, and compares every figure of every
+scenario exactly: thinned groups, the dense path, the t copula, the flag array and the sorted dead
+keys, B2's suspension (during the run and on the run date), importance sampling and the trace."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+
+import numpy as np
+import pytest
+
+import risk.engine as engine
+from risk import compiled
+from risk.engine import oracle_prepared, prepare, run_chunk
+from risk.portfolio import CapBase, FundPosition, default_cap_base
+from risk.scenario import parse_scenario
+from risk.synthetic import synthetic_book
+
+AS_OF = dt.date(2026, 1, 1)
+
+if not compiled.AVAILABLE:
+    if os.environ.get("CI"):
+        pytest.fail("numba is not installed: CI installs the 'fast' extra (make install)", pytrace=False)
+    pytest.skip("numba (the 'fast' extra) is not installed", allow_module_level=True)
+
+
+def _chunks(prep, monkeypatch, *, use_compiled: bool, seeds=(11, 12), size=700, trace=None):
+    monkeypatch.setattr(engine, "USE_COMPILED", use_compiled)
+    return [run_chunk(prep, np.random.SeedSequence(s), size, trace=trace) for s in seeds]
+
+
+def _assert_same(prep, monkeypatch, **kwargs):
+    numpy_runs = _chunks(prep, monkeypatch, use_compiled=False, **kwargs)
+    compiled_runs = _chunks(prep, monkeypatch, use_compiled=True, **kwargs)
+    for plain, fast in zip(numpy_runs, compiled_runs):
+        for field in dataclasses.fields(plain):
+            a, b = getattr(plain, field.name), getattr(fast, field.name)
+            if a is None:
+                assert b is None, field.name
+            else:
+                np.testing.assert_array_equal(a, b, err_msg=field.name)
+    defaults = sum(int(r.n_defaults.sum()) for r in numpy_runs)
+    assert defaults > 0
+    return numpy_runs
+
+
+def _synthetic(horizon=4, new_lending_fen=20_000_000_000, **keys):
+    book = synthetic_book(400, seed=2, as_of=AS_OF)
+    scenario = parse_scenario({"name": "x", "horizon_years": horizon, **keys})
+    fund = FundPosition(cash_fen=10**11, deferred_fen=0, appropriation_fen=(5_000_000_000,) * horizon)
+    prep, _ = prepare(book, scenario, default_cap_base(book), fund, as_of=AS_OF,
+                      new_lending_fen=new_lending_fen, seed=3)
+    return prep
+
+
+@pytest.mark.parametrize("copula", ["gaussian", "t"])
+@pytest.mark.parametrize("dead_as", ["flags", "sorted keys"])
+def test_thinned_groups_with_new_lending(copula, dead_as, monkeypatch):
+    prep = _synthetic(copula=copula, pd_multiplier=3.0)
+    assert prep.group_mixed.any()          # some groups thin their hits
+    if dead_as == "sorted keys":
+        monkeypatch.setattr(engine, "DEAD_FLAG_LIMIT", 10)
+    runs = _assert_same(prep, monkeypatch)
+    # a loan defaults at most once over the horizon, whichever way the dead loans are kept
+    assert all(int(r.defaults_by_loan.max()) <= 2 * 700 for r in runs)
+
+
+def test_the_dense_path_and_sparse_groups_together(monkeypatch):
+    """PD 40%: most (scenario, group) rows pass DENSE_P and draw a uniform per loan; in good
+    scenarios the same group takes the sparse path, so one year mixes both kinds of keys."""
+    prep = oracle_prepared(n_loans=300, pd=0.4, rho=0.3)
+    _assert_same(prep, monkeypatch, seeds=(5, 6, 7))
+
+
+def test_b2_suspension_during_the_run_and_on_the_run_date(monkeypatch):
+    strict = parse_scenario({"name": "x", "horizon_years": 4, "pd_multiplier": 3.0,
+                             "policy_override": {"bank_suspension_line_bp": 1}})
+    book = synthetic_book(400, seed=2, as_of=AS_OF)
+    fund = FundPosition(cash_fen=10**11, deferred_fen=0, appropriation_fen=(5_000_000_000,) * 4)
+    base = default_cap_base(book)
+    # one bank already past its line on the run date: its new loans are never covered
+    base = [dataclasses.replace(base[0], suspended=True)] + list(base[1:])
+    assert isinstance(base[0], CapBase)
+    prep, _ = prepare(book, strict, base, fund, as_of=AS_OF, new_lending_fen=20_000_000_000, seed=3)
+    assert prep.suspended_start is not None and prep.suspended_start.any()
+    runs = _assert_same(prep, monkeypatch)
+    assert any(r.suspended.any() for r in runs)
+    monkeypatch.setattr(engine, "DEAD_FLAG_LIMIT", 10)
+    _assert_same(prep, monkeypatch)
+
+
+def test_importance_sampling_weights_and_figures(monkeypatch):
+    prep = dataclasses.replace(_synthetic(pd_multiplier=2.0), shift=(-1.0, -2.0, -0.5, 0.0), scale=1.4)
+    runs = _assert_same(prep, monkeypatch)
+    assert any(np.any(r.log_weight != 0) for r in runs)
+
+
+def test_the_trace_is_the_same(monkeypatch):
+    prep = _synthetic(horizon=3, pd_multiplier=3.0)
+    traces = []
+    for use_compiled in (False, True):
+        trace: list = []
+        _chunks(prep, monkeypatch, use_compiled=use_compiled, seeds=(21,), size=300, trace=trace)
+        traces.append(trace)
+    assert len(traces[0]) == len(traces[1]) == 3
+    for plain, fast in zip(*traces):
+        assert plain["year"] == fast["year"] and plain["arrive"] == fast["arrive"]
+        for name in ("scenario", "loan", "recovered"):
+            np.testing.assert_array_equal(plain[name], fast[name], err_msg=name)
+
+
+def test_new_defaults_sorts_each_scenario_once_and_skips_the_dead():
+    """The kernel alone: two scenarios of 70 slots (two bitmap words), repeated and dropped hits,
+    dense keys, dead loans left out and the returned ones marked."""
+    n_loans = 70
+    row_scenario = np.array([0, 0, 1], np.intp)
+    count = np.array([3, 2, 4], np.intp)
+    slot = np.array([69, 3, 3, 64, 0, 5, 69, 1, 5], np.intp)
+    dropped = np.array([4, 7], np.intp)          # slot 0 of scenario 0, slot 1 of scenario 1
+    dense = np.array([2, 70 + 68], np.intp)
+    dead = compiled.dead_bitmap(2, n_loans)
+    compiled.mark_dead_ranges(dead, np.array([1]), np.array([5]), np.array([1]))
+    keys = compiled.new_defaults(row_scenario, count, slot, dropped, dense, n_loans, 2, dead, True, True)
+    assert keys.tolist() == [2, 3, 64, 69, 70 + 68, 70 + 69]
+    flagged = [b * n_loans + s for b in range(2) for s in range(n_loans) if int(dead[b, s >> 6]) >> (s & 63) & 1]
+    assert flagged == [2, 3, 64, 69, 70 + 5, 70 + 68, 70 + 69]
+    unchecked = compiled.new_defaults(row_scenario, count, slot, dropped, dense, n_loans, 2, dead, False, False)
+    assert unchecked.tolist() == [2, 3, 64, 69, 70 + 5, 70 + 68, 70 + 69]
+
+
+@pytest.mark.parametrize("start,length", [(0, 1), (3, 5), (60, 10), (63, 1), (64, 64), (5, 190), (0, 200), (130, 0)])
+def test_mark_dead_ranges_flags_exactly_the_range(start, length):
+    dead = compiled.dead_bitmap(3, 200)
+    compiled.mark_dead_ranges(dead, np.array([1]), np.array([start]), np.array([length]))
+    flagged = [(b, s) for b in range(3) for s in range(200) if int(dead[b, s >> 6]) >> (s & 63) & 1]
+    assert flagged == [(1, s) for s in range(start, start + length)]
