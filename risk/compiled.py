@@ -172,3 +172,67 @@ def new_defaults(row_scenario, count, slot, dropped, dense_keys, n_loans, n_scen
                 o += 1
                 w ^= lowest_bit
     return out[:o]
+
+
+@_njit
+def year_rows(keys, n_loans, n_scenarios, cap_group, n_cap_groups, loss_of, raw_of, base_of, insurer_of,
+              appraiser_of):
+    """One pass over the year's sorted default keys ``scenario * n_loans + slot``.
+
+    Per default: its scenario, slot, exposure ``loss_of[slot]`` and fund share ``raw_of[slot]``.
+    Per run of one (scenario, cap group): its first row, scenario and group, and the sums of the
+    fund shares and of B2's ``base_of`` (empty: not summed). Per scenario: the defaults' number and
+    the sums of the exposures and of ``insurer_of`` and ``appraiser_of`` (empty: not summed). Per
+    slot: the number of defaults. Sums are int64 (each fits, as in the numpy code)."""
+    K = keys.size
+    scenario = np.empty(K, np.intp)
+    slot = np.empty(K, np.intp)
+    loss = np.empty(K, np.int64)
+    raw = np.empty(K, np.int64)
+    starts = np.empty(K, np.intp)
+    run_scenario = np.empty(K, np.intp)
+    run_group = np.empty(K, np.intp)
+    raw_run = np.empty(K, np.int64)
+    base_run = np.zeros(K if base_of.size else 0, np.int64)
+    n_by_scenario = np.zeros(n_scenarios, np.int64)
+    loss_by_scenario = np.zeros(n_scenarios, np.int64)
+    insurer_by_scenario = np.zeros(n_scenarios if insurer_of.size else 0, np.int64)
+    appraiser_by_scenario = np.zeros(n_scenarios if appraiser_of.size else 0, np.int64)
+    count_by_slot = np.zeros(n_loans, np.int64)
+    with_base, with_insurer, with_appraiser = base_of.size > 0, insurer_of.size > 0, appraiser_of.size > 0
+    runs = 0
+    previous_cell = -1
+    b = 0
+    base = 0           # b * n_loans: the keys are sorted, so the scenario only goes up (no division)
+    for i in range(K):
+        while keys[i] >= base + n_loans:
+            b += 1
+            base += n_loans
+        s = keys[i] - base
+        g = cap_group[s]
+        cell = b * n_cap_groups + g
+        if cell != previous_cell:
+            previous_cell = cell
+            starts[runs] = i
+            run_scenario[runs] = b
+            run_group[runs] = g
+            raw_run[runs] = 0
+            runs += 1
+        scenario[i] = b
+        slot[i] = s
+        exposure, share = loss_of[s], raw_of[s]
+        loss[i] = exposure
+        raw[i] = share
+        raw_run[runs - 1] += share
+        if with_base:
+            base_run[runs - 1] += base_of[s]
+        n_by_scenario[b] += 1
+        loss_by_scenario[b] += exposure
+        if with_insurer:
+            insurer_by_scenario[b] += insurer_of[s]
+        if with_appraiser:
+            appraiser_by_scenario[b] += appraiser_of[s]
+        count_by_slot[s] += 1
+    return (scenario, slot, loss, raw, starts[:runs], run_scenario[:runs], run_group[:runs], raw_run[:runs],
+            base_run[:runs], n_by_scenario, loss_by_scenario, insurer_by_scenario, appraiser_by_scenario,
+            count_by_slot)

@@ -539,6 +539,26 @@ def _segment_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         return running[bounds[1:]] - running[bounds[:-1]]
 
 
+def _year_rows(keys, n_loans, n_scenarios, cap_group, n_cap_groups, loss_of, raw_of, base_of, insurer_of,
+               appraiser_of):
+    """The year's defaults from their sorted keys ``scenario * N + slot``: per default, per run of one
+    (scenario, cap group), per scenario and per slot (:func:`risk.compiled.year_rows` says what each
+    output is; this is its numpy form)."""
+    b = keys // n_loans
+    slot = keys - b * n_loans
+    group = cap_group[slot]
+    starts = run_starts(b * n_cap_groups + group)
+    bounds = np.append(starts, keys.size)
+    scenario_bounds = np.searchsorted(b, np.arange(n_scenarios + 1))
+    raw = raw_of[slot]
+    loss = loss_of[slot]
+    by_scenario = (lambda of: _segment_sums(of[slot], scenario_bounds) if of.size else _NO_INT64)
+    return (b, slot, loss, raw, starts, b[starts], group[starts], _segment_sums(raw, bounds),
+            _segment_sums(base_of[slot], bounds) if base_of.size else _NO_INT64, np.diff(scenario_bounds),
+            _segment_sums(loss, scenario_bounds), by_scenario(insurer_of), by_scenario(appraiser_of),
+            np.bincount(slot, minlength=n_loans))
+
+
 def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Two sorted int64 arrays as one sorted array (O(len(a) + len(b)) for a small ``b``)."""
     if b.size == 0:
@@ -682,6 +702,7 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
 #: empty arrays, and a dead bitmap for a chunk that keeps its dead loans as sorted keys
 _NO_INTP = np.zeros(0, np.intp)
 _NO_FLOATS = np.zeros(0)
+_NO_INT64 = np.zeros(0, np.int64)
 _NO_BITS = np.zeros((1, 1), np.uint64)
 #: whether run_chunk uses :mod:`risk.compiled` (numba installed); the figures are the same either way
 USE_COMPILED = compiled.AVAILABLE
@@ -907,29 +928,24 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                 pos = np.minimum(np.searchsorted(dead, keys), dead.size - 1)
                 keys = keys[dead[pos] != keys]
             dead = _merge_sorted(dead, keys)
-        b = keys // N
-        slot = keys - b * N
-        cap_group = S.cap_group[slot]
-        cell = b * C
-        cell += cap_group
         if suspending and keys.size and any_suspended and dead_flags is None:
             # B2: a suspended bank's loans drawn after its suspension are not covered (with the flag
             # array they are marked dead when the bank is suspended: their hits never get here)
-            covered = suspended_in[cell] >= S.start_year[slot]
+            b = keys // N
+            slot = keys - b * N
+            covered = suspended_in[b * C + S.cap_group[slot]] >= S.start_year[slot]
             if not covered.all():
-                b, slot, cap_group, cell = b[covered], slot[covered], cap_group[covered], cell[covered]
+                keys = keys[covered]
+        (b, slot, loss, raw, starts, run_scenario, run_group, raw_run, base_run, n_k, loss_k, ins_k, appr_k,
+         count_k) = (compiled.year_rows if USE_COMPILED else _year_rows)(
+            keys, N, B, S.cap_group, C, S.ead[k], S.fund_raw[k], S.base[k] if suspending else _NO_INT64,
+            S.insurer[k] if has_insurer else _NO_INT64, S.appraiser[k] if has_appraiser else _NO_INT64)
         # appropriation at the start of the year (year 1's is in today's cash)
         net += prep.appropriation[k]
         if slot.size:
             K = slot.size
-            loss = S.ead[k][slot]
-            raw = S.fund_raw[k][slot]
             # runs of one (scenario, cap group): one A3 group each (its room), B2's cell
-            starts = run_starts(cell)
             bounds = np.append(starts, K)
-            run_scenario = b[starts]
-            run_group = cap_group[starts]
-            raw_run = _segment_sums(raw, bounds)
             room = prep.room[k][run_group]
             binding = (room >= 0) & (raw_run > room)
             approved = raw
@@ -947,8 +963,8 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
             else:
                 paid_run = raw_run
             if suspending:
-                run_cell = cell[starts]
-                base_sum[run_cell] += _segment_sums(S.base[k][slot], bounds)
+                run_cell = run_scenario * C + run_group
+                base_sum[run_cell] += base_run
                 line = prep.line[k][run_group]
                 newly = (line != UNLIMITED) & (base_sum[run_cell] > line) & (suspended_in[run_cell] == H)
                 if newly.any():
@@ -957,21 +973,18 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                     if dead_flags is not None and k < H - 1:
                         _mark_uncovered(dead_flags, S, run_scenario[newly], run_group[newly], k + 1, N)
                         uncovered_marked = True
-            scenario_bounds = np.searchsorted(b, scenario_edges)
             payout_k = _segment_sums(paid_run, np.searchsorted(run_scenario, scenario_edges))
-            loss_k = _segment_sums(loss, scenario_bounds)
             total_loss += loss_k
             fund_payout += payout_k
             payout_by_year[:, k] = payout_k
-            ins_k = _segment_sums(S.insurer[k][slot], scenario_bounds) if has_insurer else 0
-            appr_k = _segment_sums(S.appraiser[k][slot], scenario_bounds) if has_appraiser else 0
+            ins_k = ins_k if has_insurer else 0
+            appr_k = appr_k if has_appraiser else 0
             # the bank is the residual party claim by claim (A2), so its sums are the residual of the sums
             bank_share += loss_k - payout_k - ins_k - appr_k
             insurer_share += ins_k
             appraiser_share += appr_k
-            n_defaults += np.diff(scenario_bounds)
+            n_defaults += n_k
             net -= payout_k
-            count_k = np.bincount(slot, minlength=N)
             defaults_by_slot += count_k
             if mu:
                 sec = S.sector[slot]

@@ -19,6 +19,7 @@ from risk.engine import oracle_prepared, prepare, run_chunk
 from risk.portfolio import CapBase, FundPosition, default_cap_base
 from risk.scenario import parse_scenario
 from risk.synthetic import synthetic_book
+from tests.test_stress_engine import _replay_book
 
 AS_OF = dt.date(2026, 1, 1)
 
@@ -91,6 +92,21 @@ def test_b2_suspension_during_the_run_and_on_the_run_date(monkeypatch):
     assert any(r.suspended.any() for r in runs)
     monkeypatch.setattr(engine, "DEAD_FLAG_LIMIT", 10)
     _assert_same(prep, monkeypatch)
+
+
+@pytest.mark.parametrize("lag", [0, 1])
+def test_insurer_and_appraiser_shares_a3_cuts_and_deferrals(lag, monkeypatch):
+    """The claim-by-claim replay book: gz-2020's schemes with insurer and appraiser parts and
+    insurer limits beside gz-2023's capped scheme, a cut A3 room and a fund short of cash."""
+    book = _replay_book()
+    scenario = parse_scenario({"name": "replay", "horizon_years": 4, "pd_multiplier": 2.0, "asset_correlation": 0.3,
+                               "collateral": {"recovery_lag_years": lag}})
+    cap_base = [CapBase(c.bank, c.policy, c.in_pool_lending_fen // 3, c.in_pool_lending_fen // 400)
+                for c in default_cap_base(book)]
+    fund = FundPosition(cash_fen=0, deferred_fen=123_456_789, appropriation_fen=(0, 8_000_000_001, 0, 12_000_000_003))
+    prep, _ = prepare(book, scenario, cap_base, fund, as_of=AS_OF)
+    runs = _assert_same(prep, monkeypatch, seeds=(5, 6), size=300)
+    assert all(r.insurer_share.sum() > 0 and r.appraiser_share.sum() > 0 and r.cap_hit.any() for r in runs)
 
 
 def test_importance_sampling_weights_and_figures(monkeypatch):
