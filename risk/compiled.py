@@ -17,8 +17,9 @@ chunks both ways). Without numba, :data:`AVAILABLE` is False and the engine keep
 >>> import numpy as np
 >>> from risk import compiled
 >>> if compiled.AVAILABLE:
+...     none, no_floats = np.zeros(0, np.intp), np.zeros(0)
 ...     keys = compiled.new_defaults(np.array([0, 1]), np.array([2, 1]), np.array([3, 1, 0]),
-...                                  np.zeros(0, np.int64), np.zeros(0, np.int64), 4, 2,
+...                                  none, none, no_floats, no_floats, no_floats, none, 4, 2,
 ...                                  compiled.dead_bitmap(2, 4), False, False)
 ... else:
 ...     keys = np.array([1, 3, 4])
@@ -111,12 +112,14 @@ def mark_dead_ranges(dead, scenario, start, length):
 
 
 @_njit
-def new_defaults(row_scenario, count, slot, dropped, dense_keys, n_loans, n_scenarios, dead, check_dead, mark_dead):
+def new_defaults(row_scenario, count, slot, unsure_hit, unsure_row, lam_i, u, row_lam, dense_keys, n_loans,
+                 n_scenarios, dead, check_dead, mark_dead):
     """The year's defaults as sorted keys ``scenario * n_loans + slot``, each once.
 
     ``row_scenario[r]`` is the scenario of row ``r`` (rows in scenario order), whose ``count[r]``
-    hits are ``slot[...]`` in row order; ``dropped`` lists, in increasing order, the hits thinning
-    dropped; ``dense_keys`` are the keys the dense path drew, in scenario order. ``dead`` is a
+    hits are ``slot[...]`` in row order. Thinning drops hit ``unsure_hit[j]`` (in increasing
+    order; of row ``unsure_row[j]``) when ``u[h] * row_lam[row] >= lam_i[j]``, the numpy code's
+    test. ``dense_keys`` are the keys the dense path drew, in scenario order. ``dead`` is a
     :func:`dead_bitmap`: with ``check_dead`` the loans flagged there (dead before the year) are left
     out, with ``mark_dead`` the keys returned are flagged there.
 
@@ -138,9 +141,11 @@ def new_defaults(row_scenario, count, slot, dropped, dense_keys, n_loans, n_scen
         lowest, highest = bitmap.size, -1
         while r < n_rows and row_scenario[r] == b:
             for _ in range(count[r]):
-                if x < dropped.size and dropped[x] == h:
+                keep = True
+                if x < unsure_hit.size and unsure_hit[x] == h:
+                    keep = u[h] * row_lam[unsure_row[x]] < lam_i[x]
                     x += 1
-                else:
+                if keep:
                     s = np.uint64(slot[h])
                     word = np.intp(s >> six)
                     bitmap[word] |= one << (s & low_bits)
@@ -236,3 +241,34 @@ def year_rows(keys, n_loans, n_scenarios, cap_group, n_cap_groups, loss_of, raw_
     return (scenario, slot, loss, raw, starts[:runs], run_scenario[:runs], run_group[:runs], raw_run[:runs],
             base_run[:runs], n_by_scenario, loss_by_scenario, insurer_by_scenario, appraiser_by_scenario,
             count_by_slot)
+
+
+@_njit
+def recovery_sums(value, rows, r_slot, r_scenario, liquidation_base, loss, approved, n_scenarios):
+    """M3 and A5 for the year's recovered defaults, given ``value = exp(sigma Y - sigma^2 / 2)`` per
+    row: each recovery ``floor(min(value * liquidation_base[slot], loss))`` and the fund's part of
+    it ``floor(recovery * approved / loss)``, the parts and the recoveries summed per scenario
+    (``r_scenario`` in order). The same float and integer operations as the numpy code.
+
+    Returns ``(recovery, fund_part_by_scenario, recovery_by_scenario, fits)``; where some product
+    ``recovery * approved`` could pass int64 (``fits`` False) the parts are left to the caller."""
+    n = rows.size
+    recovery = np.empty(n, np.int64)
+    largest_recovery, largest_share = 0, 0
+    for j in range(n):
+        v = value[j] * liquidation_base[r_slot[j]]
+        exposure = loss[rows[j]]
+        if v > exposure:
+            v = np.float64(exposure)
+        recovery[j] = np.int64(v)               # floor: v >= 0
+        largest_recovery = max(largest_recovery, recovery[j])
+        largest_share = max(largest_share, approved[rows[j]])
+    fund_part = np.zeros(n_scenarios, np.int64)
+    recovered = np.zeros(n_scenarios, np.int64)
+    fits = largest_share == 0 or largest_recovery <= np.iinfo(np.int64).max // largest_share
+    for j in range(n):
+        b = r_scenario[j]
+        recovered[b] += recovery[j]
+        if fits:
+            fund_part[b] += recovery[j] * approved[rows[j]] // loss[rows[j]]
+    return recovery, fund_part, recovered, fits

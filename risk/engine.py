@@ -663,9 +663,11 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
                 t_i = t_i * scale[rb[ru]]
             t_i -= c_row[ru]
             lam_i = -np.log1p(-special.ndtr(t_i))
-            drop = unsure[u[unsure] * row_lam[ru] >= lam_i]
+            if defaults is None:
+                drop = unsure[u[unsure] * row_lam[ru] >= lam_i]
         if defaults is not None:
-            sparse = (rb, count, slot, drop)
+            # the kernel drops the thinned hits itself (the same test as the line above)
+            sparse = (rb, count, slot, (unsure, ru, lam_i, u, row_lam) if thin and unsure.size else None)
         else:
             # keys in ``kind`` from the start (int32 where they fit: half the bytes to move and sort)
             hb = rb.astype(kind)[rep]
@@ -692,9 +694,9 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
         else:
             keys.append((bi[hit] * prep.n_loans + slot[hit]).astype(kind))
     if defaults is not None:
-        rb, count, slot, drop = sparse if sparse is not None else (_NO_INTP, _NO_INTP, _NO_INTP, None)
+        rb, count, slot, thinning = sparse if sparse is not None else (_NO_INTP, _NO_INTP, _NO_INTP, None)
         dead, check_dead, mark_dead = defaults
-        return compiled.new_defaults(rb, count, slot, _NO_INTP if drop is None else drop, dense_keys,
+        return compiled.new_defaults(rb, count, slot, *(thinning or _NO_THINNING), dense_keys,
                                      prep.n_loans, B, dead, check_dead, mark_dead)
     return np.concatenate(keys) if len(keys) > 1 else keys[0]
 
@@ -703,6 +705,7 @@ def _draw_hits(rng: np.random.Generator, prep: Prepared, k: int, scale: np.ndarr
 _NO_INTP = np.zeros(0, np.intp)
 _NO_FLOATS = np.zeros(0)
 _NO_INT64 = np.zeros(0, np.int64)
+_NO_THINNING = (_NO_INTP, _NO_INTP, _NO_FLOATS, _NO_FLOATS, _NO_FLOATS)
 _NO_BITS = np.zeros((1, 1), np.uint64)
 #: whether run_chunk uses :mod:`risk.compiled` (numba installed); the figures are the same either way
 USE_COMPILED = compiled.AVAILABLE
@@ -841,7 +844,7 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
     # loans already defaulted, per key: a flag array when it is small, else sorted keys; with the
     # flags, B2's uncovered loans (a suspended bank's later new loans) are marked dead too
     # (with risk.compiled, a bit per key: a word checks and marks 64 loans, in a 64th of the memory)
-    if key_space > DEAD_FLAG_LIMIT:
+    if key_space > (DEAD_FLAG_LIMIT * 8 if USE_COMPILED else DEAD_FLAG_LIMIT):
         dead_flags = None
     else:
         dead_flags = compiled.dead_bitmap(B, N) if USE_COMPILED else _flag_buffer(key_space)
@@ -1028,27 +1031,35 @@ def run_chunk(prep: Prepared, seed: np.random.SeedSequence, n_scenarios: int, tr
                 value *= prep.sigma * sqrt_1mbv
                 value += (prep.sigma * sqrt_bv * G - 0.5 * prep.sigma**2)[r_scenario]
                 np.exp(value, out=value)
-                value *= S.liquidation_base[r_slot]
-                loss_rows = loss[rows]
-                np.minimum(value, loss_rows, out=value)    # losses are below 2**53: exact as floats
-                rec = value.astype(np.int64)               # floor, value >= 0; at most the loss
+                fund_part = None
+                if USE_COMPILED:
+                    rec, fund_part, rec_k, fits = compiled.recovery_sums(value, rows, r_slot, r_scenario,
+                                                                         S.liquidation_base, loss, approved, B)
+                    if not fits:
+                        fund_part = None
+                else:
+                    value *= S.liquidation_base[r_slot]
+                    np.minimum(value, loss[rows], out=value)   # losses are below 2**53: exact as floats
+                    rec = value.astype(np.int64)               # floor, value >= 0; at most the loss
                 if recovered is not None:
                     recovered[rows] = rec
                 if rows.size:
-                    # A5: a party's part depends only on its own share, so the fund's alone is asked for.
-                    # With nothing recovered before, recovery_increment_array(0, net, L, {"fund": s})
-                    # is floor(min(net, L) s / L) - floor(0 s / L), and net <= L: the same integers
-                    # from its kernel directly
-                    share = approved[rows]
-                    if int(rec.max()) * int(share.max()) <= _INT64_MAX:
-                        part = rec * share // loss_rows    # every product fits: mul_div_floor's plain path
-                    else:
-                        part = mul_div_floor(rec, share, loss_rows)
-                    rbounds = np.searchsorted(r_scenario, scenario_edges)
-                    fund_part = _segment_sums(part, rbounds)
+                    if fund_part is None:
+                        # A5: a party's part depends only on its own share, so the fund's alone is asked
+                        # for. With nothing recovered before, recovery_increment_array(0, net, L,
+                        # {"fund": s}) is floor(min(net, L) s / L) - floor(0 s / L), and net <= L: the
+                        # same integers from its kernel directly (risk.compiled.recovery_sums: the same)
+                        share, loss_rows = approved[rows], loss[rows]
+                        if int(rec.max()) * int(share.max()) <= _INT64_MAX:
+                            part = rec * share // loss_rows    # every product fits: mul_div_floor's plain path
+                        else:
+                            part = mul_div_floor(rec, share, loss_rows)
+                        rbounds = np.searchsorted(r_scenario, scenario_edges)
+                        fund_part = _segment_sums(part, rbounds)
+                        rec_k = _segment_sums(rec, rbounds)
                     recovery_in[:, arrive] += fund_part
                     fund_recovered += fund_part
-                    recoveries += _segment_sums(rec, rbounds)
+                    recoveries += rec_k
             if trace is not None:
                 trace.append({"year": k, "scenario": b, "loan": prep.slot_loan[slot],
                               "recovered": recovered, "arrive": arrive})

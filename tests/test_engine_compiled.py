@@ -136,15 +136,18 @@ def test_new_defaults_sorts_each_scenario_once_and_skips_the_dead():
     row_scenario = np.array([0, 0, 1], np.intp)
     count = np.array([3, 2, 4], np.intp)
     slot = np.array([69, 3, 3, 64, 0, 5, 69, 1, 5], np.intp)
-    dropped = np.array([4, 7], np.intp)          # slot 0 of scenario 0, slot 1 of scenario 1
+    # thinning looks at hits 1, 4 and 7 (rows 0, 1, 2): keeps hit 1 (0.25 * 2 < 0.6), drops hit 4
+    # (slot 0 of scenario 0: 0.5 * 1 >= 0.5) and hit 7 (slot 1 of scenario 1: 0.75 * 4 >= 0.1)
+    thinning = (np.array([1, 4, 7], np.intp), np.array([0, 1, 2], np.intp), np.array([0.6, 0.5, 0.1]),
+                np.array([0, 0.25, 0, 0, 0.5, 0, 0, 0.75, 0]), np.array([2.0, 1.0, 4.0]))
     dense = np.array([2, 70 + 68], np.intp)
     dead = compiled.dead_bitmap(2, n_loans)
     compiled.mark_dead_ranges(dead, np.array([1]), np.array([5]), np.array([1]))
-    keys = compiled.new_defaults(row_scenario, count, slot, dropped, dense, n_loans, 2, dead, True, True)
+    keys = compiled.new_defaults(row_scenario, count, slot, *thinning, dense, n_loans, 2, dead, True, True)
     assert keys.tolist() == [2, 3, 64, 69, 70 + 68, 70 + 69]
     flagged = [b * n_loans + s for b in range(2) for s in range(n_loans) if int(dead[b, s >> 6]) >> (s & 63) & 1]
     assert flagged == [2, 3, 64, 69, 70 + 5, 70 + 68, 70 + 69]
-    unchecked = compiled.new_defaults(row_scenario, count, slot, dropped, dense, n_loans, 2, dead, False, False)
+    unchecked = compiled.new_defaults(row_scenario, count, slot, *thinning, dense, n_loans, 2, dead, False, False)
     assert unchecked.tolist() == [2, 3, 64, 69, 70 + 5, 70 + 68, 70 + 69]
 
 
@@ -154,3 +157,24 @@ def test_mark_dead_ranges_flags_exactly_the_range(start, length):
     compiled.mark_dead_ranges(dead, np.array([1]), np.array([start]), np.array([length]))
     flagged = [(b, s) for b in range(3) for s in range(200) if int(dead[b, s >> 6]) >> (s & 63) & 1]
     assert flagged == [(1, s) for s in range(start, start + length)]
+
+
+def test_recovery_sums_floors_each_part_and_leaves_products_past_int64_to_the_caller():
+    value = np.array([0.5, 2.0, 0.25])
+    rows = np.array([0, 2, 3], np.intp)
+    r_slot = np.array([1, 0, 1], np.intp)
+    r_scenario = np.array([0, 0, 1], np.intp)
+    liquidation_base = np.array([700.0, 301.0])
+    loss = np.array([1000, 0, 1000, 999], np.int64)
+    approved = np.array([600, 0, 333, 500], np.int64)
+    recovery, fund_part, recovered, fits = compiled.recovery_sums(value, rows, r_slot, r_scenario, liquidation_base,
+                                                                  loss, approved, 2)
+    # 150.5 -> 150; 1400 capped at the loss 1000; 75.25 -> 75
+    assert recovery.tolist() == [150, 1000, 75] and fits
+    assert fund_part.tolist() == [150 * 600 // 1000 + 1000 * 333 // 1000, 75 * 500 // 999]
+    assert recovered.tolist() == [1150, 75]
+    big = np.array([4 * 10**12], np.int64)
+    recovery, fund_part, recovered, fits = compiled.recovery_sums(
+        np.array([1.0]), np.array([0], np.intp), np.array([0], np.intp), np.array([0], np.intp),
+        np.array([4e12]), big, np.array([3 * 10**12], np.int64), 1)
+    assert not fits and recovery.tolist() == [4 * 10**12] and recovered.tolist() == [4 * 10**12]
