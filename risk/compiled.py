@@ -272,3 +272,19 @@ def recovery_sums(value, rows, r_slot, r_scenario, liquidation_base, loss, appro
         if fits:
             fund_part[b] += recovery[j] * approved[rows[j]] // loss[rows[j]]
     return recovery, fund_part, recovered, fits
+
+
+def warm_up() -> None:
+    """Compile the kernels (or load them from numba's cache) now, on tiny inputs: a worker process
+    does it when it starts, so its first chunk does not wait for it."""
+    if not AVAILABLE:
+        return
+    none, no_floats = np.zeros(0, np.intp), np.zeros(0)
+    one = np.ones(1, np.intp)
+    place_hits(one, np.ones(1), np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.intp), True, np.ones(1))
+    bits = dead_bitmap(1, 1)
+    mark_dead_ranges(bits, none, none, none)
+    new_defaults(none, none, none, none, none, no_floats, no_floats, no_floats, none, 1, 1, bits, True, True)
+    empty = np.zeros(0, np.int64)
+    year_rows(none, 1, 1, np.zeros(1, np.intp), 1, empty, empty, empty, empty, empty)
+    recovery_sums(no_floats, none, none, none, no_floats, empty, empty, 1)

@@ -1155,6 +1155,8 @@ _WORKER_PREP: Prepared | None = None
 def _init_worker(prep: Prepared) -> None:
     global _WORKER_PREP
     _WORKER_PREP = prep
+    if USE_COMPILED:
+        compiled.warm_up()
 
 
 def _peak_rss_mb() -> float:
