@@ -55,6 +55,8 @@ class BenchResult:
     mean_defaults_per_scenario: float
     targets: dict
     importance_sampling: dict | None = None
+    #: the engine with numpy's form of its integer passes (numba installed only)
+    engine_numpy_form: dict | None = None
     large_book: dict | None = None
     #: what this machine's numpy takes for the engine's largest single step (sorting a year's default
     #: keys) against a standard normal: the engine's ratio to the random-number limit moves with it
@@ -62,6 +64,36 @@ class BenchResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _kernels() -> str:
+    """Which form of the engine's integer passes ran: numba's (risk.compiled) or numpy's."""
+    from risk import compiled, engine
+
+    if engine.USE_COMPILED:
+        return f"numba {compiled.numba.__version__} (risk.compiled)"
+    return "numpy only (numba, the 'fast' extra, not installed)"
+
+
+def _numpy_form(prep, sim, units: int, n_scenarios: int, seed: int, batch: int) -> dict | None:
+    """The engine with numpy's form of its integer passes, in this process, on the first
+    ``n_scenarios`` of the run (the same chunks and seeds): its rate, and whether every figure of
+    those scenarios is the same as the compiled run's. None when numba is not installed."""
+    from risk import engine
+
+    if not engine.USE_COMPILED:
+        return None
+    engine.USE_COMPILED = False
+    try:
+        plain = simulate(prep, n_scenarios=n_scenarios, seed=seed, batch=batch, workers=1)
+    finally:
+        engine.USE_COMPILED = True
+    same = all(np.array_equal(getattr(plain, name)[:n_scenarios], getattr(sim, name)[:n_scenarios])
+               for name in ("total_loss", "fund_payout", "bank_share", "recoveries", "fund_recovered", "n_defaults",
+                            "payout_by_year", "net_by_year", "cap_hit", "suspended"))
+    timing = Timing("engine, numpy form", n_scenarios, plain.seconds, n_scenarios * units / max(plain.seconds, 1e-9),
+                    plain.cpu_seconds, n_scenarios * units / max(plain.cpu_seconds, 1e-9))
+    return {"timing": asdict(timing), "same_figures_as_compiled": same}
 
 
 def _dense_chunk(args) -> float:
@@ -139,6 +171,9 @@ def run_bench(*, n_loans: int = 10_000, horizon: int = 5, n_scenarios: int = 100
     started = time.perf_counter()
     sim = simulate(prep, n_scenarios=n_scenarios, seed=seed, batch=batch, workers=workers, progress=progress)
     engine_seconds = time.perf_counter() - started
+    # whole chunks of the run (the same sizes and seeds, so the same figures)
+    numpy_scenarios = n_scenarios if n_scenarios <= batch else max(batch, min(n_scenarios, 2 * reference_scenarios) // batch * batch)
+    numpy_form = _numpy_form(prep, sim, units, numpy_scenarios, seed, batch)
 
     ref_block = max(1, min(reference_scenarios, 8_000_000 // max(n_loans, 1)))
     ref_sizes = [ref_block] * (reference_scenarios // ref_block) + ([reference_scenarios % ref_block] if reference_scenarios % ref_block else [])
@@ -164,7 +199,7 @@ def run_bench(*, n_loans: int = 10_000, horizon: int = 5, n_scenarios: int = 100
     }
     rate = n_scenarios * units / engine_seconds
     return BenchResult(
-        machine=machine_info("numpy"),
+        machine={**machine_info("numpy"), "compiled_kernels": _kernels()},
         inputs={"loans": n_loans, "horizon_years": horizon, "scenarios": n_scenarios, "workers": workers,
                 "batch": batch, "seed": seed, "reference_scenarios": reference_scenarios,
                 "scenario": "baseline parameters (rho 0.15, beta 0.5, Gaussian)", "groups": prep.n_groups},
@@ -184,6 +219,7 @@ def run_bench(*, n_loans: int = 10_000, horizon: int = 5, n_scenarios: int = 100
                  / (workers * 4 * per_task / max(normals_cpu, 1e-9)),
                  "cpu_rate_vs_random_number_limit_at_least": 5.0},
         sort_probe=sort_probe(),
+        engine_numpy_form=numpy_form,
         importance_sampling=importance_sampling_bench(seed=seed) if importance else None,
         large_book=large_book_bench(large_book_loans, seed=seed, workers=workers) if large_book_loans else None,
     )

@@ -178,3 +178,18 @@ def test_recovery_sums_floors_each_part_and_leaves_products_past_int64_to_the_ca
         np.array([1.0]), np.array([0], np.intp), np.array([0], np.intp), np.array([0], np.intp),
         np.array([4e12]), big, np.array([3 * 10**12], np.int64), 1)
     assert not fits and recovery.tolist() == [4 * 10**12] and recovered.tolist() == [4 * 10**12]
+
+
+def test_the_bench_checks_the_numpy_form_against_the_compiled_run():
+    from risk.engine import simulate
+    from simulations.bench import _numpy_form
+
+    prep = _synthetic(pd_multiplier=3.0)
+    units = int((prep.ead > 0).sum())
+    run = simulate(prep, n_scenarios=900, seed=4, batch=300)
+    checked = _numpy_form(prep, run, units, 600, 4, 300)
+    assert checked["same_figures_as_compiled"] and checked["timing"]["scenarios"] == 600
+    assert checked["timing"]["loan_scenario_years_per_cpu_second"] > 0
+    other_seed = simulate(prep, n_scenarios=900, seed=5, batch=300)
+    assert not _numpy_form(prep, other_seed, units, 600, 4, 300)["same_figures_as_compiled"]
+    assert engine.USE_COMPILED            # put back after the numpy run

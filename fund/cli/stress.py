@@ -349,10 +349,11 @@ def bench(
     m, i = result.machine, result.inputs
     typer.echo(f"machine: {m['cpu']} (family/model {m.get('cpu_family_model', '?')}), {m['logical_cores']} logical CPUs, "
                f"Python {m['python']}, numpy {m['numpy']}")
+    typer.echo(f"engine's integer passes: {m.get('compiled_kernels', '?')}")
     if result.sort_probe:
         p = result.sort_probe
         typer.echo(f"numpy here: {p['sort_ns_per_key']:.1f} ns a key to sort {p['keys']:,} int32 keys, "
-                   f"{p['standard_normal_ns']:.1f} ns a standard normal (the engine's largest step is such a sort)")
+                   f"{p['standard_normal_ns']:.1f} ns a standard normal (numpy's form of the engine sorts such keys)")
     typer.echo(f"inputs: {i['loans']:,} loans, {i['horizon_years']} years, {i['scenarios']:,} scenarios, "
                f"{i['workers']} workers, batch {i['batch']}, seed {i['seed']}, {i['groups']} default groups; "
                f"{result.mean_defaults_per_scenario:.1f} defaults per scenario")
@@ -361,6 +362,11 @@ def bench(
     for t in (result.engine, result.dense_reference, result.random_number_limit):
         typer.echo(f"{t.name:<28} {t.scenarios:>9,} {t.seconds:>9.2f} {t.loan_scenario_years_per_second / 1e6:>10.1f} "
                    f"{t.cpu_seconds:>9.2f} {t.loan_scenario_years_per_cpu_second / 1e6:>9.1f}")
+    if result.engine_numpy_form:
+        t = result.engine_numpy_form["timing"]
+        typer.echo(f"{t['name']:<28} {t['scenarios']:>9,} {t['seconds']:>9.2f} {t['loan_scenario_years_per_second'] / 1e6:>10.1f} "
+                   f"{t['cpu_seconds']:>9.2f} {t['loan_scenario_years_per_cpu_second'] / 1e6:>9.1f}   (1 process; figures "
+                   f"{'the same as' if result.engine_numpy_form['same_figures_as_compiled'] else 'DIFFERENT from'} the engine's)")
     typer.echo(f"engine on {i['workers']} free cores (rate per CPU-second x workers): "
                f"{result.engine.loan_scenario_years_per_cpu_second * i['workers'] / 1e6:.1f} M/s")
     pk = result.peak_memory_mb
