@@ -40,6 +40,12 @@ Design, in the order the work is done:
   before it adds to cash (A4), cash is ``max(net, 0)`` and deferred is ``max(-net, 0)`` at every
   point, which is exactly what ``pay_from_cash`` / ``settle_inflow`` claim by claim give
   (tests/test_stress_engine.py replays them).
+* With numba installed (the extra ``ipfund[fast]``), :mod:`risk.compiled` does the integer
+  bookkeeping between the draws: placing the hits, the year's new defaults in order without a sort
+  (a bitmap per scenario) and the loans already dead (a bitmap, 64 loans a word), one pass over the
+  defaults for the runs and sums, and the recoveries' sums. Every random number, ``ndtr``, ``log1p``
+  and ``exp`` is numpy's either way, so the figures are the same integers with or without it
+  (tests/test_engine_compiled.py); ``USE_COMPILED`` says which form runs.
 
 >>> import datetime as dt
 >>> from risk.engine import simulate_oracle_book
