@@ -38,6 +38,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
+import time
 from contextlib import contextmanager
 import shutil
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ from pathlib import Path
 from fractions import Fraction
 from math import floor
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select, text
 
@@ -1141,3 +1144,254 @@ def test_the_use_cases_read_the_business_date_stored_in_the_database(book):
         if configured is not None:
             os.environ["IPFUND_BUSINESS_DATE"] = configured
         reset_settings_cache()
+
+
+# ---- session 5: the earlier survivors and the mutants no earlier run reached ---------------------------
+
+
+def test_the_ledger_check_goes_on_to_the_next_run_after_a_run_without_its_own_entry(book):
+    # rule L: every run is checked, whatever an earlier run's finding; the runs in id order
+    with scratch(book) as s:
+        run_id, entry_id, total = _run_april(book, s)
+        paid, deferred = CASHES[1], total - CASHES[1]
+        feb, feb_entry = book.february_run, s.get(SubsidyRun, book.february_run).entry_id
+        april_deferral = ("subsidy_run_deferral", f"subsidy run {run_id} (2024-04): paid {paid} + deferred {deferred} "
+                          f"(deferrals 0) against lines {total}", entry_id)
+        feb_without_run = ("subsidy_entry_without_run", f"subsidy_run entry {feb_entry} belongs to no run", feb_entry)
+
+        def breaks(feb_change):
+            def plant(s):
+                s.execute(text(f"UPDATE subsidy_runs SET {feb_change} WHERE id = :f"), {"f": feb})
+                s.execute(text("DELETE FROM deferrals WHERE ref_type = 'subsidy_run' AND ref_id = :r"), {"r": run_id})
+            return plant
+
+        assert _violations(s, breaks("entry_id = NULL")) == [
+            ("subsidy_run_entry", f"subsidy run {feb} (2024-02): lines total 99000000 but the run has no entry", None),
+            april_deferral, feb_without_run]
+        assert _violations(s, breaks(f"entry_id = {entry_id}")) == [
+            ("subsidy_run_entry", f"subsidy run {feb} (2024-02): entry {entry_id} is not a subsidy_run entry of this run", entry_id),
+            april_deferral, feb_without_run]
+
+
+def test_the_ledger_check_takes_a_runs_entry_without_expense_postings_as_expensing_0(book):
+    # rule L: a run's entry expenses what its expense postings add up to: none is 0, which lines of 0 match
+    with scratch(book) as s:
+        run_id, entry_id, total = _run_april(book, s)
+        paid, deferred = CASHES[1], total - CASHES[1]
+        computed = sum(e.computed for e in _april()) + 8_000_000
+        where = f"subsidy run {run_id} (2024-04)"
+        planted: list[int] = []
+
+        def zeroed_with_a_bare_entry(s):
+            s.execute(text("UPDATE subsidy_lines SET amount_fen = 0 WHERE run_id = :r"), {"r": run_id})
+            s.execute(text("UPDATE loan_fees SET subsidy_fen = 0 WHERE run_id = :r"), {"r": run_id})
+            entry = JournalEntry(cause="subsidy_run", policy_id=None, ref_type="subsidy_run", ref_id=run_id, business_date=BD)
+            s.add(entry)
+            s.flush()
+            s.get(SubsidyRun, run_id).entry_id = entry.id
+            planted[:] = [entry.id]
+
+        assert _violations(s, zeroed_with_a_bare_entry) == [
+            ("subsidy_run_totals", f"{where} stores total {total}, computed {computed}, 9 lines, 2 capped; "
+             f"its lines give 0, {computed}, 9, 2", None),
+            ("subsidy_run_fee_totals", f"{where} stores fee lines total 7500000, computed 8000000, 4 lines, 1 capped; "
+             "its fees give 0, 8000000, 4, 1", None),
+            ("subsidy_run_deferral", f"{where}: paid {paid} + deferred {deferred} (deferrals {deferred}) against lines 0", planted[0]),
+            ("subsidy_entry_without_run", f"subsidy_run entry {entry_id} belongs to no run", entry_id)]
+
+
+def test_an_earlier_installment_of_only_1_fen_of_principal_or_of_interest_unpaid_keeps_a_later_repayment_out(book):
+    # S1 with section 3: an installment is paid when both its principal and its interest are, however small
+    fm, bank = book.actors["FM"], book.actors["BANK1"]
+    schedules = {
+        47: (InstallmentIn(D(2024, 4, 15), 1, 0), InstallmentIn(D(2024, 5, 15), 0, 1_000_000),
+             InstallmentIn(D(2025, 3, 15), 999_999_999, 1_000_000)),  # April: 1 fen of principal, no interest
+        48: (InstallmentIn(D(2024, 4, 15), 0, 1), InstallmentIn(D(2024, 5, 15), 0, 1_000_000),
+             InstallmentIn(D(2025, 3, 15), 1_000_000_000, 1_000_000)),  # April: 1 fen of interest, no principal
+    }
+    with scratch(book) as s:
+        svc.run_month(s, "2024-04", BD, actor=fm)
+        loans = {n: _loan(s, bank, n, interest=1_000_000, contract_no=f"MAY-{n}", schedule=schedules[47 if n % 2 else 48],
+                          assets=(asset(owner_credit_code=borrower(n).credit_code, serial=90_000 + n),)).id
+                 for n in (47, 48, 49, 50)}  # 49 and 50: the same schedules, April paid in full before May's payment
+        may = {n: record_repayment(s, bank, loans[n], D(2024, 5, 15), D(2024, 5, 10), 0, 1_000_000, BD) for n in loans}
+        april = {n: record_repayment(s, bank, loans[n], D(2024, 4, 15), D(2024, 5, 9), *((1, 0) if n % 2 else (0, 1)), BD)
+                 for n in (49, 50)}  # paid late, recorded after May's
+        assert all(rep.past_due_at_payment for rep in may.values())
+        preview = svc.preview_month(s, "2024-05", BD, actor=fm)
+        taken = {ln.repayment_id for ln in preview.lines if ln.loan_id in loans.values()}
+        assert taken == {may[49].id, may[50].id}  # 47, 48: April's 1 fen was past due on 2024-05-10
+        assert april[50].interest_fen == 1 and april[50].id not in taken  # paid after its due date (S1)
+
+
+def test_the_runs_are_listed_in_month_order_whatever_order_they_were_stored_in(book):
+    with scratch(book) as s:
+        run_id, _, _ = _run_april(book, s)
+        s.execute(text("UPDATE subsidy_runs SET month = '2024-01' WHERE id = :r"), {"r": run_id})
+        s.expire_all()
+        assert [(r.month, r.run_id) for r in svc.list_runs(s)] == [("2024-01", run_id), ("2024-02", book.february_run)]
+
+
+def _without_foreign_key_checks(s) -> None:
+    """Foreign keys left unchecked until the (rolled back) end of the transaction: the only way to plant a
+    line whose repayment or run does not exist, which the ledger check still looks for."""
+    if s.get_bind().dialect.name == "sqlite":
+        s.execute(text("PRAGMA defer_foreign_keys = ON"))
+    else:
+        s.execute(text("SET LOCAL session_replication_role = replica"))
+
+
+def test_the_ledger_check_names_a_line_without_its_repayment_and_lines_or_fees_naming_no_run(book):
+    # rule L: every line names an existing run and repayment (the lines' own keys, checked here too)
+    with scratch(book) as s:
+        feb, feb_entry = book.february_run, s.get(SubsidyRun, book.february_run).entry_id
+        where = f"subsidy run {feb} (2024-02)"
+
+        def line_without_repayment(s):
+            _without_foreign_key_checks(s)
+            s.execute(text("UPDATE subsidy_lines SET repayment_id = 999999 WHERE repayment_id = :p"), {"p": book.reps["big_feb"]})
+
+        assert _violations(s, line_without_repayment) == [
+            ("subsidy_line_without_repayment", f"run {feb} has a line for repayment 999999, which does not exist", None)]
+
+        def nothing_of_their_run(s):
+            _without_foreign_key_checks(s)
+            s.execute(text("UPDATE subsidy_lines SET run_id = 999999 WHERE run_id = :r"), {"r": feb})
+            s.execute(text("UPDATE loan_fees SET run_id = 999998 WHERE id = :f"), {"f": book.fees["appraisal_1"]})
+
+        assert _violations(s, nothing_of_their_run) == [
+            ("subsidy_run_totals", f"{where} stores total 99000000, computed 99000000, 1 lines, 0 capped; its lines give 0, 0, 0, 0", None),
+            ("subsidy_run_entry_equals_lines", f"{where}: entry {feb_entry} expenses 99000000, its lines total 0", feb_entry),
+            ("subsidy_run_deferral", f"{where}: paid 99000000 + deferred 0 (deferrals 0) against lines 0", feb_entry),
+            ("subsidy_lines_without_run", "lines name run 999998, which does not exist", None),  # a fee line's run
+            ("subsidy_lines_without_run", "lines name run 999999, which does not exist", None),
+        ]
+
+
+def test_a_runs_result_carries_its_timings_and_a_listed_run_none(book):
+    # the console's run command reports these phases (fund/cli/subsidies.py)
+    with scratch(book) as s:
+        started = time.perf_counter()
+        result = svc.run_month(s, "2024-04", BD, actor=book.actors["FM"])
+        took = time.perf_counter() - started
+        assert set(result.timings_s) == {"select", "compute", "ledger", "write"}
+        assert all(isinstance(t, float) and t >= 0 for t in result.timings_s.values())
+        assert sum(result.timings_s.values()) <= took  # consecutive phases of the call
+        assert [r.timings_s for r in svc.list_runs(s)] == [{}, {}]
+        assert svc.run_month(s, "2024-04", BD, actor=book.actors["FM"]).timings_s == {}
+
+
+def test_the_run_marks_each_fee_it_takes_with_the_subsidy_it_paid(book):
+    # S6: a fee a run paid is final, with the subsidy and the capped mark of its fee line (whatever was stored before)
+    with scratch(book) as s:
+        s.execute(text("UPDATE loan_fees SET subsidy_fen = 1, capped = NOT capped WHERE run_id IS NULL"))
+        s.expire_all()
+        run_id = svc.run_month(s, "2024-04", BD, actor=book.actors["FM"]).run_id
+        marked = {f.id: (f.run_id, f.subsidy_fen, f.capped) for f in s.scalars(select(LoanFee).where(LoanFee.run_id == run_id))}
+        assert marked == {book.fees[f.fee]: (run_id, f.amount, f.capped) for f in APRIL_FEES}
+
+
+class _HookFired(Exception):
+    pass
+
+
+def test_the_crash_hook_fires_once_the_lines_it_names_are_written_and_reports_them(book, monkeypatch, capfd):
+    # the crash-safety test's hook (tests/test_subsidy_crash.py kills a run with it in a child process): here its
+    # SIGKILL is caught, so the hook's trigger and report are checked in process
+    fired = []
+
+    def kill(pid, sig):
+        fired.append((pid, sig))
+        raise _HookFired
+
+    monkeypatch.setenv(svc.KILL_HOOK_ENV, "4")
+    monkeypatch.setattr(os, "kill", kill)
+    with scratch(book) as s:
+        _fund(s, CASHES[1])
+        with pytest.raises(_HookFired):
+            svc.run_month(s, "2024-04", BD, actor=book.actors["FM"], chunk_size=4)
+        (run,) = s.scalars(select(SubsidyRun).where(SubsidyRun.month == "2024-04"))
+        written = s.scalar(select(func.count()).select_from(SubsidyLine).where(SubsidyLine.run_id == run.id))
+        postings = s.scalar(select(func.count()).select_from(Posting).where(Posting.entry_id == run.entry_id))
+        run_id = run.id
+    assert fired == [(os.getpid(), signal.SIGKILL)]
+    assert (written, postings) == (4, 5)  # the first chunk; expense, deferred, in transit, cash, payable
+    assert (f"test hook: 4 lines and 5 postings written in the open transaction of run {run_id}; SIGKILL\n"
+            in capfd.readouterr().err)
+    # the hook fires when a chunk reaches the count, not only past it; never without the variable
+    monkeypatch.setenv(svc.KILL_HOOK_ENV, "9")
+    with scratch(book) as s, pytest.raises(_HookFired):
+        svc.run_month(s, "2024-04", BD, actor=book.actors["FM"], chunk_size=4)
+    monkeypatch.delenv(svc.KILL_HOOK_ENV)
+    with scratch(book) as s:
+        assert svc.run_month(s, "2024-04", BD, actor=book.actors["FM"], chunk_size=4).line_count == 9
+    assert len(fired) == 2
+
+
+def test_the_run_locks_the_loans_of_the_fees_it_takes_until_its_transaction_ends(book):
+    # a fee reported meanwhile waits for the run (its loan's row is locked): PostgreSQL (SQLite locks the whole file)
+    if book.db.kw["bind"].dialect.name == "sqlite":
+        pytest.skip("row locks: PostgreSQL only")
+    from sqlalchemy.exc import OperationalError
+
+    with scratch(book) as s, scratch(book) as other:
+        svc.run_month(s, "2024-04", BD, actor=book.actors["FM"])
+        lock = text("SELECT id FROM loans WHERE id = :l FOR UPDATE NOWAIT")
+        for name in ("one", "two"):  # April's fee lines are on these loans
+            savepoint = other.begin_nested()
+            with pytest.raises(OperationalError, match="could not obtain lock"):
+                other.execute(lock, {"l": book.loans[name]})
+            savepoint.rollback()
+        assert other.scalar(lock, {"l": book.loans["edge"]}) == book.loans["edge"]  # no fee: not locked
+
+
+def test_the_ledger_check_names_the_first_20_lines_of_each_kind_of_break_by_repayment(book):
+    # rule L's report of broken lines stops at 20 of each kind (the lowest repayment ids), however many there are
+    bank = book.actors["BANK1"]
+    schedule = tuple(InstallmentIn(add_months(MAR15, k), 1_000_000_000 if k == 24 else 0, 1_000) for k in range(1, 25))
+    with scratch(book) as s:
+        feb = book.february_run
+        loan = _loan(s, bank, 51, months=24, schedule=schedule, contract_no="LONG-51",
+                     assets=(asset(owner_credit_code=borrower(51).credit_code, serial=90_051),))
+        reps = [record_repayment(s, bank, loan.id, inst.due_date, inst.due_date, 0, 1_000, BD).id for inst in schedule]
+        columns = ("repayment_id, run_id, loan_id, enterprise_id, policy_id, cap_year, interest_fen, lpr_bp, rate_used_bp_e4, "
+                   "computed_fen, amount_fen, capped")
+        insert = text(f"INSERT INTO subsidy_lines ({columns}) VALUES (:rep, :run, :loan, :ent, 'gz-2023', 2024, :interest, 345, "
+                      "3450000, 0, 0, false)")
+
+        def lines_for(rep_ids, *, interest):
+            def plant(s):
+                _without_foreign_key_checks(s)
+                for rep in reversed(rep_ids):  # stored against the order reported
+                    s.execute(insert, {"rep": rep, "run": feb, "loan": loan.id, "ent": loan.enterprise_id, "interest": interest})
+            return plant
+
+        def of_kind(found, rule):
+            return [v for v in found if v[0] == rule]
+
+        mismatched = of_kind(_violations(s, lines_for(reps, interest=999)), "subsidy_line_matches_repayment")
+        assert mismatched == [("subsidy_line_matches_repayment", f"the line of repayment {rep} (run {feb}) names another loan, "
+                               "enterprise, policy or interest than the repayment and its loan", None) for rep in reps[:20]]
+        missing = of_kind(_violations(s, lines_for(range(990_001, 990_025), interest=1_000)), "subsidy_line_without_repayment")
+        assert missing == [("subsidy_line_without_repayment", f"run {feb} has a line for repayment {rep}, which does not exist", None)
+                           for rep in range(990_001, 990_021)]
+
+
+def test_the_cap_room_earlier_runs_used_is_summed_per_enterprise_policy_and_year(book):
+    # S3: the cap is per enterprise, policy and year of payment; earlier runs' grants count, and whether they cut a line
+    with scratch(book) as s:
+        _run_april(book, s)
+        s.execute(text("UPDATE subsidy_lines SET cap_year = 2025 WHERE repayment_id = :p"), {"p": book.reps["one"]})  # another year
+        lines = s.execute(select(SubsidyLine.enterprise_id, SubsidyLine.policy_id, SubsidyLine.cap_year, SubsidyLine.amount_fen,
+                                 SubsidyLine.capped)).all()
+        policy_index = {"gz-2020": 0, "gz-2023": 1}
+        expected: dict[int, tuple[int, bool]] = {}
+        for enterprise, policy, year, amount, capped in lines:
+            code = (enterprise * 2 + policy_index[policy]) * 10_000 + year
+            granted, cut = expected.get(code, (0, False))
+            expected[code] = (granted + amount, cut or bool(capped))
+        assert expected[(book.enterprises["big"] * 2 + 1) * 10_000 + 2024] == (100_000_000, True)  # E3: February's and April's
+        absent = [(book.enterprises["one"] * 2 + 0) * 10_000 + 2024, (book.enterprises["slow"] * 2 + 1) * 10_000 + 2024]
+        keys = sorted([*expected, *absent])
+        prior = svc._prior_cap_states(s, np.array(keys, dtype=np.int64), policy_index)
+        assert [(p.granted_fen, p.cut) for p in prior] == [expected.get(k, (0, False)) for k in keys]
