@@ -709,3 +709,89 @@ def test_a_claim_window_holds_both_its_ends_and_no_window_holds_nothing():
     inside = [window.contains(due + dt.timedelta(days=n)) for n in (89, 90, 91, 454, 455, 456)]
     assert inside == [False, True, True, True, True, False]
     assert not claims_service.ClaimWindow(due, None, None, None).contains(due + dt.timedelta(days=90))
+
+
+def test_a_loans_claim_is_locked_only_when_asked(world, backend):
+    """The locks of the module's docstring are taken by the steps that change a claim: reading a loan's claim
+    (``claim_of_loan``, what ``show`` and the use cases' loan check call) leaves its row free for another
+    transaction's ``FOR UPDATE``; asked to lock, it holds it. (PostgreSQL only: SQLite takes no row locks.)"""
+    if backend != "postgresql":
+        pytest.skip("SQLite takes no row locks: a writer holds the whole database from BEGIN IMMEDIATE")
+    from sqlalchemy import exc, text
+
+    loan = world.register(drawdown=DRAWDOWN)
+    claim = world.file(loan.id, 100_000_000, OPENS)
+
+    def free_for_another_transaction() -> bool:
+        other = world.session_factory()
+        try:
+            other.execute(text("SELECT id FROM claims WHERE id = :c FOR UPDATE NOWAIT"), {"c": claim.id})
+            return True
+        except exc.OperationalError:
+            return False
+        finally:
+            other.rollback()
+            other.close()
+
+    with world.session() as s:
+        assert claims_service.claim_of_loan(s, world.fm, loan.id, claim.id).id == claim.id
+        assert free_for_another_transaction()
+    with world.session() as s:
+        assert claims_service.claim_of_loan(s, world.fm, loan.id, claim.id, lock=True).id == claim.id
+        assert not free_for_another_transaction()
+    assert free_for_another_transaction()
+
+
+def test_the_claims_check_and_the_document_go_by_id_whatever_order_the_database_stores_rows_in(world, backend):
+    """Rule L's findings come claim by claim, deferral by deferral and recovery by recovery in id order, and a
+    claim's document lists its steps and recoveries in the order they were taken (G2), however the database
+    happens to store the rows: on PostgreSQL an updated row is written anew, after the others, so a query
+    without ``ORDER BY`` returns it last. (PostgreSQL only: SQLite stores these tables in id order, so any scan
+    returns them in that order.)"""
+    if backend != "postgresql":
+        pytest.skip("SQLite stores a table in id order: a scan without ORDER BY is already in id order")
+    from fund.adapters.models.ledger import Deferral
+
+    first, second = _l_approved(world, 1), _l_approved(world, 2)  # fund 150M each, all deferred
+    one = world.recover(first.id, 40_000_000, 0, D(2022, 8, 1))  # the fund's part 20M
+    two = world.recover(first.id, 20_000_000, 0, D(2022, 8, 2))  # 10M
+    assert _claims_check(world) == []
+
+    # The document: the first step and the first recovery written again with their own ids (stored last, and
+    # last in their claim's index too), still listed first.
+    _l_sql(world, "WITH gone AS (DELETE FROM claim_events WHERE id = (SELECT min(id) FROM claim_events WHERE claim_id = :c) "
+                  "RETURNING *) INSERT INTO claim_events SELECT * FROM gone", c=first.id)
+    _l_sql(world, "WITH gone AS (DELETE FROM claim_recoveries WHERE id = :r RETURNING *) INSERT INTO claim_recoveries SELECT * FROM gone",
+           r=one.id)
+    doc = world.show(first.id)
+    assert [e["event"] for e in doc["events"]] == ["filed", "approved", "recovery", "recovery"]
+    assert [r["id"] for r in doc["recoveries"]] == [one.id, two.id]
+
+    # Claims: each records the other's approval entry (the second claim's row rewritten first).
+    for claim, other in ((second, first), (first, second)):
+        _l_sql(world, "UPDATE claims SET approval_entry_id = :e WHERE id = :c", e=other.approval_entry_id, c=claim.id)
+    assert _claims_check(world) == [
+        ("claim_postings", f"claim {first.id} records approval entry {second.approval_entry_id}", first.approval_entry_id),
+        ("claim_postings", f"claim {second.id} records approval entry {first.approval_entry_id}", second.approval_entry_id),
+    ]
+    for claim in (second, first):
+        _l_sql(world, "UPDATE claims SET approval_entry_id = :e WHERE id = :c", e=claim.approval_entry_id, c=claim.id)
+
+    # Deferrals: a second deferral of 1 fen planted on the first claim, then its own deferral rewritten.
+    own = _l_one(world, Deferral, ref_type="claim", ref_id=first.id)
+    _l_sql(world, "INSERT INTO deferrals (pool, ref_type, ref_id, policy_id, amount_fen, settled_fen, entry_id, business_date) "
+                  "SELECT pool, ref_type, ref_id, policy_id, 1, 0, entry_id, business_date FROM deferrals WHERE id = :d", d=own.id)
+    _l_sql(world, "UPDATE deferrals SET amount_fen = amount_fen WHERE id = :d", d=own.id)
+    assert _claims_check(world) == [
+        ("claim_postings", f"claim {first.id} deferred 150000000 at approval; its deferrals are [150000000, 1]", first.approval_entry_id)]
+    _l_sql(world, "DELETE FROM deferrals WHERE ref_type = 'claim' AND ref_id = :c AND id <> :d", c=first.id, d=own.id)
+
+    # Recoveries: both of the first claim's lose their entry (the second's row rewritten first).
+    for recovery in (two, one):
+        _l_sql(world, "UPDATE claim_recoveries SET entry_id = NULL WHERE id = :r", r=recovery.id)
+    assert _claims_check(world) == [
+        ("claim_postings", f"recovery {one.id} of claim {first.id} gives the fund 20000000 and has no recovery entry", None),
+        ("claim_postings", f"recovery {two.id} of claim {first.id} gives the fund 10000000 and has no recovery entry", None),
+        ("claim_postings", f"recovery entry of claim {first.id} matches no recorded recovery", one.entry_id),
+        ("claim_postings", f"recovery entry of claim {first.id} matches no recorded recovery", two.entry_id),
+    ]
