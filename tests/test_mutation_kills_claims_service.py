@@ -795,3 +795,28 @@ def test_the_claims_check_and_the_document_go_by_id_whatever_order_the_database_
         ("claim_postings", f"recovery entry of claim {first.id} matches no recorded recovery", one.entry_id),
         ("claim_postings", f"recovery entry of claim {first.id} matches no recorded recovery", two.entry_id),
     ]
+
+
+def test_an_approval_posts_in_the_managers_name_and_its_step_and_suspension_say_so(world):
+    """A4 with G2: the approval's payment is one ``claim_approval`` entry posted in the fund manager's name
+    with its memo, the approval step points at that entry, the claim keeps the loan's insurance limit as
+    approved (A2's input), and B2's suspension that this approval triggers is audited as the fund manager's
+    (gz-2023: line 300 bp of BANK1's in-pool lending 1e9 is 30M; the approved base 100M exceeds it)."""
+    from sqlalchemy import select
+
+    from fund.adapters.models.people import AuditRecord
+    from fund.services import ledger
+
+    world.appropriate(1_000_000_000, DRAWDOWN)
+    loan = world.register(drawdown=DRAWDOWN, principal=1_000_000_000, insurer_code="INS1", insurer_limit_fen=70_000_000)
+    claim = world.approve(world.file(loan.id, 100_000_000, OPENS).id, OPENS)
+    fm = world.fm.institution_id
+    assert claim.approval_entry_id is not None
+    with world.session() as s:
+        (line,) = ledger.journal(s, cause="claim_approval", ref_type="claim", ref_id=claim.id)
+        assert (line.id, line.actor_id, line.memo) == (claim.approval_entry_id, fm, f"claim {claim.id} on loan {loan.id}")
+        audits = [(a.action, a.institution_id, a.business_date) for a in s.scalars(select(AuditRecord).where(AuditRecord.action == "bank.suspend"))]
+    assert audits == [("bank.suspend", fm, OPENS)]
+    doc = world.show(claim.id)
+    assert doc["allocation"]["insurer_limit_fen"] == 70_000_000
+    assert [(e["event"], e["entry_id"]) for e in doc["events"]] == [("filed", None), ("approved", claim.approval_entry_id)]
