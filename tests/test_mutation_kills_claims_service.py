@@ -711,27 +711,32 @@ def test_a_claim_window_holds_both_its_ends_and_no_window_holds_nothing():
     assert not claims_service.ClaimWindow(due, None, None, None).contains(due + dt.timedelta(days=90))
 
 
+def _row_free(world: World, table: str, row_id: int) -> bool:
+    """Whether another transaction can lock the row now (PostgreSQL's ``FOR UPDATE NOWAIT``)."""
+    from sqlalchemy import exc, text
+
+    other = world.session_factory()
+    try:
+        other.execute(text(f"SELECT id FROM {table} WHERE id = :r FOR UPDATE NOWAIT"), {"r": row_id})
+        return True
+    except exc.OperationalError:
+        return False
+    finally:
+        other.rollback()
+        other.close()
+
+
 def test_a_loans_claim_is_locked_only_when_asked(world, backend):
     """The locks of the module's docstring are taken by the steps that change a claim: reading a loan's claim
     (``claim_of_loan``, what ``show`` and the use cases' loan check call) leaves its row free for another
     transaction's ``FOR UPDATE``; asked to lock, it holds it. (PostgreSQL only: SQLite takes no row locks.)"""
     if backend != "postgresql":
         pytest.skip("SQLite takes no row locks: a writer holds the whole database from BEGIN IMMEDIATE")
-    from sqlalchemy import exc, text
-
     loan = world.register(drawdown=DRAWDOWN)
     claim = world.file(loan.id, 100_000_000, OPENS)
 
     def free_for_another_transaction() -> bool:
-        other = world.session_factory()
-        try:
-            other.execute(text("SELECT id FROM claims WHERE id = :c FOR UPDATE NOWAIT"), {"c": claim.id})
-            return True
-        except exc.OperationalError:
-            return False
-        finally:
-            other.rollback()
-            other.close()
+        return _row_free(world, "claims", claim.id)
 
     with world.session() as s:
         assert claims_service.claim_of_loan(s, world.fm, loan.id, claim.id).id == claim.id
@@ -820,3 +825,33 @@ def test_an_approval_posts_in_the_managers_name_and_its_step_and_suspension_say_
     doc = world.show(claim.id)
     assert doc["allocation"]["insurer_limit_fen"] == 70_000_000
     assert [(e["event"], e["entry_id"]) for e in doc["events"]] == [("filed", None), ("approved", claim.approval_entry_id)]
+
+
+def test_a_step_locks_its_claim_and_only_a_step_that_moves_the_loan_locks_the_loan(world, backend):
+    """The module's locks: every step locks its claim row first, and its loan row too when the step moves the
+    loan (approval, withdrawal, rejection, closing), before reading it (the approval's outstanding principal);
+    lowering the loss leaves the loan free. (PostgreSQL only: SQLite takes no row locks.)"""
+    if backend != "postgresql":
+        pytest.skip("SQLite takes no row locks: a writer holds the whole database from BEGIN IMMEDIATE")
+    loan = world.register(drawdown=DRAWDOWN)
+    claim = world.file(loan.id, 100_000_000, OPENS)
+    with world.session() as s:  # the skeleton of an approval, opened: nothing written yet
+        claims_service._open(s, world.fm, claim.id, claims_service._authorise(world.fm, "approved"), OPENS)
+        assert (_row_free(world, "claims", claim.id), _row_free(world, "loans", loan.id)) == (False, False)
+    with world.session() as s:
+        claims_service.lower_loss(s, world.actors["BANK1"], claim.id, 90_000_000, OPENS)
+        assert (_row_free(world, "claims", claim.id), _row_free(world, "loans", loan.id)) == (False, True)
+
+
+def test_a_step_refused_for_the_claims_status_names_the_claim(world):
+    """Rule A's steps from their one status: a step the claim's status does not allow is refused
+    ``invalid_claim_status``, naming the claim, its status and the status the step needs."""
+    claim = world.file(world.register(drawdown=DRAWDOWN).id, 100_000_000, OPENS)
+    world.withdraw(claim.id, OPENS)
+    for step, verb in ((lambda: world.withdraw(claim.id, OPENS), "withdrawn"), (lambda: world.approve(claim.id, OPENS), "approved"),
+                       (lambda: world.close(claim.id, OPENS), None)):
+        with pytest.raises(DomainError) as refused:
+            step()
+        needs = "approved claim can be closed" if verb is None else f"filed claim can be {verb}"
+        assert (refused.value.code, refused.value.field, refused.value.message) == (
+            "invalid_claim_status", "claim_id", f"claim {claim.id} is withdrawn: only a {needs}")
