@@ -741,6 +741,8 @@ def test_a_loans_claim_is_locked_only_when_asked(world, backend):
     with world.session() as s:
         assert claims_service.claim_of_loan(s, world.fm, loan.id, claim.id).id == claim.id
         assert free_for_another_transaction()
+        assert claims_service.claim_for(s, world.fm, claim.id).id == claim.id  # what the documents read
+        assert free_for_another_transaction()
     with world.session() as s:
         assert claims_service.claim_of_loan(s, world.fm, loan.id, claim.id, lock=True).id == claim.id
         assert not free_for_another_transaction()
@@ -855,3 +857,21 @@ def test_a_step_refused_for_the_claims_status_names_the_claim(world):
         needs = "approved claim can be closed" if verb is None else f"filed claim can be {verb}"
         assert (refused.value.code, refused.value.field, refused.value.message) == (
             "invalid_claim_status", "claim_id", f"claim {claim.id} is withdrawn: only a {needs}")
+
+
+def test_a_claim_not_found_is_named_and_an_actor_of_no_reading_kind_sees_no_claim(world):
+    """A claim the actor may not see is ``claim_not_found`` on ``claim_id``, naming the number asked for; an
+    actor of a kind the claims' readers do not include (a bank, a party to the loan, the fund manager,
+    an auditor) sees no claim at all, in the list or by number."""
+    from fund.errors import NotFound
+    from fund.services.registry import Actor
+
+    claim = world.file(world.register(drawdown=DRAWDOWN).id, 100_000_000, OPENS)
+    stranger = Actor(world.fm.institution_id, "FM", "clerk")
+    for actor, claim_id in ((world.fm, claim.id + 1), (world.actors["BANK2"], claim.id), (stranger, claim.id)):
+        with world.session() as s, pytest.raises(NotFound) as refused:
+            claims_service.claim_for(s, actor, claim_id)
+        assert (refused.value.code, refused.value.field, refused.value.message) == ("claim_not_found", "claim_id", f"no claim {claim_id}")
+    with world.session() as s:
+        assert claims_service.list_claims(s, stranger) == []
+        assert [c.id for c in claims_service.list_claims(s, world.fm)] == [claim.id]
