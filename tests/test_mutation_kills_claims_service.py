@@ -875,3 +875,44 @@ def test_a_claim_not_found_is_named_and_an_actor_of_no_reading_kind_sees_no_clai
     with world.session() as s:
         assert claims_service.list_claims(s, stranger) == []
         assert [c.id for c in claims_service.list_claims(s, world.fm)] == [claim.id]
+
+
+def test_each_claim_step_that_moves_the_loan_is_the_loans_event_by_whoever_took_it(world):
+    """G2 on the loan's trail: filing moves the loan in the bank's name, the approval in the fund manager's,
+    each with its business date and a note naming the claim."""
+    from sqlalchemy import select
+
+    from fund.adapters.models.registry import LoanEvent
+
+    loan = world.register(drawdown=DRAWDOWN)
+    claim = world.approve(world.file(loan.id, 100_000_000, OPENS).id, D(2026, 5, 20))
+    with world.session() as s:
+        events = [(e.event, e.actor_id, e.business_date, e.note) for e in
+                  s.scalars(select(LoanEvent).where(LoanEvent.loan_id == loan.id).order_by(LoanEvent.id))][-2:]
+    assert events == [("claim_filed", world.actors["BANK1"].institution_id, OPENS, f"claim {claim.id}"),
+                      ("claim_approved", world.fm.institution_id, D(2026, 5, 20), f"claim {claim.id}")]
+
+
+def test_a1_refuses_a_claim_with_nothing_unpaid_and_a_policy_without_claims_has_no_window(world):
+    """A1: the window runs from the earliest installment not paid in full; a loan with none (every installment
+    paid, the loan left ``active`` by SQL: the registry would have made it ``repaid``) is refused
+    ``nothing_past_due`` by name; under a policy that takes no claims the window is absent but ``m`` is
+    still the earliest unpaid due date."""
+    import dataclasses
+
+    from fund.services.policies import get_policy
+
+    loan = world.register(drawdown=D(2026, 1, 15), months=2, principal=100_000_000)
+    with world.session() as s:
+        policy = get_policy(s, "gz-2023")
+        from fund.adapters.models.registry import Loan
+
+        assert claims_service.claim_window(s, s.get(Loan, loan.id), dataclasses.replace(policy, claim_overdue_days=None), OPENS) == (
+            claims_service.ClaimWindow(D(2026, 2, 15), None, None, None))
+    world.repay("BANK1", loan.id, D(2026, 2, 15), D(2026, 2, 15), 0, 1_000_000)
+    world.repay("BANK1", loan.id, D(2026, 3, 15), D(2026, 3, 15), 100_000_000, 1_000_000)
+    _l_sql(world, "UPDATE loans SET status = 'active' WHERE id = :l", l=loan.id)
+    with pytest.raises(DomainError) as refused:
+        world.file(loan.id, 50_000_000, OPENS)
+    assert (refused.value.code, refused.value.field, refused.value.message) == (
+        "nothing_past_due", "loan_id", f"loan {loan.id} has no unpaid installment on {OPENS}")
