@@ -1343,6 +1343,9 @@ def test_the_run_locks_the_loans_of_the_fees_it_takes_until_its_transaction_ends
                 other.execute(lock, {"l": book.loans[name]})
             savepoint.rollback()
         assert other.scalar(lock, {"l": book.loans["edge"]}) == book.loans["edge"]  # no fee: not locked
+    with scratch(book) as s, scratch(book) as other:  # a preview reads and locks nothing
+        svc.preview_month(s, "2024-04", BD, actor=book.actors["FM"])
+        assert other.scalar(text("SELECT id FROM loans WHERE id = :l FOR UPDATE NOWAIT"), {"l": book.loans["one"]}) == book.loans["one"]
 
 
 def test_the_ledger_check_names_the_first_20_lines_of_each_kind_of_break_by_repayment(book):
@@ -1381,7 +1384,9 @@ def test_the_cap_room_earlier_runs_used_is_summed_per_enterprise_policy_and_year
     # S3: the cap is per enterprise, policy and year of payment; earlier runs' grants count, and whether they cut a line
     with scratch(book) as s:
         _run_april(book, s)
-        s.execute(text("UPDATE subsidy_lines SET cap_year = 2025 WHERE repayment_id = :p"), {"p": book.reps["one"]})  # another year
+        # E3's lines in two years of one policy, and edge's under two policies in one year (each its own key)
+        s.execute(text("UPDATE subsidy_lines SET cap_year = 2025 WHERE repayment_id = :p"), {"p": book.reps["e3"]})
+        s.execute(text("UPDATE subsidy_lines SET policy_id = 'gz-2020' WHERE repayment_id = :p"), {"p": book.reps["edge_11"]})
         lines = s.execute(select(SubsidyLine.enterprise_id, SubsidyLine.policy_id, SubsidyLine.cap_year, SubsidyLine.amount_fen,
                                  SubsidyLine.capped)).all()
         policy_index = {"gz-2020": 0, "gz-2023": 1}
@@ -1390,8 +1395,48 @@ def test_the_cap_room_earlier_runs_used_is_summed_per_enterprise_policy_and_year
             code = (enterprise * 2 + policy_index[policy]) * 10_000 + year
             granted, cut = expected.get(code, (0, False))
             expected[code] = (granted + amount, cut or bool(capped))
-        assert expected[(book.enterprises["big"] * 2 + 1) * 10_000 + 2024] == (100_000_000, True)  # E3: February's and April's
+        e3, edge, small = book.enterprises["big"], book.enterprises["edge"], s2(1_000_000, share=10_000, contract=385, lpr=LPR_2024)
+        assert expected[(e3 * 2 + 1) * 10_000 + 2024] == (100_000_000, True)  # February's and April's
+        assert expected[(e3 * 2 + 1) * 10_000 + 2025] == (0, True)
+        assert expected[(edge * 2 + 0) * 10_000 + 2024] == expected[(edge * 2 + 1) * 10_000 + 2024] == (small, False)
         absent = [(book.enterprises["one"] * 2 + 0) * 10_000 + 2024, (book.enterprises["slow"] * 2 + 1) * 10_000 + 2024]
         keys = sorted([*expected, *absent])
         prior = svc._prior_cap_states(s, np.array(keys, dtype=np.int64), policy_index)
         assert [(p.granted_fen, p.cut) for p in prior] == [expected.get(k, (0, False)) for k in keys]
+
+
+def test_s1s_subsidy_months_end_on_the_drawdown_day_twelve_months_on_even_at_a_months_end(book):
+    # S1: due within the policy's 12 subsidy months from the drawdown date (add_months: the 31st stays the month's end)
+    fm, bank = book.actors["FM"], book.actors["BANK1"]
+    mid = (InstallmentIn(D(2025, 3, 15), 0, 1_000_000), InstallmentIn(D(2025, 3, 20), 1_000_000_000, 1_000_000))
+    end = (InstallmentIn(D(2025, 3, 31), 1_000_000_000, 1_000_000),)
+    with scratch(book) as s:
+        svc.run_month(s, "2024-04", BD, actor=fm)
+        a = _loan(s, bank, 52, months=13, schedule=mid, contract_no="LIMIT-52",
+                  assets=(asset(owner_credit_code=borrower(52).credit_code, serial=90_052),)).id
+        b = _loan(s, bank, 53, drawdown=D(2024, 3, 31), schedule=end, contract_no="LIMIT-53",
+                  assets=(asset(owner_credit_code=borrower(53).credit_code, serial=90_053),)).id
+        on_limit = record_repayment(s, bank, a, D(2025, 3, 15), D(2024, 5, 6), 0, 1_000_000, BD)
+        past = record_repayment(s, bank, a, D(2025, 3, 20), D(2024, 5, 6), 0, 1_000_000, BD)  # 5 days past the 12 months
+        month_end = record_repayment(s, bank, b, D(2025, 3, 31), D(2024, 5, 6), 0, 1_000_000, BD)
+        preview = svc.preview_month(s, "2024-05", BD, actor=fm)
+        taken = {ln.repayment_id for ln in preview.lines if ln.loan_id in (a, b)}
+        assert taken == {on_limit.id, month_end.id} and past.id not in taken
+
+
+def test_a_loans_fees_of_one_kind_fill_its_cap_by_payment_date_whatever_their_kinds_and_registration_order(book):
+    # S6 (fees.refill): per loan and kind, the cap (5 000 000 under gz-2023) is filled by payment date, then registration
+    fm, bank = book.actors["FM"], book.actors["BANK1"]
+    with scratch(book) as s:
+        loan = _loan(s, bank, 54, contract_no="FEES-54", assets=(asset(owner_credit_code=borrower(54).credit_code, serial=90_054),)).id
+
+        def fee(kind, amount, paid_on):
+            return record_fee(s, bank, loan, FeeIn(kind, amount, paid_on, "穗评估所", f"K-54-{kind}-{paid_on}"), BD).id
+
+        later = fee("appraisal", 8_000_000, D(2024, 4, 20))  # reported first, paid last
+        first = fee("appraisal", 4_000_000, D(2024, 4, 10))
+        between = fee("insurance", 6_000_000, D(2024, 4, 12))  # another kind paid between them: its own room
+        preview = svc.preview_month(s, "2024-04", BD, actor=fm)
+        mine = [(f.fee_id, f.computed_fen, f.amount_fen, f.capped) for f in preview.fee_lines if f.loan_id == loan]
+        assert mine == [(first, 2_000_000, 2_000_000, False), (between, 3_000_000, 3_000_000, False),
+                        (later, 4_000_000, 3_000_000, True)]
