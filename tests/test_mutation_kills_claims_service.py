@@ -916,3 +916,38 @@ def test_a1_refuses_a_claim_with_nothing_unpaid_and_a_policy_without_claims_has_
         world.file(loan.id, 50_000_000, OPENS)
     assert (refused.value.code, refused.value.field, refused.value.message) == (
         "nothing_past_due", "loan_id", f"loan {loan.id} has no unpaid installment on {OPENS}")
+
+
+def test_a1_refuses_each_claim_it_does_not_take_by_name_and_keeps_the_filings_note(world):
+    """A1's refusals, each by code, field and message: a loss of 0 fen, a second live claim, a loan not
+    ``active`` or with ``C = 0`` (both planted by SQL), a day before the window opens (89 days after ``m``
+    under gz-2023) or after it closes (456 days); the filing's step notes its loss."""
+    loan = world.register(drawdown=DRAWDOWN)
+    refusals = []
+
+    def refused(loss, day, target=loan.id):
+        with pytest.raises(DomainError) as caught:
+            world.file(target, loss, day)
+        refusals.append((caught.value.code, caught.value.field, caught.value.message))
+
+    refused(0, OPENS)
+    refused(100_000_000, D(2026, 5, 15))
+    refused(100_000_000, D(2027, 5, 17))
+    claim = world.file(loan.id, 100_000_000, OPENS)
+    refused(100_000_000, OPENS)
+    other = world.register(drawdown=DRAWDOWN, borrower_n=2)
+    _l_sql(world, "UPDATE loans SET status = 'repaid' WHERE id = :l", l=other.id)
+    refused(100_000_000, OPENS, other.id)
+    _l_sql(world, "UPDATE loans SET status = 'active', covered_fen = 0 WHERE id = :l", l=other.id)
+    refused(100_000_000, OPENS, other.id)
+    assert refusals == [
+        ("invalid_amount", "loss_fen", "loss_fen must be >= 1 fen, got 0"),
+        ("claim_too_early", "loan_id", f"the earliest unpaid installment of loan {loan.id} fell due on 2026-02-15, 89 days "
+         "before 2026-05-15; claims open after 90 days, on 2026-05-16"),
+        ("claim_window_closed", "loan_id", f"the earliest unpaid installment of loan {loan.id} fell due on 2026-02-15; "
+         "the claim window closed on 2027-05-16"),
+        ("claim_exists", "loan_id", f"loan {loan.id} already has claim {claim.id} open"),
+        ("loan_not_active", "loan_id", f"loan {other.id} is repaid: claims are filed on active loans only"),
+        ("loan_not_covered", "loan_id", f"loan {other.id} has no covered principal (C = 0): it cannot be claimed on"),
+    ]
+    assert _event_notes(world, claim.id) == [("filed", "loss 100000000 fen")]
