@@ -1,15 +1,20 @@
-"""Compiled forms of two integer passes of the stress engine (numba, the optional extra ``ipfund[fast]``).
+"""Compiled forms of the stress engine's integer passes (numba, the optional extra ``ipfund[fast]``).
 
-:mod:`risk.engine` draws every random number and takes every ``ndtr`` and ``log1p`` with numpy
-and scipy whether numba is installed or not; where it is, these kernels do the bookkeeping between
-the draws, which in numpy is a dozen passes over every hit and one sort of all a year's keys:
+:mod:`risk.engine` draws every random number and takes every ``ndtr``, ``log1p`` and ``exp`` with
+numpy and scipy whether numba is installed or not; where it is, these kernels do the bookkeeping
+between the draws, which in numpy is a dozen passes over every hit and one sort of all a year's keys:
 
 * :func:`place_hits`: each hit's loan and the fractional part that thinning reads, and which hits
   need their own ``lambda_i`` (the same float operations, in the same order, as the numpy code);
 * :func:`new_defaults`: the year's default keys ``scenario * N + slot`` in order, each once, without
-  the loans already dead, scenario by scenario (a sort of a few hundred keys each instead of one
-  sort of them all: numpy's sort of int32 keys is several times slower on some CPUs, AMD's Zen 4
-  among them).
+  the loans already dead (a bitmap of the loans hit, scenario by scenario, instead of one sort of
+  all the keys: numpy's sort of int32 keys is several times slower on some CPUs, AMD's Zen 4 among
+  them), with thinning's drop test and the dead loans checked and marked 64 to a word
+  (:func:`dead_bitmap`, :func:`mark_dead_ranges` for B2's uncovered loans);
+* :func:`year_rows`: a year's rows in one pass: each default's scenario, slot, loss and raw claim,
+  the sums per (scenario, cap group), per scenario and per slot;
+* :func:`recovery_sums`: M3's recoveries and A5's fund parts, summed per scenario (where a product
+  could pass int64 the engine takes numpy's exact form instead).
 
 The engine's figures are the same integers with or without them (tests/test_engine_compiled.py runs
 chunks both ways). Without numba, :data:`AVAILABLE` is False and the engine keeps its numpy code.
@@ -43,7 +48,6 @@ def _njit(function):
     return numba.njit(cache=True, nogil=True)(function) if AVAILABLE else function
 
 
-@_njit
 def place_hits(count, row_n, row_start, u, year_loans, thin, row_sure):
     """Hit ``h`` of row ``r`` (``count[r]`` hits each, rows in order) falls at ``x = u[h] * row_n[r]``
     on its group's line: on loan ``year_loans[row_start[r] + floor(x)]``. With ``thin``, ``u[h]``
@@ -88,7 +92,6 @@ def dead_bitmap(n_scenarios: int, n_loans: int) -> np.ndarray:
     return np.zeros((n_scenarios, (n_loans + 63) >> 6), np.uint64)
 
 
-@_njit
 def mark_dead_ranges(dead, scenario, start, length):
     """Flag as dead, in scenario ``scenario[i]``, the slots ``start[i] .. start[i] + length[i] - 1``
     (whole words at once where the range covers them)."""
@@ -111,7 +114,6 @@ def mark_dead_ranges(dead, scenario, start, length):
             row[last_word] |= tail
 
 
-@_njit
 def new_defaults(row_scenario, count, slot, unsure_hit, unsure_row, lam_i, u, row_lam, dense_keys, n_loans,
                  n_scenarios, dead, check_dead, mark_dead):
     """The year's defaults as sorted keys ``scenario * n_loans + slot``, each once.
@@ -179,7 +181,6 @@ def new_defaults(row_scenario, count, slot, unsure_hit, unsure_row, lam_i, u, ro
     return out[:o]
 
 
-@_njit
 def year_rows(keys, n_loans, n_scenarios, cap_group, n_cap_groups, loss_of, raw_of, base_of, insurer_of,
               appraiser_of):
     """One pass over the year's sorted default keys ``scenario * n_loans + slot``.
@@ -243,7 +244,6 @@ def year_rows(keys, n_loans, n_scenarios, cap_group, n_cap_groups, loss_of, raw_
             count_by_slot)
 
 
-@_njit
 def recovery_sums(value, rows, r_slot, r_scenario, liquidation_base, loss, approved, n_scenarios):
     """M3 and A5 for the year's recovered defaults, given ``value = exp(sigma Y - sigma^2 / 2)`` per
     row: each recovery ``floor(min(value * liquidation_base[slot], loss))`` and the fund's part of
@@ -272,6 +272,12 @@ def recovery_sums(value, rows, r_slot, r_scenario, liquidation_base, loss, appro
         if fits:
             fund_part[b] += recovery[j] * approved[rows[j]] // loss[rows[j]]
     return recovery, fund_part, recovered, fits
+
+
+# Compiled here rather than decorated: mutmut leaves decorated functions alone, and the mutation
+# command's ``compiled`` target runs these as Python (NUMBA_DISABLE_JIT=1) to mutate them.
+place_hits, mark_dead_ranges, new_defaults, year_rows, recovery_sums = (
+    _njit(kernel) for kernel in (place_hits, mark_dead_ranges, new_defaults, year_rows, recovery_sums))
 
 
 def warm_up() -> None:

@@ -95,7 +95,10 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         _doctests("risk.executors"))),
     # the engine without tests/test_stress_oracle.py (30 s a run: too slow per mutant on this machine)
     "engine": _risk("engine", "tests/test_stress_engine.py", "tests/test_stress_draws.py", "tests/test_engine_a3_pin.py",
-                    "tests/test_stress_policy_override.py", "tests/test_stress_model_pins.py", "tests/test_stress_importance.py"),
+                    "tests/test_stress_policy_override.py", "tests/test_stress_model_pins.py", "tests/test_stress_importance.py",
+                    "tests/test_engine_compiled.py"),  # the numpy forms of the compiled passes: compared with them
+    # the compiled passes, run as Python (TARGET_ENV): mutmut cannot mutate a function numba compiled
+    "compiled": _risk("compiled", "tests/test_engine_compiled.py"),
     # the claims and subsidy services
     # (fixture tests, SQLite only: the fastest files that call each part of the service; the ledger
     # check's tests of claim entries reach ``ledger_violations``)
@@ -109,6 +112,8 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "tests/test_mutation_kills_subsidies_service.py",  # one book per module, copied once built: the fast part
         "tests/test_subsidy_runs.py", "tests/test_subsidy_preview_parts.py", "tests/test_monthly_fees.py")),
 }
+#: Environment a target's runs need besides the caller's.
+TARGET_ENV: dict[str, dict[str, str]] = {"compiled": {"NUMBA_DISABLE_JIT": "1"}}
 #: Groups of targets, by the name of what they cover.
 GROUPS: dict[str, tuple[str, ...]] = {"domain": tuple(name for name in TARGETS if name.startswith("domain_"))}
 COPIED = ("fund", "risk", "api", "schemas", "simulations", "tests", "docs")
@@ -240,9 +245,11 @@ def _run_in(name: str, tree: Path, modules, tests, repo: Path, args: argparse.Na
     template = _sqlite_template(tree)
     if template:
         env[TEMPLATE_ENV] = str(template)
+    env.update(TARGET_ENV.get(name, {}))
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     print(f"== {name}: mutating {', '.join(modules)} of {copied} against {', '.join(tests)} "
-          f"(pytest {' '.join(PYTEST_ARGS)}; nice {args.nice}, {args.workers} worker(s))", flush=True)
+          f"(pytest {' '.join(PYTEST_ARGS)}; nice {args.nice}, {args.workers} worker(s)"
+          f"{''.join(f'; {key}={value}' for key, value in TARGET_ENV.get(name, {}).items())})", flush=True)
     started = time.monotonic()
     command = ["nice", "-n", str(args.nice), mutmut, "run", "--max-children", str(args.workers)]
     process = subprocess.Popen(command, cwd=tree, start_new_session=True, env=env)
