@@ -17,7 +17,6 @@ from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader
 from api.controllers.proposals import proposal_out, run_decision
 from api.openapi import documented
 from fund.adapters.db import unit_of_work
-from fund.domain.statements import paid_in_order
 from fund.services import audit, proposals, statements
 from fund.services import subsidies as service
 from schemas.common import MAX_ID
@@ -44,16 +43,11 @@ def _out(result: service.RunResult, created: bool | None, session: Session) -> S
 
 
 def run_fee_items(session: Session, result: service.RunResult) -> list[FeeLineOut]:
-    """The run's fee lines in its money order, each with its part paid so far: the run's paid money
-    (its paid part and what inflows settled of its deferral since) goes to every interest line first,
-    then to the fee lines in order (docs/rules.md section 5, S6), as the statement shows it."""
+    """The run's fee lines in its money order, each with its part paid so far (S6)."""
     if not result.fee_line_count:
         return []
     run = service.find_run(session, run_id=result.run_id)
-    fee_lines = service.run_fee_lines(session, run)
-    paid_total = service.run_paid_total(session, run)
-    parts = paid_in_order([f.amount_fen for f in fee_lines], paid_total - min(paid_total, result.interest_total_fen))
-    return [_fee_line_out(f, paid) for f, paid in zip(fee_lines, parts)]
+    return [_fee_line_out(f, paid) for f, paid in service.run_fee_lines_paid(session, run)]
 
 
 def _fee_line_out(f, paid_fen: int) -> FeeLineOut:

@@ -57,20 +57,14 @@ def _fee_item(f, paid_fen: int) -> dict:
 
 
 def _run_fee_items(result) -> list[dict]:
-    """The run's fee lines in its money order with their parts paid so far: the run's paid money (its
-    paid part and what inflows settled of its deferral since) goes to every interest line first, then
-    to the fee lines in order (docs/rules.md section 5, S6), as its statement shows."""
+    """The run's fee lines in its money order with their parts paid so far (S6), as its statement shows."""
     if not result.fee_line_count:
         return []
-    from fund.domain.statements import paid_in_order
     from fund.services import subsidies
 
     with transaction() as session:
         run = subsidies.find_run(session, run_id=result.run_id)
-        fee_lines = subsidies.run_fee_lines(session, run)
-        paid_total = subsidies.run_paid_total(session, run)
-    parts = paid_in_order([f.amount_fen for f in fee_lines], paid_total - min(paid_total, result.interest_total_fen))
-    return [_fee_item(f, paid) for f, paid in zip(fee_lines, parts)]
+        return [_fee_item(f, paid) for f, paid in subsidies.run_fee_lines_paid(session, run)]
 
 
 def _fee_figures_line(count: int, capped: int, total_fen: int, computed_fen: int, interest_fen: int) -> str:

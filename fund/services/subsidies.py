@@ -1235,6 +1235,19 @@ def run_fee_lines(session: Session, run: SubsidyRun) -> list[FeeLine]:
                     bool(r.capped)) for r in rows]
 
 
+def run_fee_lines_paid(session: Session, run: SubsidyRun) -> list[tuple[FeeLine, int]]:
+    """The fee lines a run took, in its money order, each with its part paid so far: the run's paid
+    money (its paid part and what inflows settled of its deferral since) goes to every interest line
+    first, then to the fee lines in order (docs/rules.md section 5, S6), as its statement shows."""
+    fee_lines = run_fee_lines(session, run)
+    if not fee_lines:
+        return []
+    paid_total = run_paid_total(session, run)
+    interest_total = run.total_fen - (run.fee_total_fen or 0)
+    parts = paid_in_order([f.amount_fen for f in fee_lines], paid_total - min(paid_total, interest_total))
+    return list(zip(fee_lines, parts))
+
+
 def fee_parts(session: Session, run_id: int, low_fen: int, high_fen: int) -> dict[int, int]:
     """Per enterprise, the part of the run's money from ``low_fen`` to ``high_fen`` that falls on its
     fee lines (which come after every interest line): for the payment instructions of a deferral's
