@@ -257,3 +257,108 @@ def test_recovery_sums_with_no_fund_share_every_product_fits():
         np.array([800.0, 900.0]), np.array([1000, 700], np.int64), np.zeros(2, np.int64), 2)
     assert fits and recovery.tolist() == [400, 700] and recovered.tolist() == [400, 700]
     assert fund_part.tolist() == [0, 0]
+
+
+# --- the kernels against their numpy forms, on random small inputs -----------------------------
+
+
+def _new_defaults_numpy(row_scenario, count, slot, unsure_hit, unsure_row, lam_i, u, row_lam, dense_keys,
+                        n_loans, flags, check_dead, mark_dead):
+    """The numpy form (risk.engine.run_chunk without risk.compiled): every hit's key ``scenario * N +
+    slot``, thinning's drops (``u[h] * row_lam[row] >= lam_i``) out, the dense keys in, sorted, each
+    once, without the keys flagged dead (``check_dead``), which are then flagged (``mark_dead``)."""
+    rep = np.repeat(np.arange(count.size), count)
+    keys = row_scenario[rep] * n_loans + slot
+    drop = unsure_hit[u[unsure_hit] * row_lam[unsure_row] >= lam_i]
+    keys = np.unique(np.concatenate([np.delete(keys, drop), dense_keys])).astype(np.intp)
+    if check_dead:
+        keys = keys[~flags[keys]]
+    if mark_dead:
+        flags[keys] = True
+    return keys
+
+
+def _random_year(rng, n_loans, n_scenarios):
+    """Rows of hits in scenario order (some scenarios without any, some with several rows, repeated
+    slots), unsure hits with their thinning draws, and dense keys in scenario order (not sorted
+    within a scenario, as the dense path draws them group by group)."""
+    n_rows = int(rng.integers(0, 3 * n_scenarios + 1))
+    row_scenario = np.sort(rng.integers(0, n_scenarios, n_rows)).astype(np.intp)
+    count = rng.integers(0, 6, n_rows).astype(np.intp)
+    slot = rng.integers(0, n_loans, int(count.sum())).astype(np.intp)
+    rep = np.repeat(np.arange(n_rows), count)
+    unsure_hit = np.flatnonzero(rng.random(slot.size) < 0.5).astype(np.intp)
+    unsure_row = rep[unsure_hit].astype(np.intp)
+    lam_i = rng.random(unsure_hit.size) * 0.3
+    u = rng.random(slot.size)
+    row_lam = 0.05 + rng.random(n_rows) * 0.3
+    dense = rng.integers(0, n_loans * n_scenarios, int(rng.integers(0, 12)))
+    dense = dense[np.argsort(dense // n_loans, kind="stable")].astype(np.intp)
+    return row_scenario, count, slot, unsure_hit, unsure_row, lam_i, u, row_lam, dense
+
+
+@pytest.mark.parametrize("n_loans", [1, 5, 63, 64, 65, 130, 200])
+def test_new_defaults_gives_the_numpy_forms_keys_and_dead_flags(n_loans):
+    """Random years (repeated hits, thinning, dense keys, loans dead before) compared exactly with
+    the numpy form, for each combination of ``check_dead`` and ``mark_dead``: the same keys, and the
+    same loans flagged dead afterwards."""
+    rng = np.random.default_rng(n_loans)
+    for _ in range(12):
+        n_scenarios = int(rng.integers(1, 5))
+        year = _random_year(rng, n_loans, n_scenarios)
+        before = rng.random(n_scenarios * n_loans) < 0.2
+        for check_dead in (False, True):
+            for mark_dead in (False, True):
+                dead = compiled.dead_bitmap(n_scenarios, n_loans)
+                flagged = np.flatnonzero(before)
+                compiled.mark_dead_ranges(dead, (flagged // n_loans).astype(np.intp),
+                                          (flagged % n_loans).astype(np.intp), np.ones(flagged.size, np.intp))
+                flags = before.copy()
+                expected = _new_defaults_numpy(*year, n_loans, flags, check_dead, mark_dead)
+                keys = compiled.new_defaults(*year, n_loans, n_scenarios, dead, check_dead, mark_dead)
+                np.testing.assert_array_equal(keys, expected)
+                after = [b * n_loans + s for b, s in _flagged(dead, n_loans)]
+                assert after == np.flatnonzero(flags).tolist()
+
+
+@pytest.mark.parametrize("with_parts", [False, True])
+def test_year_rows_gives_the_numpy_forms_rows_runs_and_sums(with_parts):
+    """Random sorted keys (scenarios without defaults among them, a cap group's runs in successive
+    scenarios) compared exactly, output by output, with risk.engine._year_rows; B2's base and the
+    insurer's and appraiser's parts given or empty (not summed)."""
+    rng = np.random.default_rng(3 if with_parts else 4)
+    for _ in range(25):
+        n_loans, n_scenarios, n_groups = int(rng.integers(1, 12)), int(rng.integers(1, 6)), int(rng.integers(1, 4))
+        keys = np.flatnonzero(rng.random(n_loans * n_scenarios) < rng.choice([0.0, 0.3, 0.9])).astype(np.intp)
+        cap_group = np.sort(rng.integers(0, n_groups, n_loans)).astype(np.intp)
+        loss_of, raw_of = rng.integers(0, 10**9, n_loans), rng.integers(0, 10**9, n_loans)
+        parts = [rng.integers(0, 10**8, n_loans) if with_parts else np.zeros(0, np.int64) for _ in range(3)]
+        args = (keys, n_loans, n_scenarios, cap_group, n_groups, loss_of, raw_of, *parts)
+        got, expected = compiled.year_rows(*args), engine._year_rows(*args)
+        assert len(got) == len(expected) == 14
+        for index, (a, b) in enumerate(zip(got, expected)):
+            np.testing.assert_array_equal(a, b, err_msg=str(index))
+
+
+def test_recovery_sums_gives_the_numpy_forms_recoveries_and_parts():
+    """Random recovered rows (values above and below the loss, scenarios without recoveries)
+    compared exactly with the numpy form: ``floor(min(value * base, loss))``, the fund's part
+    ``floor(recovery * approved / loss)``, both summed per scenario."""
+    rng = np.random.default_rng(9)
+    for _ in range(25):
+        n_scenarios, n_loans, n_defaults = int(rng.integers(1, 5)), int(rng.integers(1, 8)), int(rng.integers(0, 15))
+        r_scenario = np.sort(rng.integers(0, n_scenarios, n_defaults)).astype(np.intp)
+        loss = rng.integers(1, 10**9, n_defaults + 3)
+        approved = (loss * rng.random(loss.size)).astype(np.int64)
+        rows = np.sort(rng.choice(loss.size, n_defaults, replace=False)).astype(np.intp)
+        r_slot = rng.integers(0, n_loans, n_defaults).astype(np.intp)
+        liquidation_base = rng.random(n_loans) * 2e9
+        value = rng.lognormal(-0.5, 1.0, n_defaults)
+        recovery, fund_part, recovered, fits = compiled.recovery_sums(value, rows, r_slot, r_scenario,
+                                                                      liquidation_base, loss, approved, n_scenarios)
+        expected = np.minimum(value * liquidation_base[r_slot], loss[rows]).astype(np.int64)
+        part = expected * approved[rows] // loss[rows]
+        assert fits
+        np.testing.assert_array_equal(recovery, expected)
+        np.testing.assert_array_equal(fund_part, np.bincount(r_scenario, part, n_scenarios).astype(np.int64))
+        np.testing.assert_array_equal(recovered, np.bincount(r_scenario, expected, n_scenarios).astype(np.int64))
