@@ -542,7 +542,8 @@ def test_the_claims_check_goes_on_past_a_recovery_without_a_fund_part_and_past_o
 def test_the_claims_list_gives_a_page_of_100_by_default(world):
     """The claims list the console's loan page reads without a limit holds a page of 100 claims, as the
     API's page does by default; the rest follow after the last id. 128 claims are planted by copying a
-    withdrawn claim's row (the workflow would take minutes for as many)."""
+    withdrawn claim's row (the workflow would take minutes for as many). So do the use cases' claims page and
+    a loan's claims (what the CLI and the API call, with the same default)."""
     from sqlalchemy import text
 
     from fund.adapters.models.claims import Claim
@@ -557,6 +558,10 @@ def test_the_claims_list_gives_a_page_of_100_by_default(world):
         first = [c.id for c in claims_service.list_claims(s, world.fm)]
         rest = [c.id for c in claims_service.list_claims(s, world.fm, after_id=first[-1])]
     assert len(every) == 128 and first == every[:100] and rest == every[100:]
+    # the use cases' pages too, by default the API's and the CLI's 100: the claims page and the loan's claims
+    # (all 128 are on this loan)
+    assert [c["id"] for c in claims_service.claims_page(world.session_factory, world.fm, detail=False)] == every[:100]
+    assert [c["id"] for c in claims_service.claims_of_loan(world.session_factory, world.fm, loan.id)] == every[:100]
 
 
 def test_an_approval_measures_the_room_after_another_approval_committed_meanwhile(world, backend):
@@ -951,3 +956,50 @@ def test_a1_refuses_each_claim_it_does_not_take_by_name_and_keeps_the_filings_no
         ("loan_not_covered", "loan_id", f"loan {other.id} has no covered principal (C = 0): it cannot be claimed on"),
     ]
     assert _event_notes(world, claim.id) == [("filed", "loss 100000000 fen")]
+
+
+def test_a1_takes_claims_only_on_an_eligible_covered_loan_under_a_policy_that_takes_claims(world):
+    """A1 (a claim on an ``active`` loan with ``C > 0``) with section 3 (a loan is registered ``eligible``
+    under its policy, else its ``C`` is 0) and section 2 (``bj-zgc-2024`` takes no claims): a loan not
+    eligible, or under no policy, is refused ``loan_not_covered`` whatever its covered-principal column
+    holds; a loan under a policy without claim windows is refused ``policy_takes_no_claims`` by field and
+    message; ``C`` of 1 fen is more than 0, so that loan is claimed on. These loans are planted by SQL
+    (registration never makes the first two; ``bj-zgc-2024`` cannot be active with ``gz-2023``)."""
+    ineligible, no_policy, no_claims, one_fen = (world.register(drawdown=DRAWDOWN, borrower_n=n) for n in (1, 2, 3, 4))
+    _l_sql(world, "UPDATE loans SET coverage = 'ineligible' WHERE id = :l", l=ineligible.id)
+    _l_sql(world, "UPDATE loans SET policy_id = NULL WHERE id = :l", l=no_policy.id)
+    _l_sql(world, "UPDATE loans SET policy_id = 'bj-zgc-2024' WHERE id = :l", l=no_claims.id)
+    _l_sql(world, "UPDATE loans SET covered_fen = 1 WHERE id = :l", l=one_fen.id)
+    refusals = []
+    for loan in (ineligible, no_policy, no_claims):
+        with pytest.raises(DomainError) as refused:
+            world.file(loan.id, 100_000_000, OPENS)
+        refusals.append((refused.value.code, refused.value.field, refused.value.message))
+    assert refusals == [
+        ("loan_not_covered", "loan_id", f"loan {ineligible.id} has no covered principal (C = 0): it cannot be claimed on"),
+        ("loan_not_covered", "loan_id", f"loan {no_policy.id} has no covered principal (C = 0): it cannot be claimed on"),
+        ("policy_takes_no_claims", "loan_id", "policy bj-zgc-2024 takes no claims"),
+    ]
+    claim = world.file(one_fen.id, 100_000_000, OPENS)
+    assert (claim.loan_id, claim.status, claim.policy_id) == (one_fen.id, "filed", "gz-2023")
+
+
+def test_a_filing_locks_its_loan_before_checking_it(world, backend, monkeypatch):
+    """A1's one live claim per loan under the module's locks: filing locks the loan row when it first reads
+    it, so another transaction cannot take the loan (another filing, a repayment) between the checks of its
+    claims, status and window and the filing's own move of the loan; the lock ends with the filing's
+    transaction. The filing is observed at its window check. (PostgreSQL only: SQLite takes no row locks.)"""
+    if backend != "postgresql":
+        pytest.skip("SQLite takes no row locks: a writer holds the whole database from BEGIN IMMEDIATE")
+    loan = world.register(drawdown=DRAWDOWN)
+    free_at_the_window_check = []
+    window = claims_service.claim_window
+
+    def observed(*args, **kwargs):
+        free_at_the_window_check.append(_row_free(world, "loans", loan.id))
+        return window(*args, **kwargs)
+
+    monkeypatch.setattr(claims_service, "claim_window", observed)
+    claim = world.file(loan.id, 100_000_000, OPENS)
+    assert (claim.status, free_at_the_window_check) == ("filed", [False])
+    assert _row_free(world, "loans", loan.id)
