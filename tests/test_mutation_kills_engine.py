@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import math
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -157,13 +158,13 @@ def test_simulate_oracle_book_is_simulate_of_oracle_prepared_with_the_same_argum
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
         assert (a.batch, a.workers, a.n_scenarios) == (b.batch, b.workers, b.n_scenarios)
 
-    run = simulate_oracle_book(n_loans=30, pd=0.05, rho=0.2, n_scenarios=300, seed=4, copula="t")
-    same(run, simulate(oracle_prepared(n_loans=30, pd=0.05, rho=0.2, copula="t"), n_scenarios=300, seed=4))
+    run = simulate_oracle_book(n_loans=20, pd=0.05, rho=0.2, n_scenarios=200, seed=4, copula="t")
+    same(run, simulate(oracle_prepared(n_loans=20, pd=0.05, rho=0.2, copula="t"), n_scenarios=200, seed=4))
     assert run.fund_payout.sum() > 0
-    given = simulate_oracle_book(n_loans=30, pd=0.05, rho=0.2, n_scenarios=300, seed=4, copula="t", nu=9.0,
+    given = simulate_oracle_book(n_loans=20, pd=0.05, rho=0.2, n_scenarios=200, seed=4, copula="t", nu=9.0,
                                  batch=100, workers=2, principal_fen=3_000_001)
-    prep = oracle_prepared(n_loans=30, pd=0.05, rho=0.2, copula="t", nu=9.0, principal_fen=3_000_001)
-    same(given, simulate(prep, n_scenarios=300, seed=4, batch=100, workers=2))
+    prep = oracle_prepared(n_loans=20, pd=0.05, rho=0.2, copula="t", nu=9.0, principal_fen=3_000_001)
+    same(given, simulate(prep, n_scenarios=200, seed=4, batch=100, workers=2))
     assert given.workers == 2 and given.batch == 100
     assert (given.fund_payout % (3_000_001 // 2) == 0).all()
 
@@ -185,3 +186,93 @@ def test_one_worker_a_single_chunk_or_a_small_run_stays_in_this_process(monkeypa
     simulate(prep, n_scenarios=40, seed=1, batch=10, workers=2, small_run=401)   # 400 < small_run
     with pytest.raises(AssertionError, match="worker pool"):
         simulate(prep, n_scenarios=40, seed=1, batch=10, workers=2, small_run=400)
+
+
+def _same_figures(a, b):
+    for name in engine._PER_SCENARIO + engine._SUMMED:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def small_prep():
+    """Two banks' worth of loans with defaults in most scenarios, two years: cheap chunks."""
+    book = tiny_book(12, pd=[0.05, 0.2, 0.4] * 4, principal=[1_000_001 + 1000 * i for i in range(12)],
+                     bank=[0, 1] * 6, banks=("bank-1", "bank-2"),
+                     sector=["other", "rail_transit", "other", "biomedicine_health"] * 3)
+    return prep_of(book, horizon=2, cash=5_000_000, appropriation=(0, 1_000_000))
+
+
+def test_simulate_refuses_bad_counts_in_one_line_and_accepts_the_bounds(small_prep, monkeypatch):
+    """``simulate``: n_scenarios in 1..10^8, batch in 1..10^6, workers in 1..256, seed >= 0, each an
+    integer (not a bool); anything else is refused with a message naming the bound and the value.
+    (The bounds themselves are accepted: the run gets as far as planning its chunks.)"""
+    class Planned(Exception):
+        pass
+
+    def planned(n_scenarios, batch):
+        raise Planned((n_scenarios, batch))
+
+    cases = [
+        ({"n_scenarios": 0}, r"n_scenarios must be an integer in 1\.\.10\^8, got 0"),
+        ({"n_scenarios": 10**8 + 1}, r"n_scenarios must be an integer in 1\.\.10\^8, got 100000001"),
+        ({"n_scenarios": True}, r"n_scenarios .* got True"), ({"n_scenarios": 2.0}, r"n_scenarios .* got 2\.0"),
+        ({"batch": 0}, r"batch must be an integer in 1\.\.10\^6, got 0"),
+        ({"batch": 10**6 + 1}, r"batch must be an integer in 1\.\.10\^6, got 1000001"),
+        ({"batch": True}, r"batch .* got True"), ({"batch": 5.0}, r"batch .* got 5\.0"),
+        ({"workers": 0}, r"workers must be an integer in 1\.\.256, got 0"),
+        ({"workers": 257}, r"workers must be an integer in 1\.\.256, got 257"),
+        ({"workers": True}, r"workers .* got True"), ({"workers": 2.0}, r"workers .* got 2\.0"),
+        ({"seed": -1}, r"seed must be an integer >= 0, got -1"), ({"seed": True}, r"seed .* got True"),
+        ({"seed": 1.0}, r"seed .* got 1\.0"),
+    ]
+    for change, message in cases:
+        args = {"n_scenarios": 10, "seed": 1, "batch": 10, "workers": 1, **change}
+        with pytest.raises(ValueError, match=message):
+            simulate(small_prep, **args)
+    monkeypatch.setattr(engine, "chunk_plan", planned)
+    for change in ({"n_scenarios": 1}, {"n_scenarios": 10**8}, {"batch": 1}, {"batch": 10**6}, {"workers": 1},
+                   {"workers": 256}, {"seed": 0}):
+        args = {"n_scenarios": 10, "seed": 1, "batch": 10, "workers": 1, **change}
+        with pytest.raises(Planned):
+            simulate(small_prep, **args)
+
+
+def test_chunk_plan_is_full_batches_and_the_rest():
+    """``chunk_plan``: chunks of ``batch`` each, the last one what is left (none when nothing is)."""
+    assert engine.chunk_plan(250, 100) == [100, 100, 50]
+    assert engine.chunk_plan(200, 100) == [100, 100]
+    assert engine.chunk_plan(7, 100) == [7]
+    assert engine.chunk_plan(3, 1) == [1, 1, 1]
+
+
+def test_simulate_joins_the_chunks_of_the_spawned_seeds_in_order(small_prep):
+    """M6 and ``simulate``'s docstring: chunk j runs ``run_chunk`` on the j-th child of
+    ``SeedSequence(seed)``, sizes by ``chunk_plan``; per-scenario figures are the chunks' joined in
+    chunk order and the summed figures the chunks' sums; the run records its inputs."""
+    run = simulate(small_prep, n_scenarios=250, seed=9, batch=100)
+    children = np.random.SeedSequence(9).spawn(3)
+    chunks = [run_chunk(small_prep, child, size) for child, size in zip(children, (100, 100, 50))]
+    for name in engine._PER_SCENARIO:
+        np.testing.assert_array_equal(getattr(run, name), np.concatenate([getattr(c, name) for c in chunks]),
+                                      err_msg=name)
+    for name in engine._SUMMED:
+        np.testing.assert_array_equal(getattr(run, name), sum(getattr(c, name) for c in chunks), err_msg=name)
+    assert all(c.n_defaults.sum() > 0 for c in chunks)
+    assert (run.n_scenarios, run.seed, run.batch, run.horizon, run.net0, run.workers) == (250, 9, 100, 2, 5_000_000, 1)
+    assert (run.shift, run.scale) == (small_prep.shift, small_prep.scale)
+    assert run.total_loss.shape == (250,) and run.payout_by_year.shape == (250, 2)
+
+
+def test_simulate_reports_progress_cpu_and_its_own_time(small_prep, monkeypatch):
+    """``progress(done, total)`` after each chunk with scenario counts; ``cpu_seconds`` the chunks'
+    CPU seconds summed; ``seconds`` the run's wall time; the main process's peak memory."""
+    timed = engine._timed_chunk
+    monkeypatch.setattr(engine, "_timed_chunk", lambda prep, seed, size: (timed(prep, seed, size)[0], size / 4))
+    calls = []
+    started = time.perf_counter()
+    run = simulate(small_prep, n_scenarios=250, seed=9, batch=100, progress=lambda done, total: calls.append((done, total)))
+    wall = time.perf_counter() - started
+    assert calls == [(100, 250), (200, 250), (250, 250)]
+    assert run.cpu_seconds == 62.5
+    assert 0 < run.seconds <= wall
+    assert run.peak_rss_mb[0] > 0 and run.peak_rss_mb[1] == 0.0
