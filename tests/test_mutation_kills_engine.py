@@ -9,9 +9,12 @@ second or two each.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import math
+import multiprocessing
+import os
 import threading
 import time
 
@@ -276,3 +279,111 @@ def test_simulate_reports_progress_cpu_and_its_own_time(small_prep, monkeypatch)
     assert run.cpu_seconds == 62.5
     assert 0 < run.seconds <= wall
     assert run.peak_rss_mb[0] > 0 and run.peak_rss_mb[1] == 0.0
+
+
+class _InProcessPool:
+    """A stand-in for ``ProcessPoolExecutor`` that records how it was made, runs its initializer
+    once (as each worker would) and each task when submitted, in this process."""
+
+    made: list = []
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        _InProcessPool.made.append(self)
+        kwargs["initializer"](*kwargs["initargs"])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        future = concurrent.futures.Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def test_worker_processes_get_the_prepared_inputs_once_and_their_chunks_come_back_in_order(small_prep, monkeypatch):
+    """The pool path of ``simulate`` (worker processes, here run in this process): the pool has
+    ``min(workers, chunks)`` workers started by forkserver where the platform has it (else spawn:
+    never forked from this process), each initialised with the prepared inputs; chunk j is
+    ``_worker_chunk(j, j-th seed, its size)``; the figures are those of the run in this process (M6),
+    progress is reported per chunk, CPU seconds are summed and the workers' peak memory is the
+    largest one reported."""
+    monkeypatch.setattr(engine, "_WORKER_PREP", None)
+    monkeypatch.setattr(engine, "ProcessPoolExecutor", _InProcessPool)
+    monkeypatch.setattr(_InProcessPool, "made", [])
+    here = simulate(small_prep, n_scenarios=250, seed=9, batch=100)
+    peaks = iter([10.0, 30.0, 20.0, 5.0])          # three workers' chunks, then the main process
+    monkeypatch.setattr(engine, "_peak_rss_mb", lambda: next(peaks))
+    timed = engine._timed_chunk
+    monkeypatch.setattr(engine, "_timed_chunk", lambda prep, seed, size: (timed(prep, seed, size)[0], size / 4))
+    calls = []
+    pooled = simulate(small_prep, n_scenarios=250, seed=9, batch=100, workers=3, small_run=0,
+                      progress=lambda done, total: calls.append((done, total)))
+    _same_figures(here, pooled)
+    (pool,) = _InProcessPool.made
+    assert pool.kwargs["max_workers"] == 3 and pool.kwargs["initargs"] == (small_prep,)
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    assert pool.kwargs["mp_context"].get_start_method() == method
+    assert engine._WORKER_PREP is small_prep
+    done = [d for d, _ in calls]
+    assert {t for _, t in calls} == {250} and done[-1] == 250     # in the order the chunks finish
+    assert sorted(np.diff([0, *done]).tolist()) == [50, 100, 100]
+    assert pooled.cpu_seconds == 62.5 and pooled.peak_rss_mb == (5.0, 30.0) and pooled.workers == 3
+    monkeypatch.setattr(engine, "_peak_rss_mb", lambda: 1.0)
+    simulate(small_prep, n_scenarios=250, seed=9, batch=100, workers=8, small_run=0)
+    assert _InProcessPool.made[-1].kwargs["max_workers"] == 3      # no more workers than chunks
+
+
+def test_an_executor_runs_the_chunks_where_it_likes_and_the_figures_are_the_same(small_prep, monkeypatch):
+    """``simulate(executor=...)``: the executor is given the prepared inputs, the seeds and the sizes
+    and yields ``(index, chunk, peak, cpu)`` in any order (here the last chunk first, each through
+    ``_worker_chunk_with`` as a remote worker runs it); the figures are the in-process run's, progress
+    counts the scenarios done in the order chunks arrive, CPU seconds add up and the peak is the
+    largest worker's."""
+    class Backwards:
+        def run_chunks(self, prep, seeds, sizes):
+            assert prep is small_prep and sizes == [100, 100, 50] and len(seeds) == 3
+            for j, peak in zip((2, 1, 0), (7.0, 9.0, 8.0)):
+                index, chunk, _, cpu = engine._worker_chunk_with(prep, j, seeds[j], sizes[j])
+                assert index == j and chunk.total_loss.shape == (sizes[j],) and cpu >= 0
+                yield index, chunk, peak, 0.5 * (j + 1)
+
+    here = simulate(small_prep, n_scenarios=250, seed=9, batch=100)
+    calls = []
+    remote = simulate(small_prep, n_scenarios=250, seed=9, batch=100, executor=Backwards(),
+                      progress=lambda done, total: calls.append((done, total)))
+    _same_figures(here, remote)
+    assert calls == [(50, 250), (150, 250), (250, 250)]
+    assert remote.cpu_seconds == 3.0 and remote.peak_rss_mb[1] == 9.0
+
+
+def test_timed_chunk_is_run_chunk_and_the_cpu_seconds_it_took(small_prep):
+    """``_timed_chunk``: the chunk ``run_chunk`` gives for the seed and size, and the CPU seconds
+    it took (between zero and the process time measured around the call)."""
+    seed = np.random.SeedSequence(3)
+    before = time.process_time()
+    chunk, cpu = engine._timed_chunk(small_prep, seed, 60)
+    spent = time.process_time() - before
+    assert 0 <= cpu <= spent
+    for name in engine._PER_SCENARIO:
+        np.testing.assert_array_equal(getattr(chunk, name), getattr(run_chunk(small_prep, seed, 60), name))
+
+
+def test_peak_rss_is_this_process_peak_resident_memory_in_mb():
+    """``_peak_rss_mb``: this process's peak resident set in MB (Linux reports it in KB; compared
+    with /proc/self/status's VmHWM, another reading of the same figure)."""
+    def hwm_mb():
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("needs Linux's /proc")
+    low = hwm_mb()
+    peak = engine._peak_rss_mb()
+    high = hwm_mb()
+    # the kernel's two counters may differ by a few hundred KB (per-thread RSS counting)
+    assert 0.98 * low - 1 <= peak <= 1.02 * high + 1
