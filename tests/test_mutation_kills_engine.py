@@ -387,3 +387,147 @@ def test_peak_rss_is_this_process_peak_resident_memory_in_mb():
     high = hwm_mb()
     # the kernel's two counters may differ by a few hundred KB (per-thread RSS counting)
     assert 0.98 * low - 1 <= peak <= 1.02 * high + 1
+
+
+# --------------------------------------------------------------------------------------------------
+# prepare: a hand-computed book (M1, M2, M3, A2, A3, B2)
+
+
+def _a2(loss, covered, principal, ratios, limit=None):
+    """A2 as docs/rules.md section 4 words it: base = floor(L C / principal), share_p = floor(base
+    ratio_p / 10000), the insurer's share cut to its limit, the bank the residual."""
+    base = loss * covered // principal
+    shares = {p: base * ratios.get(p, 0) // 10_000 for p in ("fund", "insurer", "appraiser")}
+    if limit is not None:
+        shares["insurer"] = min(shares["insurer"], limit)
+    return base, shares
+
+
+def hand_book():
+    """Four loans of two banks under gz-2023 (cap 500 bp, scheme 50, B2 line 300 bp) and gz-2020
+    (no cap; schemes 5311 and 541), as of 2026-01-01:
+
+    0: bank A, gz-2023 "50", principal 1,000,000, C 600,001, outstanding 900,000, bullet to 2028-06-30
+       (years 1-3), PD 2%, "other", an invention patent worth 400,000;
+    1: bank B, gz-2020 "5311", 2,000,000 all covered and outstanding, straight line to 2028-01-01
+       (2,000,000 at the start of year 1, 1,000,000 of year 2, 0 in year 3), the sector's PD
+       (rail transit), insurer limit 100,000;
+    2: bank A, gz-2023 "50", 500,000, bullet to 2027-01-01 (year 1 only), PD 30%, "other", a
+       trademark worth 100,000;
+    3: bank B, gz-2020 "541", principal 3,000,001, C 1,000,000, outstanding 2,999,999, PD 0."""
+    gz23, gz20 = shipped_policy("gz-2023"), shipped_policy("gz-2020")
+    cols = {
+        "loan_id": ["a", "b", "c", "d"], "bank": [0, 1, 0, 1],
+        "sector": [SECTORS.index(s) for s in ("other", "rail_transit", "other", "other")],
+        "policy": [0, 1, 0, 1], "scheme": ["50", "5311", "50", "541"], "pd": [0.02, math.nan, 0.3, 0.0],
+        "principal_fen": [1_000_000, 2_000_000, 500_000, 3_000_001],
+        "covered_fen": [600_001, 2_000_000, 500_000, 1_000_000],
+        "outstanding_fen": [900_000, 2_000_000, 500_000, 2_999_999],
+        "maturity_date": [dt.date(2028, 6, 30), dt.date(2028, 1, 1), dt.date(2027, 1, 1), dt.date(2035, 1, 1)],
+        "amortization": [False, True, False, False], "ip_value_fen": [400_000, 0, 100_000, 0],
+        "ip_kind": [IP_KINDS.index("invention_patent"), -1, IP_KINDS.index("trademark"), -1],
+        "insurer_limit_fen": [UNLIMITED, 100_000, UNLIMITED, UNLIMITED],
+    }
+    return make_book(cols, ("A", "B"), (gz23, gz20))
+
+
+HAND_SCENARIO = {"name": "hand", "horizon_years": 3, "pd_multiplier": 2.0, "sector_pd_multiplier": {"rail_transit": 1.5},
+                 "asset_correlation": 0.19, "global_loading": 0.3,
+                 "collateral": {"value_multiplier": 1.5, "liquidation_haircut": 0.2, "invalidation_multiplier": 2.0,
+                                "volatility": 0.7, "global_loading": 0.4, "recovery_lag_years": 2}}
+HAND_BASE = [CapBase("A", "gz-2023", 10_000_000, 123_456, b2_losses_fen=7), CapBase("B", "gz-2020", 5_000_000, 0)]
+
+
+def hand_prepare(**changes):
+    doc = {**HAND_SCENARIO, **changes}
+    fund = FundPosition(cash_fen=0, deferred_fen=5_000, appropriation_fen=(11, 22, 33))
+    return prepare(hand_book(), parse_scenario(doc), HAND_BASE, fund, as_of=AS_OF)
+
+
+def test_prepare_computes_the_hand_book_exposures_and_a2_split():
+    """M3's exposure per year (bullet, straight line, matured) and A2's split of it per loan and
+    year through the pooled scheme ratios and the insurer's limit (section 4), by hand."""
+    prep, _ = hand_prepare()
+    ead = [[900_000, 2_000_000, 500_000, 2_999_999],
+           [900_000, 1_000_000, 0, 2_999_999],       # straight line: 365 of 730 days left
+           [900_000, 0, 0, 2_999_999]]               # loan 1 matures on the first day of year 3
+    assert prep.ead.tolist() == ead
+    schemes = [{"fund": 5000, "bank": 5000}, {"fund": 5000, "insurer": 3000, "appraiser": 1000, "bank": 1000},
+               {"fund": 5000, "bank": 5000}, {"fund": 5000, "insurer": 4000, "bank": 1000}]
+    covered, principal = [600_001, 2_000_000, 500_000, 1_000_000], [1_000_000, 2_000_000, 500_000, 3_000_001]
+    limits = [None, 100_000, None, None]
+    for k in range(3):
+        for i in range(4):
+            base, shares = _a2(ead[k][i], covered[i], principal[i], schemes[i], limits[i]) if ead[k][i] else (0, {})
+            assert prep.fund_raw[k, i] == shares.get("fund", 0), (k, i)
+            assert prep.insurer[k, i] == shares.get("insurer", 0), (k, i)
+            assert prep.appraiser[k, i] == shares.get("appraiser", 0), (k, i)
+            assert prep.base[k, i] == base, (k, i)
+    # spot values: 900,000 x 600,001 / 1,000,000 = 540,000.9 -> 540,000, half to the fund; the
+    # insurer's 30% of 2,000,000 cut to its 100,000 limit
+    assert (prep.fund_raw[0, 0], prep.base[0, 0], prep.insurer[0, 1], prep.appraiser[0, 1]) == (270_000, 540_000, 100_000, 200_000)
+    assert prep.fund_raw[0, 3] == 999_999 // 2 and prep.insurer[0, 3] == 999_999 * 4 // 10
+
+
+def test_prepare_computes_the_hand_book_caps_lines_fund_and_collateral():
+    """A3's room per (bank, policy) and year (the cap used counts in year 1 only; no cap: UNLIMITED),
+    B2's line and reading on the run date, M1's appropriations (year 1's in today's cash; the
+    scenario's replaces the others), the net position, M3's liquidation base and invalidation
+    probability, M2's thresholds and the copula's parameters, by hand."""
+    from scipy import special
+
+    prep, inputs = hand_prepare()
+    assert prep.cap_group.tolist() == [0, 1, 0, 1] and prep.n_cap_groups == 2
+    # gz-2023: floor(10,000,000 x 500 / 10,000) = 500,000, less 123,456 used in year 1
+    assert prep.room.tolist() == [[376_544, UNLIMITED], [500_000, UNLIMITED], [500_000, UNLIMITED]]
+    assert prep.line.tolist() == [[300_000, UNLIMITED]] * 3             # 300 bp of 10,000,000
+    assert prep.b2_start.tolist() == [7, 0] and prep.suspended_start.tolist() == [False, False]
+    assert prep.start_year.tolist() == [-1] * 4                         # today's loans
+    assert prep.appropriation.tolist() == [0, 22, 33] and prep.net0 == -5_000
+    assert hand_prepare(fund={"annual_appropriation_fen": 44})[0].appropriation.tolist() == [0, 44, 44]
+    np.testing.assert_allclose(prep.liquidation_base, [400_000 * 1.5 * 0.8, 0, 100_000 * 1.5 * 0.8, 0])
+    np.testing.assert_allclose(prep.invalidation, [0.05 * 2, 0, 0.02 * 2, 0])   # 500 bp and 200 bp, doubled
+    pd = [0.02 * 2, 0.01 * 2 * 1.5, 0.3 * 2, 0.0]                      # rail transit's default PD 1%
+    np.testing.assert_allclose(prep.threshold, special.ndtri(pd))
+    assert (prep.copula, prep.nu, prep.rho, prep.beta) == ("gaussian", 4.0, 0.19, 0.3)
+    assert (prep.sigma, prep.beta_v, prep.lag) == (0.7, 0.4, 2)
+    assert prep.bank.tolist() == [0, 1, 0, 1] and prep.sector.tolist() == [8, 4, 8, 8]
+    assert (prep.n_loans, prep.horizon) == (4, 3)
+    assert inputs.b2_on_run_date == ({"bank": "A", "policy": "gz-2023", "losses_fen": 7, "suspended": False},)
+
+
+def test_prepare_groups_the_hand_book_loans_and_lists_them_by_year_in_slot_order():
+    """M2's groups: loans with PD > 0 that can default, by sector (in SECTORS' order), PDs more than
+    PD_BUCKET_RATIO apart in groups of their own; slots sorted by cap group, portfolio order within;
+    each year's list holds the slots of the group's loans alive in it."""
+    prep, _ = hand_prepare()
+    # rail transit (loan 1) comes before "other" (loan 0 at 4%, loan 2 at 60%: 15 times apart)
+    assert prep.group_sector.tolist() == [SECTORS.index("rail_transit"), SECTORS.index("other"), SECTORS.index("other")]
+    assert prep.loan_group.tolist() == [1, 0, 2, -1]
+    assert prep.group_alive.tolist() == [[1, 1, 0], [1, 1, 1], [1, 0, 0]]
+    assert prep.group_mixed.tolist() == [False, False, False]
+    np.testing.assert_allclose(prep.group_threshold, prep.threshold[[1, 0, 2]])
+    np.testing.assert_allclose(prep.group_low_threshold, prep.threshold[[1, 0, 2]])
+    assert prep.slot_loan.tolist() == [0, 2, 1, 3]                      # cap group 0 (loans 0, 2), then 1
+    # slots: loan 1 is slot 2, loan 0 slot 0, loan 2 slot 1
+    assert prep.year_loans.tolist() == [2, 0, 1, 2, 0, 0]
+    assert prep.year_start.tolist() == [[0, 1, 2], [3, 4, 5], [5, 5, 6]]
+    np.testing.assert_allclose(prep.slot_threshold, prep.threshold[[0, 2, 1, 3]] / math.sqrt(1 - 0.19))
+    assert prep.slot_sector.tolist() == [8, 8, 4, 8]
+
+
+def test_prepare_records_its_inputs():
+    """``Inputs``, what a run was given (for the record): the as-of date, the horizon, today's loans,
+    banks and policies, the fund position and appropriations, the scenario and the assumptions."""
+    from risk.scenario import load_stress_assumptions
+    from risk.valuation import load_assumptions
+
+    _, inputs = hand_prepare()
+    assert (inputs.as_of, inputs.horizon_years, inputs.n_loans, inputs.n_banks) == ("2026-01-01", 3, 4, 2)
+    assert inputs.policies == ("gz-2023", "gz-2020")
+    assert (inputs.fund_cash_fen, inputs.fund_deferred_fen, inputs.appropriation_fen) == (0, 5_000, (0, 22, 33))
+    assert inputs.scenario == parse_scenario(HAND_SCENARIO).to_dict()
+    assumptions = load_stress_assumptions()
+    assert inputs.sector_pd_assumptions == assumptions.id and inputs.sector_pd == dict(assumptions.sector_pd)
+    assert inputs.invalidation_probability_bp == dict(load_assumptions().invalidation_probability_bp)
+    assert (inputs.new_lending_fen, inputs.new_loans_by_year, inputs.new_covered_by_year_fen) == (0, (0, 0, 0), (0, 0, 0))
