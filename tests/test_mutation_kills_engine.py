@@ -531,3 +531,55 @@ def test_prepare_records_its_inputs():
     assert inputs.sector_pd_assumptions == assumptions.id and inputs.sector_pd == dict(assumptions.sector_pd)
     assert inputs.invalidation_probability_bp == dict(load_assumptions().invalidation_probability_bp)
     assert (inputs.new_lending_fen, inputs.new_loans_by_year, inputs.new_covered_by_year_fen) == (0, (0, 0, 0), (0, 0, 0))
+
+
+def test_prepare_refuses_what_it_cannot_run_in_one_line():
+    """``prepare``'s refusals, each with its message: a horizon outside 1..30 years (the argument
+    wins over the scenario's), an empty book, a book too large for exact int64 sums per scenario
+    (10^12 fen a loan, a quarter of int64's range), too few appropriation years, a negative new
+    lending volume, an invalidation probability pushed past 1 (a hair above 1 is rounding: cut to
+    1), a (bank, policy) of today's book without its cap base."""
+    book = hand_book()
+    scenario = parse_scenario(HAND_SCENARIO)
+    fund = FundPosition(cash_fen=0, deferred_fen=0, appropriation_fen=(0,) * 30)
+
+    def run(**kwargs):
+        args = {"book": book, "scenario": scenario, "cap_base": HAND_BASE, "fund": fund, "as_of": AS_OF, **kwargs}
+        return prepare(args.pop("book"), args.pop("scenario"), args.pop("cap_base"), args.pop("fund"), **args)
+
+    for horizon in (0, 31):
+        with pytest.raises(ValueError, match=f"^horizon must be 1..30 years, got {horizon}$"):
+            run(horizon=horizon)
+    assert run(horizon=1)[0].horizon == 1 and run(horizon=30)[0].horizon == 30 and run()[0].horizon == 3
+    with pytest.raises(ValueError, match="^the book has no loans$"):
+        run(book=oracle_book(0))
+    # 2,305,843 loans of up to 10^12 fen sum below (2^63 - 1) // 4; one more does not
+    too_many = dataclasses.replace(book, loan_id=("x",) * 2_305_844)
+    with pytest.raises(ValueError, match="^too many loans for exact int64 sums per scenario$"):
+        run(book=too_many)
+    short = FundPosition(cash_fen=0, deferred_fen=0, appropriation_fen=(0, 0))
+    with pytest.raises(ValueError, match=r"^fund.appropriation_fen must give 3 years, got 2$"):
+        run(book=dataclasses.replace(book, loan_id=("x",) * 2_305_843), fund=short)   # past the size check
+    assert run(fund=FundPosition(cash_fen=0, deferred_fen=0, appropriation_fen=(0, 0, 0)))[0].horizon == 3
+    with pytest.raises(ValueError, match="^new lending volume must be >= 0$"):
+        run(new_lending_fen=-1)
+    assert run(new_lending_fen=0)[0].n_loans == 4
+    doc = HAND_SCENARIO
+    with pytest.raises(ValueError, match="^collateral.invalidation_multiplier times an invalidation probability passes 1$"):
+        run(scenario=parse_scenario({**doc, "collateral": {"invalidation_multiplier": 21.0}}))     # 5% x 21
+    exactly = run(scenario=parse_scenario({**doc, "collateral": {"invalidation_multiplier": 20.0}}))[0]
+    assert exactly.invalidation.max() == 1.0
+    hair = run(scenario=parse_scenario({**doc, "collateral": {"invalidation_multiplier": 20.00000000001}}))[0]
+    assert hair.invalidation.max() == 1.0 and hair.invalidation[2] == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="^no cap base for bank 'B' and policy 'gz-2020'$"):
+        run(cap_base=HAND_BASE[:1])
+
+
+def test_room_stays_far_from_int64_overflow():
+    """A cap room past int64 is kept at (2^63 - 1) // 2 (the engine adds rooms and claims)."""
+    book = tiny_book(2, pd=0.1)                       # gz-2020 (no B2 line), with a 500 bp cap below
+    prep = prep_of(book, horizon=2, cap_base=[CapBase("bank-1", "gz-2020", 10**21, 0)],
+                   policy_override={"bank_annual_cap_bp": 500})
+    assert prep.room.tolist() == [[(2**63 - 1) // 2]] * 2
+    assert prep_of(book, horizon=2, cap_base=[CapBase("bank-1", "gz-2020", 10**9, 7)],
+                   policy_override={"bank_annual_cap_bp": 500}).room.tolist() == [[5 * 10**7 - 7], [5 * 10**7]]
