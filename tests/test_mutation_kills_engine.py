@@ -583,3 +583,69 @@ def test_room_stays_far_from_int64_overflow():
     assert prep.room.tolist() == [[(2**63 - 1) // 2]] * 2
     assert prep_of(book, horizon=2, cap_base=[CapBase("bank-1", "gz-2020", 10**9, 7)],
                    policy_override={"bank_annual_cap_bp": 500}).room.tolist() == [[5 * 10**7 - 7], [5 * 10**7]]
+
+
+# --------------------------------------------------------------------------------------------------
+# run_chunk: the hand book with every loan defaulting in year 1 (PD 1), figures by hand
+
+
+SURE_COLLATERAL = {"value_multiplier": 1.0, "liquidation_haircut": 0.5, "invalidation_multiplier": 0.0,
+                   "volatility": 0.0, "recovery_lag_years": 1}
+
+
+def sure_prepare(**changes):
+    """The hand book with PD 1 for every loan and collateral worth exactly half its IP value."""
+    book = dataclasses.replace(hand_book(), pd=np.ones(4))
+    doc = {**HAND_SCENARIO, "collateral": SURE_COLLATERAL, **changes}
+    fund = FundPosition(cash_fen=0, deferred_fen=5_000, appropriation_fen=(11, 22, 33))
+    return prepare(book, parse_scenario(doc), HAND_BASE, fund, as_of=AS_OF)[0]
+
+
+@pytest.mark.parametrize("use_compiled", FORMS)
+@pytest.mark.parametrize("dead_as", ["flags", "sorted keys"])
+def test_every_loan_defaulting_in_year_one_gives_the_hand_figures(use_compiled, dead_as, monkeypatch):
+    """Every loan defaults in year 1 and never again, in every scenario (PD 1). By hand:
+
+    * A2 (year 1 exposures): loan 0 fund 270,000 (base 540,000); loan 1 fund 1,000,000, insurer
+      100,000 (its limit), appraiser 200,000; loan 2 fund 250,000; loan 3 fund 499,999, insurer 399,999.
+    * A3, in portfolio order: bank A's gz-2023 room in year 1 is 500,000 - 123,456 = 376,544, so
+      loan 0 gets 270,000 and loan 2 the 106,544 left (the cap binds); gz-2020 has no cap.
+      Fund 1,876,543; loss 6,399,999; bank the residual 3,823,457.
+    * B2: bank A's covered losses 7 + 540,000 + 500,000 pass its 300,000 line in year 1: suspended.
+    * M3 recoveries a year later: min(EAD, IP x 1 x 0.5) = 200,000 (loan 0) and 50,000 (loan 2);
+      A5's fund parts floor(200,000 x 270,000 / 900,000) = 60,000 and floor(50,000 x 106,544 /
+      500,000) = 10,654.
+    * A4 as the net position: -5,000 - 1,876,543 = -1,881,543 at the end of year 1; + 22 + 70,654
+      in year 2; + 33 in year 3."""
+    if dead_as == "sorted keys":
+        monkeypatch.setattr(engine, "DEAD_FLAG_LIMIT", 0)
+    prep = sure_prepare()
+    B = 3
+    trace: list = []
+    chunk = chunk_of(prep, B, use_compiled=use_compiled, monkeypatch=monkeypatch, trace=trace)
+    assert chunk.total_loss.tolist() == [6_399_999] * B
+    assert chunk.fund_payout.tolist() == [1_876_543] * B
+    assert chunk.insurer_share.tolist() == [499_999] * B and chunk.appraiser_share.tolist() == [200_000] * B
+    assert chunk.bank_share.tolist() == [3_823_457] * B
+    assert chunk.n_defaults.tolist() == [4] * B and chunk.defaults_by_loan.tolist() == [B] * 4
+    assert chunk.payout_by_year.tolist() == [[1_876_543, 0, 0]] * B
+    assert chunk.cap_hit.tolist() == [True] * B and chunk.suspended.tolist() == [True] * B
+    assert chunk.recoveries.tolist() == [250_000] * B and chunk.fund_recovered.tolist() == [70_654] * B
+    assert chunk.net_by_year.tolist() == [[-1_881_543, -1_810_867, -1_810_834]] * B
+    assert chunk.payout_by_bank.tolist() == [B * 376_544, B * 1_499_999]
+    assert chunk.loss_by_bank.tolist() == [B * 1_400_000, B * 4_999_999]
+    other, rail = SECTORS.index("other"), SECTORS.index("rail_transit")
+    expected_sectors = np.zeros((3, len(SECTORS)))
+    expected_sectors[:, other] = (B * (376_544 + 499_999), B * (900_000 + 500_000 + 2_999_999), B * 3)
+    expected_sectors[:, rail] = (B * 1_000_000, B * 2_000_000, B)
+    assert chunk.payout_by_sector.tolist() == expected_sectors[0].tolist()
+    assert chunk.loss_by_sector.tolist() == expected_sectors[1].tolist()
+    assert chunk.defaults_by_sector.tolist() == expected_sectors[2].tolist()
+    assert chunk.log_weight.tolist() == [0.0] * B
+    # the trace: year 1's defaults in approval order (scenario, then cap group, then portfolio order)
+    first = trace[0]
+    assert first["year"] == 0 and first["arrive"] == 1
+    assert first["scenario"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
+    assert first["loan"].tolist() == [0, 2, 1, 3] * B
+    assert first["recovered"].tolist() == [200_000, 50_000, 0, 0] * B
+    assert len(trace) == 1                       # no defaults in years 2 and 3: nothing traced
