@@ -649,3 +649,73 @@ def test_every_loan_defaulting_in_year_one_gives_the_hand_figures(use_compiled, 
     assert first["loan"].tolist() == [0, 2, 1, 3] * B
     assert first["recovered"].tolist() == [200_000, 50_000, 0, 0] * B
     assert len(trace) == 1                       # no defaults in years 2 and 3: nothing traced
+
+
+# --------------------------------------------------------------------------------------------------
+# run_chunk: M6b's weights and the by-bank and by-sector sums
+
+
+def _by_scenario_from_trace(prep, trace, n_scenarios):
+    """Per scenario and bank / sector: the fund's A2 share, the loss and the defaults, from the
+    trace (no A3 cap binds in these books: gz-2020 has none)."""
+    n_banks = int(prep.bank.max()) + 1
+    pay_bank, loss_bank = np.zeros((n_scenarios, n_banks)), np.zeros((n_scenarios, n_banks))
+    pay_sector, loss_sector = np.zeros((n_scenarios, len(SECTORS))), np.zeros((n_scenarios, len(SECTORS)))
+    count_sector = np.zeros((n_scenarios, len(SECTORS)))
+    for year in trace:
+        k, b, loan = year["year"], year["scenario"], year["loan"]
+        np.add.at(pay_bank, (b, prep.bank[loan]), prep.fund_raw[k, loan])
+        np.add.at(loss_bank, (b, prep.bank[loan]), prep.ead[k, loan])
+        np.add.at(pay_sector, (b, prep.sector[loan]), prep.fund_raw[k, loan])
+        np.add.at(loss_sector, (b, prep.sector[loan]), prep.ead[k, loan])
+        np.add.at(count_sector, (b, prep.sector[loan]), 1)
+    return pay_bank, loss_bank, pay_sector, loss_sector, count_sector
+
+
+@pytest.mark.parametrize("use_compiled", FORMS)
+def test_crude_sums_by_bank_and_sector_are_the_defaults_shares(small_prep, use_compiled, monkeypatch):
+    """Crude sampling: the expected-payout tables (M5, by bank and by sector) are plain sums over the
+    chunk of each default's fund share and loss, by the defaulted loan's bank and sector."""
+    trace: list = []
+    chunk = chunk_of(small_prep, 300, seed=5, use_compiled=use_compiled, monkeypatch=monkeypatch, trace=trace)
+    pay_bank, loss_bank, pay_sector, loss_sector, count_sector = _by_scenario_from_trace(small_prep, trace, 300)
+    assert chunk.payout_by_bank.tolist() == pay_bank.sum(axis=0).tolist()
+    assert chunk.loss_by_bank.tolist() == loss_bank.sum(axis=0).tolist()
+    assert chunk.payout_by_sector.tolist() == pay_sector.sum(axis=0).tolist()
+    assert chunk.loss_by_sector.tolist() == loss_sector.sum(axis=0).tolist()
+    assert chunk.defaults_by_sector.tolist() == count_sector.sum(axis=0).tolist()
+    assert (chunk.fund_payout == pay_bank.sum(axis=1)).all() and (chunk.total_loss == loss_bank.sum(axis=1)).all()
+    assert len({*small_prep.bank.tolist()}) == 2 and (pay_bank > 0).any(axis=0).all()
+
+
+@pytest.mark.parametrize("use_compiled", FORMS)
+def test_importance_weights_are_m6b_likelihood_ratios_of_the_drawn_factors(small_prep, use_compiled, monkeypatch):
+    """M6b and its extensions (docs/rules.md section 8): year k's global factor is drawn from
+    N(mu_k, s_k^2) and each scenario carries w = prod_k s_k exp(-G_k^2 / 2 + Z_k^2 / 2), Z_k =
+    (G_k - mu_k) / s_k (with s_k = 1: exp(-mu_k G_k + mu_k^2 / 2)); the by-bank and by-sector tables
+    are then sums weighted by w. The drawn factors (``factors``) have the sampling law's mean and
+    spread."""
+    prep = dataclasses.replace(small_prep, shift=(-1.5, 0.5), scale=(1.0, 1.6))
+    n = 3000
+    factors = np.zeros((n, 2))
+    trace: list = []
+    chunk = chunk_of(prep, n, seed=8, use_compiled=use_compiled, monkeypatch=monkeypatch, trace=trace)
+    run_chunk(prep, np.random.SeedSequence(8), n, factors=factors)
+    g1, g2 = factors[:, 0], factors[:, 1]
+    z2 = (g2 - 0.5) / 1.6
+    expected = (-(-1.5) * g1 + 1.5**2 / 2) + (math.log(1.6) - g2**2 / 2 + z2**2 / 2)
+    np.testing.assert_allclose(chunk.log_weight, expected, rtol=1e-9, atol=1e-9)
+    assert abs(g1.mean() + 1.5) < 5 / math.sqrt(n) and abs(g2.mean() - 0.5) < 5 * 1.6 / math.sqrt(n)
+    assert abs(g1.std() - 1.0) < 0.05 and abs(g2.std() - 1.6) < 0.08
+    w = np.exp(chunk.log_weight)
+    pay_bank, loss_bank, pay_sector, loss_sector, count_sector = _by_scenario_from_trace(prep, trace, n)
+    np.testing.assert_allclose(chunk.payout_by_bank, w @ pay_bank, rtol=1e-9)
+    np.testing.assert_allclose(chunk.loss_by_bank, w @ loss_bank, rtol=1e-9)
+    np.testing.assert_allclose(chunk.payout_by_sector, w @ pay_sector, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(chunk.loss_by_sector, w @ loss_sector, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(chunk.defaults_by_sector, w @ count_sector, rtol=1e-9, atol=1e-9)
+    # one shift for every year, no spread: the rule's own M6b weight
+    single = dataclasses.replace(small_prep, shift=-1.0)
+    run_chunk(single, np.random.SeedSequence(8), 500, factors=(f := np.zeros((500, 2))))
+    np.testing.assert_allclose(run_chunk(single, np.random.SeedSequence(8), 500).log_weight,
+                               (f + 0.5).sum(axis=1), rtol=1e-9, atol=1e-9)   # -mu G + mu^2 / 2, mu = -1
