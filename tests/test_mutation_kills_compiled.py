@@ -334,10 +334,30 @@ def test_year_rows_gives_the_numpy_forms_rows_runs_and_sums(with_parts):
         loss_of, raw_of = rng.integers(0, 10**9, n_loans), rng.integers(0, 10**9, n_loans)
         parts = [rng.integers(0, 10**8, n_loans) if with_parts else np.zeros(0, np.int64) for _ in range(3)]
         args = (keys, n_loans, n_scenarios, cap_group, n_groups, loss_of, raw_of, *parts)
-        got, expected = compiled.year_rows(*args), engine._year_rows(*args)
-        assert len(got) == len(expected) == 14
-        for index, (a, b) in enumerate(zip(got, expected)):
-            np.testing.assert_array_equal(a, b, err_msg=str(index))
+        _assert_same_year_rows(args)
+
+
+def _assert_same_year_rows(args):
+    got, expected = compiled.year_rows(*args), engine._year_rows(*args)
+    assert len(got) == len(expected) == 14
+    for index, (a, b) in enumerate(zip(got, expected)):
+        np.testing.assert_array_equal(a, b, err_msg=str(index))
+        assert a.dtype == b.dtype, index          # the sums are int64, the indices intp
+
+
+def test_year_rows_of_a_one_loan_book():
+    """One loan (its parts arrays of size 1 are given, so summed) defaulting in scenarios 0 and 2 of
+    3: two runs of its cap group, each scenario's sums its own exposure and parts, the loan's count 2."""
+    one = lambda v: np.array([v], np.int64)  # noqa: E731
+    args = (np.array([0, 2], np.intp), 1, 3, np.zeros(1, np.intp), 1, one(700), one(300), one(50), one(40), one(9))
+    (scenario, slot, loss, raw, starts, run_scenario, run_group, raw_run, base_run, n_by_scenario, loss_by_scenario,
+     insurer, appraiser, count_by_slot) = compiled.year_rows(*args)
+    assert scenario.tolist() == [0, 2] and slot.tolist() == [0, 0] and loss.tolist() == [700, 700]
+    assert raw.tolist() == [300, 300] and starts.tolist() == [0, 1] and run_scenario.tolist() == [0, 2]
+    assert run_group.tolist() == [0, 0] and raw_run.tolist() == [300, 300] and base_run.tolist() == [50, 50]
+    assert n_by_scenario.tolist() == [1, 0, 1] and loss_by_scenario.tolist() == [700, 0, 700]
+    assert insurer.tolist() == [40, 0, 40] and appraiser.tolist() == [9, 0, 9] and count_by_slot.tolist() == [2]
+    _assert_same_year_rows(args)
 
 
 def test_recovery_sums_gives_the_numpy_forms_recoveries_and_parts():
@@ -362,3 +382,17 @@ def test_recovery_sums_gives_the_numpy_forms_recoveries_and_parts():
         np.testing.assert_array_equal(recovery, expected)
         np.testing.assert_array_equal(fund_part, np.bincount(r_scenario, part, n_scenarios).astype(np.int64))
         np.testing.assert_array_equal(recovered, np.bincount(r_scenario, expected, n_scenarios).astype(np.int64))
+
+
+@pytest.mark.parametrize("n_loans", [64, 70])
+def test_new_defaults_a_dense_key_on_the_next_scenarios_first_slot_belongs_to_that_scenario(n_loans):
+    """The dense key ``1 * N + 0`` (slot 0 of scenario 1, the first key past scenario 0's) is
+    scenario 1's: with no hits at all in scenario 0 it is returned once beside scenario 1's sparse
+    hit on the same slot, marked dead in scenario 1's row only; and, dead there, left out."""
+    none, no_floats = np.zeros(0, np.intp), np.zeros(0)
+    args = (np.array([1], np.intp), np.array([1], np.intp), np.array([0], np.intp), none, none, no_floats,
+            no_floats, no_floats, np.array([n_loans], np.intp), n_loans, 2)
+    dead = compiled.dead_bitmap(2, n_loans)
+    assert compiled.new_defaults(*args, dead, True, True).tolist() == [n_loans]
+    assert _flagged(dead, n_loans) == [(1, 0)]
+    assert compiled.new_defaults(*args, dead, True, False).tolist() == []
