@@ -719,3 +719,102 @@ def test_importance_weights_are_m6b_likelihood_ratios_of_the_drawn_factors(small
     run_chunk(single, np.random.SeedSequence(8), 500, factors=(f := np.zeros((500, 2))))
     np.testing.assert_allclose(run_chunk(single, np.random.SeedSequence(8), 500).log_weight,
                                (f + 0.5).sum(axis=1), rtol=1e-9, atol=1e-9)   # -mu G + mu^2 / 2, mu = -1
+
+
+# --------------------------------------------------------------------------------------------------
+# run_chunk: B2 in the simulation (docs/rules.md section 12), with M1b's new loans and PD 1
+
+
+def b2_prepare(line_bp, cap_base=HAND_BASE):
+    """The hand book with PD 1, three years of new lending (new loans copy PD 1, so each defaults in
+    the year it is drawn unless it is not covered) and the line ``line_bp`` for every policy."""
+    book = dataclasses.replace(hand_book(), pd=np.ones(4))
+    doc = {**HAND_SCENARIO, "collateral": SURE_COLLATERAL, "policy_override": {"bank_suspension_line_bp": line_bp}}
+    fund = FundPosition(cash_fen=0, deferred_fen=5_000, appropriation_fen=(11, 22, 33))
+    prep, _ = prepare(book, parse_scenario(doc), cap_base, fund, as_of=AS_OF, new_lending_fen=3_000_000, seed=4)
+    return prep
+
+
+def b2_expected_defaults(prep, suspended_in):
+    """B2's consequence with PD 1: a loan defaults in the year it can first default (its entry year,
+    if it has exposure then) unless it is a new loan of a (bank, policy) suspended before it was
+    drawn: drawn in a year after the suspension's (a loan drawn at the start of the suspension's
+    year is covered: it was drawn before the approval that suspended the bank). Today's loans
+    keep their cover. ``suspended_in[g]``: the year group g is suspended in (-1: on the run date)."""
+    count = 0
+    for i in range(prep.n_loans):
+        entry = max(int(prep.start_year[i]), 0)
+        if prep.ead[entry, i] == 0:
+            continue
+        if prep.start_year[i] < 0 or entry <= suspended_in[int(prep.cap_group[i])]:
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("use_compiled", FORMS)
+@pytest.mark.parametrize("dead_as", ["flags", "sorted keys"])
+def test_a_suspended_banks_later_new_loans_are_not_claims(use_compiled, dead_as, monkeypatch):
+    """With a line of 1 bp every (bank, policy) passes its line at its first default and is
+    suspended in that year: its new loans drawn in later years are not covered, so they never
+    default as claims; with a line of 100% (never passed) every loan defaults once. In every
+    scenario alike (PD 1)."""
+    if dead_as == "sorted keys":
+        monkeypatch.setattr(engine, "DEAD_FLAG_LIMIT", 0)
+    strict, open_line = b2_prepare(1), b2_prepare(10_000)
+    assert (strict.start_year >= 1).sum() >= 2          # new loans drawn after year 1: some get uncovered
+    first = {}
+    for i in range(strict.n_loans):
+        entry = max(int(strict.start_year[i]), 0)
+        if strict.ead[entry, i] > 0:
+            g = int(strict.cap_group[i])
+            first[g] = min(first.get(g, entry), entry)
+    suspended_in = [first.get(g, strict.horizon) for g in range(strict.n_cap_groups)]
+    never = [strict.horizon] * strict.n_cap_groups
+    a = chunk_of(strict, 4, use_compiled=use_compiled, monkeypatch=monkeypatch)
+    b = chunk_of(open_line, 4, use_compiled=use_compiled, monkeypatch=monkeypatch)
+    assert a.n_defaults.tolist() == [b2_expected_defaults(strict, suspended_in)] * 4
+    assert b.n_defaults.tolist() == [b2_expected_defaults(open_line, never)] * 4
+    assert a.n_defaults[0] < b.n_defaults[0]
+    assert a.suspended.all() and not b.suspended.any()
+    # today's loans keep their cover: year 1 is the same under both lines
+    assert a.payout_by_year[:, 0].tolist() == b.payout_by_year[:, 0].tolist()
+
+
+@pytest.mark.parametrize("use_compiled", FORMS)
+@pytest.mark.parametrize("dead_as", ["flags", "sorted keys"])
+def test_a_bank_suspended_on_the_run_date_covers_none_of_its_new_loans(use_compiled, dead_as, monkeypatch):
+    """A (bank, policy) suspended on the run date (its cap base says so) covers none of its new
+    loans, not even those drawn in year 1; its today's loans keep their cover; a suspension that
+    was there on the run date is not counted as one during the horizon (``suspended``)."""
+    if dead_as == "sorted keys":
+        monkeypatch.setattr(engine, "DEAD_FLAG_LIMIT", 0)
+    base = [dataclasses.replace(HAND_BASE[0], suspended=True), HAND_BASE[1]]
+    prep = b2_prepare(10_000, cap_base=base)
+    assert prep.suspended_start.tolist()[:2] == [True, False]
+    assert ((prep.cap_group == 0) & (prep.start_year == 0)).any()      # a new loan of bank A in year 1
+    suspended_in = [-1] + [prep.horizon] * (prep.n_cap_groups - 1)
+    chunk = chunk_of(prep, 4, use_compiled=use_compiled, monkeypatch=monkeypatch)
+    assert chunk.n_defaults.tolist() == [b2_expected_defaults(prep, suspended_in)] * 4
+    assert not chunk.suspended.any()
+
+
+@pytest.mark.parametrize("use_compiled", FORMS)
+def test_the_b2_count_starts_at_the_run_dates_reading_and_must_exceed_the_line(use_compiled, monkeypatch):
+    """B2's count starts at each (bank, policy)'s approved covered losses on the run date; a bank is
+    suspended when the count *exceeds* its line (reaching it exactly does not suspend). Bank A's
+    year-1 claims bring it to exactly its line from a reading one fen lower than needed to pass it:
+    not suspended in year 1, so its new loans of year 2 stay covered; one fen more and they do not."""
+    prep = b2_prepare(10_000)
+    g0 = prep.cap_group == 0
+    entry0 = g0 & (prep.ead[0] > 0) & (prep.start_year <= 0)
+    year1_base = int(prep.base[0, entry0].sum())
+    line = int(prep.line[0, 0])
+    counts = {}
+    for reading in (line - year1_base, line - year1_base + 1):
+        base = [dataclasses.replace(HAND_BASE[0], b2_losses_fen=reading), HAND_BASE[1]]
+        p = b2_prepare(10_000, cap_base=base)
+        counts[reading - (line - year1_base)] = chunk_of(p, 2, use_compiled=use_compiled, monkeypatch=monkeypatch)
+    later_a = int((g0 & (prep.start_year >= 1) & (prep.ead.max(axis=0) > 0)).sum())
+    assert later_a >= 1
+    assert counts[1].suspended.all()
+    assert counts[0].n_defaults[0] - counts[1].n_defaults[0] == later_a
