@@ -818,3 +818,78 @@ def test_the_b2_count_starts_at_the_run_dates_reading_and_must_exceed_the_line(u
     assert later_a >= 1
     assert counts[1].suspended.all()
     assert counts[0].n_defaults[0] - counts[1].n_defaults[0] == later_a
+
+
+def test_exposure_of_new_loans_starts_in_their_year_and_runs_down_from_their_drawdown():
+    """M3 with M1b (``exposure_by_year``'s docstring): before the year a new loan is drawn in its
+    exposure is 0; a straight-line loan falls from its outstanding principal at entry,
+    ``floor(outstanding x days_left(start_k) / days_left(entry))``; a loan maturing on or before the
+    start of a year cannot default in it. As of 2026-01-01, years start on 1 January."""
+    book = tiny_book(3, principal=[1_000_000, 700, 5_000], amortization=[True, False, True],
+                     maturity=[dt.date(2029, 1, 1), dt.date(2028, 1, 2), dt.date(2026, 12, 31)])
+    ead = engine.exposure_by_year(book, AS_OF, 4, np.array([1, 2, 0]))
+    # loan 0 enters in year 2 (2027-01-01) with 731 days to run; a year on 366 are left
+    assert ead[:, 0].tolist() == [0, 1_000_000, 1_000_000 * 366 // 731, 0]
+    assert ead[:, 1].tolist() == [0, 0, 700, 0]          # one day left at the start of year 3
+    assert ead[:, 2].tolist() == [5_000, 0, 0, 0]
+    # without start years every loan is today's: the straight line runs from the as-of date
+    today = engine.exposure_by_year(book, AS_OF, 4)
+    assert today[:, 0].tolist() == [1_000_000, 1_000_000 * 731 // 1096, 1_000_000 * 366 // 1096, 0]
+    assert today[:, 1].tolist() == [700, 700, 700, 0]
+
+
+# --------------------------------------------------------------------------------------------------
+# plumbing: exact segment sums, the C heap
+
+
+def test_segment_sums_are_exact_even_where_the_running_sum_wraps():
+    """``_segment_sums``: the int64 sum of each ``values[bounds[j]:bounds[j+1]]`` (empty segments
+    0), exact when the running sum passes 2^63 as long as each segment's sum fits; no warning."""
+    big = 4 * 10**18
+    values = np.array([big, big, 1, 2, big, 7], np.int64)
+    with np.errstate(over="raise"):
+        sums = engine._segment_sums(values, np.array([0, 1, 1, 2, 4, 5, 6]))
+    assert sums.tolist() == [big, 0, big, 3, big, 7]
+    assert engine._segment_sums(values, np.array([2, 4])).tolist() == [3]
+    assert engine._segment_sums(np.zeros(0, np.int64), np.array([0, 0])).tolist() == [0]
+
+
+def test_keep_heap_raises_glibcs_thresholds_once_and_release_puts_them_back(monkeypatch):
+    """``_keep_heap``: once per process, glibc's mmap threshold to its maximum (32 MB) and its trim
+    threshold to 1 GB (``mallopt``, M_MMAP_THRESHOLD = -3 and M_TRIM_THRESHOLD = -1 in malloc.h);
+    ``_release_heap``: back to glibc's initial 128 KB for both, then ``malloc_trim(0)``; each does
+    nothing when the heap is already in the state it leaves."""
+    calls = []
+
+    def fake(name):
+        return lambda *args: calls.append((name, *args))
+
+    monkeypatch.setattr(engine, "_libc_function", fake)
+    monkeypatch.setitem(engine._HEAP, "kept", False)
+    engine._keep_heap()
+    engine._keep_heap()
+    assert calls == [("mallopt", -3, 32 * 2**20), ("mallopt", -1, 2**30)] and engine._HEAP["kept"] is True
+    calls.clear()
+    engine._release_heap()
+    engine._release_heap()
+    assert calls == [("mallopt", -3, 128 * 2**10), ("mallopt", -1, 128 * 2**10), ("malloc_trim", 0)]
+    assert engine._HEAP["kept"] is False
+    monkeypatch.setattr(engine, "_libc_function", lambda name: None)     # not glibc: nothing to call
+    engine._keep_heap()
+    engine._release_heap()
+
+
+def test_libc_functions_are_typed_and_a_missing_one_is_none():
+    """``_libc_function``: on Linux, glibc's ``mallopt(int, int)`` and ``malloc_trim(size_t)`` as
+    ctypes functions returning int; a name the C library lacks gives None."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        assert engine._libc_function("mallopt") is None
+        return
+    mallopt, trim = engine._libc_function("mallopt"), engine._libc_function("malloc_trim")
+    assert mallopt.restype is ctypes.c_int and mallopt.argtypes == [ctypes.c_int, ctypes.c_int]
+    assert trim.restype is ctypes.c_int and trim.argtypes == [ctypes.c_size_t]
+    assert mallopt(-1, 128 * 2**10) == 1                 # glibc: 1 on success
+    assert engine._libc_function("no_such_function_in_libc") is None
