@@ -893,3 +893,35 @@ def test_libc_functions_are_typed_and_a_missing_one_is_none():
     assert trim.restype is ctypes.c_int and trim.argtypes == [ctypes.c_size_t]
     assert mallopt(-1, 128 * 2**10) == 1                 # glibc: 1 on success
     assert engine._libc_function("no_such_function_in_libc") is None
+
+
+def test_slot_arrays_are_the_per_loan_inputs_in_slot_order_with_b2s_ranges():
+    """``SlotArrays``: each per-loan input read through ``slot_loan`` (insurer and appraiser shares
+    None where no loan has one, ``valued`` None where every loan has IP value); B2's ranges:
+    cap group g's slots end at ``group_end[g]`` and its loans drawn in year k or later start at
+    ``drawn_from[g, k]`` (today's loans first, then the new ones by year)."""
+    prep = b2_prepare(1)
+    S = engine.SlotArrays.of(prep)
+    s = prep.slot_loan
+    assert S.cap_group.tolist() == prep.cap_group[s].tolist()
+    for name in ("ead", "fund_raw", "insurer", "appraiser", "base"):
+        assert getattr(S, name).tolist() == getattr(prep, name)[:, s].tolist(), name
+    assert S.start_year.tolist() == prep.start_year[s].tolist()
+    assert S.bank.tolist() == prep.bank[s].tolist() and S.sector.tolist() == prep.sector[s].tolist()
+    assert S.liquidation_base.tolist() == prep.liquidation_base[s].tolist()
+    assert S.invalidation.tolist() == prep.invalidation[s].tolist()
+    assert S.valued.tolist() == (prep.liquidation_base[s] > 0).tolist()
+    groups, start = prep.cap_group[s], prep.start_year[s]
+    for g in range(prep.n_cap_groups):
+        mine = np.flatnonzero(groups == g)
+        assert S.group_end[g] == mine.max() + 1
+        for k in range(prep.horizon + 1):
+            later = mine[start[mine] >= k]
+            assert S.drawn_from[g, k] == (later.min() if later.size else mine.max() + 1), (g, k)
+            assert (start[mine[mine >= S.drawn_from[g, k]]] >= k).all()
+    assert prep.slots is prep.slots                      # made once
+    plain = engine.SlotArrays.of(oracle_prepared(n_loans=3, pd=0.1, rho=0.1))
+    assert plain.insurer is None and plain.appraiser is None and plain.valued.tolist() == [False] * 3
+    assert plain.base is None and plain.start_year is None and plain.group_end is None and plain.drawn_from is None
+    valued = engine.SlotArrays.of(prep_of(tiny_book(2, ip_value=10, ip_kind="trademark")))
+    assert valued.valued is None
