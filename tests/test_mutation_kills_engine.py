@@ -925,3 +925,16 @@ def test_slot_arrays_are_the_per_loan_inputs_in_slot_order_with_b2s_ranges():
     assert plain.base is None and plain.start_year is None and plain.group_end is None and plain.drawn_from is None
     valued = engine.SlotArrays.of(prep_of(tiny_book(2, ip_value=10, ip_kind="trademark")))
     assert valued.valued is None
+
+
+@pytest.mark.skipif(not compiled.AVAILABLE, reason="compares the numpy form with the compiled one")
+def test_keys_past_int32_give_the_same_figures_in_both_forms(monkeypatch):
+    """A chunk of 43,000 scenarios of 50,000 loans has 2.15 billion (scenario, slot) keys, past
+    int32: the numpy form must keep them in int64 and give the compiled form's figures (the
+    compiled passes work in intp)."""
+    prep = oracle_prepared(n_loans=50_000, pd=2e-5, rho=0.1)
+    assert 43_000 * prep.n_loans > 2**31
+    runs = [chunk_of(prep, 43_000, seed=3, use_compiled=form, monkeypatch=monkeypatch) for form in (False, True)]
+    for field in ("n_defaults", "total_loss", "fund_payout", "defaults_by_loan", "net_by_year"):
+        np.testing.assert_array_equal(getattr(runs[0], field), getattr(runs[1], field), err_msg=field)
+    assert runs[0].n_defaults.sum() > 10_000
