@@ -686,6 +686,26 @@ def test_crude_sums_by_bank_and_sector_are_the_defaults_shares(small_prep, use_c
     assert chunk.defaults_by_sector.tolist() == count_sector.sum(axis=0).tolist()
     assert (chunk.fund_payout == pay_bank.sum(axis=1)).all() and (chunk.total_loss == loss_bank.sum(axis=1)).all()
     assert len({*small_prep.bank.tolist()}) == 2 and (pay_bank > 0).any(axis=0).all()
+    # gz-2020 has neither an A3 cap nor a B2 line
+    assert not chunk.cap_hit.any() and not chunk.suspended.any()
+
+
+@pytest.mark.parametrize("use_compiled", FORMS)
+def test_weighted_tables_use_the_claims_after_the_a3_cut(use_compiled, monkeypatch):
+    """Under importance sampling the by-bank and by-sector tables weight each scenario's figures
+    by its likelihood ratio, the fund's payout counted after A3's cut: in the PD 1 hand book every
+    scenario pays bank A 376,544 (its room) and bank B 1,499,999."""
+    prep = dataclasses.replace(sure_prepare(), shift=(-1.0, 0.0, 0.5), scale=(1.0, 1.3, 1.0))
+    chunk = chunk_of(prep, 5, use_compiled=use_compiled, monkeypatch=monkeypatch)
+    w = np.exp(chunk.log_weight)
+    assert len(set(chunk.log_weight.tolist())) == 5
+    np.testing.assert_allclose(chunk.payout_by_bank, w.sum() * np.array([376_544, 1_499_999]), rtol=1e-12)
+    np.testing.assert_allclose(chunk.loss_by_bank, w.sum() * np.array([1_400_000, 4_999_999]), rtol=1e-12)
+    other, rail = SECTORS.index("other"), SECTORS.index("rail_transit")
+    np.testing.assert_allclose(chunk.payout_by_sector[[other, rail]], w.sum() * np.array([876_543, 1_000_000]), rtol=1e-12)
+    np.testing.assert_allclose(chunk.loss_by_sector[[other, rail]], w.sum() * np.array([4_399_999, 2_000_000]), rtol=1e-12)
+    np.testing.assert_allclose(chunk.defaults_by_sector[[other, rail]], w.sum() * np.array([3, 1]), rtol=1e-12)
+    assert chunk.fund_payout.tolist() == [1_876_543] * 5        # the figures themselves are not weighted
 
 
 @pytest.mark.parametrize("use_compiled", FORMS)
