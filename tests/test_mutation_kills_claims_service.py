@@ -539,11 +539,9 @@ def test_the_claims_check_goes_on_past_a_recovery_without_a_fund_part_and_past_o
 # ---------------------------------------------------------------------------------------------
 
 
-def test_the_claims_list_gives_a_page_of_100_by_default(world):
-    """The claims list the console's loan page reads without a limit holds a page of 100 claims, as the
-    API's page does by default; the rest follow after the last id. 128 claims are planted by copying a
-    withdrawn claim's row (the workflow would take minutes for as many). So do the use cases' claims page and
-    a loan's claims (what the CLI and the API call, with the same default)."""
+def _128_claims(world: World):
+    """128 claims on one loan, planted by copying a withdrawn claim's row (the workflow would take minutes for
+    as many): the loan and the claims' ids in order."""
     from sqlalchemy import text
 
     from fund.adapters.models.claims import Claim
@@ -555,11 +553,24 @@ def test_the_claims_list_gives_a_page_of_100_by_default(world):
         _l_sql(world, f"INSERT INTO claims ({columns}) SELECT {columns} FROM claims")
     with world.session() as s:
         every = list(s.scalars(text("SELECT id FROM claims ORDER BY id")))
+    assert len(every) == 128
+    return loan, every
+
+
+def test_the_claims_list_gives_a_page_of_100_by_default(world):
+    """The claims list the console's loan page reads without a limit holds a page of 100 claims, as the
+    API's page does by default; the rest follow after the last id."""
+    _, every = _128_claims(world)
+    with world.session() as s:
         first = [c.id for c in claims_service.list_claims(s, world.fm)]
         rest = [c.id for c in claims_service.list_claims(s, world.fm, after_id=first[-1])]
-    assert len(every) == 128 and first == every[:100] and rest == every[100:]
-    # the use cases' pages too, by default the API's and the CLI's 100: the claims page and the loan's claims
-    # (all 128 are on this loan)
+    assert first == every[:100] and rest == every[100:]
+
+
+def test_the_use_cases_page_of_claims_and_a_loans_claims_hold_100_by_default(world):
+    """The use cases' page of claims and a loan's claims (what the CLI and the API call) hold 100 claims when
+    no limit is given, the API's default page and the CLI's default ``--limit``."""
+    loan, every = _128_claims(world)
     assert [c["id"] for c in claims_service.claims_page(world.session_factory, world.fm, detail=False)] == every[:100]
     assert [c["id"] for c in claims_service.claims_of_loan(world.session_factory, world.fm, loan.id)] == every[:100]
 
