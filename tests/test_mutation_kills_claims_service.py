@@ -1014,3 +1014,23 @@ def test_a_filing_locks_its_loan_before_checking_it(world, backend, monkeypatch)
     claim = world.file(loan.id, 100_000_000, OPENS)
     assert (claim.status, free_at_the_window_check) == ("filed", [False])
     assert _row_free(world, "loans", loan.id)
+
+
+def test_a_decision_reads_the_loan_again_under_its_lock(world, backend):
+    """A1 as the loan stands: a transaction that loaded the loan before a repayment committed meanwhile
+    cannot approve a loss above what is now outstanding; it sees the repayment under the loan's lock
+    (``loan_for(lock=True)`` reads the row again). (PostgreSQL only: SQLite serialises whole transactions.)"""
+    from fund.services.registry import loan_for
+
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises whole transactions: no repayment can commit inside another")
+    loan = world.register(drawdown=DRAWDOWN, principal=100_000_000)
+    claim = world.file(loan.id, 100_000_000, OPENS)
+    with world.session() as s:
+        seen = loan_for(s, world.fm, loan.id)  # kept: the session's identity map holds it weakly
+        assert seen.outstanding_fen == 100_000_000
+        world.repay("BANK1", loan.id, D(2027, 1, 15), OPENS, 40_000_000)  # another transaction, committed
+        with pytest.raises(DomainError) as refused:
+            claims_service.approve_claim(s, world.fm, claim.id, OPENS)
+        assert (refused.value.code, seen.outstanding_fen) == ("loss_exceeds_outstanding", 60_000_000)
+    assert world.show(claim.id)["status"] == "filed"

@@ -488,14 +488,15 @@ def move_status(session: Session, loan: Loan, event: str, actor_id: int | None, 
 
 
 def loan_for(session: Session, actor: Actor, loan_id: int, *, lock: bool = False) -> Loan:
-    """A loan as the actor may see it: a bank sees only its own (others are 404, as if absent)."""
+    """A loan as the actor may see it: a bank sees only its own (others are 404, as if absent). With
+    ``lock``, its row is locked and read again (the session may hold an older copy)."""
     stmt = select(Loan).where(Loan.id == loan_id)
     if actor.kind == "bank":
         stmt = stmt.where(Loan.bank_id == actor.institution_id)
     elif actor.kind not in ("fund_manager", "auditor"):
         raise NotFound("loan_not_found", f"no loan {loan_id}", field="loan_id")
-    if lock:
-        stmt = for_update(session, stmt)
+    if lock:  # read again under the lock: a loan this session loaded earlier may have changed since
+        stmt = for_update(session, stmt).execution_options(populate_existing=True)
     loan = session.scalar(stmt)
     if loan is None:
         raise NotFound("loan_not_found", f"no loan {loan_id}", field="loan_id")
