@@ -45,6 +45,9 @@ AVAILABLE = numba is not None
 
 
 def _njit(function):
+    """numba's compiled form, kept in numba's cache (loaded, not compiled, by later processes) and
+    without the GIL (a Dask worker with several threads runs chunks side by side); without numba,
+    the function itself."""
     return numba.njit(cache=True, nogil=True)(function) if AVAILABLE else function
 
 

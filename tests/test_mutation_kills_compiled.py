@@ -37,7 +37,8 @@ def _flagged(dead: np.ndarray, n_loans: int) -> list[tuple[int, int]]:
 def test_each_kernel_is_compiled_by_numba_with_its_cache(monkeypatch):
     """With numba, a kernel is numba's ``njit`` of the function, with ``cache=True`` (the compiled
     kernels are kept under risk/__pycache__ and loaded from there, simulations/README.md: a worker
-    loads them in 0.56 CPU s instead of compiling them in 2.4)."""
+    loads them in 0.56 CPU s instead of compiling them in 2.4) and ``nogil=True`` (``_njit``'s
+    docstring: threads of one Dask worker run the kernels at once)."""
     asked = []
 
     def njit(**options):
@@ -52,6 +53,7 @@ def test_each_kernel_is_compiled_by_numba_with_its_cache(monkeypatch):
 
     assert compiled._njit(kernel) == ("compiled", kernel)
     assert len(asked) == 1 and asked[0].get("cache") is True
+    assert asked[0].get("nogil") is True  # a Dask worker's threads run chunks side by side (its docstring)
 
 
 def test_without_numba_a_kernel_is_the_plain_function(monkeypatch):
