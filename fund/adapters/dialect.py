@@ -48,10 +48,15 @@ def writers_serialised(session: Session) -> bool:
 
 
 def for_update(session: Session, statement: Select) -> Select:
-    """Lock the selected rows on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE)."""
+    """Lock the selected rows on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
+
+    Either way the rows are read as they stand now, replacing what the session already holds of
+    them (``populate_existing``): sessions keep their objects past a commit (``expire_on_commit`` is
+    off), so a row loaded before another transaction changed it would otherwise be decided on, and
+    written back, with its old values."""
     if _dialect(session) == POSTGRESQL:
-        return statement.with_for_update()
-    return statement
+        statement = statement.with_for_update()
+    return statement.execution_options(populate_existing=True)
 
 
 def conflict_insert(session: Session, model_or_table: Any):
