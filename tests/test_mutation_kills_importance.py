@@ -22,7 +22,8 @@ import pytest
 
 from risk.engine import oracle_prepared, run_chunk
 from risk.importance import (
-    ShiftChoice, choose_shift, choose_shift_details, choose_spread_details, choose_year_shifts_details,
+    SHIFT_TOLERANCE, ShiftChoice, choose_shift, choose_shift_details, choose_spread_details,
+    choose_year_shifts_details, second_moment_of_weights,
     largest_shift, normal_scale, normal_shift, sampling_text, shift_text, year_scales,
 )
 from risk.stress_stats import weighted_measures
@@ -352,3 +353,75 @@ def test_a_law_past_the_effective_share_is_drawn_in_until_it_keeps_a_tenth(two_y
     choice = choose_spread_details(two_years, seed=1)
     assert choice.reason is None and choice.shift == -1.07 and choice.scale == 1.0, choice
     assert choice.path[1:] == pytest.approx([-math.sqrt(LN10 / 2)] * 3, abs=1e-9)
+
+
+# --- the boundaries of the stopping rules (session 6): a shift of exactly the tolerance, a law that
+# keeps exactly a tenth of a sample effective -------------------------------------------------------
+
+
+def _one_payer_pilots(monkeypatch, factors_by_round):
+    """Pilots (run_chunk's place) in which every scenario draws the same yearly factors,
+    ``factors_by_round[r]`` in pilot ``r``, and only the first scenario pays (1 fen): the elite is
+    that one scenario, whatever its weight. Each scenario's log weight is the shift's of docs/rules.md
+    section 8, ``sum_k -mu_k G_k + mu_k^2 / 2`` (the pilots here are never spread)."""
+    def fake(prep, seed, n, trace=None, factors=None):
+        assert np.all(np.asarray(prep.scale) == 1.0)
+        g = np.broadcast_to(np.asarray(factors_by_round[seed.spawn_key[1]], dtype=float), (n, prep.horizon))
+        if factors is not None:
+            factors[:] = g
+        mu = np.broadcast_to(np.asarray(prep.shift, dtype=float), (prep.horizon,))
+        paid = np.zeros(n, np.int64)
+        paid[0] = 1
+        return SimpleNamespace(fund_payout=paid, log_weight=(-mu * g + 0.5 * mu * mu).sum(axis=1))
+
+    monkeypatch.setattr("risk.engine.run_chunk", fake)
+
+
+def test_a_mean_shift_of_exactly_the_tolerance_does_not_stop_the_pilots(one_year, monkeypatch):
+    # "a shift smaller than the tolerance is none": the second pilot's tail has mean factor exactly
+    # -0.05, so the shift after it (-0.05) is not smaller and the four rounds run; the shift is the
+    # mean of rounds 2 to 4, (-0.05 - 0.75 - 0.75) / 3 = -0.5167, toward 0: -0.51
+    _one_payer_pilots(monkeypatch, [[-0.25], [-SHIFT_TOLERANCE], [-0.75], [-0.75]])
+    choice = choose_shift_details(one_year, seed=1, pilot_scenarios=1024)
+    assert choice.path[:3] == (-0.1, -0.25, -SHIFT_TOLERANCE) and len(choice.path) == 4, choice
+    assert choice.shift == -0.51 and choice.reason is None, choice
+
+
+def test_a_year_shift_of_exactly_the_tolerance_does_not_stop_the_pilots(two_years, monkeypatch):
+    # 0 only when *no* year's shift reaches the tolerance: after the first pilot year 1's is exactly
+    # -0.05 (year 2's 0), which reaches it, so the pilots go on to the tail's (-0.5, -0.25)
+    _one_payer_pilots(monkeypatch, [[-SHIFT_TOLERANCE, 0.0]] + [[-0.5, -0.25]] * 3)
+    choice = choose_year_shifts_details(two_years, seed=1, pilot_scenarios=1024)
+    assert choice.shift == (-0.5, -0.25) and choice.reason is None, choice
+    assert choice.path == (-0.1, -0.025, -0.375, -0.375), choice
+
+
+#: an elite's mean factors whose spread law (mean 0.75 m, spread 1: the elite's variance is 0)
+#: keeps exactly a tenth of a sample effective in floating point, E[w^2] = exp(sum_k mu_k^2) = 10.0
+#: (found by search; exp's true values there lie within 0.06 of a unit in the last place of the
+#: doubles, so any libm rounds them alike), year 1's law 0.75 m_1 = -0.7500000000000565: -0.75 to
+#: two decimals, and -0.74 if drawn in at all (by 2^-40 or more)
+_TENTH_KEEPING_MEANS = (-1.0000000000000753, -1.7588304664654413)
+
+
+def test_a_law_that_keeps_exactly_a_tenth_effective_is_not_drawn_in(two_years, monkeypatch):
+    # docs/rules.md section 8: drawn in toward M2's law "if fewer than 10% of the scenarios would stay
+    # effective"; exactly 10% is not fewer
+    law = tuple(0.75 * m for m in _TENTH_KEEPING_MEANS)
+    assert second_moment_of_weights(law, 1.0, 2) == 1 / 0.1
+    _one_payer_pilots(monkeypatch, [list(_TENTH_KEEPING_MEANS)] * 4)
+    choice = choose_spread_details(two_years, seed=1, pilot_scenarios=1024)
+    assert choice.shift == (-0.75, -1.31) and choice.scale == 1.0 and choice.reason is None, choice
+    assert choice.path[1:] == (float(np.mean(law)),) * 3, choice
+
+
+def test_a_law_is_drawn_in_only_as_far_as_keeping_a_tenth_effective(two_years, monkeypatch):
+    # the tail's mean factors twice the above: the law 0.75 m keeps far fewer than a tenth; drawn in
+    # by one factor, it keeps exactly a tenth at the factor 1/2, and that law is the one taken
+    # (drawing in further than that is not "until it keeps" a tenth)
+    means = [2 * m for m in _TENTH_KEEPING_MEANS]
+    assert second_moment_of_weights(tuple(0.75 * m for m in means), 1.0, 2) > 10
+    _one_payer_pilots(monkeypatch, [means] * 4)
+    choice = choose_spread_details(two_years, seed=1, pilot_scenarios=1024)
+    assert choice.shift == (-0.75, -1.31) and choice.scale == 1.0 and choice.reason is None, choice
+    assert choice.path[1:] == (float(np.mean([0.75 * m for m in _TENTH_KEEPING_MEANS])),) * 3, choice
