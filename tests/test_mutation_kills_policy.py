@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+import fund
 from fund.domain import policy as pol
 from fund.domain.policy import PolicyError, parse_policy
 
@@ -229,3 +234,45 @@ def test_a_policy_file_that_is_not_toml_or_cannot_be_read_is_refused_naming_the_
                     '[schemes.50]\nfund = 5000\nbank = 5000\n[subsidy]\nratio_bp = 5000\nlpr_markup_bp = 0\nmonths = 12\n',
                     encoding="utf-8")
     assert pol.load_policy_file(good).id == "f-1"
+
+
+_UTF8_POLICY = """\
+# 广州市知识产权质押融资风险补偿基金 (a comment outside ASCII, as in the shipped gz- files)
+id = "t-2026"
+name = "广州市知识产权质押融资风险补偿基金"
+valid_from = 2026-01-01
+valid_to = 2026-12-31
+eligible_ip_kinds = ["invention_patent", "trademark"]
+
+[schemes.50]
+fund = 5000
+bank = 5000
+
+[subsidy]
+ratio_bp = 5000
+lpr_markup_bp = 0
+months = 12
+
+[appropriation]
+kind = "yearly"
+amount_fen = 5000000000
+"""
+
+
+def test_a_policy_file_is_read_as_utf8_whatever_the_locale(tmp_path):
+    """A policy file is a TOML document, and TOML documents are UTF-8 (TOML 1.0, "Spec"): the same
+    file gives the same policy under a locale whose encoding is ASCII (the C locale with neither
+    locale coercion nor UTF-8 mode), as under the UTF-8 locale the project runs under."""
+    path = tmp_path / "t-2026.toml"
+    path.write_bytes(_UTF8_POLICY.encode("utf-8"))
+    assert pol.load_policy_file(path).name == "广州市知识产权质押融资风险补偿基金"
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0",
+               PYTHONPATH=str(Path(fund.__file__).resolve().parent.parent))
+    code = ("import locale, sys; from fund.domain import policy as pol; "
+            "print(locale.getpreferredencoding(False)); print(ascii(pol.load_policy_file(sys.argv[1]).name))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+                         encoding="ascii", errors="replace", timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    encoding, name = out.stdout.split()
+    assert encoding.lower() in {"ansi_x3.4-1968", "ascii", "us-ascii"}  # the locale really is not UTF-8
+    assert name == ascii("广州市知识产权质押融资风险补偿基金")
