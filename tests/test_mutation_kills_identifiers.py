@@ -84,6 +84,17 @@ def test_a_patent_number_with_a_misplaced_dot():
             {"problem": "character"})
 
 
+
+def test_a_patent_number_with_two_dots_at_its_end_has_a_misplaced_dot():
+    """Rule I2's one '.' stands just before the check character; a second '.' after it (the check
+    character typed as '.') is the same misplaced dot, not a wrong check character or a wrong length.
+    The first dot of such a text is second-last, so only counting the dots refuses it."""
+    for typed in ("2017106018623..", "201710601862..", "CN 95115608X.."):
+        shown = typed.removeprefix("CN ")
+        assert _refusal(ids.normalize_patent_number, typed, "invention_patent", field="no") == (
+            "invalid_patent_number", "no", f"patent number {shown!r}: a '.' may appear only once, just before the check character",
+            {"problem": "character"})
+
 def test_a_patent_number_of_the_wrong_length():
     assert _refusal(ids.normalize_patent_number, "CN1234567.8", "invention_patent") == (
         "invalid_patent_number", "number", "patent number must be 12 digits (8 before 2003-10-01) followed by a check "
