@@ -95,6 +95,22 @@ def test_one_loan_of_pd_one_defaults_once_when_dead_loans_are_sorted_keys(use_co
     assert chunk.defaults_by_loan.tolist() == [1]
 
 
+@pytest.mark.skipif(not compiled.AVAILABLE, reason="the placeholder bitmap is only passed to the compiled kernels")
+def test_a_chunk_keeping_dead_loans_as_sorted_keys_marks_no_bitmap(monkeypatch):
+    """A chunk too large for flags keeps its dead loans as sorted keys only: the compiled draws are
+    given the empty placeholder bitmap (``_NO_BITS``) with neither ``check_dead`` nor ``mark_dead``,
+    so nothing is ever written to it (marking there would write past a one-word array). Two loans
+    of PD 1 over two years, one scenario: the keys stay below 64, so a wrong mark lands in the
+    placeholder's one word (a fresh one, patched in for the test) instead of corrupting memory."""
+    monkeypatch.setattr(engine, "DEAD_FLAG_LIMIT", 0)
+    placeholder = np.zeros((1, 1), np.uint64)
+    monkeypatch.setattr(engine, "_NO_BITS", placeholder)
+    prep = prep_of(tiny_book(2, pd=1.0), horizon=2)
+    chunk = chunk_of(prep, 1, use_compiled=True, monkeypatch=monkeypatch)
+    assert chunk.n_defaults.tolist() == [2] and chunk.defaults_by_loan.tolist() == [1, 1]
+    assert placeholder.tolist() == [[0]]
+
+
 def test_flag_buffer_is_false_flags_kept_per_thread():
     """``_flag_buffer(size)``: ``size`` False flags (bool), in a buffer kept per thread between
     chunks (the same memory for a size that fits, cleared), a new one for a larger size. Run in a
@@ -151,6 +167,21 @@ def test_oracle_prepared_is_one_year_of_the_book_with_ample_cash():
     assert prep.net0 == 4 * 7_000_001
     assert prep.beta == 0.0
     assert oracle_prepared(n_loans=4, pd=0.1, rho=0.2, global_loading=1.0).beta == 1.0
+
+
+def test_the_oracle_functions_defaults_name_one_m7_book():
+    """``oracle_prepared`` is one year of *the* M7 oracle book (``oracle_book``'s docstring), and
+    ``simulate_oracle_book`` simulates ``oracle_prepared`` with the same defaults: so the three
+    functions' default principals are one and the same, and the book left at its defaults is the one
+    ``oracle_prepared`` prepares when it is left at its own."""
+    import inspect
+
+    defaults = {f.__name__: inspect.signature(f).parameters["principal_fen"].default
+                for f in (oracle_book, oracle_prepared, simulate_oracle_book)}
+    assert len(set(defaults.values())) == 1, defaults
+    prep = oracle_prepared(n_loans=3, pd=0.1, rho=0.2)
+    assert prep.ead.tolist() == [oracle_book(3, pd=0.1).outstanding_fen.tolist()]
+    assert prep.net0 == int(oracle_book(3, pd=0.1).principal_fen.sum())
 
 
 def test_simulate_oracle_book_is_simulate_of_oracle_prepared_with_the_same_arguments():
