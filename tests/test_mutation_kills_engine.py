@@ -259,11 +259,13 @@ def test_simulate_refuses_bad_counts_in_one_line_and_accepts_the_bounds(small_pr
         ({"seed": -1}, r"seed must be an integer >= 0, got -1"), ({"seed": True}, r"seed .* got True"),
         ({"seed": 1.0}, r"seed .* got 1\.0"),
     ]
+    # planning stands in for the run: a count wrongly accepted (10^8 + 1) fails at once, not after
+    # simulating it
+    monkeypatch.setattr(engine, "chunk_plan", planned)
     for change, message in cases:
         args = {"n_scenarios": 10, "seed": 1, "batch": 10, "workers": 1, **change}
         with pytest.raises(ValueError, match=message):
             simulate(small_prep, **args)
-    monkeypatch.setattr(engine, "chunk_plan", planned)
     for change in ({"n_scenarios": 1}, {"n_scenarios": 10**8}, {"batch": 1}, {"batch": 10**6}, {"workers": 1},
                    {"workers": 256}, {"seed": 0}):
         args = {"n_scenarios": 10, "seed": 1, "batch": 10, "workers": 1, **change}
