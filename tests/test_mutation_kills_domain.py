@@ -244,6 +244,20 @@ def test_the_lpr_file_gives_its_rows_and_its_checked_through_line():
     assert spaced.checked_through == d(2025, 1, 31)
 
 
+def test_an_lpr_file_with_a_value_not_of_its_kind_is_refused_naming_it():
+    """docs/rules.md section 2: one checked_through date. A comment line holding two of them is not
+    read as either (kills parse_lpr_csv_15, _16, _19: split, rsplit or split twice took one)."""
+    doubled = "# checked_through=2024-12-31 checked_through=2025-06-30\npublished_on,rate_bp\n2024-01-22,345\n"
+    for text, what in ((doubled, "checked_through date"),
+                       ("# checked_through=2024-12-31\npublished_on,rate_bp\n2024-13-22,345\n", "published_on date"),
+                       ("# checked_through=2024-12-31\npublished_on,rate_bp\n2024-01-22,3.45\n", "rate_bp"),
+                       ("# checked_through=2024-12-31\npublished_on,rate_bp\n2024-01-22\n", "rate_bp")):
+        with pytest.raises(DomainError) as refused:
+            lpr.parse_lpr_csv(text)
+        assert refused.value.code == "lpr_bad_file"
+        assert str(refused.value).startswith(f"the LPR file's {what} is not one value of its kind: ")
+
+
 def test_the_shipped_lpr_table_is_the_published_one():
     table = lpr.shipped_lpr_table()
     # the published 1-year LPR: 3.45% from 2024-01-22 (unchanged since 2023-08-21), 3.35% from 2024-07-22

@@ -52,7 +52,17 @@ class LprTable:
         return self.publications[index][1]
 
 
+def _file_value(convert, text: str | None, what: str):
+    try:
+        return convert((text or "").strip())
+    except ValueError:
+        raise DomainError("lpr_bad_file", f"the LPR file's {what} is not one value of its kind: {text!r}") from None
+
+
 def parse_lpr_csv(text: str) -> LprTable:
+    """The table of an LPR file: ``published_on,rate_bp`` rows and one ``# checked_through=`` date in
+    a comment line; a value that is not one ISO date or one whole number of basis points (a line with
+    two ``checked_through=`` dates among them) is refused, naming it."""
     checked_through: dt.date | None = None
     rows: list[tuple[dt.date, int]] = []
     data_lines = []
@@ -60,13 +70,15 @@ def parse_lpr_csv(text: str) -> LprTable:
         stripped = line.strip()
         if stripped.startswith("#"):
             if "checked_through=" in stripped:
-                checked_through = dt.date.fromisoformat(stripped.split("checked_through=", 1)[1].strip())
+                checked_through = _file_value(dt.date.fromisoformat, stripped.split("checked_through=", 1)[1],
+                                              "checked_through date")
             continue
         if stripped:
             data_lines.append(stripped)
     reader = csv.DictReader(io.StringIO("\n".join(data_lines)))
     for row in reader:
-        rows.append((dt.date.fromisoformat(row["published_on"]), int(row["rate_bp"])))
+        rows.append((_file_value(dt.date.fromisoformat, row.get("published_on"), "published_on date"),
+                     _file_value(int, row.get("rate_bp"), "rate_bp")))
     if checked_through is None:
         raise DomainError("lpr_no_checked_through", "the LPR file has no '# checked_through=' line")
     return LprTable(tuple(rows), checked_through)
