@@ -1440,3 +1440,106 @@ def test_a_loans_fees_of_one_kind_fill_its_cap_by_payment_date_whatever_their_ki
         mine = [(f.fee_id, f.computed_fen, f.amount_fen, f.capped) for f in preview.fee_lines if f.loan_id == loan]
         assert mine == [(first, 2_000_000, 2_000_000, False), (between, 3_000_000, 3_000_000, False),
                         (later, 4_000_000, 3_000_000, True)]
+
+
+# ---- session 6: the open survivors ------------------------------------------------------------------
+
+
+def test_a_month_refused_as_text_is_named_in_the_refusal(book):
+    # the run's month is YYYY-MM; a refusal names what was given (fund.domain.dates.month_bounds's message)
+    with scratch(book) as s:
+        for month in ("2024-13", "April"):
+            with pytest.raises(DomainError) as refused:
+                svc.find_run(s, month=month)
+            assert (refused.value.code, refused.value.message) == ("invalid_month", f"month must be YYYY-MM, got {month!r}")
+
+
+def test_a_repayment_of_1_fen_of_interest_is_a_line_of_0(book):
+    # S1: a repayment earns a line when it pays interest (interest_fen > 0); S2 floors 1 fen's subsidy to 0
+    fm, bank = book.actors["FM"], book.actors["BANK1"]
+    with scratch(book) as s:
+        loan = _loan(s, bank, 61, contract_no="FEN-61", assets=(asset(owner_credit_code=borrower(61).credit_code, serial=90_061),)).id
+        rep = record_repayment(s, bank, loan, D(2024, 4, 15), D(2024, 4, 10), 0, 1, BD)  # April's installment, on time
+        preview = svc.preview_month(s, "2024-04", BD, actor=fm)
+        mine = [(ln.repayment_id, ln.interest_fen, ln.computed_fen, ln.amount_fen) for ln in preview.lines if ln.loan_id == loan]
+        assert mine == [(rep.id, 1, s2(1, share=10_000, contract=385, lpr=LPR_2024), 0)]
+        assert preview.line_count == len(_april()) + 1
+
+
+def test_fees_taken_earlier_keep_their_room_per_loan_even_of_one_kind_on_two_loans(book):
+    # S6: a fee a run paid keeps its room in its own loan's cap per kind (5 000 000 under gz-2023); another loan's
+    # fees of the same kind take nothing from it
+    fm, b1, b2 = book.actors["FM"], book.actors["BANK1"], book.actors["BANK2"]
+    with scratch(book) as s:
+        earlier = record_fee(s, b2, book.loans["two"], FeeIn("appraisal", 9_000_000, D(2024, 4, 5), "穗评估所", "R-61"), BD).id
+        run_id = svc.run_month(s, "2024-04", BD, actor=fm).run_id
+        assert {f.fee_id: f.amount_fen for f in svc.run_fee_lines(s, s.get(SubsidyRun, run_id))}[earlier] == 4_500_000
+        # "one"'s appraisals took 3 000 000 + 2 000 000 in April (its cap), "two"'s 4 500 000
+        on_one = record_fee(s, b1, book.loans["one"], FeeIn("appraisal", 1_000_000, D(2024, 5, 3), "穗评估所", "R-62"), BD).id
+        lines = svc.month_fee_lines(s, D(2024, 5, 31))
+        assert [(f.fee_id, f.computed_fen, f.amount_fen, f.capped) for f in lines] == [
+            (book.fees["may"], 1_000_000, 500_000, True),  # paid 2024-05-02: the 500 000 "two" has left
+            (on_one, 500_000, 0, True),  # "one" has no room left
+        ]
+
+
+def test_a_fee_on_a_loan_cancelled_since_is_never_taken(book):
+    # S6: a fee counts when its loan is eligible and not cancelled
+    fm, bank = book.actors["FM"], book.actors["BANK1"]
+    from fund.services.registry import cancel_loan
+
+    with scratch(book) as s:
+        loan = _loan(s, bank, 62, contract_no="CXL-62", assets=(asset(owner_credit_code=borrower(62).credit_code, serial=90_062),)).id
+        fee = record_fee(s, bank, loan, FeeIn("appraisal", 1_000_000, D(2024, 4, 5), "穗评估所", "C-62"), BD).id
+        assert [f.fee_id for f in svc.month_fee_lines(s, APRIL_LAST) if f.loan_id == loan] == [fee]  # counts while active
+        cancel_loan(s, bank, loan, BD)
+        s.flush()
+        assert [f.fee_id for f in svc.month_fee_lines(s, APRIL_LAST) if f.loan_id == loan] == []
+        assert [f.fee_id for f in svc.preview_month(s, "2024-04", BD, actor=fm).fee_lines] == [book.fees[f.fee] for f in APRIL_FEES]
+
+
+def test_the_enterprise_cap_is_the_policy_of_the_line_for_an_enterprise_numbered_in_the_thousands(book):
+    # S3: the cap is per enterprise, policy and year, each policy's own (gz-2023: 100 000 000; gz-2020: 50 000 000),
+    # whatever the enterprise's number: E3 renumbered 5000 (a book of thousands of enterprises)
+    with scratch(book) as s:
+        _without_foreign_key_checks(s)
+        e3 = book.enterprises["big"]
+        for table in ("enterprises", "loans", "subsidy_lines"):
+            column = "id" if table == "enterprises" else "enterprise_id"
+            s.execute(text(f"UPDATE {table} SET {column} = 5000 WHERE {column} = :e"), {"e": e3})
+        s.expire_all()
+        preview = svc.preview_month(s, "2024-04", BD, actor=book.actors["FM"])
+        mine = {ln.repayment_id: (ln.enterprise_id, ln.policy_id, ln.amount_fen, ln.capped) for ln in preview.lines
+                if ln.loan_id in (book.loans["big"], book.loans["e3"])}
+        assert mine == {book.reps["big_mar"]: (5000, "gz-2023", 1_000_000, True), book.reps["e3"]: (5000, "gz-2023", 0, True)}
+
+
+def test_the_crash_hook_counts_only_its_runs_postings(book, monkeypatch, capfd):
+    # the hook reports the run's lines and the postings of the run's own entry, not another entry naming the same id
+    from fund.services.ledger import cash_account, expense_account
+
+    def kill(pid, sig):
+        raise _HookFired
+
+    monkeypatch.setattr(os, "kill", kill)
+    with scratch(book) as s:
+        _fund(s, CASHES[1])
+        run_id = svc.run_month(s, "2024-04", BD, actor=book.actors["FM"]).run_id
+        other = JournalEntry(cause="correction", ref_type="claim", ref_id=run_id, business_date=BD, memo="same id, other kind")
+        s.add(other)
+        s.flush()
+        s.add_all([Posting(entry_id=other.id, account_code=cash_account("subsidy"), amount_fen=1),
+                   Posting(entry_id=other.id, account_code=expense_account("subsidy"), amount_fen=-1)])
+        s.flush()
+        with pytest.raises(_HookFired):
+            svc._die_for_test(s, run_id)
+    assert (f"test hook: 9 lines and 5 postings written in the open transaction of run {run_id}; SIGKILL\n"
+            in capfd.readouterr().err)
+
+
+def test_a_per_loan_column_past_int64_is_spread_as_python_integers(book):
+    # _per_row's docstring: int64 when every value fits, else Python integers (exact)
+    big = 2**63 + 7
+    spread = svc._per_row([big, 3], np.array([1, 0, 0, 1]))
+    assert spread.tolist() == [3, big, big, 3]
+    assert svc._per_row([2, 3], np.array([1, 0])).dtype == np.int64
