@@ -1282,7 +1282,8 @@ def simulate(prep: Prepared, *, n_scenarios: int, seed: int, batch: int = DEFAUL
 
 def oracle_book(n_loans: int, *, principal_fen: int = 100_000_000, sector: str = "other", pd: float | None = None,
                 maturity: dt.date = dt.date(2031, 1, 1)) -> Book:
-    """M7: ``n_loans`` equal bullet loans, C = principal, no IP value, gz-2020 scheme 55, one sector."""
+    """M7: ``n_loans`` equal bullet loans, C = principal, no IP value, gz-2020 scheme 55, one sector,
+    one bank named ``bank-1`` (the name its by-bank tables show)."""
     from fund.domain.policy import shipped_policy
     from risk.portfolio import make_book
 

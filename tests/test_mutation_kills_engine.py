@@ -991,3 +991,10 @@ def test_keys_past_int32_give_the_same_figures_in_both_forms(monkeypatch):
     for field in ("n_defaults", "total_loss", "fund_payout", "defaults_by_loan", "net_by_year"):
         np.testing.assert_array_equal(getattr(runs[0], field), getattr(runs[1], field), err_msg=field)
     assert runs[0].n_defaults.sum() > 10_000
+
+
+def test_the_oracle_book_is_one_bank_named_as_its_docstring_says():
+    """oracle_book_69, _70: the one bank's name is the docstring's ``bank-1``."""
+    book = oracle_book(3)
+    assert tuple(book.bank_names) == ("bank-1",)
+    assert set(np.asarray(book.bank).tolist()) == {0}
