@@ -263,9 +263,12 @@ def _run_in(name: str, tree: Path, modules, tests, repo: Path, args: argparse.Na
         print(f"== {name}: mutmut run failed (exit {process.returncode}); see its output above", flush=True)
     stats = _summary(tree, mutmut)
     survivors = _survivors(tree, mutmut)
-    tested = stats.get("killed", 0) + stats.get("timeout", 0) + stats.get("survived", 0) + stats.get("suspicious", 0)
-    score = (stats.get("killed", 0) + stats.get("timeout", 0)) / tested if tested else 0.0
+    # a mutant that crashes the test process ("segfault") fails the tests: caught, as a timeout is
+    caught = stats.get("killed", 0) + stats.get("timeout", 0) + stats.get("segfault", 0)
+    tested = caught + stats.get("survived", 0) + stats.get("suspicious", 0)
+    score = caught / tested if tested else 0.0
     print(f"== {name}: {stats.get('total', 0)} mutants, {stats.get('killed', 0)} killed, {stats.get('timeout', 0)} timed out, "
+          f"{stats.get('segfault', 0)} crashed the tests, "
           f"{stats.get('survived', 0)} survived, {stats.get('no_tests', 0)} with no covering test, "
           f"{stats.get('suspicious', 0)} suspicious; score {score:.0%} of {tested} tested; {minutes:.1f} min", flush=True)
     print(f"== {name}: surviving mutants ==", flush=True)
