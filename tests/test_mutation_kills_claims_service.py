@@ -708,6 +708,7 @@ def test_the_use_cases_take_each_step_as_of_the_business_date_on_the_loans_own_c
     assert [c["id"] for c in page] == [cid, withdrawn, rejected]
     assert [c["id"] for c in claims_service.claims_page(db, fm, status="rejected")] == [rejected]
     assert [c["id"] for c in claims_service.claims_page(db, fm, loan_id=other.id, after_id=withdrawn)] == [rejected]
+    assert [c["id"] for c in claims_service.claims_page(db, fm, loan_id=loan.id)] == [cid]   # claims_page_10, _18
     assert [c["id"] for c in claims_service.claims_page(db, fm, bank_code="BANK1", limit=2)] == [cid, withdrawn]
     assert claims_service.claims_page(db, fm, bank_code="BANK2") == []
     summary = claims_service.claims_page(db, fm, status="closed", detail=False)
