@@ -177,6 +177,7 @@ def test_the_required_start_on_hand_worked_samples():
     assert ss.required_start(four, 0.2) == 9
     assert ss.required_start(four, 1.0) == 1  # P(> 1) = 3/4
     assert ss.required_start(four, 2.0) == 0  # no scenario counts: nothing needs to be held
+    assert ss.required_start(four, 1.1) == 0  # the same just above 1, where ceil(n p) - 1 is n (required_start_13)
     w = np.array([0.1, 0.2, 0.3, 0.4])  # 3: 0.1, 9: 0.2, 1: 0.3, 4: 0.4
     assert ss.weighted_required_start(four, w, 0.2) == 9  # P(> 4) = 0.2 is not under 0.2
     assert ss.weighted_required_start(four, w, 0.21) == 4
