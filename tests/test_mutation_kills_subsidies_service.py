@@ -1543,3 +1543,18 @@ def test_a_per_loan_column_past_int64_is_spread_as_python_integers(book):
     spread = svc._per_row([big, 3], np.array([1, 0, 0, 1]))
     assert spread.tolist() == [3, big, big, 3] and spread.dtype == object  # not numpy's uint64 either
     assert svc._per_row([2, 3], np.array([1, 0])).dtype == np.int64
+
+
+def test_a_fee_of_a_loan_under_no_policy_leaves_the_next_loans_fees_to_the_run(book):
+    # S6: a fee counts under its loan's policy; a loan drawn when no policy was in force (before gz-2020's
+    # 2020-07-08) has none, and the fees of the loans registered after it still count
+    bank = book.actors["BANK1"]
+    with scratch(book) as s:
+        bare = _loan(s, bank, 63, drawdown=D(2020, 1, 10), months=60, contract_no="BARE-63",
+                     assets=(asset(owner_credit_code=borrower(63).credit_code, serial=90_063),))
+        assert bare.policy_id is None
+        later = _loan(s, bank, 64, contract_no="NEXT-64", assets=(asset(owner_credit_code=borrower(64).credit_code, serial=90_064),)).id
+        record_fee(s, bank, bare.id, FeeIn("appraisal", 1_000_000, D(2024, 4, 5), "穗评估所", "B-63"), BD)
+        fee = record_fee(s, bank, later, FeeIn("appraisal", 1_000_000, D(2024, 4, 6), "穗评估所", "B-64"), BD).id
+        lines = svc.month_fee_lines(s, APRIL_LAST)
+        assert [(f.fee_id, f.amount_fen) for f in lines if f.loan_id in (bare.id, later)] == [(fee, 500_000)]

@@ -103,6 +103,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "lpr_exists": N_("An LPR publication with that date exists."),
     "lpr_invalid_rate": N_("LPR rates must be positive."),
     "lpr_no_checked_through": N_("The LPR file says through when it was checked."),
+    "lpr_bad_file": N_("A value in the LPR file is not of its kind (a date, a whole number of basis points)."),
     "lpr_unsorted": N_("LPR publications must be in date order, once each."),
     "lpr_not_checked": N_("The LPR table is not checked through the date needed."),
     "unknown_policy": N_("No such policy."),
