@@ -1558,3 +1558,25 @@ def test_a_fee_of_a_loan_under_no_policy_leaves_the_next_loans_fees_to_the_run(b
         fee = record_fee(s, bank, later, FeeIn("appraisal", 1_000_000, D(2024, 4, 6), "穗评估所", "B-64"), BD).id
         lines = svc.month_fee_lines(s, APRIL_LAST)
         assert [(f.fee_id, f.amount_fen) for f in lines if f.loan_id in (bare.id, later)] == [(fee, 500_000)]
+
+
+@pytest.mark.parametrize("cash", CASHES)
+def test_a_runs_fee_lines_carry_what_its_money_paid_of_them_after_every_interest_line(book, cash):
+    # S5 and section 5: the run's paid money goes to every interest line first, then to the fee lines in
+    # their order; what an inflow settles later of the run's own deferral is paid too
+    with scratch(book) as s:
+        run_id, _, total = _run_april(book, s, cash)
+        run = s.get(SubsidyRun, run_id)
+
+        def expected(paid_total: int) -> list[tuple[int, int, int]]:
+            parts = paid_parts([f.amount for f in APRIL_FEES], max(0, paid_total - INTEREST_TOTAL))
+            return [(book.fees[f.fee], f.amount, part) for f, part in zip(APRIL_FEES, parts)]
+
+        paid = min(cash, total)
+        assert [(f.fee_id, f.amount_fen, part) for f, part in svc.run_fee_lines_paid(s, run)] == expected(paid)
+        if paid < total:
+            _fund(s, 1_000_000)  # settles up to 1 000 000 of the run's deferral
+            s.expire_all()
+            paid = min(paid + 1_000_000, total)
+            assert [(f.fee_id, f.amount_fen, part) for f, part in svc.run_fee_lines_paid(s, run)] == expected(paid)
+        assert svc.run_fee_lines_paid(s, s.get(SubsidyRun, book.february_run)) == []  # a run without fee lines
