@@ -77,7 +77,9 @@ def test_the_dense_path_and_sparse_groups_together(monkeypatch):
     _assert_same(prep, monkeypatch, seeds=(5, 6, 7))
 
 
-def test_b2_suspension_during_the_run_and_on_the_run_date(monkeypatch):
+def suspending_prep():
+    """A 4-year book of 400 loans with new lending, thinned groups, IP values (recoveries) and a
+    bank suspended on the run date under a 1 bp line (B2's ranges marked dead)."""
     strict = parse_scenario({"name": "x", "horizon_years": 4, "pd_multiplier": 3.0,
                              "policy_override": {"bank_suspension_line_bp": 1}})
     book = synthetic_book(400, seed=2, as_of=AS_OF)
@@ -87,6 +89,11 @@ def test_b2_suspension_during_the_run_and_on_the_run_date(monkeypatch):
     base = [dataclasses.replace(base[0], suspended=True)] + list(base[1:])
     assert isinstance(base[0], CapBase)
     prep, _ = prepare(book, strict, base, fund, as_of=AS_OF, new_lending_fen=20_000_000_000, seed=3)
+    return prep
+
+
+def test_b2_suspension_during_the_run_and_on_the_run_date(monkeypatch):
+    prep = suspending_prep()
     assert prep.suspended_start is not None and prep.suspended_start.any()
     runs = _assert_same(prep, monkeypatch)
     assert any(r.suspended.any() for r in runs)

@@ -7,8 +7,6 @@ runs them)."""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import types
 
 import numpy as np
@@ -21,6 +19,8 @@ if not compiled.AVAILABLE:
     pytest.skip("numba (the 'fast' extra) is not installed", allow_module_level=True)
 
 import numba  # noqa: E402  (numba is installed: the module is skipped otherwise)
+
+from tests.test_engine_compiled import suspending_prep  # noqa: E402
 
 INT64_MAX = np.iinfo(np.int64).max
 KERNELS = ("place_hits", "mark_dead_ranges", "new_defaults", "year_rows", "recovery_sums")
@@ -86,25 +86,6 @@ def _record_argument_types(monkeypatch) -> dict[str, set]:
     return seen
 
 
-def _suspending_prep():
-    """A 4-year book of 400 loans with new lending, thinned groups, IP values (recoveries) and a
-    bank suspended on the run date under a 1 bp line (B2's ranges marked dead)."""
-    from risk.engine import prepare
-    from risk.portfolio import FundPosition, default_cap_base
-    from risk.scenario import parse_scenario
-    from risk.synthetic import synthetic_book
-
-    as_of = dt.date(2026, 1, 1)
-    strict = parse_scenario({"name": "x", "horizon_years": 4, "pd_multiplier": 3.0,
-                             "policy_override": {"bank_suspension_line_bp": 1}})
-    book = synthetic_book(400, seed=2, as_of=as_of)
-    fund = FundPosition(cash_fen=10**11, deferred_fen=0, appropriation_fen=(5_000_000_000,) * 4)
-    base = default_cap_base(book)
-    base = [dataclasses.replace(base[0], suspended=True)] + list(base[1:])
-    prep, _ = prepare(book, strict, base, fund, as_of=as_of, new_lending_fen=20_000_000_000, seed=3)
-    return prep
-
-
 def test_warm_up_compiles_every_kernel_for_the_argument_types_a_chunk_passes(monkeypatch):
     """warm_up's contract: a worker calls it when it starts "so its first chunk does not wait" for
     the compilation. numba compiles a kernel once per tuple of argument types, so warm_up must call
@@ -117,7 +98,7 @@ def test_warm_up_compiles_every_kernel_for_the_argument_types_a_chunk_passes(mon
     for calls in seen.values():
         calls.clear()
     monkeypatch.setattr(engine, "USE_COMPILED", True)
-    engine.run_chunk(_suspending_prep(), np.random.SeedSequence(1), 200)
+    engine.run_chunk(suspending_prep(), np.random.SeedSequence(1), 200)
     for name in KERNELS:
         assert seen[name], name                       # the chunk called it
         assert seen[name] <= warmed[name], (name, seen[name] - warmed[name])
