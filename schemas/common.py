@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WrapSerializer
 from pydantic_core import PydanticCustomError
 
+from fund.domain.dates import aware_utc
 from fund.domain.money import MAX_SINGLE_AMOUNT_FEN
 
 # Largest id or cursor a client may send (ids are 32-bit integers in the database).
@@ -120,9 +121,6 @@ PositiveFen = Annotated[
 RecordId = Annotated[int, Field(ge=1, le=MAX_ID, description=f"record id, 1..{MAX_ID}")]
 
 
-def _with_offset(value: dt.datetime) -> dt.datetime:
-    # Stored times are UTC; SQLite hands them back without their offset.
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
 
 
 class _OffsetAware:
@@ -133,8 +131,8 @@ class _OffsetAware:
 
 Timestamp = Annotated[
     dt.datetime,
-    AfterValidator(_with_offset),
-    WrapSerializer(lambda value, serialize: serialize(_with_offset(value))),
+    AfterValidator(aware_utc),
+    WrapSerializer(lambda value, serialize: serialize(aware_utc(value))),
     _OffsetAware(),
     Field(description="RFC 3339 timestamp with its offset (stored in UTC), e.g. 2026-10-31T08:15:00Z"),
 ]

@@ -338,6 +338,23 @@ def test_the_claim_document_times_its_events_in_utc(world):
         assert before < event["at"] < before + dt.timedelta(minutes=10)
 
 
+def test_the_claim_document_times_its_events_in_utc_whatever_the_servers_time_zone(world, backend):
+    """G2 on a PostgreSQL server set to another time zone (Asia/Shanghai, as a server in Guangzhou may
+    well be): the stored instants come back in that zone, and the document gives the same instants in
+    UTC. (SQLite stores naive UTC text: the other test covers it.)"""
+    if backend != "postgresql":
+        pytest.skip("a session time zone is PostgreSQL's")
+    from sqlalchemy import text
+
+    claim = _l_approved(world)
+    utc = [e["at"] for e in world.show(claim.id)["events"]]
+    with world.session() as s:
+        s.execute(text("SET TIME ZONE 'Asia/Shanghai'"))
+        shanghai = claims_service.claim_document(s, claims_service.claim_for(s, world.fm, claim.id))["events"]
+    assert [e["at"] for e in shanghai] == utc  # the same instants
+    assert all(e["at"].utcoffset() == dt.timedelta(0) for e in shanghai)
+
+
 def test_the_claim_document_shows_its_own_deferral(world):
     """A4 in the claim's document: the settled part of a deferred claim is that of its own deferral,
     not another claim's nor a subsidy deferral with the same number."""

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fund.adapters.db import unit_of_work
+from fund.domain.dates import aware_utc
 from fund.adapters.models.console import ConsoleSession
 
 
@@ -27,10 +28,6 @@ def _seconds(value: int | dt.timedelta | None) -> int | None:
     return int(value.total_seconds()) if isinstance(value, dt.timedelta) else int(value)
 
 
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=dt.timezone.utc)  # SQLite hands back naive UTC
 
 
 class DatabaseStore(Store):
@@ -56,7 +53,7 @@ class DatabaseStore(Store):
             row = session.get(ConsoleSession, key)
             if row is None:
                 return None
-            expires_at = _aware(row.expires_at)
+            expires_at = aware_utc(row.expires_at)
             if expires_at is not None and expires_at <= _now():
                 session.delete(row)
                 return None
@@ -74,7 +71,7 @@ class DatabaseStore(Store):
 
     def _expires_at(self, key: str) -> dt.datetime | None:
         with unit_of_work(self.session_factory) as session:
-            return _aware(session.scalar(select(ConsoleSession.expires_at).where(ConsoleSession.key == key)))
+            return aware_utc(session.scalar(select(ConsoleSession.expires_at).where(ConsoleSession.key == key)))
 
     def delete_sessions_of(self, person_id: int) -> int:
         """Delete every session signed in as ``person_id`` (a disabled person's, at once); returns how many."""

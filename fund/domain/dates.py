@@ -10,6 +10,24 @@ CHINA_TZ = ZoneInfo("Asia/Shanghai")
 EARLIEST_INPUT_DATE = dt.date(1900, 1, 1)  # docs/rules.md section 0: any date before it is refused as input
 
 
+def aware_utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """A stored timestamp as an aware UTC datetime, the one form every reader shows: SQLite hands
+    back naive UTC, PostgreSQL an aware instant in the session's time zone, which need not be UTC.
+
+    >>> aware_utc(dt.datetime(2026, 12, 4, 8, 0))
+    datetime.datetime(2026, 12, 4, 8, 0, tzinfo=datetime.timezone.utc)
+    >>> aware_utc(dt.datetime(2026, 12, 4, 16, 0, tzinfo=CHINA_TZ))
+    datetime.datetime(2026, 12, 4, 8, 0, tzinfo=datetime.timezone.utc)
+    >>> aware_utc(None) is None
+    True
+    """
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
+
+
 def add_months(d: dt.date, n: int) -> dt.date:
     """Keep the day of month, clamped to the target month's end.
 

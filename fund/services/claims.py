@@ -38,6 +38,7 @@ from fund.adapters.models.claims import BankCapUsage, Claim, ClaimEvent, ClaimRe
 from fund.adapters.models.ledger import Deferral, JournalEntry, Posting
 from fund.adapters.models.registry import Institution, Loan
 from fund.domain import claim as rules
+from fund.domain.dates import aware_utc
 from fund.domain.money import check_amount
 from fund.domain.policy import Policy, PolicyError
 from fund.errors import Conflict, DomainError, NotFound
@@ -408,13 +409,6 @@ def claim_deferral(session: Session, claim_id: int) -> Deferral | None:
     return session.scalar(select(Deferral).where(Deferral.ref_type == "claim", Deferral.ref_id == claim_id))
 
 
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    """A stored timestamp as an aware UTC datetime (SQLite keeps CURRENT_TIMESTAMP, UTC, naive)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=dt.timezone.utc)
-
-
 def claim_document(session: Session, claim: Claim, *, detail: bool = True) -> dict:
     """A claim as JSON-ready data: filing, decision, allocation, cap trace, payment, recoveries
     (and with ``detail`` its events and each recovery)."""
@@ -462,7 +456,7 @@ def claim_document(session: Session, claim: Claim, *, detail: bool = True) -> di
     if detail:
         document["events"] = [
             {"event": e.event, "from_status": e.from_status, "to_status": e.to_status, "by": codes.get(e.actor_id),
-             "business_date": e.business_date, "at": _utc(e.created_at), "note": e.note, "entry_id": e.entry_id}
+             "business_date": e.business_date, "at": aware_utc(e.created_at), "note": e.note, "entry_id": e.entry_id}
             for e in events
         ]
         document["recoveries"] = [

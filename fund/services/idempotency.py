@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from fund.adapters.dialect import conflict_insert, for_update
 from fund.adapters.models.api import IdempotencyKey
+from fund.domain.dates import aware_utc
 from fund.errors import Conflict, DomainError
 
 MIN_TTL = dt.timedelta(hours=24)
@@ -68,9 +69,6 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
 
 
 def _check(key: str, now: dt.datetime, ttl: dt.timedelta) -> None:
@@ -114,7 +112,7 @@ def claim_key(
             for_update(session, select(IdempotencyKey).where(IdempotencyKey.institution_id == institution_id, IdempotencyKey.key == key))
             .execution_options(populate_existing=True)
         )
-    if _aware(row.expires_at) <= now:
+    if aware_utc(row.expires_at) <= now:
         _take(session, row, fresh)
         return Claim(row.id, attempt)
     if row.request_hash != fingerprint:
@@ -124,7 +122,7 @@ def claim_key(
             field="Idempotency-Key",
         )
     if row.state == "in_progress":
-        if _aware(row.alive_at or row.started_at) <= now - stale_after:
+        if aware_utc(row.alive_at or row.started_at) <= now - stale_after:
             _take(session, row, dict(attempt=attempt, started_at=now, alive_at=now))
             return Claim(row.id, attempt)
         raise Conflict(

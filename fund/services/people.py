@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fund.adapters.db import unit_of_work
+from fund.domain.dates import aware_utc
 from fund.adapters.models.api import ApiKey
 from fund.adapters.models.people import LANGUAGES, Person as PersonRow, PersonKey
 from fund.adapters.models.registry import Institution
@@ -145,11 +146,6 @@ def check_language(language: str) -> str:
     return language
 
 
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes: they are UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=dt.timezone.utc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,7 +155,7 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
 
 def _view(row: PersonRow, inst: Institution) -> Person:
     return Person(row.id, inst.id, inst.code, inst.kind, row.login, row.display_name, tuple(row.roles.split(",")),
-                  row.language, row.active, _aware(row.locked_until))
+                  row.language, row.active, aware_utc(row.locked_until))
 
 
 def _row(session: Session, login: str, *, lock: bool = False) -> tuple[PersonRow, Institution]:
@@ -225,7 +221,7 @@ def sign_in(session: Session, login: str, password: str, now: dt.datetime) -> Pe
     except NotFound:
         _hasher.hash(password or "x")  # the same work as a known login: no timing tells which logins exist
         raise DomainError("bad_credentials", "wrong login or password", field="login") from None
-    locked_until = _aware(row.locked_until)
+    locked_until = aware_utc(row.locked_until)
     if locked_until is not None and now < locked_until:
         raise DomainError("login_locked", f"login {row.login} is locked after {LOCK_AFTER_FAILURES} failed sign-ins "
                           f"until {locked_until:%Y-%m-%d %H:%M} UTC", field="login")
@@ -236,7 +232,7 @@ def sign_in(session: Session, login: str, password: str, now: dt.datetime) -> Pe
             row.password_hash = rehashed
         session.flush()
         return _view(row, inst)
-    first = _aware(row.first_failed_at)
+    first = aware_utc(row.first_failed_at)
     if first is None or now - first > FAILURE_WINDOW:
         row.failed_sign_ins, row.first_failed_at = 1, now
     else:
