@@ -121,8 +121,6 @@ PositiveFen = Annotated[
 RecordId = Annotated[int, Field(ge=1, le=MAX_ID, description=f"record id, 1..{MAX_ID}")]
 
 
-
-
 class _OffsetAware:
     """Marks the one timestamp type (a test finds every answer's timestamps are of it)."""
 

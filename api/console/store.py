@@ -14,8 +14,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fund.adapters.db import unit_of_work
-from fund.domain.dates import aware_utc
 from fund.adapters.models.console import ConsoleSession
+from fund.domain.dates import aware_utc
 
 
 def _now() -> dt.datetime:
@@ -26,8 +26,6 @@ def _seconds(value: int | dt.timedelta | None) -> int | None:
     if value is None:
         return None
     return int(value.total_seconds()) if isinstance(value, dt.timedelta) else int(value)
-
-
 
 
 class DatabaseStore(Store):

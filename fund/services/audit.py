@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from fund.adapters.db import unit_of_work
 from fund.adapters.models.people import AuditRecord, Person
 from fund.adapters.models.registry import Institution
+from fund.domain.dates import aware_utc
 from fund.errors import DomainError, Forbidden
 from fund.services.paging import after, keyset_page
 
@@ -200,7 +201,7 @@ def _aware(moment: dt.datetime | dt.date | None, *, end: bool = False) -> dt.dat
         return None
     if not isinstance(moment, dt.datetime):
         moment = dt.datetime.combine(moment, dt.time.max if end else dt.time.min)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return aware_utc(moment)
 
 
 def require_audit_reader(actor: Any) -> None:

@@ -69,8 +69,6 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-
-
 def _check(key: str, now: dt.datetime, ttl: dt.timedelta) -> None:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise DomainError(

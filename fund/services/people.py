@@ -26,10 +26,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fund.adapters.db import unit_of_work
-from fund.domain.dates import aware_utc
 from fund.adapters.models.api import ApiKey
 from fund.adapters.models.people import LANGUAGES, Person as PersonRow, PersonKey
 from fund.adapters.models.registry import Institution
+from fund.domain.dates import aware_utc
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
 from fund.services import audit
 from fund.services.common import for_update, institution_by_code
@@ -144,8 +144,6 @@ def check_language(language: str) -> str:
     if language not in LANGUAGES:
         raise DomainError("invalid_language", f"language must be one of {', '.join(LANGUAGES)}", field="language")
     return language
-
-
 
 
 # ---------------------------------------------------------------------------------------------
